@@ -1,1 +1,51 @@
-//! placeholder until its issue lands
+//! The sans-IO core of kicc-rs: everything about KICC EasyPay cancellations that is not
+//! sockets, runtimes or clocks.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`text`] | text fields in UTF-8 bytes, forbidden characters, validated newtypes (`PgCno`, `MallId`, ...) |
+//! | [`money`] | `Currency`, `Amount` in minor units, reading a person's decimal (`"12.03"` USD is 1203) |
+//! | [`date`] | Korea-time dates (`yyyyMMdd`, `yyyyMMddHHmmss`) from an instant passed in |
+//! | [`secret`] | the secret key (redacted, zeroed) and `msgAuthValue` |
+//! | [`revise`] | `reviseTypeCode`, the codes each channel accepts, and which codes need an amount |
+//! | [`codes`] | response-code classification and status codes |
+//! | [`idempotency`] | generated `shopTransactionId`s |
+//! | [`retry`] | the retry table and the per-cancellation state machine |
+//! | [`webhook`] | notices, acknowledgements, de-duplication |
+//! | [`endpoint`] | environments, base URLs, the merchant |
+//! | [`wire`] | lenient JSON reading shared by the channel crates |
+//!
+//! Time and randomness are arguments; requests leave as `http::Request<Bytes>`; responses
+//! come back as status and bytes. The channel crates (`kicc-generic`, `kicc-alipay`,
+//! `kicc-wechat`) build their messages from these types, and `kicc-transport` sends them.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod codes;
+pub mod date;
+pub mod endpoint;
+pub mod error;
+pub mod idempotency;
+pub mod money;
+pub mod random;
+pub mod retry;
+pub mod revise;
+pub mod secret;
+pub mod text;
+pub mod webhook;
+pub mod wire;
+
+pub use codes::{classify, ResponseClass, TransactionStatus};
+pub use date::{KoreaDate, KoreaDateTime};
+pub use endpoint::{BaseUrl, Environment, Merchant};
+pub use error::{Error, FieldError, GatewayError, Rule};
+pub use money::{Amount, Currency, Money};
+pub use random::Rng;
+pub use retry::{Action, Cancellation, Delivery, Exchange, Interpreted, Now, Resend, RetryPolicy};
+pub use revise::{AmountRule, Channel, RetryStyle, ReviseTypeCode};
+pub use secret::{MsgAuthValue, SecretKey};
+pub use text::{
+    ClientId, ClientIp, MallId, Memo, NotifyUrl, PgCno, ProductPgCno, RegId, ReviseMessage,
+    SellerId, ShopTransactionId,
+};
+pub use webhook::{Acknowledgement, DedupKey, GenericNotice, WebhookError, WechatCancelNotice};

@@ -1,0 +1,271 @@
+//! Korea-time dates: `yyyyMMdd` and `yyyyMMddHHmmss`.
+//!
+//! KICC dates are Korea Standard Time, UTC+9, which has no daylight saving time. The
+//! server's own timezone never matters: [`KoreaDate::of`] takes an instant and converts it
+//! with the fixed offset. Nothing here reads a clock.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{FieldError, Rule};
+
+/// Korea's offset from UTC, in seconds (UTC+9, no DST).
+pub const KST_OFFSET_SECONDS: i64 = 9 * 3600;
+
+/// Seconds since the Unix epoch for `t`, negative before 1970.
+fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => {
+            let before = e.duration();
+            // Round towards negative infinity so 0.5 s before the epoch is second -1.
+            let secs = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
+            if before.subsec_nanos() > 0 {
+                -secs - 1
+            } else {
+                -secs
+            }
+        }
+    }
+}
+
+/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+fn parse_digits<const N: usize>(field: &'static str, s: &str) -> Result<[u8; N], FieldError> {
+    let bytes = s.as_bytes();
+    if bytes.len() != N || !bytes.iter().all(u8::is_ascii_digit) {
+        return Err(FieldError::new(field, Rule::Digits { expected: N }));
+    }
+    let mut out = [0u8; N];
+    out.copy_from_slice(bytes);
+    Ok(out)
+}
+
+fn number(d: &[u8]) -> u32 {
+    d.iter().fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'))
+}
+
+fn write_number(out: &mut [u8], mut n: u32) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// A Korea date, `yyyyMMdd` (e.g. `cancelReqDate`). Always a real calendar date.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KoreaDate([u8; 8]);
+
+impl KoreaDate {
+    /// The Korea date at instant `t`.
+    pub fn of(t: SystemTime) -> Self {
+        KoreaDateTime::of(t).date()
+    }
+
+    /// Parses `yyyyMMdd`, reporting errors under `field`.
+    pub fn parse(field: &'static str, s: &str) -> Result<Self, FieldError> {
+        let d = parse_digits::<8>(field, s)?;
+        let (y, m, day) = (number(&d[0..4]), number(&d[4..6]), number(&d[6..8]));
+        if y == 0 || !(1..=12).contains(&m) || day == 0 || day > days_in_month(y, m) {
+            return Err(FieldError::new(field, Rule::NotACalendarDate));
+        }
+        Ok(KoreaDate(d))
+    }
+
+    /// The date as `yyyyMMdd`.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("00000000")
+    }
+}
+
+impl fmt::Display for KoreaDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for KoreaDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KoreaDate({})", self.as_str())
+    }
+}
+
+impl serde::Serialize for KoreaDate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KoreaDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        KoreaDate::parse("date", &s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A Korea date and time, `yyyyMMddHHmmss` (e.g. `transactionDate`, `cancelDate`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KoreaDateTime([u8; 14]);
+
+impl KoreaDateTime {
+    /// The Korea date and time at instant `t` (UTC+9).
+    pub fn of(t: SystemTime) -> Self {
+        let secs = unix_seconds(t).saturating_add(KST_OFFSET_SECONDS);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400) as u32;
+        let (y, m, d) = civil_from_days(days);
+        let y = y.clamp(1, 9999) as u32;
+        let mut out = [b'0'; 14];
+        write_number(&mut out[0..4], y);
+        write_number(&mut out[4..6], m);
+        write_number(&mut out[6..8], d);
+        write_number(&mut out[8..10], sod / 3600);
+        write_number(&mut out[10..12], sod / 60 % 60);
+        write_number(&mut out[12..14], sod % 60);
+        KoreaDateTime(out)
+    }
+
+    /// Parses `yyyyMMddHHmmss`, reporting errors under `field`.
+    pub fn parse(field: &'static str, s: &str) -> Result<Self, FieldError> {
+        let d = parse_digits::<14>(field, s)?;
+        KoreaDate::parse(field, s.get(0..8).unwrap_or(""))?;
+        let (h, mi, se) = (number(&d[8..10]), number(&d[10..12]), number(&d[12..14]));
+        if h > 23 || mi > 59 || se > 59 {
+            return Err(FieldError::new(field, Rule::NotACalendarDate));
+        }
+        Ok(KoreaDateTime(d))
+    }
+
+    /// The date part.
+    pub fn date(&self) -> KoreaDate {
+        let mut d = [0u8; 8];
+        d.copy_from_slice(&self.0[0..8]);
+        KoreaDate(d)
+    }
+
+    /// As `yyyyMMddHHmmss`.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("00000000000000")
+    }
+}
+
+impl fmt::Display for KoreaDateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for KoreaDateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KoreaDateTime({})", self.as_str())
+    }
+}
+
+impl serde::Serialize for KoreaDateTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    fn at(unix: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(unix)
+    }
+
+    #[test]
+    fn korea_date_across_utc_midnight() {
+        // 2026-11-21T14:59:59Z is 23:59:59 KST on the 21st; one second later it is the 22nd in
+        // Korea while still the 21st in UTC. Expected values computed independently with Python's datetime and a fixed +09:00 timezone.
+        assert_eq!(KoreaDate::of(at(1_795_273_199)).as_str(), "20261121");
+        assert_eq!(KoreaDate::of(at(1_795_273_200)).as_str(), "20261122");
+        assert_eq!(
+            KoreaDateTime::of(at(1_795_273_200)).as_str(),
+            "20261122000000"
+        );
+        // 2026-11-21T23:30:00Z is already 08:30 on the 22nd in Korea.
+        assert_eq!(
+            KoreaDateTime::of(at(1_795_303_800)).as_str(),
+            "20261122083000"
+        );
+        // The epoch is 09:00 KST.
+        assert_eq!(KoreaDateTime::of(UNIX_EPOCH).as_str(), "19700101090000");
+        // Leap day, year end.
+        assert_eq!(KoreaDate::of(at(1_709_164_800)).as_str(), "20240229"); // 2024-02-29T00:00Z
+        assert_eq!(
+            KoreaDateTime::of(at(1_798_729_199)).as_str(),
+            "20261231235959"
+        );
+        assert_eq!(
+            KoreaDateTime::of(at(1_798_729_200)).as_str(),
+            "20270101000000"
+        );
+    }
+
+    #[test]
+    fn parse_rejects_non_dates() {
+        assert!(KoreaDate::parse("cancelReqDate", "20240229").is_ok());
+        for bad in [
+            "20230229",
+            "20261301",
+            "20261100",
+            "2026112",
+            "2026-11-2",
+            "２０２６１１２１",
+            "",
+        ] {
+            let e = KoreaDate::parse("cancelReqDate", bad).unwrap_err();
+            assert_eq!(e.field, "cancelReqDate");
+        }
+        assert!(KoreaDateTime::parse("transactionDate", "20261121235959").is_ok());
+        assert!(KoreaDateTime::parse("transactionDate", "20261121240000").is_err());
+        assert!(KoreaDateTime::parse("transactionDate", "20261121236000").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn formatted_dates_parse_back(secs in 0u64..4_000_000_000) {
+            let dt = KoreaDateTime::of(at(secs));
+            prop_assert_eq!(KoreaDateTime::parse("t", dt.as_str()).unwrap(), dt);
+            prop_assert_eq!(dt.date(), KoreaDate::of(at(secs)));
+            // Korea is always 9 hours ahead of UTC: the KST date of t equals the UTC date of t+9h.
+            let utc_days = (secs + 9 * 3600) / 86_400;
+            let (y, m, d) = civil_from_days(utc_days as i64);
+            let date = dt.date();
+            prop_assert_eq!(date.as_str(), format!("{y:04}{m:02}{d:02}"));
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,20}") {
+            let _ = KoreaDate::parse("d", &s);
+            let _ = KoreaDateTime::parse("d", &s);
+        }
+    }
+}
