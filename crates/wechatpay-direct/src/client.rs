@@ -1,0 +1,324 @@
+//! The revoke client over [`kicc_transport::Transport`] (feature `transport`).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use kicc_transport::{Transport, TransportError};
+use ring::rand::SecureRandom as _;
+use tracing::field::Empty;
+use tracing::Instrument as _;
+
+use crate::ids::{BaseUrl, MerchantMode, Nonce, OrderRef, SerialNo, Timestamp};
+use crate::keys::{RsaPrivateKey, SignError, VerificationKeys};
+use crate::retry::{decide, AttemptResult, RetryDecision, RetryPolicy};
+use crate::reverse::{
+    interpret_reverse_response, MaybeRevokedReason, NextStep, ReverseCall, ReverseError, ReverseOutcome,
+    ReverseRequest, SignedRequest,
+};
+
+/// The merchant's side of the conversation: who calls, with which key, and
+/// which WeChat Pay keys to trust.
+#[derive(Debug, Clone)]
+pub struct MerchantConfig {
+    /// Common mode (`mchid`) or institutional mode (`sp_mchid` + `sub_mchid`).
+    pub mode: MerchantMode,
+    /// Serial number of the merchant API certificate.
+    pub serial_no: SerialNo,
+    /// The merchant API private key (`Debug` is redacted).
+    pub private_key: Arc<RsaPrivateKey>,
+    /// Platform certificates and/or WeChat Pay public keys.
+    pub verification_keys: VerificationKeys,
+}
+
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+type NonceSource = Arc<dyn Fn() -> Option<Nonce> + Send + Sync>;
+
+/// Draws a nonce from `ring::rand::SystemRandom`.
+fn system_nonce() -> Option<Nonce> {
+    let rng = ring::rand::SystemRandom::new();
+    for _ in 0..4 {
+        let mut bytes = [0u8; 64];
+        rng.fill(&mut bytes).ok()?;
+        if let Some(n) = Nonce::from_random_bytes(&bytes) {
+            return Some(n);
+        }
+    }
+    None
+}
+
+fn system_jitter() -> u16 {
+    let mut b = [0u8; 2];
+    match ring::rand::SystemRandom::new().fill(&mut b) {
+        Ok(()) => u16::from_be_bytes(b),
+        Err(_) => u16::MAX / 2,
+    }
+}
+
+/// Revokes WeChat Pay orders over a [`Transport`].
+///
+/// Each call signs once (timestamp from the clock, nonce from
+/// `SystemRandom`; both injectable), then makes up to
+/// [`RetryPolicy::max_attempts`] attempts on 5xx, timeouts and connection
+/// failures, re-sending the identical signed bytes, switching to the backup
+/// host (if any) after a connection failure or a 5xx. Emits a `tracing` span
+/// per call and per attempt (order id, attempt, host, HTTP status, code);
+/// never the key or the signature.
+pub struct ReverseClient<T> {
+    transport: T,
+    config: MerchantConfig,
+    primary: BaseUrl,
+    backup: Option<BaseUrl>,
+    retry: RetryPolicy,
+    clock: Clock,
+    nonce_source: NonceSource,
+}
+
+impl<T> fmt::Debug for ReverseClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReverseClient")
+            .field("config", &self.config)
+            .field("primary", &self.primary)
+            .field("backup", &self.backup)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> ReverseClient<T> {
+    /// A client for `config` over `transport`, with primary
+    /// `https://apihk.mch.weixin.qq.com`, no backup, and the default retry policy.
+    pub fn new(transport: T, config: MerchantConfig) -> Self {
+        Self {
+            transport,
+            config,
+            primary: BaseUrl::hong_kong(),
+            backup: None,
+            retry: RetryPolicy::default(),
+            clock: Arc::new(SystemTime::now),
+            nonce_source: Arc::new(system_nonce),
+        }
+    }
+
+    /// Sets the primary base URL and an optional backup (e.g.
+    /// [`BaseUrl::mainland`]); the host is not signed, so retries may move.
+    pub fn with_base_urls(mut self, primary: BaseUrl, backup: Option<BaseUrl>) -> Self {
+        self.primary = primary;
+        self.backup = backup;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Replaces the clock (for tests).
+    pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Replaces the nonce source (for tests); `None` fails the call.
+    pub fn with_nonce_source(mut self, source: impl Fn() -> Option<Nonce> + Send + Sync + 'static) -> Self {
+        self.nonce_source = Arc::new(source);
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MerchantConfig {
+        &self.config
+    }
+
+    /// The verification key store, to add a rotated certificate or a public key.
+    pub fn verification_keys_mut(&mut self) -> &mut VerificationKeys {
+        &mut self.config.verification_keys
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    fn now(&self) -> Result<Timestamp, ReverseError> {
+        Ok(Timestamp::from_system_time((self.clock)())?)
+    }
+
+    /// Checks the timing rules and signs the revoke once (no I/O).
+    pub fn sign(&self, call: &ReverseCall) -> Result<SignedRequest, ReverseError> {
+        let now = self.now()?;
+        call.checks.check(call.paid_at, now)?;
+        let nonce = (self.nonce_source)().ok_or(SignError::Randomness)?;
+        let request = ReverseRequest::new(call.order.clone(), self.config.mode.clone());
+        Ok(request.sign(&self.config.serial_no, &self.config.private_key, now, &nonce)?)
+    }
+
+    /// Revokes an order: [`ReverseClient::sign`] then [`ReverseClient::send`].
+    pub async fn reverse(&self, call: &ReverseCall) -> Result<ReverseOutcome, ReverseError> {
+        let span = call_span(&call.order);
+        async {
+            let result = match self.sign(call) {
+                Ok(signed) => self.send_attempts(&signed).await,
+                Err(e) => Err(e),
+            };
+            record_result(&result);
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sends an already signed revoke with retries (identical bytes each time).
+    ///
+    /// The signature's timestamp must still be within WeChat Pay's 5-minute
+    /// window when it arrives.
+    pub async fn send(&self, signed: &SignedRequest) -> Result<ReverseOutcome, ReverseError> {
+        let span = call_span(signed.order());
+        async {
+            let result = self.send_attempts(signed).await;
+            record_result(&result);
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn send_attempts(&self, signed: &SignedRequest) -> Result<ReverseOutcome, ReverseError> {
+        let mut attempt: u32 = 0;
+        let mut on_backup = false;
+        let mut earlier_reached = false;
+        loop {
+            attempt = attempt.saturating_add(1);
+            let base = match (&self.backup, on_backup) {
+                (Some(b), true) => b,
+                _ => &self.primary,
+            };
+            let request = signed.to_http_request(base)?;
+            let span = tracing::debug_span!(
+                "wechatpay_direct.reverse.attempt",
+                attempt,
+                host = base.as_str(),
+                http.status = Empty,
+                code = Empty
+            );
+            let (kind, outcome) = async {
+                let (kind, outcome) = match self.transport.send(request).await {
+                    Ok(response) => {
+                        let status = response.status();
+                        tracing::Span::current().record("http.status", status.as_u16());
+                        // The clock worked when signing a moment ago; if it fails now,
+                        // the signing time is the best stand-in for the window check.
+                        let now = self.now().unwrap_or(signed.timestamp());
+                        let outcome = interpret_reverse_response(
+                            status,
+                            response.headers(),
+                            response.body(),
+                            now,
+                            &self.config.verification_keys,
+                        );
+                        if let Err(e) = &outcome {
+                            if let Some(code) = e.api_code() {
+                                tracing::Span::current().record("code", code.as_str());
+                            }
+                        }
+                        (AttemptResult::Status(status.as_u16()), outcome)
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "no response");
+                        (classify(&e), Err(ReverseError::Transport(e)))
+                    }
+                };
+                (kind, outcome)
+            }
+            .instrument(span)
+            .await;
+
+            let decision = decide(
+                &self.retry,
+                attempt,
+                kind,
+                on_backup,
+                self.backup.is_some(),
+                system_jitter(),
+            );
+            match decision {
+                RetryDecision::Retry { delay, use_backup } => {
+                    tracing::warn!(attempt, ?kind, ?delay, use_backup, "retrying with the same signed request");
+                    earlier_reached |= kind.may_have_reached_server();
+                    on_backup = use_backup;
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+                RetryDecision::Stop => {
+                    return match outcome {
+                        Ok(o) => Ok(o),
+                        Err(last) if kind.is_retryable() => Err(ReverseError::RetriesExhausted {
+                            attempts: attempt,
+                            may_have_reached_server: earlier_reached || kind.may_have_reached_server(),
+                            last: Box::new(last),
+                        }),
+                        Err(last) if earlier_reached && last.next_step() == NextStep::NotRevoked => {
+                            Err(ReverseError::AfterAmbiguousAttempt {
+                                attempts: attempt,
+                                last: Box::new(last),
+                            })
+                        }
+                        Err(last) => Err(last),
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn classify(e: &TransportError) -> AttemptResult {
+    match e {
+        TransportError::Connect(_) => AttemptResult::ConnectFailed,
+        TransportError::Refused(_) => AttemptResult::Refused,
+        TransportError::Timeout(_) => AttemptResult::TimedOut,
+        TransportError::Io(_) => AttemptResult::ConnectionLost,
+        // Unknown future variants: retry only if we can't rule out that it was sent.
+        other if other.may_have_reached_server() => AttemptResult::ConnectionLost,
+        _ => AttemptResult::Refused,
+    }
+}
+
+fn call_span(order: &OrderRef) -> tracing::Span {
+    let span = tracing::info_span!(
+        "wechatpay_direct.reverse",
+        out_trade_no = Empty,
+        transaction_id = Empty,
+        outcome = Empty,
+        next_step = Empty
+    );
+    match order {
+        OrderRef::OutTradeNo(no) => span.record("out_trade_no", no.as_str()),
+        OrderRef::TransactionId(id) => span.record("transaction_id", id.as_str()),
+    };
+    span
+}
+
+fn record_result(result: &Result<ReverseOutcome, ReverseError>) {
+    let span = tracing::Span::current();
+    match result {
+        Ok(ReverseOutcome::Revoked(_)) => {
+            span.record("outcome", "revoked");
+        }
+        Ok(ReverseOutcome::MaybeRevoked { status, reason }) => {
+            span.record("outcome", "maybe_revoked");
+            match reason {
+                MaybeRevokedReason::Unverified(e) => {
+                    tracing::warn!(status, error = %e, "2xx without a valid signature: query the order")
+                }
+                _ => tracing::warn!(status, "unexpected 2xx status: query the order"),
+            }
+        }
+        Err(e) => {
+            span.record("outcome", "error");
+            span.record("next_step", format!("{:?}", e.next_step()).as_str());
+            tracing::info!(error = %e, "revoke failed");
+        }
+    }
+}
