@@ -1,1 +1,213 @@
-//! placeholder until its issue lands
+//! Alipay cancellations through KICC EasyPay (`POST /api/trades/alipay/revise`).
+//!
+//! - [`CancelRequest`]: what to cancel, full (`40`) or partial (`32`, with `amountInfo`:
+//!   KRW in won, USD in cents).
+//! - [`ReviseRequest`]: the exact message, `msgAuthValue` included, built by
+//!   [`CancelRequest::message`] from a merchant, an idempotency key and the time.
+//! - [`ReviseResponse`]: the answer.
+//!
+//! Retries follow the API's rule: after a timeout or `A210`..`A219`, the SAME message (same
+//! `shopTransactionId`, same `cancelReqDate`, even after midnight) is sent again.
+//! [`ReviseRequest::exchange`] gives `kicc_core::Cancellation` exactly that.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod request;
+mod response;
+
+pub use request::{CancelRequest, ReviseRequest, PATH};
+pub use response::ReviseResponse;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kicc_core::retry::Interpreted;
+    use kicc_core::*;
+    use proptest::prelude::*;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    fn merchant() -> Merchant {
+        Merchant::new(
+            Environment::Custom(BaseUrl::new("http://127.0.0.1:8780").unwrap()),
+            MallId::new("T0000001").unwrap(),
+            SecretKey::new("sandbox-secret-key").unwrap(),
+        )
+    }
+
+    fn at(unix: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(unix)
+    }
+
+    #[test]
+    fn usd_partial_message_is_exact() {
+        let req = CancelRequest::from_text("PG20261121000001", None, Some("12.03"), Some("USD"))
+            .unwrap()
+            .memo(Memo::new("고객 요청").unwrap());
+        assert_eq!(req.code(), ReviseTypeCode::PartialCard);
+        let key = ShopTransactionId::new("K01JD0000000000000000000001").unwrap();
+        // 2026-11-21T15:00:00Z is already the 22nd in Korea.
+        let msg = req.message(&merchant(), key, at(1_795_273_200));
+        let json = String::from_utf8(msg.to_json()).unwrap();
+        let mac = include_str!("../../kicc-core/tests/vectors/hmac1.txt").trim();
+        assert_eq!(
+            json,
+            format!(
+                concat!(
+                    r#"{{"mallId":"T0000001","shopTransactionId":"K01JD0000000000000000000001","#,
+                    r#""pgCno":"PG20261121000001","reviseTypeCode":"32","cancelReqDate":"20261122","#,
+                    r#""msgAuthValue":"{}","memo":"고객 요청","amountInfo":{{"currency":"USD","totAmount":1203}}}}"#
+                ),
+                mac
+            )
+        );
+        let http = msg.to_http(&merchant()).unwrap();
+        assert_eq!(http.uri(), "http://127.0.0.1:8780/api/trades/alipay/revise");
+        assert_eq!(http.method(), http::Method::POST);
+        assert_eq!(
+            http.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
+        assert_eq!(http.body().as_ref(), json.as_bytes());
+    }
+
+    #[test]
+    fn channel_rules() {
+        let pg = || PgCno::new("P1").unwrap();
+        for code in ["20", "33", "51", "52"] {
+            let e = CancelRequest::from_text("P1", Some(code), Some("1"), Some("KRW")).unwrap_err();
+            assert_eq!(e.field, "reviseTypeCode", "{code}");
+        }
+        let e = CancelRequest::with_code(pg(), ReviseTypeCode::PartialCard, None).unwrap_err();
+        assert_eq!(
+            e,
+            FieldError::new("amountInfo.totAmount", Rule::AmountRequired { code: "32" })
+        );
+        let e = CancelRequest::from_text("P1", Some("40"), Some("1"), Some("KRW")).unwrap_err();
+        assert!(matches!(e.rule, Rule::AmountNotAllowed { .. }));
+        assert_eq!(
+            CancelRequest::from_text("P1", None, Some("1"), None)
+                .unwrap_err()
+                .field,
+            "currency"
+        );
+        assert_eq!(
+            CancelRequest::from_text("P1", None, Some("0.105"), Some("USD"))
+                .unwrap_err()
+                .field,
+            "amountInfo.totAmount"
+        );
+        assert!(CancelRequest::from_text("P1", None, Some("10.5"), Some("KRW")).is_err());
+        assert_eq!(
+            CancelRequest::from_text(&"가".repeat(21), None, None, None)
+                .unwrap_err()
+                .field,
+            "pgCno"
+        );
+        assert!(CancelRequest::from_text(&"가".repeat(20), None, None, None).is_ok());
+    }
+
+    #[test]
+    fn deserializing_rechecks_the_cross_field_rules() {
+        let msg = CancelRequest::full(PgCno::new("P1").unwrap()).message(
+            &merchant(),
+            ShopTransactionId::new("K").unwrap(),
+            at(0),
+        );
+        let mut v: serde_json::Value = serde_json::from_slice(&msg.to_json()).unwrap();
+        v["reviseTypeCode"] = "32".into();
+        assert!(ReviseRequest::from_json(v.to_string().as_bytes()).is_err());
+        v["reviseTypeCode"] = "33".into();
+        v["amountInfo"] = serde_json::json!({"currency": "KRW", "totAmount": 5});
+        assert!(ReviseRequest::from_json(v.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn responses_with_strings_numbers_and_unknown_fields() {
+        let key = ShopTransactionId::new("K1").unwrap();
+        let body =
+            br#"{"resCd":"0000","resMsg":"Success","mallId":"T0000001","shopTransactionId":"K1",
+            "pgCno":"P1","cancelPgCno":"C1","transactionDate":"20230312000512",
+            "amountInfo":{"currency":"USD","totAmount":"5022"},"somethingNew":[1,2]}"#;
+        match ReviseResponse::read(200, body, &key) {
+            Interpreted::Success(r) => {
+                assert_eq!(r.cancel_pg_cno, "C1");
+                assert_eq!(r.amount_info.unwrap().tot_amount, Some(5022));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ReviseResponse::read(500, body, &key),
+            Interpreted::Unreadable(_)
+        ));
+        assert!(matches!(
+            ReviseResponse::read(200, br#"{"resCd":"A212","resMsg":"retry"}"#, &key),
+            Interpreted::Gateway { .. }
+        ));
+    }
+
+    fn money() -> impl Strategy<Value = Money> {
+        prop_oneof![
+            (1u64..=Amount::MAX).prop_map(|n| Money::from_minor("a", Currency::Krw, n).unwrap()),
+            (1u64..=Amount::MAX).prop_map(|n| Money::from_minor("a", Currency::Usd, n).unwrap()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_requests_round_trip_and_obey_every_rule(
+            pg in "[A-Za-z0-9가-힣]{1,20}",
+            partial in proptest::option::of(money()),
+            memo in proptest::option::of("[a-z 가-힣]{1,133}"),
+            key in "[A-Z0-9]{1,60}",
+            secs in 0u64..4_000_000_000,
+        ) {
+            let Ok(pg) = PgCno::new(pg) else { return Ok(()) };
+            let mut req = match partial {
+                Some(m) => CancelRequest::partial(pg, m),
+                None => CancelRequest::full(pg),
+            };
+            if let Some(m) = memo.and_then(|m| Memo::new(m).ok()) {
+                req = req.memo(m);
+            }
+            let msg = req.message(&merchant(), ShopTransactionId::new(key).unwrap(), at(secs));
+            let json = msg.to_json();
+            let back = ReviseRequest::from_json(&json).unwrap();
+            prop_assert_eq!(&back, &msg);
+            prop_assert!(back.head().is_signed_by(&merchant().secret_key));
+            let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            prop_assert!(v["pgCno"].as_str().unwrap().len() <= 60);
+            let date = KoreaDate::of(at(secs));
+            prop_assert_eq!(v["cancelReqDate"].as_str().unwrap(), date.as_str());
+            let code = v["reviseTypeCode"].as_str().unwrap();
+            prop_assert_eq!(code == "32", v.get("amountInfo").is_some());
+            prop_assert!(code == "32" || code == "40");
+            if let Some(m) = v["memo"].as_str() { prop_assert!(m.len() <= 400); }
+        }
+
+        #[test]
+        fn rejected_text_names_the_field(
+            pg in "[A-Za-z0-9|&;<>가]{0,25}",
+            code in proptest::option::of("[0-9]{2}"),
+            amount in proptest::option::of("[0-9.]{1,8}"),
+            currency in proptest::option::of("(KRW|USD|EUR)"),
+        ) {
+            match CancelRequest::from_text(&pg, code.as_deref(), amount.as_deref(), currency.as_deref()) {
+                Ok(r) => {
+                    prop_assert!(PgCno::new(pg.as_str()).is_ok());
+                    prop_assert!(r.code() == ReviseTypeCode::Full || r.code() == ReviseTypeCode::PartialCard);
+                    prop_assert_eq!(r.amount().is_some(), r.code().is_partial());
+                }
+                Err(e) => {
+                    let fields = ["pgCno", "reviseTypeCode", "amountInfo.totAmount", "currency"];
+                    prop_assert!(fields.contains(&e.field), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn reading_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), status in 100u16..600) {
+            let _ = ReviseResponse::read(status, &bytes, &ShopTransactionId::new("K").unwrap());
+            let _ = ReviseRequest::from_json(&bytes);
+        }
+    }
+}

@@ -12,6 +12,7 @@
 //! | [`idempotency`] | generated `shopTransactionId`s |
 //! | [`retry`] | the retry table and the per-cancellation state machine |
 //! | [`webhook`] | notices, acknowledgements, de-duplication |
+//! | [`message`] | the head every revise request shares, reading responses, fixed-request exchanges |
 //! | [`endpoint`] | environments, base URLs, the merchant |
 //! | [`wire`] | lenient JSON reading shared by the channel crates |
 //!
@@ -26,6 +27,7 @@ pub mod date;
 pub mod endpoint;
 pub mod error;
 pub mod idempotency;
+pub mod message;
 pub mod money;
 pub mod random;
 pub mod retry;
@@ -39,6 +41,7 @@ pub use codes::{classify, ResponseClass, TransactionStatus};
 pub use date::{KoreaDate, KoreaDateTime};
 pub use endpoint::{BaseUrl, Environment, Merchant};
 pub use error::{Error, FieldError, GatewayError, Rule};
+pub use message::{FixedExchange, KiccResponse, ReviseHead};
 pub use money::{Amount, Currency, Money};
 pub use random::Rng;
 pub use retry::{Action, Cancellation, Delivery, Exchange, Interpreted, Now, Resend, RetryPolicy};

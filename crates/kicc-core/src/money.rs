@@ -220,6 +220,25 @@ impl Money {
     }
 }
 
+impl Money {
+    /// Reads an optional amount given as text with an optional currency (e.g. from a command
+    /// line): an amount needs its currency, and a currency alone means nothing.
+    pub fn parse_input(
+        field: &'static str,
+        amount: Option<&str>,
+        currency: Option<&str>,
+    ) -> Result<Option<Money>, FieldError> {
+        match (amount, currency) {
+            (None, _) => Ok(None),
+            (Some(_), None) => Err(FieldError::new("currency", Rule::Required)),
+            (Some(a), Some(c)) => {
+                let currency = Currency::parse("currency", c)?;
+                Money::parse_major(field, currency, a).map(Some)
+            }
+        }
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -296,6 +315,25 @@ mod tests {
             usd("10000000000.00").unwrap_err().rule,
             Rule::TooLarge { .. }
         ));
+    }
+
+    #[test]
+    fn input_needs_a_currency() {
+        assert_eq!(Money::parse_input("a", None, Some("USD")).unwrap(), None);
+        assert_eq!(
+            Money::parse_input("a", Some("1"), None).unwrap_err().field,
+            "currency"
+        );
+        assert_eq!(
+            Money::parse_input("a", Some("1"), Some("EUR"))
+                .unwrap_err()
+                .field,
+            "currency"
+        );
+        let m = Money::parse_input("a", Some("12.03"), Some("USD"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.amount.minor_units(), 1203);
     }
 
     #[test]

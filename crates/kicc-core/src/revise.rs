@@ -71,6 +71,21 @@ impl Channel {
         Ok(code)
     }
 
+    /// The code for a request given as text (e.g. from a command line): `code` if given,
+    /// otherwise `40` (full), or `32` when an amount is given (Alipay / WeChat Pay partial,
+    /// generic card partial).
+    pub fn resolve_code(
+        self,
+        code: Option<&str>,
+        amount_given: bool,
+    ) -> Result<ReviseTypeCode, FieldError> {
+        match code {
+            Some(c) => self.parse_code(c),
+            None if amount_given => Ok(ReviseTypeCode::PartialCard),
+            None => Ok(ReviseTypeCode::Full),
+        }
+    }
+
     /// How a request on this channel is retried after a timeout or a retry code.
     pub fn retry_style(self) -> RetryStyle {
         match self {
@@ -278,6 +293,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn codes_from_text() {
+        let g = Channel::Generic;
+        assert_eq!(g.resolve_code(None, false).unwrap(), ReviseTypeCode::Full);
+        assert_eq!(
+            g.resolve_code(None, true).unwrap(),
+            ReviseTypeCode::PartialCard
+        );
+        assert_eq!(
+            g.resolve_code(Some("33"), true).unwrap(),
+            ReviseTypeCode::PartialTransferOrMobile
+        );
+        assert!(Channel::Alipay.resolve_code(Some("33"), true).is_err());
     }
 
     #[test]

@@ -90,6 +90,10 @@ impl fmt::Display for SecretKey {
 pub struct MsgAuthValue([u8; 64]);
 
 impl MsgAuthValue {
+    pub(crate) fn from_hex_bytes(hex: [u8; 64]) -> Self {
+        MsgAuthValue(hex)
+    }
+
     /// The value, as sent.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("")

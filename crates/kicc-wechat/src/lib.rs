@@ -1,1 +1,161 @@
-//! placeholder until its issue lands
+//! WeChat Pay cancellations through KICC EasyPay: asynchronous, the result comes later.
+//!
+//! 1. [`CancelRequest`] → [`ReviseRequest`] (`POST /api/trades/wechatpay/revise`): KICC
+//!    answers at once with a `cancelPgCno`; that means ACCEPTED, not done.
+//! 2. The result arrives at `notifyUrl` as a [`kicc_core::WechatCancelNotice`], or is asked
+//!    for with [`StatusQuery`] (`POST /api/trades/wechatpay/find`, `cancelStatus` TS01 / TS02 /
+//!    TS06 / TS12).
+//! 3. [`ResultWaiter`] decides when to query and when to give up ([`kicc_core::Error::Pending`]).
+//!
+//! Retries of the cancel itself resend the SAME message (same `shopTransactionId`, same
+//! `cancelReqDate`), as the API requires.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod request;
+mod response;
+mod status;
+mod wait;
+
+pub use request::{CancelRequest, ReviseRequest, PATH};
+pub use response::{url_decode, ReviseResponse};
+pub use status::{FindRequest, FindResponse, StatusQuery, FIND_PATH};
+pub use wait::{CancelResult, ResultSource, ResultWaiter, WaitAction, WaitPolicy};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kicc_core::retry::Interpreted;
+    use kicc_core::*;
+    use proptest::prelude::*;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    fn merchant() -> Merchant {
+        Merchant::new(
+            Environment::Test,
+            MallId::new("T5102001").unwrap(),
+            SecretKey::new("sandbox-secret-key").unwrap(),
+        )
+    }
+
+    fn at(unix: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(unix)
+    }
+
+    #[test]
+    fn cancel_message_with_notify_url() {
+        let req = CancelRequest::from_text("PG20261121000001", Some("40"), None, None)
+            .unwrap()
+            .notify_url(NotifyUrl::new("https://shop.example/kicc/wechat").unwrap());
+        let msg = req.message(
+            &merchant(),
+            ShopTransactionId::new("K01JD0000000000000000000001").unwrap(),
+            at(1_795_273_199),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&msg.to_json()).unwrap();
+        assert_eq!(v["notifyUrl"], "https://shop.example/kicc/wechat");
+        assert_eq!(v["reviseTypeCode"], "40");
+        assert_eq!(v["cancelReqDate"], "20261121");
+        assert_eq!(v["mallId"], "T5102001");
+        assert_eq!(
+            v["msgAuthValue"],
+            include_str!("../../kicc-core/tests/vectors/hmac1.txt").trim()
+        );
+        assert!(v.get("amountInfo").is_none());
+        let http = msg.to_http(&merchant()).unwrap();
+        assert_eq!(
+            http.uri(),
+            "https://testpgapi.easypay.co.kr/api/trades/wechatpay/revise"
+        );
+        assert_eq!(ReviseRequest::from_json(&msg.to_json()).unwrap(), msg);
+    }
+
+    #[test]
+    fn channel_rules() {
+        for code in ["20", "33", "51", "52", "99"] {
+            assert_eq!(
+                CancelRequest::from_text("P", Some(code), Some("1"), Some("KRW"))
+                    .unwrap_err()
+                    .field,
+                "reviseTypeCode"
+            );
+        }
+        assert!(matches!(
+            CancelRequest::from_text("P", Some("32"), None, None)
+                .unwrap_err()
+                .rule,
+            Rule::AmountRequired { .. }
+        ));
+        let r = CancelRequest::from_text("P", None, Some("12.03"), Some("USD")).unwrap();
+        assert_eq!(r.amount().unwrap().amount.minor_units(), 1203);
+        assert!(NotifyUrl::new("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn find_message_and_response() {
+        let q = StatusQuery::from_text("P1", "C1").unwrap();
+        let msg = q.message(&merchant(), ShopTransactionId::new("Q1").unwrap());
+        assert_eq!(
+            String::from_utf8(msg.to_json()).unwrap(),
+            r#"{"mallId":"T5102001","shopTransactionId":"Q1","pgCno":"P1","cancelPgCno":"C1"}"#
+        );
+        assert_eq!(
+            StatusQuery::from_text("P1", "").unwrap_err().field,
+            "cancelPgCno"
+        );
+        let body = br#"{"resCd":"0000","resMsg":"Success","shopTransactionId":"Q1","mallId":"T5102001",
+            "pgCno":"P1","cancelPgCno":"C1","transactionDate":"20230312000512","cancelStatus":"TS02",
+            "resDetailMsg":"OK%20done","amountInfo":{"currency":"KRW","totAmount":"1000"}}"#;
+        match FindResponse::read(200, body, msg.shop_transaction_id()) {
+            Interpreted::Success(r) => {
+                assert!(r.is_cancelled());
+                assert_eq!(r.cancel_status, Some(TransactionStatus::Cancelled));
+                assert_eq!(url_decode(&r.res_detail_msg), "OK done");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn acceptance_response() {
+        let key = ShopTransactionId::new("K").unwrap();
+        let body = br#"{"resCd":"0000","resMsg":"Success","shopTransactionId":"K","pgCno":"P1","cancelPgCno":"C9","resDetailMsg":"%EC%A0%91%EC%88%98"}"#;
+        match ReviseResponse::read(200, body, &key) {
+            Interpreted::Success(r) => {
+                assert_eq!(r.cancel_pg_cno, "C9");
+                assert_eq!(r.detail(), "접수");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_requests_round_trip(
+            pg in "[A-Za-z0-9]{1,60}",
+            cents in proptest::option::of(1u64..=Amount::MAX),
+            url in proptest::option::of("https://[a-z]{1,20}\\.example/[a-z0-9/]{0,50}"),
+            secs in 0u64..4_000_000_000,
+        ) {
+            let pg = PgCno::new(pg).unwrap();
+            let mut req = match cents {
+                Some(c) => CancelRequest::partial(pg, Money::from_minor("a", Currency::Usd, c).unwrap()),
+                None => CancelRequest::full(pg),
+            };
+            if let Some(u) = url { req = req.notify_url(NotifyUrl::new(u).unwrap()); }
+            let msg = req.message(&merchant(), ShopTransactionId::new("K").unwrap(), at(secs));
+            let back = ReviseRequest::from_json(&msg.to_json()).unwrap();
+            prop_assert_eq!(&back, &msg);
+            prop_assert!(back.head().is_signed_by(&merchant().secret_key));
+            prop_assert_eq!(back.amount_info().is_some(), back.head().revise_type_code().is_partial());
+        }
+
+        #[test]
+        fn reading_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let key = ShopTransactionId::new("K").unwrap();
+            let _ = ReviseResponse::read(200, &bytes, &key);
+            let _ = FindResponse::read(200, &bytes, &key);
+            let _ = ReviseRequest::from_json(&bytes);
+        }
+    }
+}

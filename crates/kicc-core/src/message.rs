@@ -1,0 +1,329 @@
+//! What every KICC revise message shares, so each channel crate only adds its own fields.
+//!
+//! - [`ReviseHead`]: `mallId`, `shopTransactionId`, `pgCno`, `reviseTypeCode`, `cancelReqDate`,
+//!   `msgAuthValue`. Its only constructor computes `msgAuthValue` from the `pgCno` and
+//!   `shopTransactionId` it stores and serializes, so the two cannot disagree.
+//! - [`KiccResponse`] and [`interpret_response`]: reading an HTTP 200 body the same way on
+//!   every channel (code first, then the echoed key, then the channel's fields).
+//! - [`FixedExchange`]: a request resent byte for byte (Alipay, WeChat Pay, status queries).
+
+use std::marker::PhantomData;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::date::KoreaDate;
+use crate::endpoint::Merchant;
+use crate::error::{FieldError, Rule};
+use crate::retry::{Exchange, Interpreted, Resend};
+use crate::revise::{Channel, ReviseTypeCode};
+use crate::secret::{MsgAuthValue, SecretKey};
+use crate::text::{MallId, PgCno, ShopTransactionId};
+use crate::wire::Envelope;
+
+/// The fields every revise request starts with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviseHead {
+    mall_id: MallId,
+    shop_transaction_id: ShopTransactionId,
+    pg_cno: PgCno,
+    revise_type_code: ReviseTypeCode,
+    cancel_req_date: KoreaDate,
+    msg_auth_value: MsgAuthValue,
+}
+
+impl ReviseHead {
+    /// The head of a request from `merchant` revising `pg_cno` with `code`, keyed `key`, dated
+    /// `date`; `msgAuthValue` is computed here from exactly these `pg_cno` and `key`.
+    pub fn new(
+        merchant: &Merchant,
+        pg_cno: PgCno,
+        code: ReviseTypeCode,
+        key: ShopTransactionId,
+        date: KoreaDate,
+    ) -> Self {
+        let msg_auth_value = merchant.secret_key.msg_auth_value(&pg_cno, &key);
+        ReviseHead {
+            mall_id: merchant.mall_id.clone(),
+            shop_transaction_id: key,
+            pg_cno,
+            revise_type_code: code,
+            cancel_req_date: date,
+            msg_auth_value,
+        }
+    }
+
+    /// `mallId`.
+    pub fn mall_id(&self) -> &MallId {
+        &self.mall_id
+    }
+    /// `shopTransactionId`.
+    pub fn shop_transaction_id(&self) -> &ShopTransactionId {
+        &self.shop_transaction_id
+    }
+    /// `pgCno`.
+    pub fn pg_cno(&self) -> &PgCno {
+        &self.pg_cno
+    }
+    /// `reviseTypeCode`.
+    pub fn revise_type_code(&self) -> ReviseTypeCode {
+        self.revise_type_code
+    }
+    /// `cancelReqDate`.
+    pub fn cancel_req_date(&self) -> KoreaDate {
+        self.cancel_req_date
+    }
+    /// `msgAuthValue`.
+    pub fn msg_auth_value(&self) -> &MsgAuthValue {
+        &self.msg_auth_value
+    }
+
+    /// Whether `msgAuthValue` is the one `secret` gives for this head's `pgCno` and key.
+    pub fn is_signed_by(&self, secret: &SecretKey) -> bool {
+        secret
+            .msg_auth_value(&self.pg_cno, &self.shop_transaction_id)
+            .matches(self.msg_auth_value.as_str())
+    }
+
+    /// Checks the code is one `channel` accepts.
+    pub fn check_channel(&self, channel: Channel) -> Result<(), FieldError> {
+        channel.check(self.revise_type_code)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MsgAuthValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        MsgAuthValue::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl MsgAuthValue {
+    /// Reads a received value: exactly 64 lowercase hex characters.
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        let b = s.as_bytes();
+        if b.len() != 64 || !b.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(FieldError::new(
+                "msgAuthValue",
+                Rule::Other("must be 64 lowercase hex characters (HMAC-SHA256)"),
+            ));
+        }
+        let mut out = [0u8; 64];
+        out.copy_from_slice(b);
+        Ok(MsgAuthValue::from_hex_bytes(out))
+    }
+}
+
+/// A channel's response type: it can say its code, message and echoed key.
+pub trait KiccResponse: DeserializeOwned {
+    /// `resCd`.
+    fn res_cd(&self) -> &str;
+    /// `resMsg`.
+    fn res_msg(&self) -> &str;
+    /// The echoed `shopTransactionId` (empty if absent).
+    fn echoed_key(&self) -> &str;
+}
+
+/// Reads an HTTP 200 body sent in answer to a request keyed `sent_key`.
+///
+/// Success needs `resCd` 0000, a body of the channel's shape, and an echoed
+/// `shopTransactionId` that is either absent or equal to the sent one: an answer about some
+/// other request is not a success, it is [`Interpreted::Unreadable`] (so the outcome is
+/// treated as unknown, never as done).
+pub fn interpret_response<T: KiccResponse>(
+    body: &[u8],
+    sent_key: &ShopTransactionId,
+) -> Interpreted<T> {
+    let parsed: Result<T, _> = serde_json::from_slice(body);
+    let (res_cd, res_msg, echoed) = match &parsed {
+        Ok(r) => (r.res_cd(), r.res_msg(), r.echoed_key()),
+        Err(e) => {
+            return match Envelope::read(body) {
+                Some(env) if !env.res_cd.is_empty() && env.res_cd != crate::codes::SUCCESS => {
+                    Interpreted::Gateway {
+                        res_cd: env.res_cd,
+                        res_msg: env.res_msg,
+                    }
+                }
+                _ => Interpreted::Unreadable(format!("response body not understood: {e}")),
+            }
+        }
+    };
+    if res_cd != crate::codes::SUCCESS {
+        return Interpreted::Gateway {
+            res_cd: res_cd.to_owned(),
+            res_msg: res_msg.to_owned(),
+        };
+    }
+    if !echoed.is_empty() && echoed != sent_key.as_str() {
+        return Interpreted::Unreadable(format!(
+            "the response echoes shopTransactionId {echoed:?}, not the sent {:?}",
+            sent_key.as_str()
+        ));
+    }
+    match parsed {
+        Ok(r) => Interpreted::Success(r),
+        Err(e) => Interpreted::Unreadable(e.to_string()),
+    }
+}
+
+/// Reads a whole HTTP response: any status but 200 is [`Interpreted::Unreadable`] (`resCd`
+/// means something only on HTTP 200), otherwise as [`interpret_response`].
+pub fn interpret_http<T: KiccResponse>(
+    status: u16,
+    body: &[u8],
+    sent_key: &ShopTransactionId,
+) -> Interpreted<T> {
+    if status != 200 {
+        return Interpreted::Unreadable(format!("HTTP {status}"));
+    }
+    interpret_response(body, sent_key)
+}
+
+/// A request that is only ever resent byte for byte: Alipay and WeChat Pay cancels (same key,
+/// same `cancelReqDate`, as their APIs require) and status queries.
+pub struct FixedExchange<T> {
+    channel: Channel,
+    request: http::Request<Bytes>,
+    key: ShopTransactionId,
+    _response: PhantomData<fn() -> T>,
+}
+
+impl<T> FixedExchange<T> {
+    /// An exchange of `request`, keyed `key`, on `channel` (which must retry by
+    /// [`crate::revise::RetryStyle::SameRequest`]).
+    pub fn new(channel: Channel, request: http::Request<Bytes>, key: ShopTransactionId) -> Self {
+        FixedExchange {
+            channel,
+            request,
+            key,
+            _response: PhantomData,
+        }
+    }
+}
+
+impl<T: KiccResponse> Exchange for FixedExchange<T> {
+    type Output = T;
+
+    fn channel(&self) -> Channel {
+        self.channel
+    }
+
+    fn request(&self) -> &http::Request<Bytes> {
+        &self.request
+    }
+
+    fn shop_transaction_id(&self) -> &ShopTransactionId {
+        &self.key
+    }
+
+    fn interpret(&self, body: &[u8]) -> Interpreted<T> {
+        interpret_response(body, &self.key)
+    }
+
+    fn prepare_resend(&mut self, _resend: Resend) -> Result<(), FieldError> {
+        // Identical bytes every time: nothing to rebuild.
+        Ok(())
+    }
+}
+
+/// Serializes a message to JSON bytes, sized for a typical KICC request in one allocation.
+pub fn to_json<T: serde::Serialize>(message: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(384);
+    // Serializing these plain structs into a Vec cannot fail (no maps with non-string keys,
+    // no custom errors).
+    if serde_json::to_writer(&mut out, message).is_err() {
+        out.clear();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::{BaseUrl, Environment};
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct R {
+        res_cd: String,
+        #[serde(default)]
+        res_msg: String,
+        #[serde(default)]
+        shop_transaction_id: String,
+        cancel_pg_cno: String,
+    }
+    impl KiccResponse for R {
+        fn res_cd(&self) -> &str {
+            &self.res_cd
+        }
+        fn res_msg(&self) -> &str {
+            &self.res_msg
+        }
+        fn echoed_key(&self) -> &str {
+            &self.shop_transaction_id
+        }
+    }
+
+    fn key() -> ShopTransactionId {
+        ShopTransactionId::new("K1").unwrap()
+    }
+
+    #[test]
+    fn reading_order() {
+        let i = |b: &str| interpret_response::<R>(b.as_bytes(), &key());
+        assert!(matches!(
+            i(r#"{"resCd":"0000","shopTransactionId":"K1","cancelPgCno":"C"}"#),
+            Interpreted::Success(r) if r.cancel_pg_cno == "C"
+        ));
+        assert!(matches!(
+            i(r#"{"resCd":"0000","cancelPgCno":"C"}"#),
+            Interpreted::Success(_)
+        ));
+        assert!(matches!(
+            i(r#"{"resCd":"0000","shopTransactionId":"K2","cancelPgCno":"C"}"#),
+            Interpreted::Unreadable(_)
+        ));
+        // A decline without the success fields is still read as a decline.
+        assert!(matches!(
+            i(r#"{"resCd":"P003","resMsg":"over"}"#),
+            Interpreted::Gateway { res_cd, res_msg } if res_cd == "P003" && res_msg == "over"
+        ));
+        // Success code but missing required success fields: unknown, not done.
+        assert!(matches!(
+            i(r#"{"resCd":"0000"}"#),
+            Interpreted::Unreadable(_)
+        ));
+        assert!(matches!(i("not json"), Interpreted::Unreadable(_)));
+    }
+
+    #[test]
+    fn head_signs_what_it_sends() {
+        let m = Merchant::new(
+            Environment::Custom(BaseUrl::new("http://127.0.0.1:1").unwrap()),
+            MallId::new("T0000001").unwrap(),
+            SecretKey::new("sandbox-secret-key").unwrap(),
+        );
+        let head = ReviseHead::new(
+            &m,
+            PgCno::new("PG20261121000001").unwrap(),
+            ReviseTypeCode::Full,
+            ShopTransactionId::new("K01JD0000000000000000000001").unwrap(),
+            KoreaDate::parse("d", "20261121").unwrap(),
+        );
+        let json = String::from_utf8(to_json(&head)).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"mallId":"T0000001","shopTransactionId":"K01JD0000000000000000000001","pgCno":"PG20261121000001","reviseTypeCode":"40","cancelReqDate":"20261121","msgAuthValue":"{}"}}"#,
+                include_str!("../tests/vectors/hmac1.txt").trim()
+            )
+        );
+        let back: ReviseHead = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, head);
+        assert!(back.is_signed_by(&m.secret_key));
+        assert!(!back.is_signed_by(&SecretKey::new("other").unwrap()));
+        assert!(MsgAuthValue::parse(&"A".repeat(64)).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! The generic cancel response.
+
+use kicc_core::message::{interpret_http, KiccResponse};
+use kicc_core::retry::Interpreted;
+use kicc_core::wire::opt_amount;
+use kicc_core::{ShopTransactionId, TransactionStatus};
+
+/// The answer to a generic revise request. Amounts are accepted as numbers or strings (the
+/// documentation shows strings, real responses send numbers); unknown fields are ignored.
+///
+/// `remain_amount` is the balance AFTER this cancel (a full cancel answers `0`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviseResponse {
+    /// `resCd`: `0000` on success.
+    pub res_cd: String,
+    /// `resMsg`.
+    #[serde(default)]
+    pub res_msg: String,
+    /// `shopTransactionId`, echoed.
+    #[serde(default)]
+    pub shop_transaction_id: String,
+    /// `mallId`.
+    #[serde(default)]
+    pub mall_id: String,
+    /// `oriPgCno`: the original payment.
+    #[serde(default)]
+    pub ori_pg_cno: String,
+    /// `cancelPgCno`: the cancellation.
+    #[serde(default)]
+    pub cancel_pg_cno: String,
+    /// `cancelAmount`.
+    #[serde(default, deserialize_with = "opt_amount")]
+    pub cancel_amount: Option<u64>,
+    /// `remainAmount`: the balance left (returned if requested).
+    #[serde(default, deserialize_with = "opt_amount")]
+    pub remain_amount: Option<u64>,
+    /// `transactionDate`, `yyyyMMddHHmmss`.
+    #[serde(default)]
+    pub transaction_date: String,
+    /// `statusCode` (TS02 cancelled, TS06 partially cancelled, TS04 captured, ...).
+    #[serde(default)]
+    pub status_code: Option<TransactionStatus>,
+    /// `statusMessage`.
+    #[serde(default)]
+    pub status_message: String,
+    /// `escrowUsed` (`Y`/`N`).
+    #[serde(default)]
+    pub escrow_used: String,
+    /// `multiCardAmount`: Payco card part.
+    #[serde(default, deserialize_with = "opt_amount")]
+    pub multi_card_amount: Option<u64>,
+    /// `multiPntAmount`: Payco points part.
+    #[serde(default, deserialize_with = "opt_amount")]
+    pub multi_pnt_amount: Option<u64>,
+    /// `multiCponAmount`: Payco coupon part.
+    #[serde(default, deserialize_with = "opt_amount")]
+    pub multi_cpon_amount: Option<u64>,
+    /// `reviseInfo`.
+    #[serde(default)]
+    pub revise_info: Option<ReviseInfo>,
+}
+
+/// `reviseInfo`: details of the cancellation.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviseInfo {
+    /// `payMethodTypeCode`: 11 card, 21 bank transfer, 22 virtual account, 31 mobile, 41
+    /// points, 50 prepaid, 60 easy pay, 81 billing key.
+    #[serde(default)]
+    pub pay_method_type_code: String,
+    /// `approvalNo`.
+    #[serde(default)]
+    pub approval_no: String,
+    /// `approvalDate`: the cancellation time, `yyyyMMddHHmmss`.
+    #[serde(default)]
+    pub approval_date: String,
+    /// `cardInfo`.
+    #[serde(default)]
+    pub card_info: Option<CardInfo>,
+    /// `cashReceiptInfo`.
+    #[serde(default)]
+    pub cash_receipt_info: Option<CashReceiptInfo>,
+}
+
+/// `reviseInfo.cardInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardInfo {
+    /// `couponAmount`: the cancelled instant discount.
+    #[serde(default, deserialize_with = "opt_amount")]
+    pub coupon_amount: Option<u64>,
+}
+
+/// `reviseInfo.cashReceiptInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CashReceiptInfo {
+    /// `resCd` of the cash receipt cancellation.
+    #[serde(default)]
+    pub res_cd: String,
+    /// `resMsg`.
+    #[serde(default)]
+    pub res_msg: String,
+    /// `approvalNo`.
+    #[serde(default)]
+    pub approval_no: String,
+    /// `cancelDate`, `yyyyMMddHHmmss`.
+    #[serde(default)]
+    pub cancel_date: String,
+}
+
+impl KiccResponse for ReviseResponse {
+    fn res_cd(&self) -> &str {
+        &self.res_cd
+    }
+    fn res_msg(&self) -> &str {
+        &self.res_msg
+    }
+    fn echoed_key(&self) -> &str {
+        &self.shop_transaction_id
+    }
+}
+
+impl ReviseResponse {
+    /// Reads an HTTP response to a request keyed `sent_key` (see `kicc_core::message::interpret_http`).
+    pub fn read(status: u16, body: &[u8], sent_key: &ShopTransactionId) -> Interpreted<Self> {
+        interpret_http(status, body, sent_key)
+    }
+}
