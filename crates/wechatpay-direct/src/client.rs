@@ -13,8 +13,8 @@ use crate::ids::{BaseUrl, MerchantMode, Nonce, OrderRef, SerialNo, Timestamp};
 use crate::keys::{RsaPrivateKey, SignError, VerificationKeys};
 use crate::retry::{decide, AttemptResult, RetryDecision, RetryPolicy};
 use crate::reverse::{
-    interpret_reverse_response, MaybeRevokedReason, NextStep, ReverseCall, ReverseError, ReverseOutcome,
-    ReverseRequest, SignedRequest,
+    interpret_reverse_response, ApiErrorCode, MaybeRevokedReason, NextStep, ReverseCall,
+    ReverseError, ReverseOutcome, ReverseRequest, SignedRequest,
 };
 
 /// The merchant's side of the conversation: who calls, with which key, and
@@ -121,7 +121,10 @@ impl<T: Transport> ReverseClient<T> {
     }
 
     /// Replaces the nonce source (for tests); `None` fails the call.
-    pub fn with_nonce_source(mut self, source: impl Fn() -> Option<Nonce> + Send + Sync + 'static) -> Self {
+    pub fn with_nonce_source(
+        mut self,
+        source: impl Fn() -> Option<Nonce> + Send + Sync + 'static,
+    ) -> Self {
         self.nonce_source = Arc::new(source);
         self
     }
@@ -151,7 +154,12 @@ impl<T: Transport> ReverseClient<T> {
         call.checks.check(call.paid_at, now)?;
         let nonce = (self.nonce_source)().ok_or(SignError::Randomness)?;
         let request = ReverseRequest::new(call.order.clone(), self.config.mode.clone());
-        Ok(request.sign(&self.config.serial_no, &self.config.private_key, now, &nonce)?)
+        Ok(request.sign(
+            &self.config.serial_no,
+            &self.config.private_key,
+            now,
+            &nonce,
+        )?)
     }
 
     /// Revokes an order: [`ReverseClient::sign`] then [`ReverseClient::send`].
@@ -217,11 +225,15 @@ impl<T: Transport> ReverseClient<T> {
                             now,
                             &self.config.verification_keys,
                         );
-                        if let Err(e) = &outcome {
-                            if let Some(code) = e.api_code() {
-                                tracing::Span::current().record("code", code.as_str());
-                            }
+                        let code = outcome.as_ref().err().and_then(ReverseError::api_code);
+                        if let Some(code) = code {
+                            tracing::Span::current().record("code", code.as_str());
                         }
+                        tracing::debug!(
+                            status = status.as_u16(),
+                            code = code.map(ApiErrorCode::as_str),
+                            "response received"
+                        );
                         (AttemptResult::Status(status.as_u16()), outcome)
                     }
                     Err(e) => {
@@ -244,7 +256,13 @@ impl<T: Transport> ReverseClient<T> {
             );
             match decision {
                 RetryDecision::Retry { delay, use_backup } => {
-                    tracing::warn!(attempt, ?kind, ?delay, use_backup, "retrying with the same signed request");
+                    tracing::warn!(
+                        attempt,
+                        ?kind,
+                        ?delay,
+                        use_backup,
+                        "retrying with the same signed request"
+                    );
                     earlier_reached |= kind.may_have_reached_server();
                     on_backup = use_backup;
                     if !delay.is_zero() {
@@ -256,10 +274,13 @@ impl<T: Transport> ReverseClient<T> {
                         Ok(o) => Ok(o),
                         Err(last) if kind.is_retryable() => Err(ReverseError::RetriesExhausted {
                             attempts: attempt,
-                            may_have_reached_server: earlier_reached || kind.may_have_reached_server(),
+                            may_have_reached_server: earlier_reached
+                                || kind.may_have_reached_server(),
                             last: Box::new(last),
                         }),
-                        Err(last) if earlier_reached && last.next_step() == NextStep::NotRevoked => {
+                        Err(last)
+                            if earlier_reached && last.next_step() == NextStep::NotRevoked =>
+                        {
                             Err(ReverseError::AfterAmbiguousAttempt {
                                 attempts: attempt,
                                 last: Box::new(last),
@@ -303,8 +324,9 @@ fn call_span(order: &OrderRef) -> tracing::Span {
 fn record_result(result: &Result<ReverseOutcome, ReverseError>) {
     let span = tracing::Span::current();
     match result {
-        Ok(ReverseOutcome::Revoked(_)) => {
+        Ok(ReverseOutcome::Revoked(v)) => {
             span.record("outcome", "revoked");
+            tracing::info!(verified_by = %v.serial, "revoked");
         }
         Ok(ReverseOutcome::MaybeRevoked { status, reason }) => {
             span.record("outcome", "maybe_revoked");

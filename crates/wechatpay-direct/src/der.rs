@@ -48,7 +48,8 @@ pub(crate) const SEQUENCE: u8 = 0x30;
 pub(crate) const CONTEXT_0: u8 = 0xa0;
 
 /// DER encoding of the OID 1.2.840.113549.1.1.1 (rsaEncryption), value bytes only.
-pub(crate) const RSA_ENCRYPTION_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+pub(crate) const RSA_ENCRYPTION_OID: &[u8] =
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 
 /// One element: its tag byte and its value bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +92,8 @@ impl<'a> Reader<'a> {
             if count == 0 || count > 4 {
                 return Err(DerError::BadLength);
             }
-            let (len_bytes, rest) = split_at_checked(after_len, count).ok_or(DerError::Truncated)?;
+            let (len_bytes, rest) =
+                split_at_checked(after_len, count).ok_or(DerError::Truncated)?;
             after_len = rest;
             if len_bytes.first() == Some(&0) {
                 return Err(DerError::BadLength);
@@ -199,7 +201,9 @@ fn spki_fields<'a>(seq: &mut Reader<'a>) -> Result<&'a [u8], DerError> {
     let mut alg = Reader::new(seq.expect(SEQUENCE)?);
     let oid = alg.expect(OID)?;
     if oid != RSA_ENCRYPTION_OID {
-        return Err(DerError::Structure("public key algorithm is not rsaEncryption"));
+        return Err(DerError::Structure(
+            "public key algorithm is not rsaEncryption",
+        ));
     }
     // Parameters: NULL (required by RFC 3279, tolerated if absent).
     if !alg.is_empty() {
@@ -350,7 +354,13 @@ mod tests {
     #[test]
     fn reads_short_and_long_lengths() {
         let mut r = Reader::new(&[0x02, 0x01, 0x05, 0x04, 0x81, 0x80]);
-        assert_eq!(r.read().unwrap(), Tlv { tag: 2, value: &[5] });
+        assert_eq!(
+            r.read().unwrap(),
+            Tlv {
+                tag: 2,
+                value: &[5]
+            }
+        );
         assert_eq!(r.read(), Err(DerError::Truncated));
 
         let mut long = vec![0x04, 0x81, 0x80];
@@ -363,12 +373,30 @@ mod tests {
     #[test]
     fn rejects_bad_lengths_and_tags() {
         assert_eq!(Reader::new(&[0x30, 0x80]).read(), Err(DerError::BadLength));
-        assert_eq!(Reader::new(&[0x30, 0x85, 1, 1, 1, 1, 1]).read(), Err(DerError::BadLength));
-        assert_eq!(Reader::new(&[0x30, 0x81, 0x05, 0, 0, 0, 0, 0]).read(), Err(DerError::BadLength));
-        assert_eq!(Reader::new(&[0x30, 0x82, 0x00, 0x90]).read(), Err(DerError::BadLength));
-        assert_eq!(Reader::new(&[0x1f, 0x01, 0x00]).read(), Err(DerError::UnsupportedTag));
-        assert_eq!(Reader::new(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).read(), Err(DerError::Truncated));
-        assert_eq!(single(&[0x05, 0x00, 0x00], NULL), Err(DerError::TrailingData));
+        assert_eq!(
+            Reader::new(&[0x30, 0x85, 1, 1, 1, 1, 1]).read(),
+            Err(DerError::BadLength)
+        );
+        assert_eq!(
+            Reader::new(&[0x30, 0x81, 0x05, 0, 0, 0, 0, 0]).read(),
+            Err(DerError::BadLength)
+        );
+        assert_eq!(
+            Reader::new(&[0x30, 0x82, 0x00, 0x90]).read(),
+            Err(DerError::BadLength)
+        );
+        assert_eq!(
+            Reader::new(&[0x1f, 0x01, 0x00]).read(),
+            Err(DerError::UnsupportedTag)
+        );
+        assert_eq!(
+            Reader::new(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).read(),
+            Err(DerError::Truncated)
+        );
+        assert_eq!(
+            single(&[0x05, 0x00, 0x00], NULL),
+            Err(DerError::TrailingData)
+        );
     }
 
     #[test]
@@ -393,7 +421,9 @@ mod tests {
         let spki = encode(SEQUENCE, &body);
         assert_eq!(
             spki_to_rsa_public_key(&spki),
-            Err(DerError::Structure("public key algorithm is not rsaEncryption"))
+            Err(DerError::Structure(
+                "public key algorithm is not rsaEncryption"
+            ))
         );
     }
 

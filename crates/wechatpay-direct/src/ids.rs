@@ -169,7 +169,10 @@ text_newtype!(
 
 impl MchId {
     /// Validates `value` like [`MchId::new`] but names `field` in the error.
-    pub fn new_for_field(field: &'static str, value: impl Into<String>) -> Result<Self, InvalidInput> {
+    pub fn new_for_field(
+        field: &'static str,
+        value: impl Into<String>,
+    ) -> Result<Self, InvalidInput> {
         let value = value.into();
         check_text(field, &value, 32)?;
         Ok(Self(value))
@@ -212,7 +215,10 @@ text_newtype!(
 
 impl SerialNo {
     /// Validates `value` like [`SerialNo::new`] but names `field` in the error.
-    pub fn new_for_field(field: &'static str, value: impl Into<String>) -> Result<Self, InvalidInput> {
+    pub fn new_for_field(
+        field: &'static str,
+        value: impl Into<String>,
+    ) -> Result<Self, InvalidInput> {
         let value = value.into();
         check_serial(field, &value)?;
         Ok(Self(value))
@@ -476,7 +482,10 @@ impl BaseUrl {
                 rule: "must name a host",
             });
         }
-        let path_ok = matches!(uri.path_and_query().map(|p| p.as_str()), None | Some("") | Some("/"));
+        let path_ok = matches!(
+            uri.path_and_query().map(|p| p.as_str()),
+            None | Some("") | Some("/")
+        );
         if !path_ok || trimmed.contains('#') || trimmed.contains('@') {
             return Err(InvalidInput::Rule {
                 field,
@@ -581,7 +590,10 @@ mod tests {
         bytes.extend([61u8; 31]);
         assert!(Nonce::from_random_bytes(&bytes).is_none());
         bytes.push(61);
-        assert_eq!(Nonce::from_random_bytes(&bytes).unwrap().as_str(), "z".repeat(32));
+        assert_eq!(
+            Nonce::from_random_bytes(&bytes).unwrap().as_str(),
+            "z".repeat(32)
+        );
     }
 
     #[test]
@@ -590,7 +602,9 @@ mod tests {
         assert!(Timestamp::from_unix_secs(1_700_000_000_000).is_err());
         assert!(Timestamp::from_unix_secs(0).is_err());
         assert_eq!(
-            Timestamp::parse("timestamp", "1700000000").unwrap().unix_secs(),
+            Timestamp::parse("timestamp", "1700000000")
+                .unwrap()
+                .unix_secs(),
             1_700_000_000
         );
         assert!(Timestamp::parse("timestamp", "+170").is_err());
@@ -599,7 +613,10 @@ mod tests {
 
     #[test]
     fn base_url_rules() {
-        assert_eq!(BaseUrl::new("https://x.example/").unwrap().as_str(), "https://x.example");
+        assert_eq!(
+            BaseUrl::new("https://x.example/").unwrap().as_str(),
+            "https://x.example"
+        );
         assert!(BaseUrl::new("http://127.0.0.1:8780").is_ok());
         assert!(BaseUrl::new("https://x.example/v3").is_err());
         assert!(BaseUrl::new("ftp://x.example").is_err());

@@ -140,7 +140,11 @@ impl RsaPrivateKey {
 
 impl fmt::Debug for RsaPrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RsaPrivateKey {{ bits: {}, key: \"[redacted]\" }}", self.bits())
+        write!(
+            f,
+            "RsaPrivateKey {{ bits: {}, key: \"[redacted]\" }}",
+            self.bits()
+        )
     }
 }
 
@@ -225,7 +229,8 @@ impl RsaPublicKey {
 
     /// The key as SPKI PEM (`BEGIN PUBLIC KEY`).
     pub fn to_spki_pem(&self) -> String {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der::rsa_public_key_to_spki(&self.pkcs1));
+        let b64 = base64::engine::general_purpose::STANDARD
+            .encode(der::rsa_public_key_to_spki(&self.pkcs1));
         let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");
         for chunk in b64.as_bytes().chunks(64) {
             out.push_str(&String::from_utf8_lossy(chunk));
@@ -260,7 +265,11 @@ fn rejected(pkcs1: Option<&[u8]>, e: ring::error::KeyRejected) -> KeyError {
         "UnexpectedError",
     ];
     let text = e.to_string();
-    let reason = REASONS.iter().copied().find(|r| *r == text).unwrap_or("unknown reason");
+    let reason = REASONS
+        .iter()
+        .copied()
+        .find(|r| *r == text)
+        .unwrap_or("unknown reason");
     match reason {
         "TooSmall" | "TooLarge" => KeyError::SizeOutOfRange {
             bits: pkcs1
@@ -325,7 +334,11 @@ impl VerificationKeys {
     }
 
     /// Adds a platform certificate (PEM) under an explicitly given serial.
-    pub fn add_certificate_pem_with_serial(&mut self, serial: SerialNo, pem_text: &str) -> Result<(), KeyError> {
+    pub fn add_certificate_pem_with_serial(
+        &mut self,
+        serial: SerialNo,
+        pem_text: &str,
+    ) -> Result<(), KeyError> {
         let (_, key) = RsaPublicKey::from_certificate_pem(pem_text)?;
         self.insert(serial, KeyKind::PlatformCertificate, key);
         Ok(())
@@ -348,7 +361,8 @@ impl VerificationKeys {
 
     /// Adds an already loaded key. A key under the same serial is replaced.
     pub fn insert(&mut self, serial: SerialNo, kind: KeyKind, key: RsaPublicKey) {
-        self.keys.insert(serial.as_str().to_ascii_uppercase(), (kind, key));
+        self.keys
+            .insert(serial.as_str().to_ascii_uppercase(), (kind, key));
     }
 
     /// Removes a key (e.g. an expired certificate); returns whether it was there.
@@ -358,7 +372,9 @@ impl VerificationKeys {
 
     /// The key for `serial`, if held.
     pub fn get(&self, serial: &str) -> Option<(KeyKind, &RsaPublicKey)> {
-        self.keys.get(&serial.to_ascii_uppercase()).map(|(k, key)| (*k, key))
+        self.keys
+            .get(&serial.to_ascii_uppercase())
+            .map(|(k, key)| (*k, key))
     }
 
     /// The serials held (uppercase), in order.

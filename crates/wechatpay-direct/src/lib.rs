@@ -77,22 +77,27 @@ mod verify;
 pub use client::{MerchantConfig, ReverseClient};
 pub use der::DerError;
 pub use ids::{
-    BaseUrl, InvalidInput, MchId, MerchantMode, Nonce, OrderRef, OutTradeNo, SerialNo, Timestamp, TransactionId,
+    BaseUrl, InvalidInput, MchId, MerchantMode, Nonce, OrderRef, OutTradeNo, SerialNo, Timestamp,
+    TransactionId,
+};
+pub use keys::{
+    KeyError, KeyKind, RsaPrivateKey, RsaPublicKey, SecretPem, SignError, VerificationKeys,
 };
 #[cfg(feature = "transport")]
 pub use kicc_transport;
-pub use keys::{KeyError, KeyKind, RsaPrivateKey, RsaPublicKey, SecretPem, SignError, VerificationKeys};
 pub use pem::PemError;
 pub use retry::{AttemptResult, RetryDecision, RetryPolicy};
 pub use reverse::{
-    interpret_reverse_response, ApiError, ApiErrorCode, ErrorDetail, MaybeRevokedReason, NextStep, ReverseCall,
-    ReverseError, ReverseOutcome, ReverseRequest, SignedRequest, TimingChecks, TimingViolation, USER_AGENT,
+    interpret_reverse_response, ApiError, ApiErrorCode, ErrorDetail, MaybeRevokedReason, NextStep,
+    ReverseCall, ReverseError, ReverseOutcome, ReverseRequest, SignedRequest, TimingChecks,
+    TimingViolation, USER_AGENT,
 };
 pub use sign::{
-    parse_authorization, request_message, sign_request, verify_request_signature, AuthorizationError,
-    AuthorizationParts, RequestSignature, Signer, AUTH_SCHEME,
+    parse_authorization, request_message, sign_request, verify_request_signature,
+    AuthorizationError, AuthorizationParts, RequestSignature, Signer, AUTH_SCHEME,
 };
 pub use verify::{
-    response_message, sign_response, verify_response, SignatureHeaders, Verified, VerifyError, HEADER_NONCE,
-    HEADER_SERIAL, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS, PROBE_PREFIX,
+    response_message, sign_response, verify_response, SignatureHeaders, Verified, VerifyError,
+    HEADER_NONCE, HEADER_SERIAL, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS,
+    PROBE_PREFIX,
 };

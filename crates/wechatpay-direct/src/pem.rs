@@ -48,18 +48,24 @@ pub(crate) fn parse_blocks(text: &str) -> Result<Vec<PemBlock>, PemError> {
     let mut blocks = Vec::new();
     let mut rest = text;
     while let Some((_, after_begin)) = rest.split_once(BEGIN) {
-        let (label, after_label) = after_begin.split_once("-----").ok_or(PemError::MalformedBegin)?;
+        let (label, after_label) = after_begin
+            .split_once("-----")
+            .ok_or(PemError::MalformedBegin)?;
         if label.is_empty() || label.len() > 64 || label.contains(['\r', '\n', '-']) {
             return Err(PemError::MalformedBegin);
         }
         let end = format!("-----END {label}-----");
-        let (body, after_end) = after_label.split_once(end.as_str()).ok_or_else(|| PemError::MissingEnd {
-            label: label.to_owned(),
-        })?;
+        let (body, after_end) =
+            after_label
+                .split_once(end.as_str())
+                .ok_or_else(|| PemError::MissingEnd {
+                    label: label.to_owned(),
+                })?;
         if body.contains(':') || label == "ENCRYPTED PRIVATE KEY" {
             return Err(PemError::Encrypted);
         }
-        let compact: Zeroizing<String> = Zeroizing::new(body.chars().filter(|c| !c.is_ascii_whitespace()).collect());
+        let compact: Zeroizing<String> =
+            Zeroizing::new(body.chars().filter(|c| !c.is_ascii_whitespace()).collect());
         let mut der = Zeroizing::new(Vec::new());
         base64::engine::general_purpose::STANDARD
             .decode_vec(compact.as_bytes(), &mut der)
@@ -76,7 +82,11 @@ pub(crate) fn parse_blocks(text: &str) -> Result<Vec<PemBlock>, PemError> {
 }
 
 /// The first block whose label is one of `labels`.
-pub(crate) fn first_block(text: &str, labels: &[&str], expected: &'static str) -> Result<PemBlock, PemError> {
+pub(crate) fn first_block(
+    text: &str,
+    labels: &[&str],
+    expected: &'static str,
+) -> Result<PemBlock, PemError> {
     parse_blocks(text)?
         .into_iter()
         .find(|b| labels.contains(&b.label.as_str()))
@@ -112,7 +122,10 @@ mod tests {
             parse_blocks("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\nAAEC\n-----END RSA PRIVATE KEY-----"),
             Err(PemError::Encrypted)
         ));
-        assert!(matches!(parse_blocks("-----BEGIN "), Err(PemError::MalformedBegin)));
+        assert!(matches!(
+            parse_blocks("-----BEGIN "),
+            Err(PemError::MalformedBegin)
+        ));
         assert!(matches!(
             first_block("nothing", &["CERTIFICATE"], "CERTIFICATE"),
             Err(PemError::NoBlock { .. })

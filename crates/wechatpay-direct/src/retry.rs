@@ -98,7 +98,9 @@ pub fn decide(
     let jittered = half + (full - half).mul_f64(f64::from(jitter) / f64::from(u16::MAX));
     let switch = matches!(
         result,
-        AttemptResult::ConnectFailed | AttemptResult::ConnectionLost | AttemptResult::Status(500..=599)
+        AttemptResult::ConnectFailed
+            | AttemptResult::ConnectionLost
+            | AttemptResult::Status(500..=599)
     );
     RetryDecision::Retry {
         delay: jittered.min(full),
@@ -124,16 +126,106 @@ mod tests {
             (1, Status(429), false, true, 0, RetryDecision::Stop),
             (1, Status(302), false, true, 0, RetryDecision::Stop),
             (1, Refused, false, true, 0, RetryDecision::Stop),
-            (1, Status(500), false, false, 0, RetryDecision::Retry { delay: MS(100), use_backup: false }),
-            (1, Status(503), false, true, u16::MAX, RetryDecision::Retry { delay: MS(200), use_backup: true }),
-            (2, Status(502), false, false, 0, RetryDecision::Retry { delay: MS(200), use_backup: false }),
-            (2, Status(502), false, false, u16::MAX, RetryDecision::Retry { delay: MS(400), use_backup: false }),
+            (
+                1,
+                Status(500),
+                false,
+                false,
+                0,
+                RetryDecision::Retry {
+                    delay: MS(100),
+                    use_backup: false,
+                },
+            ),
+            (
+                1,
+                Status(503),
+                false,
+                true,
+                u16::MAX,
+                RetryDecision::Retry {
+                    delay: MS(200),
+                    use_backup: true,
+                },
+            ),
+            (
+                2,
+                Status(502),
+                false,
+                false,
+                0,
+                RetryDecision::Retry {
+                    delay: MS(200),
+                    use_backup: false,
+                },
+            ),
+            (
+                2,
+                Status(502),
+                false,
+                false,
+                u16::MAX,
+                RetryDecision::Retry {
+                    delay: MS(400),
+                    use_backup: false,
+                },
+            ),
             (3, Status(500), false, true, 0, RetryDecision::Stop),
-            (1, ConnectFailed, false, true, 0, RetryDecision::Retry { delay: MS(100), use_backup: true }),
-            (1, ConnectionLost, false, true, 0, RetryDecision::Retry { delay: MS(100), use_backup: true }),
-            (1, TimedOut, false, true, 0, RetryDecision::Retry { delay: MS(100), use_backup: false }),
-            (2, TimedOut, true, true, 0, RetryDecision::Retry { delay: MS(200), use_backup: true }),
-            (1, ConnectFailed, false, false, 0, RetryDecision::Retry { delay: MS(100), use_backup: false }),
+            (
+                1,
+                ConnectFailed,
+                false,
+                true,
+                0,
+                RetryDecision::Retry {
+                    delay: MS(100),
+                    use_backup: true,
+                },
+            ),
+            (
+                1,
+                ConnectionLost,
+                false,
+                true,
+                0,
+                RetryDecision::Retry {
+                    delay: MS(100),
+                    use_backup: true,
+                },
+            ),
+            (
+                1,
+                TimedOut,
+                false,
+                true,
+                0,
+                RetryDecision::Retry {
+                    delay: MS(100),
+                    use_backup: false,
+                },
+            ),
+            (
+                2,
+                TimedOut,
+                true,
+                true,
+                0,
+                RetryDecision::Retry {
+                    delay: MS(200),
+                    use_backup: true,
+                },
+            ),
+            (
+                1,
+                ConnectFailed,
+                false,
+                false,
+                0,
+                RetryDecision::Retry {
+                    delay: MS(100),
+                    use_backup: false,
+                },
+            ),
         ];
         for &(attempt, result, on_backup, has_backup, jitter, expected) in table {
             assert_eq!(
@@ -146,22 +238,49 @@ mod tests {
 
     #[test]
     fn backoff_is_capped_and_bounded_by_jitter() {
-        let p = RetryPolicy { max_attempts: 30, base_delay: MS(100), max_delay: MS(1000) };
+        let p = RetryPolicy {
+            max_attempts: 30,
+            base_delay: MS(100),
+            max_delay: MS(1000),
+        };
         for attempt in 1..30 {
             for jitter in [0, 1, 30_000, u16::MAX] {
-                let RetryDecision::Retry { delay, .. } = decide(&p, attempt, TimedOut, false, false, jitter) else {
+                let RetryDecision::Retry { delay, .. } =
+                    decide(&p, attempt, TimedOut, false, false, jitter)
+                else {
                     panic!("attempt {attempt} should retry");
                 };
-                let full = MS(100).saturating_mul(1 << (attempt - 1).min(20)).min(MS(1000));
-                assert!(delay >= full / 2 && delay <= full, "attempt {attempt}: {delay:?}");
+                let full = MS(100)
+                    .saturating_mul(1 << (attempt - 1).min(20))
+                    .min(MS(1000));
+                assert!(
+                    delay >= full / 2 && delay <= full,
+                    "attempt {attempt}: {delay:?}"
+                );
             }
         }
         // Zero delays (tests) stay zero.
-        let zero = RetryPolicy { max_attempts: 3, base_delay: Duration::ZERO, max_delay: Duration::ZERO };
-        assert_eq!(decide(&zero, 1, Status(500), false, false, 999), RetryDecision::Retry { delay: Duration::ZERO, use_backup: false });
+        let zero = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        };
+        assert_eq!(
+            decide(&zero, 1, Status(500), false, false, 999),
+            RetryDecision::Retry {
+                delay: Duration::ZERO,
+                use_backup: false
+            }
+        );
         // A policy of 0 attempts behaves as 1.
-        let none = RetryPolicy { max_attempts: 0, ..RetryPolicy::default() };
-        assert_eq!(decide(&none, 1, Status(500), false, false, 0), RetryDecision::Stop);
+        let none = RetryPolicy {
+            max_attempts: 0,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            decide(&none, 1, Status(500), false, false, 0),
+            RetryDecision::Stop
+        );
     }
 
     #[test]

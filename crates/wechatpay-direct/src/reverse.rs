@@ -4,7 +4,9 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT as USER_AGENT_HEADER};
+use http::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT as USER_AGENT_HEADER,
+};
 use http::uri::PathAndQuery;
 use http::{Method, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -19,7 +21,11 @@ use crate::verify::{verify_response, Verified, VerifyError};
 pub const USER_AGENT: &str = concat!("kicc-rs wechatpay-direct/", env!("CARGO_PKG_VERSION"));
 
 /// Characters left as-is in a path segment: RFC 3986 unreserved.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// A validated revoke request: which order, on whose behalf.
 ///
@@ -42,8 +48,13 @@ pub struct ReverseRequest {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Body<'a> {
-    Common { mchid: &'a str },
-    Institutional { sp_mchid: &'a str, sub_mchid: &'a str },
+    Common {
+        mchid: &'a str,
+    },
+    Institutional {
+        sp_mchid: &'a str,
+        sub_mchid: &'a str,
+    },
 }
 
 impl ReverseRequest {
@@ -76,14 +87,20 @@ impl ReverseRequest {
             ),
         };
         // Every byte is unreserved, '%', or '/', all valid in a path.
-        path.parse().unwrap_or_else(|_| PathAndQuery::from_static("/"))
+        path.parse()
+            .unwrap_or_else(|_| PathAndQuery::from_static("/"))
     }
 
     /// The JSON body: `{"mchid":...}` or `{"sp_mchid":...,"sub_mchid":...}`.
     pub fn body(&self) -> Vec<u8> {
         let body = match &self.mode {
-            MerchantMode::Common { mchid } => Body::Common { mchid: mchid.as_str() },
-            MerchantMode::Institutional { sp_mchid, sub_mchid } => Body::Institutional {
+            MerchantMode::Common { mchid } => Body::Common {
+                mchid: mchid.as_str(),
+            },
+            MerchantMode::Institutional {
+                sp_mchid,
+                sub_mchid,
+            } => Body::Institutional {
                 sp_mchid: sp_mchid.as_str(),
                 sub_mchid: sub_mchid.as_str(),
             },
@@ -306,7 +323,9 @@ impl Default for TimingChecks {
 #[non_exhaustive]
 pub enum TimingViolation {
     /// Less than 15 s since the payment (or the payment time is in the future).
-    #[error("paid_at: revoke at least {min_secs} s after the payment; only {elapsed_secs} s elapsed")]
+    #[error(
+        "paid_at: revoke at least {min_secs} s after the payment; only {elapsed_secs} s elapsed"
+    )]
     TooSoon {
         /// Seconds since the payment (negative if it is in the future).
         elapsed_secs: i64,
@@ -515,7 +534,7 @@ pub enum ReverseError {
     Sign(#[from] SignError),
     /// WeChat Pay answered with an error code.
     #[error("WeChat Pay error: {0}")]
-    Api(ApiError),
+    Api(Box<ApiError>),
     /// An error status whose body is not WeChat Pay's JSON error shape
     /// (e.g. from a proxy), or an unexpected 1xx/3xx status.
     #[error("unexpected HTTP {status} response: {body_excerpt:?}")]
@@ -597,7 +616,9 @@ impl ReverseError {
         match self {
             Self::Api(e) => Some(e.status),
             Self::UnexpectedResponse { status, .. } => Some(*status),
-            Self::RetriesExhausted { last, .. } | Self::AfterAmbiguousAttempt { last, .. } => last.http_status(),
+            Self::RetriesExhausted { last, .. } | Self::AfterAmbiguousAttempt { last, .. } => {
+                last.http_status()
+            }
             _ => None,
         }
     }
@@ -606,7 +627,9 @@ impl ReverseError {
     pub fn api_code(&self) -> Option<&ApiErrorCode> {
         match self {
             Self::Api(e) => Some(&e.code),
-            Self::RetriesExhausted { last, .. } | Self::AfterAmbiguousAttempt { last, .. } => last.api_code(),
+            Self::RetriesExhausted { last, .. } | Self::AfterAmbiguousAttempt { last, .. } => {
+                last.api_code()
+            }
             _ => None,
         }
     }
@@ -704,12 +727,15 @@ pub fn interpret_reverse_response(
                 Some(serde_json::Value::Null) | None => String::new(),
                 Some(other) => other.to_string(),
             };
-            return Err(ReverseError::Api(ApiError {
+            return Err(ReverseError::Api(Box::new(ApiError {
                 status: code,
                 code: ApiErrorCode::parse(&err.code),
                 message,
-                detail: err.detail.filter(|d| !d.is_null()).map(ErrorDetail::from_json),
-            }));
+                detail: err
+                    .detail
+                    .filter(|d| !d.is_null())
+                    .map(ErrorDetail::from_json),
+            })));
         }
     }
     Err(ReverseError::UnexpectedResponse {
@@ -754,17 +780,41 @@ mod tests {
         let paid = ts(1_700_000_000);
         let at = |d: i64| ts((1_700_000_000i64 + d) as u64);
         let on = TimingChecks::default();
-        assert!(matches!(on.check(Some(paid), at(14)), Err(TimingViolation::TooSoon { elapsed_secs: 14, .. })));
+        assert!(matches!(
+            on.check(Some(paid), at(14)),
+            Err(TimingViolation::TooSoon {
+                elapsed_secs: 14,
+                ..
+            })
+        ));
         assert!(on.check(Some(paid), at(15)).is_ok());
         assert!(on.check(Some(paid), at(604_800)).is_ok());
-        assert!(matches!(on.check(Some(paid), at(604_801)), Err(TimingViolation::TooLate { .. })));
-        assert!(matches!(on.check(Some(paid), at(-5)), Err(TimingViolation::TooSoon { elapsed_secs: -5, .. })));
-        assert_eq!(on.check(None, at(100)), Err(TimingViolation::PaymentTimeRequired));
+        assert!(matches!(
+            on.check(Some(paid), at(604_801)),
+            Err(TimingViolation::TooLate { .. })
+        ));
+        assert!(matches!(
+            on.check(Some(paid), at(-5)),
+            Err(TimingViolation::TooSoon {
+                elapsed_secs: -5,
+                ..
+            })
+        ));
+        assert_eq!(
+            on.check(None, at(100)),
+            Err(TimingViolation::PaymentTimeRequired)
+        );
         assert!(TimingChecks::none().check(None, at(0)).is_ok());
-        let only_late = TimingChecks { refuse_within_15s: false, ..TimingChecks::default() };
+        let only_late = TimingChecks {
+            refuse_within_15s: false,
+            ..TimingChecks::default()
+        };
         assert!(only_late.check(Some(paid), at(1)).is_ok());
         assert!(only_late.check(Some(paid), at(604_801)).is_err());
-        let only_soon = TimingChecks { refuse_after_7_days: false, ..TimingChecks::default() };
+        let only_soon = TimingChecks {
+            refuse_after_7_days: false,
+            ..TimingChecks::default()
+        };
         assert!(only_soon.check(Some(paid), at(10_000_000)).is_ok());
     }
 
@@ -786,8 +836,14 @@ mod tests {
         ];
         for (status, code, step) in cases {
             let body = format!(r#"{{"code":"{code}","message":"m"}}"#);
-            let err = interpret_reverse_response(StatusCode::from_u16(status).unwrap(), &HeaderMap::new(), body.as_bytes(), now, &keys)
-                .unwrap_err();
+            let err = interpret_reverse_response(
+                StatusCode::from_u16(status).unwrap(),
+                &HeaderMap::new(),
+                body.as_bytes(),
+                now,
+                &keys,
+            )
+            .unwrap_err();
             assert_eq!(err.next_step(), step, "{status} {code}");
             assert_eq!(err.http_status(), Some(status));
             assert_eq!(err.api_code().map(|c| c.as_str()), Some(code));
@@ -797,9 +853,17 @@ mod tests {
     #[test]
     fn param_error_detail() {
         let body = r##"{"code":"PARAM_ERROR","message":"Parameter format verification error","detail":{"field":"#/properties/payer","value":1346177081915535577,"issue":"bad","location":"body"}}"##;
-        let err = interpret_reverse_response(StatusCode::BAD_REQUEST, &HeaderMap::new(), body.as_bytes(), ts(1_700_000_000), &VerificationKeys::new())
-            .unwrap_err();
-        let ReverseError::Api(api) = err else { panic!("{err:?}") };
+        let err = interpret_reverse_response(
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            ts(1_700_000_000),
+            &VerificationKeys::new(),
+        )
+        .unwrap_err();
+        let ReverseError::Api(api) = err else {
+            panic!("{err:?}")
+        };
         assert_eq!(api.code, ApiErrorCode::ParamError);
         let d = api.detail.unwrap();
         assert_eq!(d.field.as_deref(), Some("#/properties/payer"));
@@ -810,23 +874,58 @@ mod tests {
 
     #[test]
     fn non_json_error_bodies_are_typed() {
-        let err = interpret_reverse_response(StatusCode::FORBIDDEN, &HeaderMap::new(), b"<html>denied</html>", ts(1_700_000_000), &VerificationKeys::new())
-            .unwrap_err();
-        assert_eq!(err, ReverseError::UnexpectedResponse { status: 403, body_excerpt: "<html>denied</html>".into() });
+        let err = interpret_reverse_response(
+            StatusCode::FORBIDDEN,
+            &HeaderMap::new(),
+            b"<html>denied</html>",
+            ts(1_700_000_000),
+            &VerificationKeys::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ReverseError::UnexpectedResponse {
+                status: 403,
+                body_excerpt: "<html>denied</html>".into()
+            }
+        );
         assert_eq!(err.next_step(), NextStep::QueryOrder);
-        let err = interpret_reverse_response(StatusCode::BAD_GATEWAY, &HeaderMap::new(), b"", ts(1_700_000_000), &VerificationKeys::new())
-            .unwrap_err();
+        let err = interpret_reverse_response(
+            StatusCode::BAD_GATEWAY,
+            &HeaderMap::new(),
+            b"",
+            ts(1_700_000_000),
+            &VerificationKeys::new(),
+        )
+        .unwrap_err();
         assert_eq!(err.next_step(), NextStep::Retry);
-        let err = interpret_reverse_response(StatusCode::FOUND, &HeaderMap::new(), b"", ts(1_700_000_000), &VerificationKeys::new())
-            .unwrap_err();
+        let err = interpret_reverse_response(
+            StatusCode::FOUND,
+            &HeaderMap::new(),
+            b"",
+            ts(1_700_000_000),
+            &VerificationKeys::new(),
+        )
+        .unwrap_err();
         assert_eq!(err.next_step(), NextStep::QueryOrder);
     }
 
     #[test]
     fn unsigned_204_is_maybe_revoked() {
-        let out = interpret_reverse_response(StatusCode::NO_CONTENT, &HeaderMap::new(), b"", ts(1_700_000_000), &VerificationKeys::new())
-            .unwrap();
-        assert_eq!(out.verification_error(), Some(&VerifyError::MissingHeader { name: "Wechatpay-Timestamp" }));
+        let out = interpret_reverse_response(
+            StatusCode::NO_CONTENT,
+            &HeaderMap::new(),
+            b"",
+            ts(1_700_000_000),
+            &VerificationKeys::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            out.verification_error(),
+            Some(&VerifyError::MissingHeader {
+                name: "Wechatpay-Timestamp"
+            })
+        );
         assert!(!out.is_revoked());
     }
 

@@ -19,15 +19,41 @@ pub const AUTH_SCHEME: &str = "WECHATPAY2-SHA256-RSA2048";
 /// `url` is the request target exactly as sent (path plus `?query`, already
 /// percent-encoded, no scheme or host); `body` is the exact body bytes (empty
 /// gives `...NONCE\n\n`; a body ending in `\n` still gets one more).
-pub fn request_message(method: &Method, url: &PathAndQuery, timestamp: Timestamp, nonce: &Nonce, body: &[u8]) -> Vec<u8> {
-    raw_request_message(method.as_str(), url.as_str(), &timestamp.to_string(), nonce.as_str(), body)
+pub fn request_message(
+    method: &Method,
+    url: &PathAndQuery,
+    timestamp: Timestamp,
+    nonce: &Nonce,
+    body: &[u8],
+) -> Vec<u8> {
+    raw_request_message(
+        method.as_str(),
+        url.as_str(),
+        &timestamp.to_string(),
+        nonce.as_str(),
+        body,
+    )
 }
 
 /// The message from raw parts (no validation): used when verifying what a
 /// client sent, where the parts come from its `Authorization` header.
-fn raw_request_message(method: &str, url: &str, timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(method.len() + url.len() + timestamp.len() + nonce.len() + body.len() + 5);
-    for part in [method.as_bytes(), url.as_bytes(), timestamp.as_bytes(), nonce.as_bytes(), body] {
+fn raw_request_message(
+    method: &str,
+    url: &str,
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(
+        method.len() + url.len() + timestamp.len() + nonce.len() + body.len() + 5,
+    );
+    for part in [
+        method.as_bytes(),
+        url.as_bytes(),
+        timestamp.as_bytes(),
+        nonce.as_bytes(),
+        body,
+    ] {
         m.extend_from_slice(part);
         m.push(b'\n');
     }
@@ -184,7 +210,10 @@ pub fn parse_authorization(value: &str) -> Result<AuthorizationParts, Authorizat
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(malformed);
         }
-        let after_quote = after_name.trim_start().strip_prefix('"').ok_or(malformed.clone())?;
+        let after_quote = after_name
+            .trim_start()
+            .strip_prefix('"')
+            .ok_or(malformed.clone())?;
         let (val, after_val) = after_quote.split_once('"').ok_or(malformed.clone())?;
         if val.chars().any(char::is_control) {
             return Err(malformed);
@@ -202,9 +231,11 @@ pub fn parse_authorization(value: &str) -> Result<AuthorizationParts, Authorizat
         if after_val.is_empty() {
             break;
         }
-        rest = after_val.strip_prefix(',').ok_or(AuthorizationError::Malformed {
-            position: value.len() - after_val.len(),
-        })?;
+        rest = after_val
+            .strip_prefix(',')
+            .ok_or(AuthorizationError::Malformed {
+                position: value.len() - after_val.len(),
+            })?;
     }
     let [mchid, nonce_str, timestamp, serial_no, signature] = found;
     Ok(AuthorizationParts {
@@ -233,7 +264,13 @@ pub fn verify_request_signature(
     let ts = crate::verify::parse_header_timestamp("timestamp", &parts.timestamp)?;
     crate::verify::check_window(ts, now)?;
     let sig = decode_signature(&parts.signature)?;
-    let message = raw_request_message(method.as_str(), url, &parts.timestamp, &parts.nonce_str, body);
+    let message = raw_request_message(
+        method.as_str(),
+        url,
+        &parts.timestamp,
+        &parts.nonce_str,
+        body,
+    );
     if merchant_key.verify(&message, &sig) {
         Ok(())
     } else {
@@ -279,7 +316,10 @@ mod tests {
 
     #[test]
     fn parse_errors_are_typed() {
-        assert_eq!(parse_authorization("Bearer x"), Err(AuthorizationError::Scheme));
+        assert_eq!(
+            parse_authorization("Bearer x"),
+            Err(AuthorizationError::Scheme)
+        );
         assert_eq!(
             parse_authorization("WECHATPAY2-SHA256-RSA2048 mchid=\"1\""),
             Err(AuthorizationError::Missing { name: "nonce_str" })

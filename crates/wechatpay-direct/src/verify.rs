@@ -60,7 +60,9 @@ pub enum VerifyError {
         serial: String,
     },
     /// A `WECHATPAY/SIGNTEST/...` probe: WeChat Pay checks that you reject it.
-    #[error("signature is a WeChat Pay signature probe (WECHATPAY/SIGNTEST/...); rejected as required")]
+    #[error(
+        "signature is a WeChat Pay signature probe (WECHATPAY/SIGNTEST/...); rejected as required"
+    )]
     SignatureProbe,
     /// The signature is not valid Base64.
     #[error("signature is not valid Base64")]
@@ -97,7 +99,11 @@ impl fmt::Debug for SignatureHeaders {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &'static str, display: &'static str) -> Result<&'a str, VerifyError> {
+fn header<'a>(
+    headers: &'a HeaderMap,
+    name: &'static str,
+    display: &'static str,
+) -> Result<&'a str, VerifyError> {
     let value = headers
         .get(name)
         .ok_or(VerifyError::MissingHeader { name: display })?;
@@ -144,13 +150,20 @@ impl SignatureHeaders {
     }
 
     /// Verifies these headers over `body` (see [`verify_response`]).
-    pub fn verify(&self, body: &[u8], now: Timestamp, keys: &VerificationKeys) -> Result<Verified, VerifyError> {
+    pub fn verify(
+        &self,
+        body: &[u8],
+        now: Timestamp,
+        keys: &VerificationKeys,
+    ) -> Result<Verified, VerifyError> {
         let ts = parse_header_timestamp("Wechatpay-Timestamp", &self.timestamp)?;
         let sig = decode_signature(&self.signature)?;
         check_window(ts, now)?;
-        let (kind, key) = keys.get(&self.serial).ok_or_else(|| VerifyError::UnknownSerial {
-            serial: self.serial.clone(),
-        })?;
+        let (kind, key) = keys
+            .get(&self.serial)
+            .ok_or_else(|| VerifyError::UnknownSerial {
+                serial: self.serial.clone(),
+            })?;
         let message = response_message(&self.timestamp, &self.nonce, body);
         if key.verify(&message, &sig) {
             Ok(Verified {
@@ -236,7 +249,10 @@ pub(crate) fn decode_signature(text: &str) -> Result<Vec<u8>, VerifyError> {
 }
 
 /// Parses a signed timestamp header (decimal Unix seconds).
-pub(crate) fn parse_header_timestamp(name: &'static str, text: &str) -> Result<Timestamp, VerifyError> {
+pub(crate) fn parse_header_timestamp(
+    name: &'static str,
+    text: &str,
+) -> Result<Timestamp, VerifyError> {
     Timestamp::parse(name, text).map_err(|_| VerifyError::InvalidHeader {
         name,
         rule: "must be decimal Unix seconds (at most 10 digits)",
@@ -262,13 +278,22 @@ mod tests {
 
     #[test]
     fn message_for_204() {
-        assert_eq!(response_message("1700000000", "N", b""), b"1700000000\nN\n\n");
+        assert_eq!(
+            response_message("1700000000", "N", b""),
+            b"1700000000\nN\n\n"
+        );
     }
 
     #[test]
     fn probe_and_base64() {
-        assert_eq!(decode_signature("WECHATPAY/SIGNTEST/abc"), Err(VerifyError::SignatureProbe));
-        assert_eq!(decode_signature("not base64!"), Err(VerifyError::MalformedSignature));
+        assert_eq!(
+            decode_signature("WECHATPAY/SIGNTEST/abc"),
+            Err(VerifyError::SignatureProbe)
+        );
+        assert_eq!(
+            decode_signature("not base64!"),
+            Err(VerifyError::MalformedSignature)
+        );
         assert_eq!(decode_signature("AAEC").unwrap(), vec![0, 1, 2]);
     }
 
