@@ -1,1 +1,171 @@
-//! placeholder until its issue lands
+//! A stateful simulator of KICC EasyPay's cancel endpoints — what stripe-mock
+//! is for Stripe, but with state: payments remember their cancels, keys are
+//! remembered per day, WeChat cancels finish later and send notices.
+//!
+//! It is written from the published API pages, independently of the SDK's
+//! `kicc-core`, so that the two implementations check each other.
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use kicc_sandbox::{Channel, Currency, Sandbox, SandboxConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), kicc_sandbox::SandboxError> {
+//! let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+//! let sandbox = Sandbox::start(addr, SandboxConfig::default()).await?;
+//! let payment = sandbox.create_payment(Channel::Card, 51_004, Currency::Krw)?;
+//! assert_eq!(payment.pg_cno.len(), 20);
+//! assert!(sandbox.base_url().starts_with("http://127.0.0.1:"));
+//! // ... POST {base_url}/api/trades/revise with a signed request ...
+//! let state = sandbox.payment(&payment.pg_cno).expect("just created");
+//! assert_eq!(state.status_code, "TS01");
+//! sandbox.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Endpoints
+//!
+//! All are `POST` with a JSON body, and answer HTTP 200 with a JSON body
+//! carrying `resCd` / `resMsg` for every business outcome, including a body
+//! that is not JSON. An unknown path is 404, a wrong method 405, a body over
+//! 64 KiB 413.
+//!
+//! | path | what |
+//! |---|---|
+//! | `/api/trades/revise` | generic cancel: card (40, 32, capture 20), transfer and mobile (40, 33), cash receipt (51, 52) |
+//! | `/api/trades/alipay/revise` | Alipay cancel (40, 32 with `amountInfo`); applied at once |
+//! | `/api/trades/wechatpay/revise` | WeChat cancel (40, 32): accepted at once, applied after `webhook_delay`, then a notice |
+//! | `/api/trades/wechatpay/find` | WeChat cancel status: `cancelStatus` `TS01` (not applied yet), `TS06`, `TS02` |
+//!
+//! Generic responses carry `cancelAmount` / `remainAmount` as JSON strings
+//! (as the page's example) and an extra `shopOrderNo` field (as the real
+//! service does); Alipay / WeChat responses carry `amountInfo.totAmount` as a
+//! number. WeChat error answers add `resDetailMsg`, URL-encoded.
+//!
+//! # Response codes
+//!
+//! `0000` is KICC's success code. **Every other code below is a SANDBOX
+//! code**: KICC does not publish its codes for these rules (its documented
+//! codes are only `0000`, the Alipay retry codes `A210`..`A219` and the generic
+//! timeout codes `VTIM` / `VT00`, which the sandbox answers only through
+//! injected faults). Test *that* a request is rejected and for which rule;
+//! never hard-code these values for production.
+//!
+//! | code | rule |
+//! |---|---|
+//! | `0000` | success (WeChat revise: accepted; the result comes by webhook / `find`) |
+//! | `V001` | body not a JSON object; a required field missing or empty; a field of the wrong JSON type; a flag not `Y`/`N` |
+//! | `V002` | a field longer than its limit in UTF-8 **bytes** (a Hangul syllable is 3): `pgCno` 20 on the generic endpoint, 60 on Alipay/WeChat; `shopTransactionId` 60; `mallId` 8; the other limits as on the pages (`amountInfo.currency` allows 3, the page's "2Byte" cannot hold `KRW`) |
+//! | `V003` | a forbidden character in any string value, at any depth: `'` `"` `<` `>` `\` `;` `\|` `&`, CR, LF and every other control character, and emoji (U+1F000..U+1FAFF, U+2600..U+27BF, U+2B00..U+2BFF, U+231A..U+231B, U+23E9..U+23FA, variation selectors, ZWJ, U+20E3, tags) |
+//! | `V004` | `reviseTypeCode` not allowed on this endpoint (generic: 20 32 33 40 51 52; Alipay/WeChat: 40 32) |
+//! | `V005` | amount rule: partial codes (32, 33, 52; Alipay/WeChat 32 via `amountInfo {currency, totAmount}`) need a positive JSON integer in minor units; 40 must carry none; floats (`12.5`, `12.0`), strings, negatives, zero rejected; `amountInfo.currency` must be `KRW`/`USD`; `remainAmount` and `taxInfo` amounts must be non-negative integers |
+//! | `V006` | `cancelReqDate` not a real `yyyyMMdd` date; generic: not the sandbox's current Korea date (UTC+9); Alipay/WeChat: not today for a new key, or not the first attempt's date for a same-key retry |
+//! | `V007` | unknown `mallId` |
+//! | `V008` | `msgAuthValue` is not the lowercase hex HMAC-SHA256, keyed with the secret's UTF-8 bytes, of `pgCno + "\|" + shopTransactionId` (compared in constant time) |
+//! | `V009` | `taxInfo` without all three of `taxationAmount`, `taxFreeAmount`, `vatAmount` |
+//! | `V010` | `basketUsed` `Y` without `basketInfo`, or `basketInfo` without `basketUsed` `Y` |
+//! | `D001` | `shopTransactionId` already used on the same Korea day (keys expire at Korea midnight) |
+//! | `P001` | payment not found (`find`: or the cancel not found for that payment) |
+//! | `P002` | payment already fully cancelled (nothing left to cancel, counting accepted WeChat cancels) |
+//! | `P003` | amount exceeds the cancellable balance |
+//! | `P004` | `remainAmount` differs from the cancellable balance **before** this cancel (the sandbox's reading of the ambiguous field; checked on partial codes when sent) |
+//! | `P005` | code not applicable to this payment: 33 on card, 32 on transfer/mobile, 51/52 on anything but a cash receipt, 40/32/33 on a cash receipt, 20 on a captured payment, 32 on an uncaptured authorization, a partial capture; an Alipay/WeChat payment on the generic endpoint or any payment on the wrong channel's endpoint |
+//! | `P006` | `amountInfo.currency` differs from the payment's currency |
+//!
+//! Checks run in this order, and the first failure answers: JSON object
+//! (`V001`); each field in the page's order, presence and type (`V001`) then
+//! byte length (`V002`); forbidden characters (`V003`); `reviseTypeCode`
+//! (`V004`); amounts (`V005`, with `V009` before the `taxInfo` amounts);
+//! basket (`V010`); `cancelReqDate` format (`V006`); `mallId` (`V007`);
+//! `msgAuthValue` (`V008`); idempotency (`D001` or a replay); `cancelReqDate`
+//! value (`V006`); then the payment rules (`P001`, refund query, `P005`,
+//! `P002`, `P006`, `P003`, `P004`).
+//!
+//! # The simulator's model
+//!
+//! - **Keys.** A request that passes the `V` checks uses up its
+//!   `shopTransactionId` for the Korea day, whatever its business outcome
+//!   (`0000` or `P00x`); requests rejected with a `V` code do not. Keys are
+//!   shared by all four endpoints (`find` too).
+//! - **Alipay / WeChat retries.** A request with a key already used on the
+//!   same endpoint for the same `pgCno` is a retry: it must carry the first
+//!   attempt's `cancelReqDate` (even after midnight), and gets the first
+//!   attempt's response byte for byte; nothing is cancelled again.
+//! - **Generic `refundQueryFlag: "Y"`** (sent with a new key after a timeout or
+//!   `VTIM`/`VT00`): if a generic revision of the same `pgCno` with the same
+//!   `reviseTypeCode` and `amount` exists — and, when `remainAmount` is sent,
+//!   whose balance before it equals `remainAmount` — the answer is that
+//!   revision's result (same `cancelPgCno`, echoing the new key) and nothing is
+//!   cancelled again; otherwise the request is processed normally.
+//! - **Balances and statuses.** Partial cancels reduce the remaining amount
+//!   (`TS06`); reaching 0, or a full cancel, gives `TS02`. An authorized-only
+//!   card payment is `TS01` until code 20 captures it (`TS04`).
+//! - **WeChat.** Revise answers `0000` with a `cancelPgCno` at once; the amount
+//!   is held (counts against later cancels) and the status stays `TS01`. After
+//!   `webhook_delay` the cancel is applied and a notice is POSTed to
+//!   `notifyUrl` (plain http, loopback hosts only; others are logged as not
+//!   sent) with `resCd`, `resMsg`, `mallId`, `shopOrderNo`, `pgCno`,
+//!   `cancelPgCno`, `cancelDate` (Korea time `yyyyMMddHHmmss`) and
+//!   `amountInfo {currency, amount}`. It is re-sent every
+//!   `webhook_retry_interval` until the receiver answers HTTP 200 with JSON
+//!   `resCd` `"0000"`, at most `webhook_max_attempts` times. `find` needs no
+//!   `msgAuthValue` but checks one if sent.
+//! - **Identifiers** (`pgCno` `SBP` + 17 digits, `cancelPgCno` `SBC` + 17
+//!   digits, `shopOrderNo`, approval numbers) come from the configured seed:
+//!   the same seed and the same sequence of calls give the same identifiers.
+//!
+//! # Admin API
+//!
+//! | method and path | body / answer |
+//! |---|---|
+//! | `POST /sandbox/payments` | `{"channel": "card"\|"transfer"\|"mobile"\|"cash_receipt"\|"alipay"\|"wechat", "amount": <minor units>, "currency": "KRW"\|"USD", "authorizedOnly": bool}` → [`Payment`] (`pgCno`, `mallId`, `amount`, `currency`, `channel`, ...); USD only for alipay/wechat, `authorizedOnly` only for card |
+//! | `GET /sandbox/payments/{pgCno}` | [`PaymentState`]: `statusCode`, `remainingAmount`, `cancels`, `webhookDeliveries` (404 if unknown) |
+//! | `POST /sandbox/faults` | `{"path", "kind": "timeout"\|"http500"\|"drop"\|"resCd"\|"withholdWebhook", "resCd", "times", "apply"}` → the faults waiting |
+//! | `GET /sandbox/faults` | the faults waiting |
+//! | `POST /sandbox/clock` | `{"offsetSeconds": N}`: "now" becomes real time + N seconds (not cumulative) |
+//! | `GET /sandbox/clock` | `offsetSeconds`, `koreaDate`, `koreaNow` |
+//! | `GET /sandbox/webhooks` | `{"deliveries": [...]}`: every delivery attempt ([`WebhookDelivery`]) |
+//! | `POST /sandbox/reset` | forgets everything; identifiers restart from the seed |
+//!
+//! Faults hit the next `times` calls to one exact API path. `apply` says
+//! whether the request is processed (state changes) before the fault, so a
+//! client that retries must not cancel twice; defaults: `timeout` and `drop`
+//! yes, `http500` no, `resCd` yes for `VTIM`/`VT00` and no otherwise (e.g.
+//! `A210`..`A219`). `timeout` stalls `timeout_fault_delay`, then answers
+//! normally (with `apply: false` the request is processed after the stall,
+//! even if the client has left). `drop` closes the connection (HTTP/1.1) or
+//! resets the stream (h2) without answering. `resCd` answers HTTP 200 with
+//! that code, a plausible message and the echoed `shopTransactionId`.
+//! `withholdWebhook` (WeChat revise path only) makes the next `times` accepted
+//! WeChat cancels finalize without any notice.
+//!
+//! The server speaks HTTP/1.1 and h2 (prior knowledge on plain TCP; ALPN
+//! `h2`, `http/1.1` over TLS). With [`SandboxConfig::tls`] it serves a
+//! certificate for `127.0.0.1`, `::1` and `localhost` signed by a root
+//! generated at start, available from [`SandboxHandle::root_certificate_pem`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod admin;
+mod api;
+mod clock;
+mod codes;
+mod config;
+mod error;
+mod ids;
+mod model;
+mod server;
+mod state;
+mod tls;
+mod validate;
+mod webhook;
+
+pub use codes::ResCode;
+pub use config::{SandboxConfig, SecretKey, DEFAULT_MALL_ID, DEFAULT_SECRET_KEY, DEFAULT_SEED};
+pub use error::SandboxError;
+pub use model::{
+    CancelState, Channel, Currency, Fault, FaultKind, Payment, PaymentState, WebhookDelivery,
+    ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, WECHAT_FIND_PATH, WECHAT_REVISE_PATH,
+};
+pub use server::{Sandbox, SandboxHandle, MAX_BODY_BYTES};
