@@ -1,0 +1,369 @@
+//! [`TransportConfig`]: how a [`HyperTransport`] is built, and [`ConfigError`].
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+
+use super::connector::BoundedConnector;
+use super::{HyperTransport, Inner};
+
+/// The default per-attempt timeout: 30 s, the figure KICC documents for every call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default limit for establishing a connection (DNS, TCP and TLS handshake).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time an idle pooled connection is kept before it is closed.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default number of idle connections kept per host.
+pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 8;
+/// The default limit for a response body: 1 MiB (KICC's responses are a few hundred bytes).
+pub const DEFAULT_MAX_RESPONSE_BODY_SIZE: usize = 1024 * 1024;
+/// The `User-Agent` sent when a request carries none: `kicc-rs/<crate version>`.
+pub const DEFAULT_USER_AGENT: &str = concat!("kicc-rs/", env!("CARGO_PKG_VERSION"));
+
+/// A [`TransportConfig`] that cannot be turned into a [`HyperTransport`].
+///
+/// Each variant names the setting and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A duration or size setting is zero.
+    #[error("{field} must be greater than zero")]
+    Zero {
+        /// The setting, as named by its [`TransportConfig`] method.
+        field: &'static str,
+    },
+    /// The user agent is empty or not a valid HTTP header value.
+    #[error("user_agent must be non-empty visible ASCII (spaces allowed, no control characters)")]
+    InvalidUserAgent,
+    /// Root-certificate PEM data could not be parsed.
+    #[error("root certificates: PEM data could not be read: {reason}")]
+    InvalidPem {
+        /// What the PEM parser objected to.
+        reason: String,
+    },
+    /// Root-certificate PEM data was given but holds no `CERTIFICATE` block.
+    #[error("root certificates: PEM data #{index} contains no CERTIFICATE block")]
+    NoCertificateInPem {
+        /// Which PEM argument (0-based, in the order they were added).
+        index: usize,
+    },
+    /// A `CERTIFICATE` block is not a certificate that can serve as a trust anchor.
+    #[error("root certificates: certificate #{index} cannot be used as a trust anchor: {reason}")]
+    BadCertificate {
+        /// Which certificate (0-based, counted over all PEM data in order).
+        index: usize,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The operating system's certificate store could not be loaded.
+    #[error("native root certificates could not be loaded: {reason}")]
+    NativeRoots {
+        /// What went wrong (no usable certificate, unreadable store, ...).
+        reason: String,
+    },
+    /// rustls rejected the TLS configuration.
+    #[error("TLS configuration: {reason}")]
+    Tls {
+        /// rustls' reason.
+        reason: String,
+    },
+}
+
+/// Which built-in set of roots to start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BaseRoots {
+    /// Mozilla's roots compiled in (webpki-roots).
+    WebPki,
+    /// The operating system's store (rustls-native-certs), read at build time.
+    Native,
+    /// None: only the PEM certificates given.
+    Empty,
+}
+
+/// Settings for a [`HyperTransport`]; obtain with [`HyperTransport::builder`]
+/// or [`TransportConfig::default`], then call [`build`](Self::build).
+///
+/// Every setter consumes and returns the config, so calls chain. Nothing is
+/// validated until `build`, which names the offending setting in its error.
+///
+/// There is deliberately no way to turn certificate verification off: to talk
+/// to a test server with a self-signed certificate, trust that certificate's
+/// root with [`with_extra_root_certificates`](Self::with_extra_root_certificates)
+/// or [`with_root_certificates_only`](Self::with_root_certificates_only).
+///
+/// ```
+/// use std::time::Duration;
+/// use kicc_transport::HyperTransport;
+///
+/// let transport = HyperTransport::builder()
+///     .timeout(Duration::from_secs(15))
+///     .connect_timeout(Duration::from_secs(3))
+///     .user_agent("my-shop/2.1 kicc-rs")
+///     .build()?;
+/// assert_eq!(transport.timeout(), Duration::from_secs(15));
+/// # Ok::<(), kicc_transport::ConfigError>(())
+/// ```
+#[derive(Clone)]
+#[must_use = "a TransportConfig does nothing until `build` is called"]
+pub struct TransportConfig {
+    timeout: Duration,
+    connect_timeout: Duration,
+    pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+    user_agent: String,
+    max_response_body_size: usize,
+    base_roots: BaseRoots,
+    extra_roots_pem: Vec<Vec<u8>>,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            max_response_body_size: DEFAULT_MAX_RESPONSE_BODY_SIZE,
+            base_roots: BaseRoots::WebPki,
+            extra_roots_pem: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for TransportConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportConfig")
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .field("pool_max_idle_per_host", &self.pool_max_idle_per_host)
+            .field("user_agent", &self.user_agent)
+            .field("max_response_body_size", &self.max_response_body_size)
+            .field("base_roots", &self.base_roots)
+            .field("extra_root_pem_count", &self.extra_roots_pem.len())
+            .finish()
+    }
+}
+
+impl TransportConfig {
+    /// The defaults: 30 s per attempt, 10 s to connect, Mozilla's roots,
+    /// 1 MiB response limit, `User-Agent: kicc-rs/<version>`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The limit for one whole attempt: connecting, sending, and reading the
+    /// complete response body. Default [`DEFAULT_TIMEOUT`] (30 s).
+    ///
+    /// When it expires the attempt fails with
+    /// [`TransportError::Timeout`](crate::TransportError::Timeout): the request may
+    /// have arrived. Keep it longer than the connect timeout, or connection
+    /// failures will be reported as timeouts (safe, but less informative).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The limit for establishing a new connection: DNS, TCP and the TLS
+    /// handshake together. Default [`DEFAULT_CONNECT_TIMEOUT`] (10 s).
+    ///
+    /// When it expires the attempt fails with
+    /// [`TransportError::Connect`](crate::TransportError::Connect): nothing was sent.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long an idle pooled connection is kept. Default
+    /// [`DEFAULT_POOL_IDLE_TIMEOUT`] (30 s), below common server keep-alive
+    /// limits so that a pooled connection is rarely closed under a request.
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// How many idle connections are kept per host. Default
+    /// [`DEFAULT_POOL_MAX_IDLE_PER_HOST`]; `0` disables connection reuse.
+    pub fn pool_max_idle_per_host(mut self, max_idle: usize) -> Self {
+        self.pool_max_idle_per_host = max_idle;
+        self
+    }
+
+    /// The `User-Agent` set on requests that do not carry one. Default
+    /// [`DEFAULT_USER_AGENT`] (`kicc-rs/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// The largest response body accepted, in bytes. Default
+    /// [`DEFAULT_MAX_RESPONSE_BODY_SIZE`] (1 MiB). A larger body fails the
+    /// attempt with [`TransportError::Io`](crate::TransportError::Io) (the
+    /// request did reach the server).
+    pub fn max_response_body_size(mut self, bytes: usize) -> Self {
+        self.max_response_body_size = bytes;
+        self
+    }
+
+    /// Trust Mozilla's root certificates, compiled in (the default).
+    /// Certificates added with
+    /// [`with_extra_root_certificates`](Self::with_extra_root_certificates) are kept.
+    pub fn webpki_roots(mut self) -> Self {
+        self.base_roots = BaseRoots::WebPki;
+        self
+    }
+
+    /// Trust the operating system's certificate store instead of the compiled-in
+    /// roots. The store is read by [`build`](Self::build) (blocking file reads:
+    /// build the transport once at start-up, not inside a request handler).
+    /// Certificates added with
+    /// [`with_extra_root_certificates`](Self::with_extra_root_certificates) are kept.
+    pub fn native_roots(mut self) -> Self {
+        self.base_roots = BaseRoots::Native;
+        self
+    }
+
+    /// Also trust the certificates in `pem` (one or more `CERTIFICATE` blocks),
+    /// on top of the built-in roots: for the sandbox's self-signed root or a
+    /// private CA. May be called several times; other PEM blocks (keys) are ignored.
+    pub fn with_extra_root_certificates(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.extra_roots_pem.push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// Trust ONLY the certificates in `pem` (and any added later with
+    /// [`with_extra_root_certificates`](Self::with_extra_root_certificates)):
+    /// no built-in roots. For tests against a server with its own root, so that
+    /// nothing else can be trusted by accident.
+    pub fn with_root_certificates_only(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.base_roots = BaseRoots::Empty;
+        self.extra_roots_pem.clear();
+        self.extra_roots_pem.push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// Validates the settings and builds the transport with its connection pool.
+    ///
+    /// Needs no runtime; the transport itself must be used inside a Tokio
+    /// runtime with IO and time enabled.
+    pub fn build(&self) -> Result<HyperTransport, ConfigError> {
+        for (field, value) in [
+            ("timeout", self.timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("pool_idle_timeout", self.pool_idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Zero { field });
+            }
+        }
+        if self.max_response_body_size == 0 {
+            return Err(ConfigError::Zero {
+                field: "max_response_body_size",
+            });
+        }
+        let user_agent = HeaderValue::from_str(&self.user_agent)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::InvalidUserAgent)?;
+
+        let tls = self.tls_config()?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let attempts = Arc::new(AtomicU64::new(0));
+        let connector = BoundedConnector::new(https, self.connect_timeout, Arc::clone(&attempts));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+
+        Ok(HyperTransport {
+            inner: Arc::new(Inner {
+                client,
+                timeout: self.timeout,
+                max_response_body_size: self.max_response_body_size,
+                user_agent,
+                attempts,
+            }),
+        })
+    }
+
+    /// rustls with the ring provider, TLS 1.3 and 1.2 only, the chosen roots.
+    /// ALPN (`h2`, `http/1.1`) is filled in by hyper-rustls' builder.
+    fn tls_config(&self) -> Result<ClientConfig, ConfigError> {
+        let roots = self.root_store()?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| ConfigError::Tls {
+                reason: e.to_string(),
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(config)
+    }
+
+    fn root_store(&self) -> Result<RootCertStore, ConfigError> {
+        let mut store = RootCertStore::empty();
+        match self.base_roots {
+            BaseRoots::WebPki => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            BaseRoots::Native => {
+                let loaded = rustls_native_certs::load_native_certs();
+                let (added, _ignored) = store.add_parsable_certificates(loaded.certs);
+                if added == 0 {
+                    let reason = if loaded.errors.is_empty() {
+                        "the system store holds no usable certificate".to_owned()
+                    } else {
+                        loaded
+                            .errors
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    };
+                    return Err(ConfigError::NativeRoots { reason });
+                }
+            }
+            BaseRoots::Empty => {}
+        }
+        let mut cert_index = 0usize;
+        for (pem_index, pem) in self.extra_roots_pem.iter().enumerate() {
+            let mut found = false;
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| ConfigError::InvalidPem {
+                    reason: e.to_string(),
+                })?;
+                store.add(cert).map_err(|e| ConfigError::BadCertificate {
+                    index: cert_index,
+                    reason: e.to_string(),
+                })?;
+                cert_index += 1;
+                found = true;
+            }
+            if !found {
+                return Err(ConfigError::NoCertificateInPem { index: pem_index });
+            }
+        }
+        // Never empty here: every base set is non-empty or failed above, and
+        // every PEM argument contributed at least one certificate.
+        Ok(store)
+    }
+}

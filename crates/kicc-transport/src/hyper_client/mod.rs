@@ -1,0 +1,231 @@
+//! The default [`Transport`]: hyper 1 + hyper-util's pooled client + hyper-rustls.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::USER_AGENT;
+use http::HeaderValue;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper_util::client::legacy::Client;
+
+use crate::{HttpRequest, HttpResponse, Transport, TransportError};
+
+mod config;
+mod connector;
+mod policy;
+
+pub use config::{
+    ConfigError, TransportConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BODY_SIZE,
+    DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
+};
+
+/// The default [`Transport`]: hyper 1 over hyper-rustls (ring), with a
+/// connection pool, HTTP/2 or HTTP/1.1 chosen by ALPN, and timeouts.
+///
+/// Cloning is cheap and clones share ONE connection pool, so build one
+/// transport at start-up and hand clones to every client.
+///
+/// What it guarantees:
+/// - **TLS**: rustls with the ring provider, TLS 1.2 or 1.3, certificates
+///   always verified (Mozilla's roots by default; see [`TransportConfig`] for the
+///   OS store and extra roots). There is no switch to disable verification.
+/// - **Plain HTTP only to loopback** (`127.0.0.0/8`, `::1`, `localhost`), for the
+///   sandbox. Anything else over `http://` is refused with
+///   [`TransportError::Refused`] before any DNS lookup or connection.
+/// - **One attempt per call**: the whole attempt (connect, send, read the full
+///   body) is bounded by [`TransportConfig::timeout`] (30 s by default).
+/// - **Errors that never lie about money**: [`TransportError::Connect`] only
+///   when no connection was established (refused, DNS, connect timeout, TLS
+///   handshake failure), so nothing was sent; [`TransportError::Timeout`] when
+///   the attempt ran out of time; [`TransportError::Io`] for anything after the
+///   request may have been written (connection lost, malformed or oversized response).
+/// - The response body is collected up to [`TransportConfig::max_response_body_size`]
+///   (1 MiB by default) without copying the request body: it stays [`Bytes`].
+/// - **No hidden resends**, with one exception that cannot duplicate a cancel:
+///   hyper-util's pool resends a request on a fresh connection only when a
+///   pooled connection turned out to be closed before a single byte of the
+///   request was written.
+///
+/// Pooling: an HTTP/1.1 connection returns to the pool from a background
+/// task once its response is fully read, so on a multi-threaded runtime a
+/// request started at that very instant may open a second connection, which
+/// then joins the pool (bounded by [`TransportConfig::pool_max_idle_per_host`]).
+/// HTTP/2 connections are shared at once.
+///
+/// Requires a Tokio runtime with IO and time enabled (`#[tokio::main]` has both).
+///
+/// ```no_run
+/// use kicc_transport::{HyperTransport, Transport};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let transport = HyperTransport::new()?;
+/// let request = http::Request::post("https://testpgapi.easypay.co.kr/api/trades/revise")
+///     .header("content-type", "application/json")
+///     .body(bytes::Bytes::from_static(b"{}"))?;
+/// let response = transport.send(request).await?;
+/// println!("{} {:?}", response.status(), response.body());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct HyperTransport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client<connector::BoundedConnector, Full<Bytes>>,
+    timeout: Duration,
+    max_response_body_size: usize,
+    user_agent: HeaderValue,
+    attempts: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HyperTransport")
+            .field("timeout", &self.inner.timeout)
+            .field("max_response_body_size", &self.inner.max_response_body_size)
+            .field("user_agent", &self.inner.user_agent)
+            .field("connection_attempts", &self.connection_attempts())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HyperTransport {
+    /// A transport with the default [`TransportConfig`] (Mozilla's roots, 30 s
+    /// per attempt, 10 s to connect, 1 MiB response limit).
+    pub fn new() -> Result<Self, ConfigError> {
+        TransportConfig::default().build()
+    }
+
+    /// Starts a [`TransportConfig`] with the defaults; finish with
+    /// [`TransportConfig::build`].
+    pub fn builder() -> TransportConfig {
+        TransportConfig::default()
+    }
+
+    /// The per-attempt timeout this transport applies.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The largest response body this transport accepts, in bytes.
+    pub fn max_response_body_size(&self) -> usize {
+        self.inner.max_response_body_size
+    }
+
+    /// How many new connections this transport and its clones have started to
+    /// open (each one a DNS lookup, TCP connect and, for HTTPS, a TLS handshake).
+    /// Requests served from the pool and requests refused by policy do not count.
+    pub fn connection_attempts(&self) -> u64 {
+        self.inner.attempts.load(Ordering::Relaxed)
+    }
+}
+
+impl Transport for HyperTransport {
+    async fn send(&self, mut request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        policy::check_destination(request.uri())?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(TransportError::Refused(
+                "HyperTransport must be used inside a Tokio runtime".to_owned(),
+            ));
+        }
+        let inner = &*self.inner;
+        if !request.headers().contains_key(USER_AGENT) {
+            request
+                .headers_mut()
+                .insert(USER_AGENT, inner.user_agent.clone());
+        }
+        let result = match tokio::time::timeout(inner.timeout, inner.attempt(request)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(TransportError::Timeout(inner.timeout)),
+        };
+        if let Err(error) = &result {
+            tracing::debug!(%error, "kicc-transport attempt failed");
+        }
+        result
+    }
+}
+
+impl Inner {
+    /// One attempt, unbounded in time (the caller applies the timeout).
+    async fn attempt(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let response = self
+            .client
+            .request(request.map(Full::new))
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    TransportError::Connect(describe(&e))
+                } else {
+                    TransportError::Io(describe(&e))
+                }
+            })?;
+        let (parts, body) = response.into_parts();
+        let limit = self.max_response_body_size;
+        let collected = Limited::new(body, limit).collect().await.map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                TransportError::Io(format!("response body exceeds the limit of {limit} bytes"))
+            } else {
+                TransportError::Io(format!("reading the response body: {}", describe(&*e)))
+            }
+        })?;
+        Ok(http::Response::from_parts(parts, collected.to_bytes()))
+    }
+}
+
+/// The error and its chain of causes on one line: `a: b: c`.
+fn describe(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(Inner2);
+    #[derive(Debug)]
+    struct Inner2;
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("outer")
+        }
+    }
+    impl fmt::Display for Inner2 {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("inner")
+        }
+    }
+    impl StdError for Outer {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+    impl StdError for Inner2 {}
+
+    #[test]
+    fn describe_walks_the_whole_chain() {
+        assert_eq!(describe(&Outer(Inner2)), "outer: inner");
+    }
+
+    #[test]
+    fn transport_is_send_sync_and_clones_share_the_pool() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<HyperTransport>();
+        let a = HyperTransport::new().expect("default config builds");
+        let b = a.clone();
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+    }
+}
