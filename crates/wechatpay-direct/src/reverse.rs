@@ -487,11 +487,16 @@ pub struct ApiError {
     pub message: String,
     /// `detail`, when given.
     pub detail: Option<ErrorDetail>,
+    /// The `Request-ID` response header, when present (quote it to WeChat Pay support).
+    pub request_id: Option<String>,
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HTTP {} {}: {}", self.status, self.code, self.message)?;
+        if let Some(id) = &self.request_id {
+            write!(f, " [Request-ID {id}]")?;
+        }
         if let Some(d) = &self.detail {
             if let Some(field) = &d.field {
                 write!(f, " (field {field}")?;
@@ -735,6 +740,10 @@ pub fn interpret_reverse_response(
                     .detail
                     .filter(|d| !d.is_null())
                     .map(ErrorDetail::from_json),
+                request_id: headers
+                    .get("request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
             })));
         }
     }
@@ -853,17 +862,36 @@ mod tests {
     #[test]
     fn param_error_detail() {
         let body = r##"{"code":"PARAM_ERROR","message":"Parameter format verification error","detail":{"field":"#/properties/payer","value":1346177081915535577,"issue":"bad","location":"body"}}"##;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "request-id",
+            HeaderValue::from_static("08F78BB5AF0610D302A6E90D2A1D5C8B"),
+        );
         let err = interpret_reverse_response(
             StatusCode::BAD_REQUEST,
-            &HeaderMap::new(),
+            &headers,
             body.as_bytes(),
             ts(1_700_000_000),
             &VerificationKeys::new(),
         )
         .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("field #/properties/payer: bad, in body"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("Request-ID 08F78BB5AF0610D302A6E90D2A1D5C8B"),
+            "{err}"
+        );
         let ReverseError::Api(api) = err else {
             panic!("{err:?}")
         };
+        assert_eq!(
+            api.request_id.as_deref(),
+            Some("08F78BB5AF0610D302A6E90D2A1D5C8B")
+        );
         assert_eq!(api.code, ApiErrorCode::ParamError);
         let d = api.detail.unwrap();
         assert_eq!(d.field.as_deref(), Some("#/properties/payer"));
@@ -935,11 +963,11 @@ mod tests {
             status in 100u16..600,
             body in proptest::collection::vec(any::<u8>(), 0..300),
             json_code in proptest::option::of(".{0,40}"),
-            headers in proptest::collection::vec(("wechatpay-(timestamp|nonce|signature|serial)", "[ -~]{0,60}"), 0..6),
+            headers in proptest::collection::vec(("wechatpay-(timestamp|nonce|signature|serial)", proptest::collection::vec(any::<u8>(), 0..60)), 0..6),
         ) {
             let mut map = HeaderMap::new();
             for (k, v) in &headers {
-                if let (Ok(k), Ok(v)) = (http::header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                if let (Ok(k), Ok(v)) = (http::header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_bytes(v)) {
                     map.append(k, v);
                 }
             }

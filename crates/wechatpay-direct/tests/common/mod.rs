@@ -1,5 +1,8 @@
 //! Fixtures shared by the integration tests (test-only keys; see fixtures/README.md).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+#[cfg(feature = "transport")]
+pub mod fake;
 
 use wechatpay_direct::{RsaPrivateKey, SerialNo, Timestamp, VerificationKeys};
 
