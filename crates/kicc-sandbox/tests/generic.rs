@@ -664,3 +664,74 @@ async fn identifiers_follow_the_seed() {
     assert_eq!(ids(&a), ib);
     assert!(a.payment(&ia[0]).is_some(), "same id again after reset");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cancels_never_overdraw() {
+    let sb = start().await;
+    let c = TestClient::new(&sb);
+    let pg = c.payment("card", 2_000, "KRW").await;
+    let today = c.today().await;
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let c = c.clone();
+            let req = generic(&pg, &format!("cc-{i}"), &today, "32", Some(100));
+            tokio::spawn(async move { res_cd(&c.post(REVISE, &req).await).to_owned() })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.expect("task"));
+    }
+    let ok = codes.iter().filter(|c| *c == "0000").count();
+    assert_eq!(ok, 20, "{codes:?}");
+    assert!(
+        codes.iter().all(|c| c == "0000" || c == "P002"),
+        "{codes:?}"
+    );
+    let s = c.state(&pg).await;
+    assert_eq!(s["remainingAmount"], json!(0));
+    assert_eq!(s["statusCode"], "TS02");
+    assert_eq!(s["cancels"].as_array().map(Vec::len), Some(20));
+}
+
+#[tokio::test]
+async fn configured_credentials_are_the_only_ones_accepted() {
+    let sb = start_with(
+        fast_config()
+            .with_secret_key("another-secret")
+            .with_mall_id("T5102001"),
+    )
+    .await;
+    let c = TestClient::new(&sb);
+    let pg = c.payment("card", 1_000, "KRW").await;
+    let today = c.today().await;
+    // Signed with the default sandbox key: refused.
+    let mut req = generic(&pg, "cfg-1", &today, "40", None);
+    req["mallId"] = json!("T5102001");
+    assert_eq!(code_of(&c, &req).await, "V008");
+    // The default mall is unknown to this sandbox.
+    let req = generic(&pg, "cfg-2", &today, "40", None);
+    assert_eq!(code_of(&c, &req).await, "V007");
+    assert_eq!(sb.mall_id(), "T5102001");
+    assert!(!format!("{sb:?}").contains("another-secret"));
+}
+
+#[tokio::test]
+async fn invalid_configs_are_refused() {
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().expect("literal");
+    for (config, field) in [
+        (fast_config().with_mall_id("T00000001"), "mall_id"),
+        (fast_config().with_mall_id(""), "mall_id"),
+        (fast_config().with_secret_key(""), "secret_key"),
+        (
+            fast_config().with_webhook_max_attempts(0),
+            "webhook_max_attempts",
+        ),
+        (fast_config().with_clock_offset(i64::MAX), "clock_offset"),
+    ] {
+        match kicc_sandbox::Sandbox::start(addr, config).await {
+            Err(kicc_sandbox::SandboxError::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+}
