@@ -118,6 +118,7 @@ impl fmt::Display for Currency {
 /// A payment created in the sandbox (the admin API's answer to `POST /sandbox/payments`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Payment {
     /// The payment's PG transaction ID (20 bytes, deterministic from the seed).
     pub pg_cno: String,
@@ -138,6 +139,7 @@ pub struct Payment {
 /// A payment's current state (`GET /sandbox/payments/{pgCno}`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct PaymentState {
     /// The payment's PG transaction ID.
     pub pg_cno: String,
@@ -166,6 +168,7 @@ pub struct PaymentState {
 /// One revision of a payment (a cancel, partial cancel or capture).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CancelState {
     /// The revision's PG transaction ID.
     pub cancel_pg_cno: String,
@@ -189,6 +192,7 @@ pub struct CancelState {
 /// One attempt to deliver a WeChat cancel notice.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct WebhookDelivery {
     /// Original payment.
     pub pg_cno: String,
@@ -251,6 +255,7 @@ impl FaultKind {
 
 /// A fault to inject: the next `times` calls to `path` misbehave as `kind`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Fault {
     /// Exact API path, e.g. [`ALIPAY_REVISE_PATH`].
     pub path: String,
