@@ -12,9 +12,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "transport")]
+mod client;
 mod request;
 mod response;
 
+#[cfg(feature = "transport")]
+pub use client::AlipayClient;
 pub use request::{CancelRequest, ReviseRequest, PATH};
 pub use response::ReviseResponse;
 

@@ -51,4 +51,6 @@ pub use text::{
     ClientId, ClientIp, MallId, Memo, NotifyUrl, PgCno, ProductPgCno, RegId, ReviseMessage,
     SellerId, ShopTransactionId,
 };
-pub use webhook::{Acknowledgement, DedupKey, GenericNotice, WebhookError, WechatCancelNotice};
+pub use webhook::{
+    Acknowledgement, DedupKey, Deduplicator, GenericNotice, WebhookError, WechatCancelNotice,
+};

@@ -228,6 +228,49 @@ impl DedupKey {
     }
 }
 
+/// Remembers the notices already handled, so KICC's re-sends are acknowledged without being
+/// processed twice. Bounded: the oldest keys are forgotten first (re-sends come within
+/// hours, so a few thousand keys cover them; keep a database unique index for durability).
+#[derive(Debug, Clone)]
+pub struct Deduplicator {
+    seen: std::collections::HashSet<DedupKey>,
+    order: std::collections::VecDeque<DedupKey>,
+    capacity: usize,
+}
+
+impl Deduplicator {
+    /// Remembers at most `capacity` notices (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Deduplicator {
+            seen: std::collections::HashSet::new(),
+            order: std::collections::VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// `true` the first time `key` is seen, `false` for a re-send.
+    pub fn first_time(&mut self, key: &DedupKey) -> bool {
+        if self.seen.contains(key) {
+            return false;
+        }
+        if self.order.len() == self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        self.seen.insert(key.clone());
+        self.order.push_back(key.clone());
+        true
+    }
+}
+
+impl Default for Deduplicator {
+    /// Remembers 10,000 notices.
+    fn default() -> Self {
+        Deduplicator::new(10_000)
+    }
+}
+
 /// The reply to a notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acknowledgement {
@@ -320,6 +363,18 @@ mod tests {
         let n2 = GenericNotice::parse(br#"{"notiType":30,"pgCno":"P1","amount":5}"#).unwrap();
         assert_eq!(n2.noti_type, NotiType::Deposit);
         assert_ne!(n.dedup_key(), n2.dedup_key());
+    }
+
+    #[test]
+    fn dedup_is_bounded() {
+        let k = |s: &str| DedupKey(s.to_owned());
+        let mut d = Deduplicator::new(2);
+        assert!(d.first_time(&k("a")));
+        assert!(!d.first_time(&k("a")));
+        assert!(d.first_time(&k("b")));
+        assert!(d.first_time(&k("c"))); // evicts "a"
+        assert!(!d.first_time(&k("b")));
+        assert!(d.first_time(&k("a")));
     }
 
     #[test]

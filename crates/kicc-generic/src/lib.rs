@@ -10,10 +10,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "transport")]
+mod client;
 mod exchange;
 mod request;
 mod response;
 
+#[cfg(feature = "transport")]
+pub use client::GenericClient;
 pub use exchange::GenericExchange;
 pub use request::{
     BasketInfo, BasketUsed, CancelRequest, PaymentMethod, RefundQueryFlag, RemainAmountConvention,

@@ -72,6 +72,9 @@ mod seam;
 
 pub use seam::{HttpRequest, HttpResponse, Transport, TransportError};
 
+#[cfg(feature = "driver")]
+pub mod driver;
+
 #[cfg(feature = "hyper-client")]
 mod hyper_client;
 

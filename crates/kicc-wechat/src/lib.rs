@@ -12,15 +12,21 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "transport")]
+mod client;
 mod request;
 mod response;
 mod status;
 mod wait;
+mod webhook;
 
+#[cfg(feature = "transport")]
+pub use client::{Accepted, WechatClient};
 pub use request::{CancelRequest, ReviseRequest, PATH};
 pub use response::{url_decode, ReviseResponse};
 pub use status::{FindRequest, FindResponse, StatusQuery, FIND_PATH};
 pub use wait::{CancelResult, ResultSource, ResultWaiter, WaitAction, WaitPolicy};
+pub use webhook::{Changed, NoticeEvent, SourcePolicy, WebhookInbox, WebhookReply};
 
 #[cfg(test)]
 mod tests {

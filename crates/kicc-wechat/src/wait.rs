@@ -150,6 +150,10 @@ impl ResultWaiter {
         if notice.cancel_pg_cno != self.cancel_pg_cno || self.finished || self.done.is_some() {
             return false;
         }
+        if self.notice.as_ref() == Some(notice) {
+            // Already handled (a re-send, or the same notice seen again): nothing new to do.
+            return true;
+        }
         self.notice = Some(notice.clone());
         if self.policy.confirm_notice {
             // Query now (or as soon as the query in flight returns).
@@ -259,8 +263,16 @@ mod tests {
         assert!(w.on_notice(&notice("0000", "C1"), t0 + Duration::from_secs(1)));
         assert_eq!(w.poll(t0 + Duration::from_secs(1)), WaitAction::QueryStatus);
         assert_eq!(w.poll(t0 + Duration::from_secs(1)), WaitAction::AwaitStatus);
-        w.on_status(Ok(found("TS02")), t0 + Duration::from_secs(2));
-        match w.poll(t0 + Duration::from_secs(2)) {
+        w.on_status(Ok(found("TS01")), t0 + Duration::from_secs(2));
+        // The same notice again does not trigger another immediate query.
+        assert!(w.on_notice(&notice("0000", "C1"), t0 + Duration::from_secs(2)));
+        assert_eq!(
+            w.poll(t0 + Duration::from_secs(2)),
+            WaitAction::WaitForNotice(t0 + Duration::from_secs(7))
+        );
+        assert_eq!(w.poll(t0 + Duration::from_secs(7)), WaitAction::QueryStatus);
+        w.on_status(Ok(found("TS02")), t0 + Duration::from_secs(7));
+        match w.poll(t0 + Duration::from_secs(7)) {
             WaitAction::Done(Ok(r)) => {
                 assert_eq!(r.status, TransactionStatus::Cancelled);
                 assert_eq!(r.source, ResultSource::Notice);

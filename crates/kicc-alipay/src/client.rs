@@ -1,0 +1,82 @@
+//! The Alipay cancel client (feature `transport`).
+
+use std::time::SystemTime;
+
+use kicc_core::retry::RetryPolicy;
+use kicc_core::{Error, Merchant, ShopTransactionId};
+use kicc_transport::driver::{execute, os_rng, CancelLabels};
+use kicc_transport::{ConfigError, HyperTransport, Transport};
+
+use crate::request::{CancelRequest, ReviseRequest};
+use crate::response::ReviseResponse;
+
+/// Cancels Alipay payments through KICC.
+///
+/// One client holds one pooled connection set (clone the transport, not the client, to share
+/// it). A cancel is retried as the API requires: the same message, same key and same
+/// `cancelReqDate`, after a timeout, a lost connection, HTTP 5xx or `A210`..`A219`, within
+/// the [`RetryPolicy`]; if no final answer comes, the error is
+/// [`Error::Ambiguous`]: query the payment before doing anything else.
+#[derive(Debug, Clone)]
+pub struct AlipayClient<T = HyperTransport> {
+    merchant: Merchant,
+    transport: T,
+    retry: RetryPolicy,
+}
+
+impl AlipayClient<HyperTransport> {
+    /// A client on the default transport (hyper + rustls, webpki roots, 30 s per attempt).
+    pub fn new(merchant: Merchant) -> Result<Self, ConfigError> {
+        Ok(Self::with_transport(merchant, HyperTransport::new()?))
+    }
+}
+
+impl<T: Transport> AlipayClient<T> {
+    /// A client on `transport`.
+    pub fn with_transport(merchant: Merchant, transport: T) -> Self {
+        AlipayClient {
+            merchant,
+            transport,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Sets the retry bounds (default: [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The merchant.
+    pub fn merchant(&self) -> &Merchant {
+        &self.merchant
+    }
+
+    /// Cancels with a newly generated idempotency key, dated now.
+    pub async fn cancel(&self, request: &CancelRequest) -> Result<ReviseResponse, Error> {
+        let key = ShopTransactionId::generate(SystemTime::now(), &mut os_rng());
+        self.cancel_with_key(request, key).await
+    }
+
+    /// Cancels with your own idempotency key, dated now.
+    pub async fn cancel_with_key(
+        &self,
+        request: &CancelRequest,
+        key: ShopTransactionId,
+    ) -> Result<ReviseResponse, Error> {
+        let message = request.message(&self.merchant, key, SystemTime::now());
+        self.send(&message).await
+    }
+
+    /// Sends a message made earlier, unchanged. Use it to resume after a crash: store the
+    /// message before sending, and resend the stored one (same key, same date) if you never
+    /// learned its outcome.
+    pub async fn send(&self, message: &ReviseRequest) -> Result<ReviseResponse, Error> {
+        let exchange = message.exchange(&self.merchant)?;
+        let labels = CancelLabels {
+            channel: "alipay",
+            pg_cno: message.head().pg_cno().as_str(),
+        };
+        execute(&self.transport, exchange, self.retry, labels).await
+    }
+}

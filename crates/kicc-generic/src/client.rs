@@ -1,0 +1,78 @@
+//! The generic cancel client (feature `transport`).
+
+use std::time::SystemTime;
+
+use kicc_core::retry::RetryPolicy;
+use kicc_core::{Error, Merchant, ShopTransactionId};
+use kicc_transport::driver::{execute, os_rng, CancelLabels};
+use kicc_transport::{ConfigError, HyperTransport, Transport};
+
+use crate::exchange::GenericExchange;
+use crate::request::CancelRequest;
+use crate::response::ReviseResponse;
+
+/// Cancels (and captures) card, bank transfer, mobile and cash receipt payments through
+/// KICC's generic revise API.
+///
+/// One client holds one pooled connection set. A cancel is retried as the API requires:
+/// after a timeout, a lost connection, HTTP 5xx or `VTIM` / `VT00`, the next attempt is a
+/// refund query (`refundQueryFlag = "Y"`) with a NEW key and today's date, within the
+/// [`RetryPolicy`]; if no final answer comes, the error is [`Error::Ambiguous`]: query the
+/// payment before doing anything else.
+#[derive(Debug, Clone)]
+pub struct GenericClient<T = HyperTransport> {
+    merchant: Merchant,
+    transport: T,
+    retry: RetryPolicy,
+}
+
+impl GenericClient<HyperTransport> {
+    /// A client on the default transport (hyper + rustls, webpki roots, 30 s per attempt).
+    pub fn new(merchant: Merchant) -> Result<Self, ConfigError> {
+        Ok(Self::with_transport(merchant, HyperTransport::new()?))
+    }
+}
+
+impl<T: Transport> GenericClient<T> {
+    /// A client on `transport`.
+    pub fn with_transport(merchant: Merchant, transport: T) -> Self {
+        GenericClient {
+            merchant,
+            transport,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Sets the retry bounds (default: [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The merchant.
+    pub fn merchant(&self) -> &Merchant {
+        &self.merchant
+    }
+
+    /// Cancels with a newly generated idempotency key, dated now.
+    pub async fn cancel(&self, request: &CancelRequest) -> Result<ReviseResponse, Error> {
+        let key = ShopTransactionId::generate(SystemTime::now(), &mut os_rng());
+        self.cancel_with_key(request, key).await
+    }
+
+    /// Cancels with your own idempotency key for the first attempt, dated now. Resends after
+    /// an unknown outcome use new keys, as the API requires.
+    pub async fn cancel_with_key(
+        &self,
+        request: &CancelRequest,
+        key: ShopTransactionId,
+    ) -> Result<ReviseResponse, Error> {
+        let exchange =
+            GenericExchange::new(&self.merchant, request.clone(), key, SystemTime::now())?;
+        let labels = CancelLabels {
+            channel: "generic",
+            pg_cno: request.pg_cno().as_str(),
+        };
+        execute(&self.transport, exchange, self.retry, labels).await
+    }
+}

@@ -1,0 +1,160 @@
+//! Executing `kicc-core`'s retry decisions with real timers and real requests.
+//!
+//! [`drive`] runs one [`Cancellation`] to its outcome: it sends what the state machine asks,
+//! sleeps until the instant it names, and reports each attempt's result back. The decisions
+//! themselves stay in the core; this loop only does IO and reads the clocks.
+//!
+//! Tracing: one `kicc.cancel` span per logical cancel (channel, pg_cno, first
+//! shop_transaction_id, outcome) and one `kicc.attempt` span per attempt (attempt number,
+//! the attempt's shop_transaction_id, HTTP status, resCd). Bodies, the secret key and
+//! `msgAuthValue` are never recorded.
+
+use std::time::{Instant, SystemTime};
+
+use kicc_core::retry::{Action, Cancellation, Delivery, Exchange, Now, RetryPolicy};
+use kicc_core::wire::Envelope;
+use kicc_core::{Error, Rng};
+use tracing::Instrument;
+
+use crate::seam::{Transport, TransportError};
+
+/// The current time on both clocks.
+pub fn now() -> Now {
+    Now::new(Instant::now(), SystemTime::now())
+}
+
+/// A generator seeded from the operating system's randomness (for jitter and new keys).
+pub fn os_rng() -> Rng {
+    let mut seed = [0u8; 32];
+    if getrandom::getrandom(&mut seed).is_err() {
+        // No OS randomness (should not happen on supported platforms): fall back to the
+        // time, which still makes keys unique per process start and jitter varied.
+        let t = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        seed[..16].copy_from_slice(&t.to_le_bytes());
+        seed[16..24].copy_from_slice(&u64::from(std::process::id()).to_le_bytes());
+    }
+    Rng::from_seed(seed)
+}
+
+/// What the caller knows about a cancel, for the `kicc.cancel` span.
+#[derive(Debug, Clone, Copy)]
+pub struct CancelLabels<'a> {
+    /// `generic`, `alipay`, `wechat`, `wechat-find`, ...
+    pub channel: &'static str,
+    /// The payment.
+    pub pg_cno: &'a str,
+}
+
+/// Runs `exchange` with retries under `policy` over `transport` until it finishes.
+pub async fn execute<T, E>(
+    transport: &T,
+    exchange: E,
+    policy: RetryPolicy,
+    labels: CancelLabels<'_>,
+) -> Result<E::Output, Error>
+where
+    T: Transport + ?Sized,
+    E: Exchange + Send,
+    E::Output: Send,
+{
+    let span = tracing::info_span!(
+        "kicc.cancel",
+        channel = labels.channel,
+        pg_cno = labels.pg_cno,
+        shop_transaction_id = %exchange.shop_transaction_id(),
+        outcome = tracing::field::Empty,
+        res_cd = tracing::field::Empty,
+    );
+    let cancellation = Cancellation::new(exchange, policy, os_rng());
+    let result = drive(transport, cancellation)
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Ok(_) => span.record("outcome", "success"),
+        Err(e) => {
+            if let Some(code) = e.res_cd() {
+                span.record("res_cd", code);
+            }
+            span.record("outcome", outcome_name(e))
+        }
+    };
+    result
+}
+
+fn outcome_name(e: &Error) -> &'static str {
+    match e {
+        Error::Invalid(_) => "invalid",
+        Error::Declined(_) => "declined",
+        Error::Transport { .. } => "not_processed",
+        Error::Ambiguous { .. } => "ambiguous",
+        Error::Pending { .. } => "pending",
+        _ => "error",
+    }
+}
+
+/// Runs `cancellation` to its outcome over `transport`.
+pub async fn drive<T, E>(
+    transport: &T,
+    mut cancellation: Cancellation<E>,
+) -> Result<E::Output, Error>
+where
+    T: Transport + ?Sized,
+    E: Exchange,
+{
+    loop {
+        let request = match cancellation.poll(now()) {
+            Action::Done(outcome) => return outcome,
+            Action::WaitUntil(until) => {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+                continue;
+            }
+            // `drive` always reports a delivery before polling again; nothing is in flight.
+            Action::AwaitDelivery => continue,
+            Action::Send(request) => request.clone(),
+        };
+        let attempt = cancellation.attempts();
+        let span = tracing::info_span!(
+            "kicc.attempt",
+            attempt,
+            shop_transaction_id = %cancellation.exchange().shop_transaction_id(),
+            http_status = tracing::field::Empty,
+            res_cd = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        let result = transport.send(request).instrument(span.clone()).await;
+        match &result {
+            Ok(response) => {
+                span.record("http_status", response.status().as_u16());
+                if !span.is_disabled() {
+                    if let Some(env) = Envelope::read(response.body()) {
+                        span.record("res_cd", env.res_cd.as_str());
+                    }
+                }
+            }
+            Err(e) => {
+                span.record("error", tracing::field::display(e));
+            }
+        }
+        let reason;
+        let delivery = match &result {
+            Ok(response) => Delivery::Response {
+                status: response.status().as_u16(),
+                body: response.body(),
+            },
+            Err(e) => {
+                reason = e.to_string();
+                match e {
+                    TransportError::Connect(_) | TransportError::Refused(_) => {
+                        Delivery::NotDelivered { reason: &reason }
+                    }
+                    _ => Delivery::Unknown { reason: &reason },
+                }
+            }
+        };
+        span.in_scope(|| tracing::debug!("attempt finished"));
+        cancellation.on_delivery(delivery, now());
+    }
+}

@@ -1,0 +1,156 @@
+//! The WeChat Pay cancel client (feature `transport`).
+
+use std::time::{Instant, SystemTime};
+
+use kicc_core::retry::RetryPolicy;
+use kicc_core::{Error, Merchant, ShopTransactionId};
+use kicc_transport::driver::{execute, os_rng, CancelLabels};
+use kicc_transport::{ConfigError, HyperTransport, Transport};
+
+use crate::request::{CancelRequest, ReviseRequest};
+use crate::response::ReviseResponse;
+use crate::status::{FindResponse, StatusQuery};
+use crate::wait::{CancelResult, ResultWaiter, WaitAction, WaitPolicy};
+use crate::webhook::WebhookInbox;
+
+/// A cancel KICC accepted; its result comes later ([`WechatClient::wait_for_result`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The payment.
+    pub pg_cno: String,
+    /// The cancellation, to wait for or query.
+    pub cancel_pg_cno: String,
+    /// The key of the accepted request.
+    pub shop_transaction_id: String,
+    /// KICC's answer.
+    pub response: ReviseResponse,
+}
+
+/// Cancels WeChat Pay payments through KICC, and learns their results.
+///
+/// [`WechatClient::cancel`] returns [`Accepted`]: KICC took the request, the money has not
+/// moved yet. [`WechatClient::wait_for_result`] waits for the webhook (handled by a
+/// [`WebhookInbox`]) and falls back to the status query. Retries of the cancel resend the
+/// same message (same key, same `cancelReqDate`), as the API requires.
+#[derive(Debug, Clone)]
+pub struct WechatClient<T = HyperTransport> {
+    merchant: Merchant,
+    transport: T,
+    retry: RetryPolicy,
+}
+
+impl WechatClient<HyperTransport> {
+    /// A client on the default transport (hyper + rustls, webpki roots, 30 s per attempt).
+    pub fn new(merchant: Merchant) -> Result<Self, ConfigError> {
+        Ok(Self::with_transport(merchant, HyperTransport::new()?))
+    }
+}
+
+impl<T: Transport> WechatClient<T> {
+    /// A client on `transport`.
+    pub fn with_transport(merchant: Merchant, transport: T) -> Self {
+        WechatClient {
+            merchant,
+            transport,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Sets the retry bounds for each request (default: [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The merchant.
+    pub fn merchant(&self) -> &Merchant {
+        &self.merchant
+    }
+
+    /// Submits a cancel with a newly generated key, dated now.
+    pub async fn cancel(&self, request: &CancelRequest) -> Result<Accepted, Error> {
+        let key = ShopTransactionId::generate(SystemTime::now(), &mut os_rng());
+        let message = request.message(&self.merchant, key, SystemTime::now());
+        self.send(&message).await
+    }
+
+    /// Sends a message made earlier, unchanged (resume after a crash with the stored message).
+    pub async fn send(&self, message: &ReviseRequest) -> Result<Accepted, Error> {
+        let exchange = message.exchange(&self.merchant)?;
+        let labels = CancelLabels {
+            channel: "wechat",
+            pg_cno: message.head().pg_cno().as_str(),
+        };
+        let response = execute(&self.transport, exchange, self.retry, labels).await?;
+        let key = message.head().shop_transaction_id().to_string();
+        if response.cancel_pg_cno.is_empty() {
+            // Accepted, but without the ID there is no way to follow it: say so.
+            return Err(Error::Ambiguous {
+                reason: "accepted without a cancelPgCno; query the payment".into(),
+                shop_transaction_id: key,
+                attempts: 1,
+                last_res_cd: Some(response.res_cd),
+            });
+        }
+        Ok(Accepted {
+            pg_cno: message.head().pg_cno().to_string(),
+            cancel_pg_cno: response.cancel_pg_cno.clone(),
+            shop_transaction_id: key,
+            response,
+        })
+    }
+
+    /// Asks for the status of one cancellation (`find`), with a new key.
+    pub async fn status(&self, query: &StatusQuery) -> Result<FindResponse, Error> {
+        let key = ShopTransactionId::generate(SystemTime::now(), &mut os_rng());
+        let message = query.message(&self.merchant, key);
+        let exchange = message.exchange(&self.merchant)?;
+        let labels = CancelLabels {
+            channel: "wechat-find",
+            pg_cno: message.pg_cno().as_str(),
+        };
+        execute(&self.transport, exchange, self.retry, labels).await
+    }
+
+    /// Waits for the final result of `accepted`: a notice in `inbox` (confirmed by a status
+    /// query unless the policy says otherwise), or the status query after
+    /// `policy.first_query_after`; [`Error::Pending`] after `policy.max_wait`.
+    pub async fn wait_for_result(
+        &self,
+        accepted: &Accepted,
+        inbox: &WebhookInbox,
+        policy: WaitPolicy,
+    ) -> Result<CancelResult, Error> {
+        let query = StatusQuery::from_text(&accepted.pg_cno, &accepted.cancel_pg_cno)?;
+        let mut waiter = ResultWaiter::new(
+            &accepted.pg_cno,
+            &accepted.cancel_pg_cno,
+            &accepted.shop_transaction_id,
+            policy,
+            Instant::now(),
+        );
+        loop {
+            // A notice may have arrived before we started or while we queried.
+            if let Some(n) = inbox.notice_for(&accepted.cancel_pg_cno) {
+                waiter.on_notice(&n, Instant::now());
+            }
+            match waiter.poll(Instant::now()) {
+                WaitAction::Done(result) => return result,
+                WaitAction::QueryStatus => {
+                    let outcome = self.status(&query).await;
+                    waiter.on_status(outcome, Instant::now());
+                }
+                WaitAction::AwaitStatus => {}
+                WaitAction::WaitForNotice(until) => {
+                    let changed = inbox.changed();
+                    if inbox.notice_for(&accepted.cancel_pg_cno).is_none() {
+                        tokio::select! {
+                            _ = changed => {}
+                            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Receiving WeChat Pay cancel notices, without any web framework.
+//!
+//! [`WebhookInbox::handle`] takes the request body (and, if you check it, the peer address)
+//! and returns what to answer: the status and the acknowledgement bytes. It de-duplicates
+//! KICC's re-sends and keeps the latest notice per `cancelPgCno` for whoever waits for it
+//! ([`WebhookInbox::notice_for`], [`WebhookInbox::changed`]). It never blocks and does no IO,
+//! so it answers well within KICC's 10 s limit; mount it in any server (see the
+//! `webhook_server` example for hyper).
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use kicc_core::webhook::{is_documented_source_ip, Acknowledgement, Deduplicator, WebhookError};
+use kicc_core::WechatCancelNotice;
+
+/// What a received notice turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeEvent {
+    /// A notice seen for the first time.
+    New(WechatCancelNotice),
+    /// A re-send of a notice already handled (acknowledged again, not processed again).
+    Duplicate(WechatCancelNotice),
+    /// Not a usable notice (malformed, or from a source not allowed).
+    Rejected(String),
+}
+
+/// The answer to send back, and what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookReply {
+    /// The HTTP status: 200 for notices (new or duplicate), 400 for malformed ones, 403 for
+    /// forbidden sources.
+    pub status: u16,
+    /// The JSON body (`{"resCd":"0000","resMsg":"OK"}` when received).
+    pub body: Vec<u8>,
+    /// What the notice was.
+    pub event: NoticeEvent,
+}
+
+/// Which peers may post notices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourcePolicy {
+    /// Any peer (the default; allow-list at your edge, or when behind a proxy).
+    Any,
+    /// Only KICC's documented notice addresses (production and development).
+    DocumentedKicc,
+    /// Only these addresses.
+    Only(Vec<IpAddr>),
+}
+
+#[derive(Default)]
+struct Inner {
+    dedup: Deduplicator,
+    latest: HashMap<String, WechatCancelNotice>,
+    latest_order: VecDeque<String>,
+    generation: u64,
+    wakers: Vec<Waker>,
+}
+
+/// Receives notices; see the module docs. Share it (`Arc`) between your HTTP handler and the
+/// code that waits for results.
+pub struct WebhookInbox {
+    inner: Mutex<Inner>,
+    sources: SourcePolicy,
+    capacity: usize,
+}
+
+impl Default for WebhookInbox {
+    fn default() -> Self {
+        WebhookInbox::new(SourcePolicy::Any)
+    }
+}
+
+impl std::fmt::Debug for WebhookInbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookInbox")
+            .field("sources", &self.sources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookInbox {
+    /// An inbox accepting notices from `sources`.
+    pub fn new(sources: SourcePolicy) -> Self {
+        WebhookInbox {
+            inner: Mutex::new(Inner::default()),
+            sources,
+            capacity: 10_000,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves plain data behind; keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Handles one notice body from `peer` (pass `None` if you check sources elsewhere).
+    pub fn handle(&self, peer: Option<IpAddr>, body: &[u8]) -> WebhookReply {
+        if let Some(ip) = peer {
+            let allowed = match &self.sources {
+                SourcePolicy::Any => true,
+                SourcePolicy::DocumentedKicc => is_documented_source_ip(ip),
+                SourcePolicy::Only(list) => list.contains(&ip.to_canonical()),
+            };
+            if !allowed {
+                let why = format!("source {ip} is not allowed");
+                return WebhookReply {
+                    status: 403,
+                    body: Acknowledgement::Rejected(why.clone()).to_body(),
+                    event: NoticeEvent::Rejected(why),
+                };
+            }
+        }
+        let notice = match WechatCancelNotice::parse(body) {
+            Ok(n) => n,
+            Err(e) => return rejected(&e),
+        };
+        let mut inner = self.lock();
+        let first = inner.dedup.first_time(&notice.dedup_key());
+        if first {
+            let key = notice.cancel_pg_cno.clone();
+            if inner.latest.insert(key.clone(), notice.clone()).is_none() {
+                inner.latest_order.push_back(key);
+                if inner.latest_order.len() > self.capacity {
+                    if let Some(old) = inner.latest_order.pop_front() {
+                        inner.latest.remove(&old);
+                    }
+                }
+            }
+            inner.generation += 1;
+            for w in inner.wakers.drain(..) {
+                w.wake();
+            }
+        }
+        drop(inner);
+        WebhookReply {
+            status: 200,
+            body: Acknowledgement::Received.to_body(),
+            event: if first {
+                NoticeEvent::New(notice)
+            } else {
+                NoticeEvent::Duplicate(notice)
+            },
+        }
+    }
+
+    /// The latest notice received for cancellation `cancel_pg_cno`, if any.
+    pub fn notice_for(&self, cancel_pg_cno: &str) -> Option<WechatCancelNotice> {
+        self.lock().latest.get(cancel_pg_cno).cloned()
+    }
+
+    /// Resolves when a new notice arrives after this call (works on any async runtime).
+    pub fn changed(&self) -> Changed<'_> {
+        Changed {
+            inbox: self,
+            seen: self.lock().generation,
+        }
+    }
+}
+
+fn rejected(e: &WebhookError) -> WebhookReply {
+    WebhookReply {
+        status: 400,
+        body: Acknowledgement::Rejected(e.to_string()).to_body(),
+        event: NoticeEvent::Rejected(e.to_string()),
+    }
+}
+
+/// The future of [`WebhookInbox::changed`].
+#[derive(Debug)]
+pub struct Changed<'a> {
+    inbox: &'a WebhookInbox,
+    seen: u64,
+}
+
+impl Future for Changed<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.inbox.lock();
+        if inner.generation != self.seen {
+            return Poll::Ready(());
+        }
+        if !inner.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            inner.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOTICE: &[u8] = br#"{"resCd":"0000","resMsg":"OK","pgCno":"P1","cancelPgCno":"C1","amountInfo":{"currency":"KRW","amount":"1000"}}"#;
+
+    #[test]
+    fn new_then_duplicate_then_malformed() {
+        let inbox = WebhookInbox::default();
+        let r = inbox.handle(None, NOTICE);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, br#"{"resCd":"0000","resMsg":"OK"}"#);
+        assert!(matches!(r.event, NoticeEvent::New(_)));
+        let r = inbox.handle(None, NOTICE);
+        assert_eq!(r.status, 200);
+        assert!(matches!(r.event, NoticeEvent::Duplicate(_)));
+        assert_eq!(inbox.notice_for("C1").unwrap().pg_cno, "P1");
+        assert!(inbox.notice_for("C2").is_none());
+        let r = inbox.handle(None, b"{not json");
+        assert_eq!(r.status, 400);
+        assert!(matches!(r.event, NoticeEvent::Rejected(_)));
+    }
+
+    #[test]
+    fn source_policies() {
+        let kicc = WebhookInbox::new(SourcePolicy::DocumentedKicc);
+        assert_eq!(
+            kicc.handle(Some("127.0.0.1".parse().unwrap()), NOTICE)
+                .status,
+            403
+        );
+        assert_eq!(
+            kicc.handle(Some("203.233.72.66".parse().unwrap()), NOTICE)
+                .status,
+            200
+        );
+        let only = WebhookInbox::new(SourcePolicy::Only(vec!["10.1.2.3".parse().unwrap()]));
+        assert_eq!(
+            only.handle(Some("::ffff:10.1.2.3".parse().unwrap()), NOTICE)
+                .status,
+            200
+        );
+    }
+
+    #[test]
+    fn changed_wakes_on_new_notices_only() {
+        use std::sync::Arc;
+        use std::task::Wake;
+        struct Flag(std::sync::atomic::AtomicBool);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let inbox = WebhookInbox::default();
+        let flag = Arc::new(Flag(false.into()));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = Box::pin(inbox.changed());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        inbox.handle(None, b"garbage");
+        assert!(!flag.0.load(std::sync::atomic::Ordering::SeqCst));
+        inbox.handle(None, NOTICE);
+        assert!(flag.0.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
+    }
+}
