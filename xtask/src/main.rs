@@ -1,2 +1,123 @@
-//! xtask
-fn main() {}
+//! Project chores: `cargo xtask ci` (what CI runs) and `cargo xtask bench`.
+#![forbid(unsafe_code)]
+
+mod bench;
+
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <ci|bench [--quick]>
+
+  ci      fmt check, clippy -D warnings (default and message-only features), all tests and
+          doc tests, rustdoc -D warnings, and the dependency-footprint checks
+  bench   criterion micro-benchmarks and the end-to-end load benchmark (see BENCHMARKS.md)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `cargo` with `args` (and extra environment), failing on a non-zero exit.
+pub(crate) fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    eprintln!("\n==> cargo {}", args.join(" "));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// `cargo tree` of `args`, as text.
+fn tree(args: &[&str]) -> Result<String, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .arg("tree")
+        .args(args)
+        .args(["-e", "normal", "--prefix", "none"])
+        .output()
+        .map_err(|e| format!("could not run cargo tree: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo tree {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Fails if the normal dependency tree of `args` contains any of `forbidden`.
+fn assert_tree_lacks(args: &[&str], forbidden: &[&str]) -> Result<(), String> {
+    eprintln!("\n==> cargo tree {} (must not contain {})", args.join(" "), forbidden.join(", "));
+    let text = tree(args)?;
+    for line in text.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        if forbidden.contains(&name) {
+            return Err(format!("`cargo tree {}` contains {name}", args.join(" ")));
+        }
+    }
+    Ok(())
+}
+
+fn ci() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    cargo(
+        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[],
+    )?;
+    // The message layers alone, as a consumer with `default-features = false` builds them.
+    for krate in [
+        "kicc-transport",
+        "kicc-generic",
+        "kicc-alipay",
+        "kicc-wechat",
+        "wechatpay-direct",
+    ] {
+        cargo(
+            &[
+                "clippy",
+                "-p",
+                krate,
+                "--no-default-features",
+                "--lib",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+        )?;
+    }
+    let io = ["tokio", "hyper", "hyper-util", "rustls", "mio", "socket2"];
+    assert_tree_lacks(&["-p", "kicc-core"], &io)?;
+    for krate in ["kicc-generic", "kicc-alipay", "kicc-wechat", "wechatpay-direct"] {
+        assert_tree_lacks(&["-p", krate, "--no-default-features"], &io)?;
+    }
+    assert_tree_lacks(&["-p", "kicc-core"], &["rsa"])?;
+    assert_tree_lacks(&["-p", "wechatpay-direct"], &["rsa"])?;
+    cargo(&["test", "--workspace"], &[])?;
+    cargo(
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    eprintln!("\nxtask ci: all checks passed");
+    Ok(())
+}
