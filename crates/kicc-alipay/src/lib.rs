@@ -9,6 +9,44 @@
 //! Retries follow the API's rule: after a timeout or `A210`..`A219`, the SAME message (same
 //! `shopTransactionId`, same `cancelReqDate`, even after midnight) is sent again.
 //! [`ReviseRequest::exchange`] gives `kicc_core::Cancellation` exactly that.
+//!
+//! # A complete cancel
+//!
+//! With the default `transport` feature, [`AlipayClient`] sends, retries and reads. This runs
+//! against the embedded sandbox (the hidden lines start it); in production the environment is
+//! `Environment::Production` and the secret comes from your secret store.
+//!
+//! ```
+//! use kicc_alipay::{AlipayClient, CancelRequest};
+//! use kicc_core::{BaseUrl, Environment, Error, MallId, Merchant, SecretKey};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let sandbox = kicc_sandbox::Sandbox::start("127.0.0.1:0".parse()?, Default::default()).await?;
+//! # let payment = sandbox.create_payment(kicc_sandbox::Channel::Alipay, 5_000, kicc_sandbox::Currency::Usd)?;
+//! # let (sandbox_url, pg_cno) = (sandbox.base_url(), payment.pg_cno);
+//! # let secret_from_your_vault = kicc_sandbox::DEFAULT_SECRET_KEY;
+//! let merchant = Merchant::new(
+//!     Environment::Custom(BaseUrl::new(&sandbox_url)?), // Environment::Production for real money
+//!     MallId::new("T0000001")?,
+//!     SecretKey::new(secret_from_your_vault)?,
+//! );
+//! let client = AlipayClient::new(merchant)?;
+//!
+//! // Refund $12.03 of a USD payment: sent as amountInfo.totAmount 1203 (cents).
+//! let request = CancelRequest::from_text(&pg_cno, None, Some("12.03"), Some("USD"))?;
+//! match client.cancel(&request).await {
+//!     Ok(done) => println!("cancelled as {}", done.cancel_pg_cno),
+//!     Err(e @ Error::Ambiguous { .. }) => {
+//!         // Sent, outcome unknown: look the payment up before doing anything else.
+//!         return Err(e.into());
+//!     }
+//!     Err(e) => return Err(e.into()), // declined or never processed: nothing moved
+//! }
+//! # assert_eq!(sandbox.payment(&pg_cno).unwrap().remaining_amount, 5_000 - 1203);
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -7,6 +7,41 @@
 //! - [`ReviseResponse`]: the answer, all documented fields, nested ones included.
 //! - [`GenericExchange`]: the retry rule of this API for `kicc_core::Cancellation`: after a
 //!   timeout or `VTIM` / `VT00`, resend with `refundQueryFlag = "Y"`, a new key and today's date.
+//!
+//! # A complete cancel
+//!
+//! With the default `transport` feature, [`GenericClient`] sends, retries and reads. This runs
+//! against the embedded sandbox (the hidden lines start it); in production the environment is
+//! `Environment::Production` and the secret comes from your secret store.
+//!
+//! ```
+//! use kicc_core::{Amount, BaseUrl, Environment, MallId, Merchant, PgCno, SecretKey};
+//! use kicc_generic::{CancelRequest, GenericClient, PaymentMethod};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let sandbox = kicc_sandbox::Sandbox::start("127.0.0.1:0".parse()?, Default::default()).await?;
+//! # let payment = sandbox.create_payment(kicc_sandbox::Channel::Card, 51_004, kicc_sandbox::Currency::Krw)?;
+//! # let (sandbox_url, pg_cno) = (sandbox.base_url(), payment.pg_cno);
+//! # let secret_from_your_vault = kicc_sandbox::DEFAULT_SECRET_KEY;
+//! let merchant = Merchant::new(
+//!     Environment::Custom(BaseUrl::new(&sandbox_url)?), // Environment::Production for real money
+//!     MallId::new("T0000001")?,
+//!     SecretKey::new(secret_from_your_vault)?,
+//! );
+//! let client = GenericClient::new(merchant)?;
+//!
+//! // Refund 1,004 won of a card payment (code 32, chosen from the payment method), then the rest.
+//! let pg_cno = PgCno::new(pg_cno)?;
+//! let partial = CancelRequest::partial(pg_cno.clone(), PaymentMethod::Card, Amount::new("amount", 1_004)?)?;
+//! let first = client.cancel(&partial).await?;
+//! assert_eq!(first.remain_amount, Some(50_000));
+//! let rest = client.cancel(&CancelRequest::full(pg_cno)?).await?;
+//! println!("cancelled as {} ({:?})", rest.cancel_pg_cno, rest.status_code);
+//! # assert_eq!(sandbox.payment(rest.ori_pg_cno.as_str()).unwrap().status_code, "TS02");
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

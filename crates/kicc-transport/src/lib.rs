@@ -68,8 +68,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod recording;
 mod seam;
 
+pub use recording::RecordingTransport;
 pub use seam::{HttpRequest, HttpResponse, Transport, TransportError};
 
 #[cfg(feature = "driver")]

@@ -9,6 +9,42 @@
 //!
 //! Retries of the cancel itself resend the SAME message (same `shopTransactionId`, same
 //! `cancelReqDate`), as the API requires.
+//!
+//! # A complete cancel
+//!
+//! With the default `transport` feature, [`WechatClient`] submits the cancel and waits for its
+//! result. Mount a [`WebhookInbox`] in your HTTP server at `notifyUrl` (see the
+//! `webhook_server` example); without notices the status query settles it. This runs against
+//! the embedded sandbox (the hidden lines start it).
+//!
+//! ```
+//! use std::time::Duration;
+//! use kicc_core::{BaseUrl, Environment, MallId, Merchant, PgCno, SecretKey};
+//! use kicc_wechat::{CancelRequest, WaitPolicy, WebhookInbox, WechatClient};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let sandbox = kicc_sandbox::Sandbox::start("127.0.0.1:0".parse()?, Default::default()).await?;
+//! # let payment = sandbox.create_payment(kicc_sandbox::Channel::Wechat, 20_000, kicc_sandbox::Currency::Krw)?;
+//! # let (sandbox_url, pg_cno) = (sandbox.base_url(), payment.pg_cno);
+//! # let secret_from_your_vault = kicc_sandbox::DEFAULT_SECRET_KEY;
+//! let merchant = Merchant::new(
+//!     Environment::Custom(BaseUrl::new(&sandbox_url)?), // Environment::Production for real money
+//!     MallId::new("T0000001")?,
+//!     SecretKey::new(secret_from_your_vault)?,
+//! );
+//! let client = WechatClient::new(merchant)?;
+//! let inbox = WebhookInbox::default(); // shared with your webhook handler
+//!
+//! let accepted = client.cancel(&CancelRequest::full(PgCno::new(pg_cno)?)).await?;
+//! println!("accepted as {}; waiting for the result", accepted.cancel_pg_cno);
+//! let policy = WaitPolicy { first_query_after: Duration::from_secs(1), ..WaitPolicy::default() };
+//! let result = client.wait_for_result(&accepted, &inbox, policy).await?;
+//! println!("{:?} via {:?}", result.status, result.source);
+//! # assert_eq!(result.status, kicc_core::TransactionStatus::Cancelled);
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
