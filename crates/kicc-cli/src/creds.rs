@@ -1,0 +1,166 @@
+//! Where requests go and who signs them: `--env`, `--base-url`, and the credentials, which come
+//! only from the environment (`KICC_MALL_ID`, `KICC_SECRET_KEY`).
+
+use kicc_core::endpoint::is_loopback_authority;
+use kicc_core::{BaseUrl, Environment, MallId, Merchant, SecretKey};
+use kicc_transport::HyperTransport;
+
+use crate::cli::{EnvName, Global};
+use crate::exit::Failure;
+
+/// The variable holding the merchant ID.
+pub const MALL_ID_VAR: &str = "KICC_MALL_ID";
+/// The variable holding the secret key.
+pub const SECRET_KEY_VAR: &str = "KICC_SECRET_KEY";
+/// Where `--env sandbox` sends requests unless `--base-url` says otherwise.
+pub const SANDBOX_URL: &str = "http://127.0.0.1:8780";
+
+/// Reads an environment variable; unset and empty are the same ("not given").
+pub fn env_var(name: &'static str) -> Result<Option<String>, Failure> {
+    match std::env::var(name) {
+        Ok(v) if v.is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Failure::invalid(format!("{name}: must be valid UTF-8")))
+        }
+    }
+}
+
+/// The KICC environment chosen by `--env` / `--base-url`.
+pub fn environment(global: &Global) -> Result<Environment, Failure> {
+    if let Some(url) = &global.base_url {
+        return Ok(Environment::Custom(BaseUrl::new(url)?));
+    }
+    Ok(match global.env {
+        EnvName::Sandbox => Environment::Custom(BaseUrl::new(SANDBOX_URL)?),
+        EnvName::Test => Environment::Test,
+        EnvName::Production => Environment::Production,
+    })
+}
+
+/// Whether missing credentials may fall back to the sandbox's documented ones: only with
+/// `--env sandbox`, and only towards the default sandbox URL or a loopback `--base-url`.
+fn sandbox_fallback(global: &Global) -> bool {
+    if global.env != EnvName::Sandbox {
+        return false;
+    }
+    match &global.base_url {
+        None => true,
+        Some(url) => {
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"))
+                .unwrap_or("");
+            let authority = rest.split('/').next().unwrap_or("");
+            is_loopback_authority(authority)
+        }
+    }
+}
+
+/// The merchant: the environment plus the credentials from `KICC_MALL_ID` / `KICC_SECRET_KEY`.
+///
+/// Missing credentials are an invalid-input failure naming the variable, except where
+/// [`sandbox_fallback`] allows the sandbox's `T0000001` / `sandbox-secret-key`.
+pub fn merchant(global: &Global) -> Result<Merchant, Failure> {
+    let environment = environment(global)?;
+    let fallback = sandbox_fallback(global);
+    let required = |name: &'static str| {
+        Failure::invalid(format!(
+            "{name}: is required for --env {} (credentials come only from the environment)",
+            env_label(global)
+        ))
+    };
+    let mall_id = match env_var(MALL_ID_VAR)? {
+        Some(v) => MallId::new(v).map_err(|e| Failure::invalid(format!("{MALL_ID_VAR}: {e}")))?,
+        None if fallback => MallId::new(kicc_sandbox::DEFAULT_MALL_ID)?,
+        None => return Err(required(MALL_ID_VAR)),
+    };
+    let secret_key = match env_var(SECRET_KEY_VAR)? {
+        // The error never contains the value: SecretKey only reports emptiness.
+        Some(v) => SecretKey::new(v)
+            .map_err(|e| Failure::invalid(format!("{SECRET_KEY_VAR}: {}", e.rule)))?,
+        None if fallback => SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY)?,
+        None => return Err(required(SECRET_KEY_VAR)),
+    };
+    Ok(Merchant::new(environment, mall_id, secret_key))
+}
+
+fn env_label(global: &Global) -> String {
+    let name = match global.env {
+        EnvName::Sandbox => "sandbox",
+        EnvName::Test => "test",
+        EnvName::Production => "production",
+    };
+    match &global.base_url {
+        Some(url) => format!("{name} with --base-url {url}"),
+        None => name.to_owned(),
+    }
+}
+
+/// The HTTP transport: the default client, also trusting `--root-cert` when given.
+pub fn transport(global: &Global) -> Result<HyperTransport, Failure> {
+    let mut builder = HyperTransport::builder();
+    if let Some(path) = &global.root_cert {
+        let pem = std::fs::read(path).map_err(|e| {
+            Failure::invalid(format!("root-cert: cannot read {}: {e}", path.display()))
+        })?;
+        builder = builder.with_extra_root_certificates(pem);
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::invalid(format!("root-cert: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(env: EnvName, base_url: Option<&str>) -> Global {
+        Global {
+            env,
+            base_url: base_url.map(str::to_owned),
+            root_cert: None,
+        }
+    }
+
+    #[test]
+    fn fallback_only_for_the_sandbox_on_loopback() {
+        assert!(sandbox_fallback(&global(EnvName::Sandbox, None)));
+        assert!(sandbox_fallback(&global(
+            EnvName::Sandbox,
+            Some("http://127.0.0.1:1234")
+        )));
+        assert!(sandbox_fallback(&global(
+            EnvName::Sandbox,
+            Some("https://localhost:9/x")
+        )));
+        assert!(!sandbox_fallback(&global(
+            EnvName::Sandbox,
+            Some("https://sandbox.example")
+        )));
+        assert!(!sandbox_fallback(&global(EnvName::Test, None)));
+        assert!(!sandbox_fallback(&global(
+            EnvName::Production,
+            Some("http://127.0.0.1:1")
+        )));
+    }
+
+    #[test]
+    fn environments() {
+        assert_eq!(
+            environment(&global(EnvName::Sandbox, None)).unwrap(),
+            Environment::Custom(BaseUrl::new(SANDBOX_URL).unwrap())
+        );
+        assert_eq!(
+            environment(&global(EnvName::Production, None)).unwrap(),
+            Environment::Production
+        );
+        assert_eq!(
+            environment(&global(EnvName::Test, None)).unwrap(),
+            Environment::Test
+        );
+        let e = environment(&global(EnvName::Sandbox, Some("http://10.0.0.1"))).unwrap_err();
+        assert!(e.message.contains("baseUrl"), "{}", e.message);
+    }
+}

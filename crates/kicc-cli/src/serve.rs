@@ -1,0 +1,147 @@
+//! `kicc sandbox serve`: the sandbox as a process, until Ctrl-C or SIGTERM.
+//!
+//! The first stdout line is exactly `listening on http://HOST:PORT` (or `https://`), flushed at
+//! once, so a script or a test can start it on port 0 and read where it listens. With `--tls`
+//! the second line is `root certificate: PATH`: the generated root's PEM, written to
+//! `--root-cert-out FILE` or else to a new file in the temporary directory that is removed when
+//! the sandbox stops.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kicc_sandbox::{Sandbox, SandboxConfig, SandboxError};
+
+use crate::cli::ServeArgs;
+use crate::creds::{env_var, MALL_ID_VAR, SECRET_KEY_VAR};
+use crate::exit::{Exit, Failure, Report};
+
+fn sandbox_failure(e: SandboxError) -> Failure {
+    match e {
+        SandboxError::InvalidConfig { .. } => Failure::invalid(e.to_string()),
+        other => Failure::local(other.to_string()),
+    }
+}
+
+/// Writes `pem` to a new file; refuses to overwrite anything in the temporary directory.
+fn write_root(path: Option<&PathBuf>, port: u16, pem: &str) -> Result<(PathBuf, bool), Failure> {
+    let (path, temporary) = match path {
+        Some(p) => (p.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!(
+                "kicc-sandbox-root-{}-{port}.pem",
+                std::process::id()
+            )),
+            true,
+        ),
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if temporary {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    let written = options
+        .open(&path)
+        .and_then(|mut f| f.write_all(pem.as_bytes()));
+    written.map_err(|e| {
+        Failure::local(format!(
+            "root-cert-out: cannot write {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok((path, temporary))
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+async fn stop_signal() -> Result<(), Failure> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| Failure::local(format!("cannot watch SIGTERM: {e}")))?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(|e| Failure::local(format!("cannot watch Ctrl-C: {e}"))),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| Failure::local(format!("cannot watch Ctrl-C: {e}")))
+    }
+}
+
+/// `kicc sandbox serve ...`.
+pub async fn serve(args: &ServeArgs) -> Result<Report, Failure> {
+    let mut config = SandboxConfig::default()
+        .with_tls(args.tls)
+        .with_webhook_delay(Duration::from_millis(args.webhook_delay_ms))
+        .with_webhook_retry_interval(Duration::from_millis(args.webhook_retry_interval_ms))
+        .with_timeout_fault_delay(Duration::from_millis(args.timeout_fault_delay_ms));
+    if let Some(seed) = args.seed {
+        config = config.with_seed(seed);
+    }
+    let mall_from_env = env_var(MALL_ID_VAR)?;
+    if let Some(mall) = &mall_from_env {
+        config = config.with_mall_id(mall.as_str());
+    }
+    let key_from_env = env_var(SECRET_KEY_VAR)?;
+    let key_source = if key_from_env.is_some() {
+        SECRET_KEY_VAR
+    } else {
+        "the sandbox-only default (see --help)"
+    };
+    if let Some(key) = key_from_env {
+        config = config.with_secret_key(key);
+    }
+
+    let handle = Sandbox::start(args.addr, config)
+        .await
+        .map_err(sandbox_failure)?;
+    let mut stdout = std::io::stdout().lock();
+    let announced =
+        writeln!(stdout, "listening on {}", handle.base_url()).and_then(|()| stdout.flush());
+    drop(stdout);
+    announced.map_err(|e| Failure::local(format!("cannot write to stdout: {e}")))?;
+
+    let mut temporary_root = None;
+    if let Some(pem) = handle.root_certificate_pem() {
+        let (path, temporary) = write_root(
+            args.root_cert_out.as_ref(),
+            handle.local_addr().port(),
+            &pem,
+        )?;
+        let mut stdout = std::io::stdout().lock();
+        let _ =
+            writeln!(stdout, "root certificate: {}", path.display()).and_then(|()| stdout.flush());
+        if temporary {
+            temporary_root = Some(path);
+        }
+    }
+    if !handle.local_addr().ip().is_loopback() {
+        eprintln!(
+            "kicc sandbox: warning: listening on {}, reachable from other machines; the sandbox is for tests only",
+            handle.local_addr()
+        );
+    }
+    eprintln!(
+        "kicc sandbox: mall ID {}, secret key from {key_source}; stop with Ctrl-C",
+        handle.mall_id()
+    );
+
+    let stopped = stop_signal().await;
+    handle.shutdown().await;
+    if let Some(path) = temporary_root {
+        let _ = std::fs::remove_file(path);
+    }
+    stopped?;
+    eprintln!("kicc sandbox: stopped");
+    Ok(Report {
+        exit: Exit::Ok,
+        stdout: None,
+        stderr: None,
+    })
+}
