@@ -12,6 +12,7 @@
 //! | [`idempotency`] | generated `shopTransactionId`s |
 //! | [`retry`] | the retry table and the per-cancellation state machine |
 //! | [`webhook`] | notices, acknowledgements, de-duplication |
+//! | [`inbox`] | a framework-free webhook receiver for any notice kind |
 //! | [`message`] | the head every revise request shares, reading responses, fixed-request exchanges |
 //! | [`endpoint`] | environments, base URLs, the merchant |
 //! | [`wire`] | lenient JSON reading shared by the channel crates |
@@ -27,6 +28,7 @@ pub mod date;
 pub mod endpoint;
 pub mod error;
 pub mod idempotency;
+pub mod inbox;
 pub mod message;
 pub mod money;
 pub mod random;

@@ -60,5 +60,11 @@ pub use request::{
 };
 pub use response::{CardInfo, CashReceiptInfo, ReviseInfo, ReviseResponse};
 
+/// Receives the generic notices (`notiType` 10 approval, 20 change/cancel, 30 deposit, ...):
+/// parse (amounts as strings or numbers), de-duplicate KICC's re-sends, acknowledge, and keep
+/// the latest per `pgCno`. Framework-free: mount [`GenericWebhookInbox::handle`] in any server,
+/// and confirm with a status query before moving money on a notice.
+pub type GenericWebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::GenericNotice>;
+
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use crate::request::{CancelRequest, ReviseRequest};
 use crate::response::ReviseResponse;
 use crate::status::{FindResponse, StatusQuery};
 use crate::wait::{CancelResult, ResultWaiter, WaitAction, WaitPolicy};
-use crate::webhook::WebhookInbox;
+use crate::WebhookInbox;
 
 /// A cancel KICC accepted; its result comes later ([`WechatClient::wait_for_result`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -54,15 +54,23 @@ mod request;
 mod response;
 mod status;
 mod wait;
-mod webhook;
 
 #[cfg(feature = "transport")]
 pub use client::{Accepted, WechatClient};
+pub use kicc_core::inbox::SourcePolicy;
 pub use request::{CancelRequest, ReviseRequest, PATH};
 pub use response::{url_decode, ReviseResponse};
 pub use status::{FindRequest, FindResponse, StatusQuery, FIND_PATH};
 pub use wait::{CancelResult, ResultSource, ResultWaiter, WaitAction, WaitPolicy};
-pub use webhook::{Changed, NoticeEvent, SourcePolicy, WebhookInbox, WebhookReply};
+
+/// Receives WeChat Pay cancel notices (see `kicc_core::inbox`): parse, de-duplicate,
+/// acknowledge, and keep the latest per `cancelPgCno` for [`ResultWaiter`] and
+/// `WechatClient::wait_for_result`.
+pub type WebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::WechatCancelNotice>;
+/// What a received WeChat Pay notice turned out to be.
+pub type NoticeEvent = kicc_core::inbox::NoticeEvent<kicc_core::WechatCancelNotice>;
+/// The answer to a WeChat Pay notice.
+pub type WebhookReply = kicc_core::inbox::WebhookReply<kicc_core::WechatCancelNotice>;
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,11 @@
-//! Receiving WeChat Pay cancel notices, without any web framework.
+//! Receiving KICC's notices, without any web framework.
 //!
 //! [`WebhookInbox::handle`] takes the request body (and, if you check it, the peer address)
 //! and returns what to answer: the status and the acknowledgement bytes. It de-duplicates
-//! KICC's re-sends and keeps the latest notice per `cancelPgCno` for whoever waits for it
-//! ([`WebhookInbox::notice_for`], [`WebhookInbox::changed`]). It never blocks and does no IO,
-//! so it answers well within KICC's 10 s limit; mount it in any server (see the
-//! `webhook_server` example for hyper).
+//! KICC's re-sends and keeps the latest notice per subject (the WeChat Pay `cancelPgCno`, the
+//! generic `pgCno`) for whoever waits for it ([`WebhookInbox::notice_for`],
+//! [`WebhookInbox::changed`]). It never blocks and does no IO, so it answers well within
+//! KICC's 10 s limit; mount it in any server (see `kicc-wechat`'s `webhook_server` example).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -14,30 +14,68 @@ use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use kicc_core::webhook::{is_documented_source_ip, Acknowledgement, Deduplicator, WebhookError};
-use kicc_core::WechatCancelNotice;
+use crate::webhook::{
+    is_documented_source_ip, Acknowledgement, DedupKey, Deduplicator, GenericNotice, WebhookError,
+    WechatCancelNotice,
+};
+
+/// A kind of notice an inbox can receive.
+pub trait Notice: Clone {
+    /// Parses a notice body; never panics.
+    fn parse(body: &[u8]) -> Result<Self, WebhookError>;
+    /// The same for every re-send of this notice.
+    fn dedup_key(&self) -> DedupKey;
+    /// What waiters look the notice up by.
+    fn subject(&self) -> &str;
+}
+
+impl Notice for WechatCancelNotice {
+    fn parse(body: &[u8]) -> Result<Self, WebhookError> {
+        WechatCancelNotice::parse(body)
+    }
+    fn dedup_key(&self) -> DedupKey {
+        WechatCancelNotice::dedup_key(self)
+    }
+    /// The cancellation (`cancelPgCno`).
+    fn subject(&self) -> &str {
+        &self.cancel_pg_cno
+    }
+}
+
+impl Notice for GenericNotice {
+    fn parse(body: &[u8]) -> Result<Self, WebhookError> {
+        GenericNotice::parse(body)
+    }
+    fn dedup_key(&self) -> DedupKey {
+        GenericNotice::dedup_key(self)
+    }
+    /// The payment (`pgCno`).
+    fn subject(&self) -> &str {
+        &self.pg_cno
+    }
+}
 
 /// What a received notice turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NoticeEvent {
+pub enum NoticeEvent<N> {
     /// A notice seen for the first time.
-    New(WechatCancelNotice),
+    New(N),
     /// A re-send of a notice already handled (acknowledged again, not processed again).
-    Duplicate(WechatCancelNotice),
+    Duplicate(N),
     /// Not a usable notice (malformed, or from a source not allowed).
     Rejected(String),
 }
 
 /// The answer to send back, and what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookReply {
+pub struct WebhookReply<N> {
     /// The HTTP status: 200 for notices (new or duplicate), 400 for malformed ones, 403 for
     /// forbidden sources.
     pub status: u16,
     /// The JSON body (`{"resCd":"0000","resMsg":"OK"}` when received).
     pub body: Vec<u8>,
     /// What the notice was.
-    pub event: NoticeEvent,
+    pub event: NoticeEvent<N>,
 }
 
 /// Which peers may post notices.
@@ -51,30 +89,41 @@ pub enum SourcePolicy {
     Only(Vec<IpAddr>),
 }
 
-#[derive(Default)]
-struct Inner {
+struct Inner<N> {
     dedup: Deduplicator,
-    latest: HashMap<String, WechatCancelNotice>,
+    latest: HashMap<String, N>,
     latest_order: VecDeque<String>,
     generation: u64,
     wakers: Vec<Waker>,
 }
 
-/// Receives notices; see the module docs. Share it (`Arc`) between your HTTP handler and the
-/// code that waits for results.
-pub struct WebhookInbox {
-    inner: Mutex<Inner>,
+impl<N> Default for Inner<N> {
+    fn default() -> Self {
+        Inner {
+            dedup: Deduplicator::default(),
+            latest: HashMap::new(),
+            latest_order: VecDeque::new(),
+            generation: 0,
+            wakers: Vec::new(),
+        }
+    }
+}
+
+/// Receives notices of kind `N`; see the module docs. Share it (`Arc`) between your HTTP
+/// handler and the code that waits for results.
+pub struct WebhookInbox<N> {
+    inner: Mutex<Inner<N>>,
     sources: SourcePolicy,
     capacity: usize,
 }
 
-impl Default for WebhookInbox {
+impl<N: Notice> Default for WebhookInbox<N> {
     fn default() -> Self {
         WebhookInbox::new(SourcePolicy::Any)
     }
 }
 
-impl std::fmt::Debug for WebhookInbox {
+impl<N> std::fmt::Debug for WebhookInbox<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookInbox")
             .field("sources", &self.sources)
@@ -82,7 +131,7 @@ impl std::fmt::Debug for WebhookInbox {
     }
 }
 
-impl WebhookInbox {
+impl<N: Notice> WebhookInbox<N> {
     /// An inbox accepting notices from `sources`.
     pub fn new(sources: SourcePolicy) -> Self {
         WebhookInbox {
@@ -92,13 +141,13 @@ impl WebhookInbox {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner<N>> {
         // A panic elsewhere while holding the lock leaves plain data behind; keep serving.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Handles one notice body from `peer` (pass `None` if you check sources elsewhere).
-    pub fn handle(&self, peer: Option<IpAddr>, body: &[u8]) -> WebhookReply {
+    pub fn handle(&self, peer: Option<IpAddr>, body: &[u8]) -> WebhookReply<N> {
         if let Some(ip) = peer {
             let allowed = match &self.sources {
                 SourcePolicy::Any => true,
@@ -114,14 +163,14 @@ impl WebhookInbox {
                 };
             }
         }
-        let notice = match WechatCancelNotice::parse(body) {
+        let notice = match N::parse(body) {
             Ok(n) => n,
             Err(e) => return rejected(&e),
         };
         let mut inner = self.lock();
         let first = inner.dedup.first_time(&notice.dedup_key());
         if first {
-            let key = notice.cancel_pg_cno.clone();
+            let key = notice.subject().to_owned();
             if inner.latest.insert(key.clone(), notice.clone()).is_none() {
                 inner.latest_order.push_back(key);
                 if inner.latest_order.len() > self.capacity {
@@ -147,13 +196,13 @@ impl WebhookInbox {
         }
     }
 
-    /// The latest notice received for cancellation `cancel_pg_cno`, if any.
-    pub fn notice_for(&self, cancel_pg_cno: &str) -> Option<WechatCancelNotice> {
-        self.lock().latest.get(cancel_pg_cno).cloned()
+    /// The latest notice received about `subject` (see [`Notice::subject`]), if any.
+    pub fn notice_for(&self, subject: &str) -> Option<N> {
+        self.lock().latest.get(subject).cloned()
     }
 
     /// Resolves when a new notice arrives after this call (works on any async runtime).
-    pub fn changed(&self) -> Changed<'_> {
+    pub fn changed(&self) -> Changed<'_, N> {
         Changed {
             inbox: self,
             seen: self.lock().generation,
@@ -161,7 +210,7 @@ impl WebhookInbox {
     }
 }
 
-fn rejected(e: &WebhookError) -> WebhookReply {
+fn rejected<N>(e: &WebhookError) -> WebhookReply<N> {
     WebhookReply {
         status: 400,
         body: Acknowledgement::Rejected(e.to_string()).to_body(),
@@ -171,12 +220,12 @@ fn rejected(e: &WebhookError) -> WebhookReply {
 
 /// The future of [`WebhookInbox::changed`].
 #[derive(Debug)]
-pub struct Changed<'a> {
-    inbox: &'a WebhookInbox,
+pub struct Changed<'a, N> {
+    inbox: &'a WebhookInbox<N>,
     seen: u64,
 }
 
-impl Future for Changed<'_> {
+impl<N: Notice> Future for Changed<'_, N> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -197,9 +246,11 @@ mod tests {
 
     const NOTICE: &[u8] = br#"{"resCd":"0000","resMsg":"OK","pgCno":"P1","cancelPgCno":"C1","amountInfo":{"currency":"KRW","amount":"1000"}}"#;
 
+    type WechatInbox = WebhookInbox<WechatCancelNotice>;
+
     #[test]
     fn new_then_duplicate_then_malformed() {
-        let inbox = WebhookInbox::default();
+        let inbox = WechatInbox::default();
         let r = inbox.handle(None, NOTICE);
         assert_eq!(r.status, 200);
         assert_eq!(r.body, br#"{"resCd":"0000","resMsg":"OK"}"#);
@@ -216,7 +267,7 @@ mod tests {
 
     #[test]
     fn source_policies() {
-        let kicc = WebhookInbox::new(SourcePolicy::DocumentedKicc);
+        let kicc = WechatInbox::new(SourcePolicy::DocumentedKicc);
         assert_eq!(
             kicc.handle(Some("127.0.0.1".parse().unwrap()), NOTICE)
                 .status,
@@ -227,7 +278,7 @@ mod tests {
                 .status,
             200
         );
-        let only = WebhookInbox::new(SourcePolicy::Only(vec!["10.1.2.3".parse().unwrap()]));
+        let only = WechatInbox::new(SourcePolicy::Only(vec!["10.1.2.3".parse().unwrap()]));
         assert_eq!(
             only.handle(Some("::ffff:10.1.2.3".parse().unwrap()), NOTICE)
                 .status,
@@ -245,7 +296,7 @@ mod tests {
                 self.0.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
-        let inbox = WebhookInbox::default();
+        let inbox = WechatInbox::default();
         let flag = Arc::new(Flag(false.into()));
         let waker = Waker::from(flag.clone());
         let mut cx = Context::from_waker(&waker);
@@ -256,5 +307,21 @@ mod tests {
         inbox.handle(None, NOTICE);
         assert!(flag.0.load(std::sync::atomic::Ordering::SeqCst));
         assert!(fut.as_mut().poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn generic_notices_by_payment() {
+        let inbox = WebhookInbox::<GenericNotice>::default();
+        let body = br#"{"notiType":"20","resCd":"0000","pgCno":"P7","cancelPgCno":"C7","cancelAmount":"100"}"#;
+        assert!(matches!(
+            inbox.handle(None, body).event,
+            NoticeEvent::New(_)
+        ));
+        assert!(matches!(
+            inbox.handle(None, body).event,
+            NoticeEvent::Duplicate(_)
+        ));
+        assert_eq!(inbox.notice_for("P7").unwrap().cancel_amount, Some(100));
+        assert_eq!(inbox.handle(None, br#"{"notiType":"20"}"#).status, 400);
     }
 }
