@@ -169,7 +169,7 @@ async fn state_note(ctx: &Ctx, row: &mut Row, pg_cno: &str) -> Result<PaymentVie
 
 async fn card_full(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
     let pg = ctx.admin.create_payment("card", 51_004, "KRW").await?;
-    row.request = "generic 40 (full), card 51004 KRW".into();
+    row.request = "generic 40, card 51004 KRW".into();
     let request =
         kicc_generic::CancelRequest::from_text(&pg, None, None, None).map_err(|e| e.to_string())?;
     let client =
@@ -180,7 +180,7 @@ async fn card_full(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
         .await
         .map_err(|e| format!("expected a cancel, got: {e}"))?;
     row.result = format!(
-        "{} cancelled: {}, remain {}",
+        "{} {}, remain {}",
         r.res_cd,
         status(r.status_code.as_ref()),
         r.remain_amount.map_or("-".into(), |a| a.to_string())
@@ -201,7 +201,7 @@ async fn card_full(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
 }
 
 async fn card_partial(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
-    row.request = "generic 32 (partial) 10000 of card 30000 KRW".into();
+    row.request = "generic 32: 10000 of 30000 KRW".into();
     let request = kicc_generic::CancelRequest::from_text(pg, None, Some("10000"), Some("KRW"))
         .map_err(|e| e.to_string())?;
     let client =
@@ -212,7 +212,7 @@ async fn card_partial(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> 
         .await
         .map_err(|e| format!("expected a partial cancel, got: {e}"))?;
     row.result = format!(
-        "{} partly cancelled: {}, remain {}",
+        "{} {}, remain {}",
         r.res_cd,
         status(r.status_code.as_ref()),
         r.remain_amount.map_or("-".into(), |a| a.to_string())
@@ -234,7 +234,7 @@ async fn card_partial(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> 
 }
 
 async fn card_over_cancel(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
-    row.request = "generic 32 (partial) 25000 of the 20000 left".into();
+    row.request = "generic 32: 25000 of 20000 left".into();
     let request = kicc_generic::CancelRequest::from_text(pg, None, Some("25000"), Some("KRW"))
         .map_err(|e| e.to_string())?;
     let client =
@@ -242,10 +242,7 @@ async fn card_over_cancel(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), Stri
             .retry_policy(ctx.retry);
     match client.cancel(&request).await {
         Err(e @ Error::Declined(_)) => {
-            row.result = format!(
-                "Error::Declined resCd {} (exit code 1)",
-                e.res_cd().unwrap_or("?")
-            );
+            row.result = format!("Error::Declined {} (exit 1)", e.res_cd().unwrap_or("?"));
             row.notes.push(format!("{e}"));
             check(e.certainly_not_cancelled(), || {
                 "a decline must mean not cancelled".into()
@@ -271,7 +268,7 @@ async fn card_over_cancel(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), Stri
 }
 
 async fn alipay_usd(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
-    row.request = "alipay 32: 12.03 of 50.00 USD, A212 injected".into();
+    row.request = "alipay 32: 12.03 of 50.00 USD + A212".into();
     ctx.admin.inject_res_cd(ALIPAY_REVISE_PATH, "A212").await?;
     let request = kicc_alipay::CancelRequest::from_text(pg, None, Some("12.03"), Some("USD"))
         .map_err(|e| e.to_string())?;
@@ -316,7 +313,7 @@ async fn alipay_usd(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
         .and_then(|a| a.tot_amount)
         .map_or("-".into(), |a| a.to_string());
     row.result = format!(
-        "{} after A212, {} attempts{}, {amount} cents",
+        "{} after A212, {} tries{}, {amount} cents",
         r.res_cd,
         attempts.len(),
         if same_key { " same key" } else { "" }
@@ -341,7 +338,7 @@ async fn alipay_usd(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
 
 async fn wechat(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
     let pg = ctx.admin.create_payment("wechat", 10_000, "KRW").await?;
-    row.request = "wechat 40 (full), 10000 KRW, notifyUrl".into();
+    row.request = "wechat 40, 10000 KRW + notifyUrl".into();
     let request = kicc_wechat::CancelRequest::from_text(&pg, None, None, None)
         .map_err(|e| e.to_string())?
         .notify_url(kicc_core::NotifyUrl::new(ctx.notify_url.as_str()).map_err(|e| e.to_string())?);
@@ -428,7 +425,7 @@ async fn wechat(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
 }
 
 async fn invalid(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
-    row.request = "alipay 32: 12.034 USD (3 decimals)".into();
+    row.request = "alipay 32: 12.034 USD".into();
     let before = ctx.transport.attempts().len();
     let state_before = ctx.admin.payment(pg).await?;
     match kicc_alipay::CancelRequest::from_text(pg, None, Some("12.034"), Some("USD")) {
@@ -438,7 +435,7 @@ async fn invalid(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
         }
         Err(field_error) => {
             let e = Error::Invalid(field_error.clone());
-            row.result = format!("Error::Invalid {} (exit code 2)", field_error.field);
+            row.result = format!("Error::Invalid {} (exit 2)", field_error.field);
             row.notes.push(format!("{e}"));
             row.notes.push(format!("typed: {field_error:?}"));
             check(field_error.field == "amountInfo.totAmount", || {
@@ -479,7 +476,7 @@ fn render(base_url: &str, rows: &[Row], total: Duration) -> String {
                 r.step.to_owned(),
                 r.request.clone(),
                 r.result.clone(),
-                format!("{} ms", r.time.as_millis()),
+                format!("{:.1} ms", r.time.as_secs_f64() * 1000.0),
                 if r.problem.is_none() {
                     "ok".into()
                 } else {
@@ -609,34 +606,22 @@ pub async fn demo() -> Result<Report, Failure> {
         card_partial(&ctx, row, card.as_deref().map_err(Clone::clone)?).await
     })
     .await;
-    run_step(
-        &mut rows,
-        "card: over-cancel is declined",
-        async |row: &mut Row| {
-            card_over_cancel(&ctx, row, card.as_deref().map_err(Clone::clone)?).await
-        },
-    )
+    run_step(&mut rows, "card: over-cancel", async |row: &mut Row| {
+        card_over_cancel(&ctx, row, card.as_deref().map_err(Clone::clone)?).await
+    })
     .await;
     let alipay_pg = ctx.admin.create_payment("alipay", 5_000, "USD").await;
-    run_step(
-        &mut rows,
-        "Alipay: USD partial, retried",
-        async |row: &mut Row| {
-            alipay_usd(&ctx, row, alipay_pg.as_deref().map_err(Clone::clone)?).await
-        },
-    )
+    run_step(&mut rows, "Alipay: USD partial", async |row: &mut Row| {
+        alipay_usd(&ctx, row, alipay_pg.as_deref().map_err(Clone::clone)?).await
+    })
     .await;
-    run_step(
-        &mut rows,
-        "WeChat Pay: webhook + find",
-        async |row: &mut Row| wechat(&ctx, row).await,
-    )
+    run_step(&mut rows, "WeChat Pay", async |row: &mut Row| {
+        wechat(&ctx, row).await
+    })
     .await;
-    run_step(
-        &mut rows,
-        "invalid request, typed error",
-        async |row: &mut Row| invalid(&ctx, row, alipay_pg.as_deref().map_err(Clone::clone)?).await,
-    )
+    run_step(&mut rows, "invalid request", async |row: &mut Row| {
+        invalid(&ctx, row, alipay_pg.as_deref().map_err(Clone::clone)?).await
+    })
     .await;
 
     drop(receiver);

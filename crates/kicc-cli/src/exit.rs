@@ -146,7 +146,7 @@ pub fn clap_failure(e: clap::Error) -> ExitCode {
             let head = text.get(..cut).unwrap_or(&text);
             let line = one_line(head);
             let line = line.strip_prefix("error: ").unwrap_or(&line);
-            eprintln!("error: invalid input, nothing was sent: {line}");
+            eprintln!("error: invalid input: {line}");
             Exit::Invalid.into()
         }
     }
