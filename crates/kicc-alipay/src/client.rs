@@ -7,8 +7,7 @@ use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, CancelLabels};
 use kicc_transport::{ConfigError, HyperTransport, Transport};
 
-use crate::request::{CancelRequest, ReviseRequest};
-use crate::response::ReviseResponse;
+use crate::{CancelRequest, ReviseRequest, ReviseResponse};
 
 /// Cancels Alipay payments through KICC.
 ///

@@ -3,12 +3,15 @@
 //! - [`CancelRequest`]: what to cancel, full (`40`) or partial (`32`, with `amountInfo`:
 //!   KRW in won, USD in cents).
 //! - [`ReviseRequest`]: the exact message, `msgAuthValue` included, built by
-//!   [`CancelRequest::message`] from a merchant, an idempotency key and the time.
+//!   `CancelRequest::message` from a merchant, an idempotency key and the time.
 //! - [`ReviseResponse`]: the answer.
+//!
+//! The message is the one `kicc-wechat` also uses ([`kicc_core::wallet`]); this crate names it
+//! for the Alipay API.
 //!
 //! Retries follow the API's rule: after a timeout or `A210`..`A219`, the SAME message (same
 //! `shopTransactionId`, same `cancelReqDate`, even after midnight) is sent again.
-//! [`ReviseRequest::exchange`] gives `kicc_core::Cancellation` exactly that.
+//! `ReviseRequest::exchange` gives `kicc_core::Cancellation` exactly that.
 //!
 //! # A complete cancel
 //!
@@ -52,13 +55,31 @@
 
 #[cfg(feature = "transport")]
 mod client;
-mod request;
-mod response;
+
+use kicc_core::wallet::{WalletApi, WalletCancel, WalletRevise, WalletReviseResponse};
+use kicc_core::Channel;
 
 #[cfg(feature = "transport")]
 pub use client::AlipayClient;
-pub use request::{CancelRequest, ReviseRequest, PATH};
-pub use response::ReviseResponse;
+
+/// The API path, below the environment's base URL.
+pub const PATH: &str = "/api/trades/alipay/revise";
+
+/// Marks messages for the Alipay cancel API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alipay {}
+
+impl WalletApi for Alipay {
+    const CHANNEL: Channel = Channel::Alipay;
+    const PATH: &'static str = PATH;
+}
+
+/// What to cancel: full (`40`) or partial (`32`, with its amount and currency).
+pub type CancelRequest = WalletCancel<Alipay>;
+/// The exact Alipay revise message, `msgAuthValue` included.
+pub type ReviseRequest = WalletRevise<Alipay>;
+/// The answer to an Alipay cancel.
+pub type ReviseResponse = WalletReviseResponse;
 
 #[cfg(test)]
 mod tests {
@@ -161,6 +182,12 @@ mod tests {
         v["reviseTypeCode"] = "33".into();
         v["amountInfo"] = serde_json::json!({"currency": "KRW", "totAmount": 5});
         assert!(ReviseRequest::from_json(v.to_string().as_bytes()).is_err());
+        // notifyUrl belongs to the WeChat Pay API, not this one.
+        let mut v: serde_json::Value = serde_json::from_slice(&msg.to_json()).unwrap();
+        assert!(ReviseRequest::from_json(v.to_string().as_bytes()).is_ok());
+        v["notifyUrl"] = "https://shop.example/n".into();
+        let e = ReviseRequest::from_json(v.to_string().as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("notifyUrl"), "{e}");
     }
 
     #[test]

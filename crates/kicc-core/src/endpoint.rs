@@ -130,19 +130,29 @@ impl Merchant {
 
     /// A JSON `POST` of `body` to `path` on this merchant's environment.
     pub fn post_json(&self, path: &str, body: Vec<u8>) -> Result<http::Request<Bytes>, FieldError> {
-        let mut uri = String::with_capacity(self.environment.base_url().len() + path.len());
-        uri.push_str(self.environment.base_url());
+        let base = self.environment.base_url();
+        let mut uri = String::with_capacity(base.len() + path.len());
+        uri.push_str(base);
         uri.push_str(path);
-        http::Request::builder()
-            .method(http::Method::POST)
-            .uri(uri)
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/json; charset=utf-8",
-            )
-            .header(http::header::ACCEPT, "application/json")
-            .body(Bytes::from(body))
-            .map_err(|_| FieldError::new("baseUrl", Rule::Url("does not form a valid request URI")))
+        // `Uri::try_from(String)` takes the buffer without copying it; the header values
+        // are static, so neither is validated or copied per request.
+        let uri = http::Uri::try_from(uri).map_err(|_| {
+            FieldError::new("baseUrl", Rule::Url("does not form a valid request URI"))
+        })?;
+        let mut request = http::Request::new(Bytes::from(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.reserve(4);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok(request)
     }
 }
 
@@ -168,6 +178,27 @@ mod tests {
         assert!(BaseUrl::new("https://a.example?x=1").is_err());
         assert!(BaseUrl::new("https://user@a.example").is_err());
         assert!(BaseUrl::new("https://").is_err());
+    }
+
+    #[test]
+    fn post_json_is_a_json_post_to_base_and_path() {
+        let m = Merchant::new(
+            Environment::Custom(BaseUrl::new("http://127.0.0.1:8780").unwrap()),
+            MallId::new("T0000001").unwrap(),
+            SecretKey::new("k").unwrap(),
+        );
+        let r = m.post_json("/api/trades/revise", b"{}".to_vec()).unwrap();
+        assert_eq!(r.method(), http::Method::POST);
+        assert_eq!(r.uri(), "http://127.0.0.1:8780/api/trades/revise");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
+        assert_eq!(r.headers()["accept"], "application/json");
+        assert_eq!(r.headers().len(), 2);
+        assert_eq!(r.body().as_ref(), b"{}");
+        let e = m.post_json("/bad path", Vec::new()).unwrap_err();
+        assert_eq!(e.field, "baseUrl");
     }
 
     #[test]

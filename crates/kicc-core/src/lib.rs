@@ -14,6 +14,7 @@
 //! | [`webhook`] | notices, acknowledgements, de-duplication |
 //! | [`inbox`] | a framework-free webhook receiver for any notice kind |
 //! | [`message`] | the head every revise request shares, reading responses, fixed-request exchanges |
+//! | [`wallet`] | the cancel message Alipay and WeChat Pay share |
 //! | [`endpoint`] | environments, base URLs, the merchant |
 //! | [`wire`] | lenient JSON reading shared by the channel crates |
 //!
@@ -36,6 +37,7 @@ pub mod retry;
 pub mod revise;
 pub mod secret;
 pub mod text;
+pub mod wallet;
 pub mod webhook;
 pub mod wire;
 

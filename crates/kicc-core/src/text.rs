@@ -44,13 +44,41 @@ pub fn check_text(field: &'static str, value: &str, max_bytes: usize) -> Result<
             },
         ));
     }
-    if let Some((at_byte, ch)) = value.char_indices().find(|&(_, c)| is_forbidden(c)) {
+    if let Some((at_byte, ch)) = first_forbidden(value) {
         return Err(FieldError::new(
             field,
             Rule::ForbiddenCharacter { ch, at_byte },
         ));
     }
     Ok(())
+}
+
+/// [`is_forbidden`] for an ASCII byte: the documented characters and the control characters.
+fn is_forbidden_ascii(b: u8) -> bool {
+    b < 0x20 || b == 0x7F || matches!(b, b'\'' | b'"' | b'<' | b'>' | b'\\' | b';' | b'|' | b'&')
+}
+
+/// The first character [`is_forbidden`] refuses, with its byte offset.
+///
+/// Keys, IDs and dates are ASCII, so the ASCII prefix is checked a byte at a time (the
+/// same rule as [`is_forbidden`] restricted to ASCII); the rest, from the first non-ASCII
+/// byte (always a character boundary), a character at a time.
+fn first_forbidden(value: &str) -> Option<(usize, char)> {
+    let bytes = value.as_bytes();
+    let ascii_len = bytes
+        .iter()
+        .position(|b| !b.is_ascii())
+        .unwrap_or(bytes.len());
+    let (ascii, _) = bytes.split_at(ascii_len);
+    if let Some(at) = ascii.iter().position(|&b| is_forbidden_ascii(b)) {
+        return ascii.get(at).map(|&b| (at, char::from(b)));
+    }
+    value
+        .get(ascii_len..)
+        .unwrap_or("")
+        .char_indices()
+        .find(|&(_, c)| is_forbidden(c))
+        .map(|(i, c)| (ascii_len + i, c))
 }
 
 /// Declares a validated text newtype with its API field name and byte limit.
@@ -350,7 +378,24 @@ mod tests {
         assert!(serde_json::from_str::<MallId>("\"123456789\"").is_err());
     }
 
+    #[test]
+    fn ascii_fast_path_is_the_same_rule() {
+        for b in 0u8..=0x7F {
+            assert_eq!(
+                is_forbidden_ascii(b),
+                is_forbidden(char::from(b)),
+                "byte {b:#04x}"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn fast_scan_finds_what_the_character_scan_finds(s in r"[ -~\PC\x00-\x1f\x7f-\x9f]{0,40}") {
+            let by_char = s.char_indices().find(|&(_, c)| is_forbidden(c));
+            prop_assert_eq!(first_forbidden(&s), by_char);
+        }
+
         #[test]
         fn accepted_values_satisfy_every_rule(s in "\\PC{0,40}") {
             match Memo::new(s.clone()) {

@@ -115,9 +115,48 @@ pub struct ResponseAmountInfo {
     pub tot_amount: Option<u64>,
 }
 
+/// Decodes `application/x-www-form-urlencoded` text (`%XX` and `+`); malformed escapes are
+/// kept as they are, invalid UTF-8 is replaced. Never panics.
+pub fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => {
+                let hex = b.get(i + 1..i + 3).and_then(|h| {
+                    std::str::from_utf8(h)
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                });
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[derive(serde::Deserialize, Debug)]
     struct T {
@@ -156,5 +195,19 @@ mod tests {
             serde_json::to_string(&req).unwrap(),
             r#"{"currency":"USD","totAmount":1203}"#
         );
+    }
+
+    #[test]
+    fn decodes_details() {
+        assert_eq!(url_decode("%E8%AE%A2%E5%8D%95+closed"), "订单 closed");
+        assert_eq!(url_decode("100%"), "100%");
+        assert_eq!(url_decode("%zz%4"), "%zz%4");
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(s in "\\PC{0,40}") {
+            let _ = url_decode(&s);
+        }
     }
 }

@@ -7,11 +7,10 @@ use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, CancelLabels};
 use kicc_transport::{ConfigError, HyperTransport, Transport};
 
-use crate::request::{CancelRequest, ReviseRequest};
-use crate::response::ReviseResponse;
 use crate::status::{FindResponse, StatusQuery};
 use crate::wait::{CancelResult, ResultWaiter, WaitAction, WaitPolicy};
 use crate::WebhookInbox;
+use crate::{CancelRequest, ReviseRequest, ReviseResponse};
 
 /// A cancel KICC accepted; its result comes later ([`WechatClient::wait_for_result`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

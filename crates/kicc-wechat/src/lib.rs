@@ -1,7 +1,8 @@
 //! WeChat Pay cancellations through KICC EasyPay: asynchronous, the result comes later.
 //!
-//! 1. [`CancelRequest`] → [`ReviseRequest`] (`POST /api/trades/wechatpay/revise`): KICC
-//!    answers at once with a `cancelPgCno`; that means ACCEPTED, not done.
+//! 1. [`CancelRequest`] → [`ReviseRequest`] (`POST /api/trades/wechatpay/revise`, the message
+//!    shape shared with Alipay, [`kicc_core::wallet`], plus `notifyUrl`): KICC answers at once
+//!    with a `cancelPgCno`; that means ACCEPTED, not done.
 //! 2. The result arrives at `notifyUrl` as a [`kicc_core::WechatCancelNotice`], or is asked
 //!    for with [`StatusQuery`] (`POST /api/trades/wechatpay/find`, `cancelStatus` TS01 / TS02 /
 //!    TS06 / TS12).
@@ -50,16 +51,41 @@
 
 #[cfg(feature = "transport")]
 mod client;
-mod request;
-mod response;
 mod status;
 mod wait;
 
 #[cfg(feature = "transport")]
 pub use client::{Accepted, WechatClient};
 pub use kicc_core::inbox::SourcePolicy;
-pub use request::{CancelRequest, ReviseRequest, PATH};
-pub use response::{url_decode, ReviseResponse};
+pub use kicc_core::wire::url_decode;
+
+use kicc_core::wallet::{
+    TakesNotifyUrl, WalletApi, WalletCancel, WalletRevise, WalletReviseResponse,
+};
+use kicc_core::Channel;
+
+/// The API path of the cancel, below the environment's base URL.
+pub const PATH: &str = "/api/trades/wechatpay/revise";
+
+/// Marks messages for the WeChat Pay cancel API (which takes `notifyUrl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeChat {}
+
+impl WalletApi for WeChat {
+    const CHANNEL: Channel = Channel::WeChat;
+    const PATH: &'static str = PATH;
+    const TAKES_NOTIFY_URL: bool = true;
+}
+
+impl TakesNotifyUrl for WeChat {}
+
+/// What to cancel: full (`40`) or partial (`32`, with its amount and currency), and where the
+/// result goes (`notify_url`).
+pub type CancelRequest = WalletCancel<WeChat>;
+/// The exact WeChat Pay revise message, `msgAuthValue` included.
+pub type ReviseRequest = WalletRevise<WeChat>;
+/// KICC's answer to a WeChat Pay cancel: `resCd` 0000 means ACCEPTED, not done.
+pub type ReviseResponse = WalletReviseResponse;
 pub use status::{FindRequest, FindResponse, StatusQuery, FIND_PATH};
 pub use wait::{CancelResult, ResultSource, ResultWaiter, WaitAction, WaitPolicy};
 
