@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::model::{Channel, Currency, Fault, FaultKind};
 use crate::server::{json_error, respond, Shared, JSON};
+use crate::wechatpay::NewWechatpayOrder;
 use crate::SandboxError;
 
 /// An admin endpoint.
@@ -20,6 +21,7 @@ pub(crate) enum AdminRoute {
     SetClock,
     GetClock,
     Webhooks,
+    WechatpayRequests,
     Reset,
 }
 
@@ -39,17 +41,22 @@ fn bad(e: &SandboxError) -> Resp {
 pub(crate) fn handle(shared: &Shared, route: AdminRoute, body: &[u8]) -> Resp {
     match route {
         AdminRoute::CreatePayment => {
-            let created = parse_payment(body).and_then(|(channel, amount, currency, auth)| {
-                shared
-                    .lock()
-                    .create_payment(&shared.mall_id, channel, amount, currency, auth)
+            let created = parse_payment(body).and_then(|(channel, amount, currency, auth, wx)| {
+                let mut st = shared.lock();
+                match wx {
+                    Some(order) => st.create_wechatpay_order(&shared.mall_id, &order),
+                    None => st.create_payment(&shared.mall_id, channel, amount, currency, auth),
+                }
             });
             match created {
                 Ok(p) => ok(&p),
                 Err(e) => bad(&e),
             }
         }
-        AdminRoute::GetPayment(pg_cno) => match shared.lock().payment_state(&pg_cno) {
+        AdminRoute::GetPayment(pg_cno) => match shared
+            .lock()
+            .payment_state(&percent_encoding::percent_decode_str(&pg_cno).decode_utf8_lossy())
+        {
             Some(state) => ok(&state),
             None => json_error(
                 StatusCode::NOT_FOUND,
@@ -72,6 +79,7 @@ pub(crate) fn handle(shared: &Shared, route: AdminRoute, body: &[u8]) -> Resp {
         }
         AdminRoute::GetClock => clock(shared),
         AdminRoute::Webhooks => ok(&json!({ "deliveries": shared.lock().webhook_log() })),
+        AdminRoute::WechatpayRequests => ok(&json!({ "requests": shared.lock().wx.requests() })),
         AdminRoute::Reset => {
             shared.lock().reset();
             ok(&json!({ "reset": true }))
@@ -97,8 +105,17 @@ fn list_faults(shared: &Shared) -> Resp {
         .map(|(path, kind, times, apply)| {
             let mut v =
                 json!({ "path": path, "kind": kind.name(), "times": times, "apply": apply });
-            if let (FaultKind::ResCd(code), Some(obj)) = (&kind, v.as_object_mut()) {
-                obj.insert("resCd".into(), code.clone().into());
+            match (&kind, v.as_object_mut()) {
+                (FaultKind::ResCd(code), Some(obj)) => {
+                    obj.insert("resCd".into(), code.clone().into());
+                }
+                (FaultKind::WechatpayCode { code, http_status }, Some(obj)) => {
+                    obj.insert("code".into(), code.clone().into());
+                    if let Some(s) = http_status {
+                        obj.insert("httpStatus".into(), (*s).into());
+                    }
+                }
+                _ => {}
             }
             v
         })
@@ -128,14 +145,16 @@ fn clock_err(field: &'static str, rule: String) -> SandboxError {
     SandboxError::InvalidConfig { field, rule }
 }
 
-fn parse_payment(body: &[u8]) -> Result<(Channel, u64, Currency, bool), SandboxError> {
+type NewPayment = (Channel, u64, Currency, bool, Option<NewWechatpayOrder>);
+
+fn parse_payment(body: &[u8]) -> Result<NewPayment, SandboxError> {
     let obj = object(body, payment_err)?;
     let channel = match obj.get("channel") {
         Some(Value::String(s)) => Channel::parse(s).ok_or_else(|| {
             payment_err(
                 "channel",
                 format!(
-                    "must be card, transfer, mobile, cash_receipt, alipay or wechat, got {s:?}"
+                    "must be card, transfer, mobile, cash_receipt, alipay, wechat or wechatpay, got {s:?}"
                 ),
             )
         })?,
@@ -163,7 +182,9 @@ fn parse_payment(body: &[u8]) -> Result<(Channel, u64, Currency, bool), SandboxE
             ))
         }
     };
-    Ok((channel, amount, currency, authorized_only))
+    let wechatpay =
+        crate::wechatpay::admin_order(&obj, channel, amount, currency, authorized_only)?;
+    Ok((channel, amount, currency, authorized_only, wechatpay))
 }
 
 fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
@@ -177,6 +198,32 @@ fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
         Some("http500") => FaultKind::Http500,
         Some("drop") => FaultKind::Drop,
         Some("withholdWebhook") => FaultKind::WithholdWebhook,
+        Some("badSignature") => FaultKind::BadSignature,
+        Some("signatureProbe") => FaultKind::SignatureProbe,
+        Some("oldTimestamp") => FaultKind::OldTimestamp,
+        Some("code") => {
+            let code = match obj.get("code") {
+                Some(Value::String(code)) => code.clone(),
+                _ => {
+                    return Err(fault_err(
+                        "code",
+                        "is required (a string such as SYSTEM_ERROR) when kind is code"
+                            .to_owned(),
+                    ))
+                }
+            };
+            let http_status = match obj.get("httpStatus") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .and_then(|s| u16::try_from(s).ok())
+                        .ok_or_else(|| {
+                            fault_err("httpStatus", "must be an integer HTTP status".to_owned())
+                        })?,
+                ),
+            };
+            FaultKind::WechatpayCode { code, http_status }
+        }
         Some("resCd") => match obj.get("resCd") {
             Some(Value::String(code)) => FaultKind::ResCd(code.clone()),
             _ => {
@@ -189,7 +236,7 @@ fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
         _ => {
             return Err(fault_err(
                 "kind",
-                "must be timeout, http500, drop, resCd or withholdWebhook".to_owned(),
+                "must be timeout, http500, drop, resCd, withholdWebhook, badSignature, signatureProbe, oldTimestamp or code".to_owned(),
             ))
         }
     };

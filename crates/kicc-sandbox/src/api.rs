@@ -420,6 +420,13 @@ fn generic_business(
     let channel = p.channel;
     let not_applicable = |why: String| Err(Reject::new(ResCode::P005, why));
     match channel {
+        Channel::WechatpayGlobal => {
+            return not_applicable(format!(
+                "payment {} is a WeChat Pay Global order; revoke it through {}",
+                p.pg_cno,
+                crate::wechatpay::WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH
+            ))
+        }
         Channel::Alipay | Channel::Wechat => {
             return not_applicable(format!(
                 "payment {} is a {channel} payment; cancel it through {}",

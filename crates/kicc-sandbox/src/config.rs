@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::wechatpay::WechatpayConfig;
+
 /// The mall ID the sandbox accepts unless configured otherwise.
 pub const DEFAULT_MALL_ID: &str = "T0000001";
 
@@ -100,6 +102,10 @@ pub struct SandboxConfig {
     /// Initial shift of the sandbox's clock, in seconds (positive = later).
     /// Changed at run time with `POST /sandbox/clock`. Default 0.
     pub clock_offset: i64,
+    /// The WeChat Pay Global revoke endpoint: merchant, keys, serials.
+    /// Default: the committed, publicly known, sandbox-only keys (see
+    /// [`WechatpayConfig`]).
+    pub wechatpay: WechatpayConfig,
 }
 
 impl Default for SandboxConfig {
@@ -115,6 +121,7 @@ impl Default for SandboxConfig {
             webhook_max_attempts: 15,
             webhook_timeout: Duration::from_secs(10),
             clock_offset: 0,
+            wechatpay: WechatpayConfig::default(),
         }
     }
 }
@@ -180,6 +187,13 @@ impl SandboxConfig {
     #[must_use]
     pub fn with_clock_offset(mut self, offset_seconds: i64) -> Self {
         self.clock_offset = offset_seconds;
+        self
+    }
+
+    /// Sets [`wechatpay`](Self::wechatpay).
+    #[must_use]
+    pub fn with_wechatpay(mut self, wechatpay: WechatpayConfig) -> Self {
+        self.wechatpay = wechatpay;
         self
     }
 

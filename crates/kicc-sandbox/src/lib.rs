@@ -1,6 +1,8 @@
 //! A stateful simulator of KICC EasyPay's cancel endpoints — what stripe-mock
 //! is for Stripe, but with state: payments remember their cancels, keys are
-//! remembered per day, WeChat cancels finish later and send notices.
+//! remembered per day, WeChat cancels finish later and send notices. It also
+//! simulates WeChat Pay Global's own revoke endpoint (API v3, RSA-signed; see
+//! [WeChat Pay Global revoke](#wechat-pay-global-revoke)).
 //!
 //! It is written from the published API pages, independently of the SDK's
 //! `kicc-core`, so that the two implementations check each other.
@@ -119,9 +121,10 @@
 //!
 //! | method and path | body / answer |
 //! |---|---|
-//! | `POST /sandbox/payments` | `{"channel": "card"\|"transfer"\|"mobile"\|"cash_receipt"\|"alipay"\|"wechat", "amount": <minor units>, "currency": "KRW"\|"USD", "authorizedOnly": bool}` → [`Payment`] (`pgCno`, `mallId`, `amount`, `currency`, `channel`, ...); USD only for alipay/wechat, `authorizedOnly` only for card |
-//! | `GET /sandbox/payments/{pgCno}` | [`PaymentState`]: `statusCode`, `remainingAmount`, `cancels`, `webhookDeliveries` (404 if unknown) |
-//! | `POST /sandbox/faults` | `{"path", "kind": "timeout"\|"http500"\|"drop"\|"resCd"\|"withholdWebhook", "resCd", "times", "apply"}` → the faults waiting |
+//! | `POST /sandbox/payments` | `{"channel": "card"\|"transfer"\|"mobile"\|"cash_receipt"\|"alipay"\|"wechat"\|"wechatpay", "amount": <minor units>, "currency": "KRW"\|"USD", "authorizedOnly": bool}` → [`Payment`] (`pgCno`, `mallId`, `amount`, `currency`, `channel`, ...); USD only for alipay/wechat/wechatpay, `authorizedOnly` only for card. `wechat` is WeChat Pay **through KICC**; `wechatpay` ([`Channel::WechatpayGlobal`]) is a WeChat Pay Global order for the direct revoke endpoint, which also takes `"outTradeNo"` (1 to 32 characters, unique; assigned if absent) and `"paidAt"` (Unix seconds) or `"paidSecondsAgo"` (default: paid now), and answers `transactionId`, `outTradeNo`, `paidAt` besides the usual fields |
+//! | `GET /sandbox/payments/{id}` | [`PaymentState`]: `statusCode`, `remainingAmount`, `cancels`, `webhookDeliveries` (404 if unknown); `id` is the `pgCno`, or for a `wechatpay` order also its `transactionId` or (percent-encoded) `outTradeNo`, which add `tradeState` (`SUCCESS`/`REVOKED`), `revokedAt`, `reverseCalls` |
+//! | `GET /sandbox/wechatpay/requests` | `{"requests": [...]}`: every WeChat Pay revoke request received ([`WechatpayRequestRecord`]: path, decoded order ID, `Authorization` parts, a SHA-256 of the exact bytes, status, code, fault) |
+//! | `POST /sandbox/faults` | `{"path", "kind": "timeout"\|"http500"\|"drop"\|"resCd"\|"withholdWebhook"\|"badSignature"\|"signatureProbe"\|"oldTimestamp"\|"code", "resCd", "code", "httpStatus", "times", "apply"}` → the faults waiting |
 //! | `GET /sandbox/faults` | the faults waiting |
 //! | `POST /sandbox/clock` | `{"offsetSeconds": N}`: "now" becomes real time + N seconds (not cumulative) |
 //! | `GET /sandbox/clock` | `offsetSeconds`, `koreaDate`, `koreaNow` |
@@ -138,7 +141,111 @@
 //! resets the stream (h2) without answering. `resCd` answers HTTP 200 with
 //! that code, a plausible message and the echoed `shopTransactionId`.
 //! `withholdWebhook` (WeChat revise path only) makes the next `times` accepted
-//! WeChat cancels finalize without any notice.
+//! WeChat cancels finalize without any notice. The kinds for the WeChat Pay
+//! revoke path are described [below](#faults-on-the-revoke-path).
+//!
+//! # WeChat Pay Global revoke
+//!
+//! The sandbox also plays WeChat Pay Global for merchants that revoke orders
+//! directly (the `wechatpay-direct` crate), with its RSA request signatures and
+//! signed answers. Its keys are **publicly known, sandbox-only keys, committed
+//! under `keys/`: never use them anywhere else** (they are to WeChat Pay what
+//! [`DEFAULT_SECRET_KEY`] is to KICC).
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `POST /v3/global/micropay/transactions/id/{transaction_id}/reverse` | revoke by WeChat Pay order number |
+//! | `POST /v3/global/micropay/transactions/out-trade-no/{out_trade_no}/reverse` | revoke by merchant order number |
+//!
+//! The path segment is percent-decoded (`%2F` is a `/` inside the ID; a raw
+//! `/` is a different path: 404). Success is **HTTP 204 with an empty body**.
+//! Every other answer is JSON `{"code", "message", "detail"?}`. Every answer
+//! the revoke rules produce — 204 and errors alike — carries `Request-ID` and
+//! is signed like WeChat Pay's: `Wechatpay-Timestamp` (the sandbox clock),
+//! `Wechatpay-Nonce`, `Wechatpay-Serial` and `Wechatpay-Signature`
+//! (SHA256withRSA over `TIMESTAMP\nNONCE\nBODY\n` with the platform key).
+//! Only the routing answers (404, 405, 413) and the `http500` and `drop`
+//! faults are not signed, as a proxy's would not be.
+//!
+//! Checks run in this order; the first failure answers:
+//!
+//! | order | check | status and `code` |
+//! |---|---|---|
+//! | 1 | `User-Agent` present; `Accept` allows `application/json`; `Content-Type` is `application/json` | 400 `INVALID_REQUEST` (message names the header) |
+//! | 2 | `Authorization: WECHATPAY2-SHA256-RSA2048 mchid=..,nonce_str=..,timestamp=..,serial_no=..,signature=..` present and well formed; `mchid` is the configured caller (`mchid`, or `sp_mchid` in institutional mode); `serial_no` is the configured merchant certificate serial; `timestamp` within 5 minutes (either way) of the **sandbox clock**, in seconds; the signature verifies over `POST\nPATH_AND_QUERY_AS_SENT\nTIMESTAMP\nNONCE\nBODY\n` with the configured merchant public key | 401 `SIGN_ERROR`, `detail` = `{field, value?, issue, location: "header", sign_information?}`; `sign_information` = `{method, url, truncated_sign_message, sign_message_length}`: the message the sandbox checked, rebuilt from what was sent |
+//! | 3 | path ID: valid UTF-8 once decoded, 1 to 32 characters, no control characters | 400 `PARAM_ERROR`, `detail` = `{field: "transaction_id"\|"out_trade_no", value, issue, location: "path"}` |
+//! | 4 | body: a JSON object; common mode `{"mchid"}`, institutional `{"sp_mchid", "sub_mchid"}` (not both); each a string of 1 to 32 characters; unknown fields are ignored | 400 `PARAM_ERROR`, `detail` = `{field: "body"\|"mchid"\|"sp_mchid"\|"sub_mchid", value, issue, location: "body"}` |
+//! | 5 | the body names the configured merchant, in the configured mode | 400 `INVALID_REQUEST` (no permission; the message names the field) |
+//! | 6 | the order exists: by `transaction_id` | 400 `INVALID_TRANSACTIONID` |
+//! | 6 | the order exists: by `out_trade_no` (the page has no code for this; the sandbox's choice) | 400 `PARAM_ERROR`, `detail.field` `out_trade_no`, `location` `path` |
+//! | 7 | already revoked: **answered 204 again** and nothing changes (so an identical retry after a lost answer is a success; the sandbox's reading) | 204 |
+//! | 8 | paid more than 7 days (604 800 s) ago by the sandbox clock | 400 `REVERSE_EXPIRE` |
+//! | — | otherwise: revoked (`tradeState` `REVOKED`, `statusCode` `TS02`, `remainingAmount` 0) | 204 |
+//!
+//! The revoke page gives no HTTP statuses; the sandbox takes WeChat Pay
+//! Global's general table (400 parameters and requests, 401 signature, 403
+//! permission / risk, 500 system). `TRADE_ERROR` (403) and `SYSTEM_ERROR`
+//! (500) are never produced by the rules, only by the `code` fault. The
+//! sandbox does not enforce the page's advice to wait 15 s after payment, nor
+//! the 150 qps rate limit, and keeps no nonce replay list (identical re-sends
+//! must be accepted). A request timestamp is checked against the sandbox
+//! clock: after `POST /sandbox/clock`, clients must sign with the shifted
+//! time ([`SandboxHandle::unix_time`]), and answers are dated by it too.
+//!
+//! ## Keys and merchants
+//!
+//! [`WechatpayConfig`] ([`SandboxConfig::wechatpay`]) sets every part; the
+//! defaults are the committed sandbox keys:
+//!
+//! | role | default |
+//! |---|---|
+//! | merchant (common mode) | `mchid` [`DEFAULT_WECHATPAY_MCHID`] (`1900000109`); institutional: [`WechatpayMerchant::sandbox_institutional`] (`sp_mchid` `1900000109`, `sub_mchid` [`DEFAULT_WECHATPAY_SUB_MCHID`]) |
+//! | merchant API key clients sign with | [`SANDBOX_MERCHANT_PRIVATE_KEY_PEM`] (`serial_no` [`SANDBOX_MERCHANT_SERIAL_NO`]; certificate [`SANDBOX_MERCHANT_CERTIFICATE_PEM`]) |
+//! | what the sandbox verifies with | [`SANDBOX_MERCHANT_PUBLIC_KEY_PEM`] |
+//! | platform key the sandbox signs with | [`SANDBOX_PLATFORM_PRIVATE_KEY_PEM`] |
+//! | certificate mode: `Wechatpay-Serial`, certificate | [`SANDBOX_PLATFORM_CERTIFICATE_SERIAL`], [`SANDBOX_PLATFORM_CERTIFICATE_PEM`] |
+//! | public-key mode ([`WechatpayConfig::public_key_mode`]): `Wechatpay-Serial`, key | [`SANDBOX_PLATFORM_PUBLIC_KEY_ID`], [`SANDBOX_PLATFORM_PUBLIC_KEY_PEM`] |
+//!
+//! ## Faults on the revoke path
+//!
+//! A fault `path` is a template, [`WECHATPAY_REVERSE_BY_ID_PATH`] or
+//! [`WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH`] (every revoke of that form), or
+//! a concrete path as sent, percent-encoded (that order only; tried first).
+//! `resCd` and `withholdWebhook` do not apply here, and these kinds apply
+//! only here:
+//!
+//! | kind | answer | `apply` default |
+//! |---|---|---|
+//! | `timeout`, `drop` | as on the KICC paths | yes |
+//! | `http500` | HTTP 500, `text/plain`, unsigned (a proxy's failure) | no |
+//! | `badSignature` | the normal answer, but a `Wechatpay-Signature` that is valid Base64 over the wrong message | yes; with `apply: false` a 204 that revoked nothing (a forgery) |
+//! | `signatureProbe` | the normal answer, with `Wechatpay-Signature: WECHATPAY/SIGNTEST/...` | as `badSignature` |
+//! | `oldTimestamp` | the normal answer, correctly signed but dated 10 minutes ago | as `badSignature` |
+//! | `code` | `{"code": <code>, "message", "detail"?}`, signed, with `httpStatus` or the code's usual status (`SYSTEM_ERROR` 500, `TRADE_ERROR` 403, `SIGN_ERROR` 401, others 400); `code` is 1 to 32 of `A-Z0-9_` | no; with `apply: true` the order is revoked behind the error |
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use kicc_sandbox::{Currency, NewWechatpayOrder, Sandbox, SandboxConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), kicc_sandbox::SandboxError> {
+//! let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+//! let sandbox = Sandbox::start(addr, SandboxConfig::default()).await?;
+//! let order = sandbox.create_wechatpay_order(
+//!     NewWechatpayOrder::new(1_000, Currency::Usd).paid_seconds_ago(8 * 86_400),
+//! )?;
+//! let transaction_id = order.transaction_id.expect("assigned");
+//! // ... sign with SANDBOX_MERCHANT_PRIVATE_KEY_PEM and POST to
+//! // {base_url}/v3/global/micropay/transactions/id/{transaction_id}/reverse:
+//! // this one answers 400 REVERSE_EXPIRE.
+//! let state = sandbox.payment(&transaction_id).expect("found by transaction_id");
+//! assert_eq!(state.trade_state.as_deref(), Some("SUCCESS"));
+//! sandbox.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Transport
 //!
 //! The server speaks HTTP/1.1 and h2 (prior knowledge on plain TCP; ALPN
 //! `h2`, `http/1.1` over TLS). With [`SandboxConfig::tls`] it serves a
@@ -160,6 +267,7 @@ mod state;
 mod tls;
 mod validate;
 mod webhook;
+mod wechatpay;
 
 pub use codes::ResCode;
 pub use config::{SandboxConfig, SecretKey, DEFAULT_MALL_ID, DEFAULT_SECRET_KEY, DEFAULT_SEED};
@@ -169,3 +277,12 @@ pub use model::{
     ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, WECHAT_FIND_PATH, WECHAT_REVISE_PATH,
 };
 pub use server::{Sandbox, SandboxHandle, MAX_BODY_BYTES};
+pub use wechatpay::{
+    NewWechatpayOrder, PaidAt, PrivateKeyPem, WechatpayConfig, WechatpayMerchant,
+    WechatpayRequestRecord, DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID,
+    SANDBOX_MERCHANT_CERTIFICATE_PEM, SANDBOX_MERCHANT_PRIVATE_KEY_PEM,
+    SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO, SANDBOX_PLATFORM_CERTIFICATE_PEM,
+    SANDBOX_PLATFORM_CERTIFICATE_SERIAL, SANDBOX_PLATFORM_PRIVATE_KEY_PEM,
+    SANDBOX_PLATFORM_PUBLIC_KEY_ID, SANDBOX_PLATFORM_PUBLIC_KEY_PEM, WECHATPAY_REVERSE_BY_ID_PATH,
+    WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH,
+};

@@ -30,10 +30,17 @@ pub enum Channel {
     Alipay,
     /// WeChat Pay, cancelled through the WeChat endpoint (40, 32).
     Wechat,
+    /// WeChat Pay Global, paid directly with WeChat Pay (not through KICC):
+    /// revoked through `POST /v3/global/micropay/transactions/.../reverse`;
+    /// no KICC endpoint applies. Admin name `wechatpay`.
+    #[serde(rename = "wechatpay")]
+    WechatpayGlobal,
 }
 
 impl Channel {
-    /// The admin API's name: `card`, `transfer`, `mobile`, `cash_receipt`, `alipay`, `wechat`.
+    /// The admin API's name: `card`, `transfer`, `mobile`, `cash_receipt`,
+    /// `alipay`, `wechat` (WeChat Pay through KICC), `wechatpay` (WeChat Pay
+    /// Global, direct).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Card => "card",
@@ -42,6 +49,7 @@ impl Channel {
             Self::CashReceipt => "cash_receipt",
             Self::Alipay => "alipay",
             Self::Wechat => "wechat",
+            Self::WechatpayGlobal => "wechatpay",
         }
     }
 
@@ -54,6 +62,7 @@ impl Channel {
             Self::CashReceipt,
             Self::Alipay,
             Self::Wechat,
+            Self::WechatpayGlobal,
         ]
         .into_iter()
         .find(|c| c.as_str() == name)
@@ -66,7 +75,7 @@ impl Channel {
             Self::Card => "11",
             Self::Transfer | Self::CashReceipt => "21",
             Self::Mobile => "31",
-            Self::Alipay | Self::Wechat => "60",
+            Self::Alipay | Self::Wechat | Self::WechatpayGlobal => "60",
         }
     }
 }
@@ -85,7 +94,7 @@ pub enum Currency {
     /// Korean won (no minor unit: amounts are whole won).
     #[serde(rename = "KRW")]
     Krw,
-    /// US dollar (amounts in cents; Alipay and WeChat only).
+    /// US dollar (amounts in cents; Alipay, WeChat and WeChat Pay Global only).
     #[serde(rename = "USD")]
     Usd,
 }
@@ -134,6 +143,15 @@ pub struct Payment {
     pub channel: Channel,
     /// Card only: authorized but not captured yet (code 20 captures it).
     pub authorized_only: bool,
+    /// WeChat Pay Global only: WeChat Pay's order number (`transaction_id`, 28 digits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    /// WeChat Pay Global only: the merchant's order number (`out_trade_no`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_trade_no: Option<String>,
+    /// WeChat Pay Global only: when it was paid, Unix seconds (sandbox clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<i64>,
 }
 
 /// A payment's current state (`GET /sandbox/payments/{pgCno}`).
@@ -163,6 +181,25 @@ pub struct PaymentState {
     pub cancels: Vec<CancelState>,
     /// Every webhook delivery attempt made for this payment's cancels, oldest first.
     pub webhook_deliveries: Vec<WebhookDelivery>,
+    /// WeChat Pay Global only: `transaction_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    /// WeChat Pay Global only: `out_trade_no`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_trade_no: Option<String>,
+    /// WeChat Pay Global only: when it was paid, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<i64>,
+    /// WeChat Pay Global only: `SUCCESS` (paid) or `REVOKED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trade_state: Option<String>,
+    /// WeChat Pay Global only: when it was revoked, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+    /// WeChat Pay Global only: how many revoke calls were answered 204
+    /// (a repeated revoke of a revoked order counts again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reverse_calls: Option<u32>,
 }
 
 /// One revision of a payment (a cancel, partial cancel or capture).
@@ -227,6 +264,24 @@ pub enum FaultKind {
     ResCd(String),
     /// WeChat revise only: the next cancels finalize without any notice.
     WithholdWebhook,
+    /// WeChat Pay revoke only: answer as usual, but with a `Wechatpay-Signature`
+    /// that does not verify (valid Base64, wrong message).
+    BadSignature,
+    /// WeChat Pay revoke only: answer as usual, but with a signature probe
+    /// `WECHATPAY/SIGNTEST/...` (not Base64) as WeChat Pay sends to test clients.
+    SignatureProbe,
+    /// WeChat Pay revoke only: answer as usual, correctly signed, but with a
+    /// `Wechatpay-Timestamp` 10 minutes old (outside the 5-minute window).
+    OldTimestamp,
+    /// WeChat Pay revoke only: answer this error `code` (e.g. `SYSTEM_ERROR`,
+    /// `TRADE_ERROR`, `INVALID_REQUEST`), signed, with `http_status` or the
+    /// code's usual status.
+    WechatpayCode {
+        /// The code: 1 to 32 characters from `A-Z`, `0-9`, `_`.
+        code: String,
+        /// The HTTP status (400..=599); `None` takes the code's usual one.
+        http_status: Option<u16>,
+    },
 }
 
 impl FaultKind {
@@ -238,16 +293,25 @@ impl FaultKind {
             Self::Drop => "drop",
             Self::ResCd(_) => "resCd",
             Self::WithholdWebhook => "withholdWebhook",
+            Self::BadSignature => "badSignature",
+            Self::SignatureProbe => "signatureProbe",
+            Self::OldTimestamp => "oldTimestamp",
+            Self::WechatpayCode { .. } => "code",
         }
     }
 
     /// Whether the request is processed before the fault unless told otherwise:
     /// `timeout` and `drop` yes, `http500` no, `resCd` only for `VTIM`/`VT00`
-    /// (not for the Alipay retry codes `A210`..`A219` nor others).
+    /// (not for the Alipay retry codes `A210`..`A219` nor others); the
+    /// signature faults yes, `code` no.
     pub fn default_apply(&self) -> bool {
         match self {
-            Self::Timeout | Self::Drop => true,
-            Self::Http500 | Self::WithholdWebhook => false,
+            Self::Timeout
+            | Self::Drop
+            | Self::BadSignature
+            | Self::SignatureProbe
+            | Self::OldTimestamp => true,
+            Self::Http500 | Self::WithholdWebhook | Self::WechatpayCode { .. } => false,
             Self::ResCd(code) => code == "VTIM" || code == "VT00",
         }
     }
@@ -257,7 +321,11 @@ impl FaultKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Fault {
-    /// Exact API path, e.g. [`ALIPAY_REVISE_PATH`].
+    /// Exact API path, e.g. [`ALIPAY_REVISE_PATH`]. For WeChat Pay revoke:
+    /// a template ([`WECHATPAY_REVERSE_BY_ID_PATH`](crate::WECHATPAY_REVERSE_BY_ID_PATH),
+    /// [`WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH`](crate::WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH))
+    /// hits every revoke of that form; a concrete path, percent-encoded as
+    /// sent, hits that order only (and is tried first).
     pub path: String,
     /// What happens.
     pub kind: FaultKind,

@@ -24,6 +24,7 @@ use crate::config::{SandboxConfig, SecretKey};
 use crate::model::{Channel, Currency, Fault, Payment, PaymentState, WebhookDelivery};
 use crate::state::State;
 use crate::webhook::{self, WebhookClient};
+use crate::wechatpay::{self, Settings as WechatpaySettings};
 use crate::SandboxError;
 
 /// Largest request body accepted (larger ones get HTTP 413).
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) webhook_timeout: Duration,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) client: WebhookClient,
+    /// The WeChat Pay revoke endpoint's merchant, keys and serials.
+    pub(crate) wechatpay: WechatpaySettings,
 }
 
 impl Shared {
@@ -69,7 +72,7 @@ impl Shared {
     }
 
     /// Sleeps `timeout_fault_delay`, or less if the sandbox shuts down.
-    async fn stall(&self) {
+    pub(crate) async fn stall(&self) {
         let mut shutdown = self.shutdown.clone();
         tokio::select! {
             () = tokio::time::sleep(self.timeout_fault_delay) => {}
@@ -104,6 +107,7 @@ impl Sandbox {
         config: SandboxConfig,
     ) -> Result<SandboxHandle, SandboxError> {
         config.validate()?;
+        let wechatpay = config.wechatpay.load()?;
         let tls = if config.tls {
             Some(crate::tls::generate()?)
         } else {
@@ -127,6 +131,7 @@ impl Sandbox {
             webhook_max_attempts,
             webhook_timeout,
             clock_offset,
+            wechatpay: _,
         } = config;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(seed, clock_offset)),
@@ -139,6 +144,7 @@ impl Sandbox {
             webhook_timeout,
             shutdown: shutdown_rx.clone(),
             client: webhook::new_client(),
+            wechatpay,
         });
         let (acceptor, root_pem) = match tls {
             Some(m) => (Some(m.acceptor), Some(m.root_pem)),
@@ -164,7 +170,7 @@ impl Sandbox {
 
 /// A running sandbox. Dropping it stops the server and every task it spawned.
 pub struct SandboxHandle {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     local_addr: SocketAddr,
     tls: bool,
     root_pem: Option<String>,
@@ -244,7 +250,8 @@ impl SandboxHandle {
         )
     }
 
-    /// A payment's state (as `GET /sandbox/payments/{pgCno}`).
+    /// A payment's state (as `GET /sandbox/payments/{id}`): by `pgCno`, or for
+    /// a WeChat Pay Global order also by `transaction_id` or `out_trade_no`.
     pub fn payment(&self, pg_cno: &str) -> Option<PaymentState> {
         self.shared.lock().payment_state(pg_cno)
     }
@@ -356,7 +363,7 @@ where
 /// The service's error: makes hyper close the connection (HTTP/1.1) or reset
 /// the stream (h2) without a response. Used by the `drop` fault only.
 #[derive(Debug)]
-struct DropConnection;
+pub(crate) struct DropConnection;
 
 impl fmt::Display for DropConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -386,6 +393,7 @@ pub(crate) fn json_error(status: StatusCode, msg: &str) -> Resp {
 enum Route {
     Api(ApiEndpoint),
     Admin(AdminRoute),
+    Wechatpay(wechatpay::WxRoute),
 }
 
 enum RouteError {
@@ -405,6 +413,9 @@ fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
     if let Some(ep) = ApiEndpoint::from_path(path) {
         return only(&Method::POST, "POST", Route::Api(ep));
     }
+    if let Some(r) = wechatpay::route(path) {
+        return only(&Method::POST, "POST", Route::Wechatpay(r));
+    }
     match path {
         "/sandbox/payments" => only(
             &Method::POST,
@@ -422,6 +433,11 @@ fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
             _ => Err(MethodNotAllowed("GET, POST")),
         },
         "/sandbox/webhooks" => only(&Method::GET, "GET", Route::Admin(AdminRoute::Webhooks)),
+        "/sandbox/wechatpay/requests" => only(
+            &Method::GET,
+            "GET",
+            Route::Admin(AdminRoute::WechatpayRequests),
+        ),
         "/sandbox/reset" => only(&Method::POST, "POST", Route::Admin(AdminRoute::Reset)),
         _ => match path.strip_prefix("/sandbox/payments/") {
             Some(id) if !id.is_empty() && !id.contains('/') => only(
@@ -477,6 +493,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
             return Ok(resp);
         }
     };
+    let head = matches!(route, Route::Wechatpay(_)).then(|| wechatpay::Head::from_request(&req));
     let body = match read_body(req).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
@@ -492,9 +509,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
             ))
         }
     };
-    match route {
-        Route::Admin(r) => Ok(admin::handle(&shared, r, &body)),
-        Route::Api(ep) => api_call(shared, ep, body).await,
+    match (route, head) {
+        (Route::Admin(r), _) => Ok(admin::handle(&shared, r, &body)),
+        (Route::Api(ep), _) => api_call(shared, ep, body).await,
+        (Route::Wechatpay(r), Some(head)) => wechatpay::call(shared, r, head, body).await,
+        (Route::Wechatpay(_), None) => Ok(json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "request head lost",
+        )),
     }
 }
 
@@ -563,7 +585,14 @@ async fn api_call(
             ))
         }
         // Never queued on a path (it is a counter consumed by accepted WeChat
-        // cancels); answer normally should one ever be seen here.
-        FaultKind::WithholdWebhook => Ok(respond(StatusCode::OK, JSON, shared.process(ep, &body))),
+        // cancels), nor the WeChat Pay revoke kinds on KICC paths; answer
+        // normally should one ever be seen here.
+        FaultKind::WithholdWebhook
+        | FaultKind::BadSignature
+        | FaultKind::SignatureProbe
+        | FaultKind::OldTimestamp
+        | FaultKind::WechatpayCode { .. } => {
+            Ok(respond(StatusCode::OK, JSON, shared.process(ep, &body)))
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::ids::IdGen;
 use crate::model::{
     CancelState, Channel, Currency, Fault, FaultKind, Payment, PaymentState, WebhookDelivery,
 };
+use crate::wechatpay::{self, NewWechatpayOrder, WxOrderRec, WxState};
 use crate::SandboxError;
 
 /// Status: approved (or authorized only).
@@ -59,6 +60,8 @@ pub(crate) struct PaymentRec {
     pub(crate) authorized_only: bool,
     pub(crate) captured: bool,
     pub(crate) cancels: Vec<CancelRec>,
+    /// WeChat Pay Global orders only: the WeChat Pay side.
+    pub(crate) wechatpay: Option<WxOrderRec>,
 }
 
 impl PaymentRec {
@@ -158,6 +161,8 @@ pub(crate) struct State {
     webhook_log: VecDeque<WebhookDelivery>,
     /// Bumped by `reset`; background jobs of an older generation stop.
     pub(crate) generation: u64,
+    /// The WeChat Pay Global revoke endpoint's orders index and request log.
+    pub(crate) wx: WxState,
 }
 
 impl State {
@@ -175,6 +180,7 @@ impl State {
             initial_clock_offset: clock_offset,
             webhook_log: VecDeque::new(),
             generation: 0,
+            wx: WxState::new(seed),
         }
     }
 
@@ -226,13 +232,21 @@ impl State {
     ) -> Result<Payment, SandboxError> {
         let invalid =
             |field: &'static str, rule: String| Err(SandboxError::InvalidPayment { field, rule });
+        if channel == Channel::WechatpayGlobal && !authorized_only {
+            return self.create_wechatpay_order(mall_id, &NewWechatpayOrder::new(amount, currency));
+        }
         if amount == 0 || amount > MAX_PAYMENT_AMOUNT {
             return invalid(
                 "amount",
                 format!("must be a positive integer in minor units, at most {MAX_PAYMENT_AMOUNT}"),
             );
         }
-        if currency == Currency::Usd && !matches!(channel, Channel::Alipay | Channel::Wechat) {
+        if currency == Currency::Usd
+            && !matches!(
+                channel,
+                Channel::Alipay | Channel::Wechat | Channel::WechatpayGlobal
+            )
+        {
             return invalid(
                 "currency",
                 format!("USD is only available for alipay and wechat, not {channel}"),
@@ -257,6 +271,7 @@ impl State {
             authorized_only,
             captured: false,
             cancels: Vec::new(),
+            wechatpay: None,
         };
         self.payments.insert(pg_cno.clone(), rec);
         Ok(Payment {
@@ -267,11 +282,20 @@ impl State {
             currency,
             channel,
             authorized_only,
+            transaction_id: None,
+            out_trade_no: None,
+            paid_at: None,
         })
     }
 
+    /// A payment's state, by `pgCno` (or, for WeChat Pay Global orders, by
+    /// `transaction_id` or `out_trade_no`).
     pub(crate) fn payment_state(&self, pg_cno: &str) -> Option<PaymentState> {
-        let p = self.payments.get(pg_cno)?;
+        let p = self.payments.get(pg_cno).or_else(|| {
+            self.wechatpay_pg_cno(pg_cno)
+                .and_then(|pg| self.payments.get(pg))
+        })?;
+        let wx = p.wechatpay.as_ref();
         Some(PaymentState {
             pg_cno: p.pg_cno.clone(),
             shop_order_no: p.shop_order_no.clone(),
@@ -301,6 +325,12 @@ impl State {
                 .filter(|d| d.pg_cno == p.pg_cno)
                 .cloned()
                 .collect(),
+            transaction_id: wx.map(|w| w.transaction_id.clone()),
+            out_trade_no: wx.map(|w| w.out_trade_no.clone()),
+            paid_at: wx.map(|w| w.paid_at),
+            trade_state: wx.map(|w| w.trade_state().to_owned()),
+            revoked_at: wx.and_then(|w| w.revoked_at),
+            reverse_calls: wx.map(|w| w.reverse_calls),
         })
     }
 
@@ -323,20 +353,25 @@ impl State {
     pub(crate) fn inject_fault(&mut self, fault: Fault) -> Result<(), SandboxError> {
         let invalid =
             |field: &'static str, rule: String| Err(SandboxError::InvalidFault { field, rule });
-        if ApiEndpoint::from_path(&fault.path).is_none() {
+        let on_wechatpay = wechatpay::is_fault_path(&fault.path);
+        if ApiEndpoint::from_path(&fault.path).is_none() && !on_wechatpay {
             return invalid(
                 "path",
                 format!(
-                    "must be one of the API paths ({}), got {:?}",
+                    "must be one of the API paths ({}, {}, {}, or a concrete revoke path), got {:?}",
                     ApiEndpoint::ALL
                         .iter()
                         .map(|e| e.path())
                         .collect::<Vec<_>>()
                         .join(", "),
+                    wechatpay::WECHATPAY_REVERSE_BY_ID_PATH,
+                    wechatpay::WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH,
                     fault.path
                 ),
             );
         }
+        wechatpay::check_fault_kind(&fault.kind, on_wechatpay)
+            .map_err(|(field, rule)| SandboxError::InvalidFault { field, rule })?;
         if fault.times == 0 || fault.times > 1000 {
             return invalid("times", "must be 1 to 1000".to_owned());
         }
@@ -371,7 +406,13 @@ impl State {
                 self.withhold_webhooks = self.withhold_webhooks.saturating_add(fault.times);
                 return Ok(());
             }
-            FaultKind::Timeout | FaultKind::Http500 | FaultKind::Drop => {}
+            FaultKind::Timeout
+            | FaultKind::Http500
+            | FaultKind::Drop
+            | FaultKind::BadSignature
+            | FaultKind::SignatureProbe
+            | FaultKind::OldTimestamp
+            | FaultKind::WechatpayCode { .. } => {}
         }
         let queue = self.faults.entry(fault.path.clone()).or_default();
         if queue.len() >= MAX_QUEUED_FAULTS {

@@ -1,0 +1,276 @@
+//! Configuration of the WeChat Pay Global revoke endpoint: whose requests it
+//! accepts and how it signs its answers.
+
+use std::fmt;
+
+use wechatpay_direct::{MchId, RsaPrivateKey, RsaPublicKey, SerialNo};
+use zeroize::Zeroizing;
+
+use super::keys::{
+    DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID, SANDBOX_MERCHANT_PUBLIC_KEY_PEM,
+    SANDBOX_MERCHANT_SERIAL_NO, SANDBOX_PLATFORM_CERTIFICATE_SERIAL,
+    SANDBOX_PLATFORM_PRIVATE_KEY_PEM, SANDBOX_PLATFORM_PUBLIC_KEY_ID,
+};
+use crate::SandboxError;
+
+/// The merchant the revoke endpoint serves, and in which mode it calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WechatpayMerchant {
+    /// Common mode: requests carry `{"mchid": ...}` and sign as `mchid`.
+    Common {
+        /// The merchant ID.
+        mchid: String,
+    },
+    /// Institutional mode: requests carry `{"sp_mchid": ..., "sub_mchid": ...}`
+    /// and sign as `sp_mchid`.
+    Institutional {
+        /// The institution's merchant ID (the caller, who signs).
+        sp_mchid: String,
+        /// The sub-merchant whose orders are revoked.
+        sub_mchid: String,
+    },
+}
+
+impl WechatpayMerchant {
+    /// Common mode with `mchid`.
+    pub fn common(mchid: impl Into<String>) -> Self {
+        Self::Common {
+            mchid: mchid.into(),
+        }
+    }
+
+    /// Institutional mode with `sp_mchid` and `sub_mchid`.
+    pub fn institutional(sp_mchid: impl Into<String>, sub_mchid: impl Into<String>) -> Self {
+        Self::Institutional {
+            sp_mchid: sp_mchid.into(),
+            sub_mchid: sub_mchid.into(),
+        }
+    }
+
+    /// Institutional mode with the sandbox's IDs: `sp_mchid`
+    /// [`DEFAULT_WECHATPAY_MCHID`], `sub_mchid` [`DEFAULT_WECHATPAY_SUB_MCHID`].
+    pub fn sandbox_institutional() -> Self {
+        Self::institutional(DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID)
+    }
+
+    /// The merchant that signs (`Authorization`'s `mchid`): `mchid`, or `sp_mchid`.
+    pub fn caller_mchid(&self) -> &str {
+        match self {
+            Self::Common { mchid } => mchid,
+            Self::Institutional { sp_mchid, .. } => sp_mchid,
+        }
+    }
+
+    /// `"common"` or `"institutional"`.
+    pub fn mode_name(&self) -> &'static str {
+        match self {
+            Self::Common { .. } => "common",
+            Self::Institutional { .. } => "institutional",
+        }
+    }
+}
+
+impl Default for WechatpayMerchant {
+    /// Common mode, `mchid` [`DEFAULT_WECHATPAY_MCHID`].
+    fn default() -> Self {
+        Self::common(DEFAULT_WECHATPAY_MCHID)
+    }
+}
+
+/// A PEM private key held as a secret: `Debug` is redacted, there is no
+/// `Display`, and the text is zeroed when dropped.
+#[derive(Clone)]
+pub struct PrivateKeyPem(Zeroizing<String>);
+
+impl PrivateKeyPem {
+    /// Wraps PEM text (`BEGIN PRIVATE KEY` or `BEGIN RSA PRIVATE KEY`).
+    pub fn new(pem: impl Into<String>) -> Self {
+        Self(Zeroizing::new(pem.into()))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for PrivateKeyPem {
+    fn from(pem: &str) -> Self {
+        Self::new(pem)
+    }
+}
+
+impl From<String> for PrivateKeyPem {
+    fn from(pem: String) -> Self {
+        Self::new(pem)
+    }
+}
+
+impl fmt::Debug for PrivateKeyPem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateKeyPem(<redacted>)")
+    }
+}
+
+/// How the WeChat Pay Global revoke endpoint behaves: which merchant and key
+/// it accepts, and which platform key and serial it signs answers with.
+///
+/// The default uses the committed, **publicly known, sandbox-only** keys
+/// ([`SANDBOX_MERCHANT_PRIVATE_KEY_PEM`](crate::SANDBOX_MERCHANT_PRIVATE_KEY_PEM)
+/// signs, the sandbox verifies with its public half; answers are signed with
+/// [`SANDBOX_PLATFORM_PRIVATE_KEY_PEM`] under
+/// [`SANDBOX_PLATFORM_CERTIFICATE_SERIAL`]), common mode with `mchid`
+/// [`DEFAULT_WECHATPAY_MCHID`].
+///
+/// ```
+/// use kicc_sandbox::{SandboxConfig, WechatpayConfig, WechatpayMerchant, SANDBOX_PLATFORM_PUBLIC_KEY_ID};
+///
+/// let config = SandboxConfig::default().with_wechatpay(
+///     WechatpayConfig::default()
+///         .with_merchant(WechatpayMerchant::sandbox_institutional())
+///         .public_key_mode(),
+/// );
+/// assert_eq!(config.wechatpay.platform_serial, SANDBOX_PLATFORM_PUBLIC_KEY_ID);
+/// assert!(!format!("{config:?}").contains("PRIVATE KEY"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct WechatpayConfig {
+    /// The only merchant (and mode) whose revokes are accepted.
+    pub merchant: WechatpayMerchant,
+    /// The merchant's public key the `Authorization` signature is checked with:
+    /// SPKI (`BEGIN PUBLIC KEY`), PKCS#1 (`BEGIN RSA PUBLIC KEY`) or a
+    /// certificate (`BEGIN CERTIFICATE`) PEM.
+    pub merchant_public_key_pem: String,
+    /// The merchant certificate serial `Authorization`'s `serial_no` must name.
+    pub merchant_serial_no: String,
+    /// The platform private key every revoke answer is signed with.
+    pub platform_private_key: PrivateKeyPem,
+    /// The `Wechatpay-Serial` sent with every answer: a platform certificate
+    /// serial, or a `PUB_KEY_ID_...` for public-key mode.
+    pub platform_serial: String,
+}
+
+impl Default for WechatpayConfig {
+    fn default() -> Self {
+        Self {
+            merchant: WechatpayMerchant::default(),
+            merchant_public_key_pem: SANDBOX_MERCHANT_PUBLIC_KEY_PEM.to_owned(),
+            merchant_serial_no: SANDBOX_MERCHANT_SERIAL_NO.to_owned(),
+            platform_private_key: PrivateKeyPem::new(SANDBOX_PLATFORM_PRIVATE_KEY_PEM),
+            platform_serial: SANDBOX_PLATFORM_CERTIFICATE_SERIAL.to_owned(),
+        }
+    }
+}
+
+impl WechatpayConfig {
+    /// Sets [`merchant`](Self::merchant).
+    #[must_use]
+    pub fn with_merchant(mut self, merchant: WechatpayMerchant) -> Self {
+        self.merchant = merchant;
+        self
+    }
+
+    /// Sets [`merchant_public_key_pem`](Self::merchant_public_key_pem).
+    #[must_use]
+    pub fn with_merchant_public_key_pem(mut self, pem: impl Into<String>) -> Self {
+        self.merchant_public_key_pem = pem.into();
+        self
+    }
+
+    /// Sets [`merchant_serial_no`](Self::merchant_serial_no).
+    #[must_use]
+    pub fn with_merchant_serial_no(mut self, serial: impl Into<String>) -> Self {
+        self.merchant_serial_no = serial.into();
+        self
+    }
+
+    /// Sets [`platform_private_key`](Self::platform_private_key).
+    #[must_use]
+    pub fn with_platform_private_key_pem(mut self, pem: impl Into<PrivateKeyPem>) -> Self {
+        self.platform_private_key = pem.into();
+        self
+    }
+
+    /// Sets [`platform_serial`](Self::platform_serial).
+    #[must_use]
+    pub fn with_platform_serial(mut self, serial: impl Into<String>) -> Self {
+        self.platform_serial = serial.into();
+        self
+    }
+
+    /// Announces the platform key as a WeChat Pay public key: `Wechatpay-Serial`
+    /// becomes [`SANDBOX_PLATFORM_PUBLIC_KEY_ID`] (clients verify with
+    /// [`SANDBOX_PLATFORM_PUBLIC_KEY_PEM`](crate::SANDBOX_PLATFORM_PUBLIC_KEY_PEM)).
+    #[must_use]
+    pub fn public_key_mode(self) -> Self {
+        self.with_platform_serial(SANDBOX_PLATFORM_PUBLIC_KEY_ID)
+    }
+
+    /// Checks every field and loads the keys; errors name the field and the rule.
+    pub(crate) fn load(&self) -> Result<Settings, SandboxError> {
+        let invalid =
+            |field: &'static str, rule: String| SandboxError::InvalidConfig { field, rule };
+        let id = |field: &'static str, value: &str| {
+            MchId::new_for_field(field, value)
+                .map(|_| ())
+                .map_err(|e| invalid(field, format!("breaks a rule: {e}")))
+        };
+        match &self.merchant {
+            WechatpayMerchant::Common { mchid } => id("wechatpay.merchant.mchid", mchid)?,
+            WechatpayMerchant::Institutional {
+                sp_mchid,
+                sub_mchid,
+            } => {
+                id("wechatpay.merchant.sp_mchid", sp_mchid)?;
+                id("wechatpay.merchant.sub_mchid", sub_mchid)?;
+            }
+        }
+        let pem = &self.merchant_public_key_pem;
+        let merchant_key = if pem.contains("-----BEGIN CERTIFICATE-----") {
+            RsaPublicKey::from_certificate_pem(pem).map(|(_, key)| key)
+        } else {
+            RsaPublicKey::from_pem(pem)
+        }
+        .map_err(|e| {
+            invalid(
+                "wechatpay.merchant_public_key_pem",
+                format!("must be an RSA public key or certificate PEM: {e}"),
+            )
+        })?;
+        let merchant_serial =
+            SerialNo::new_for_field("serial_no", self.merchant_serial_no.as_str()).map_err(
+                |e| {
+                    invalid(
+                        "wechatpay.merchant_serial_no",
+                        format!("breaks a rule: {e}"),
+                    )
+                },
+            )?;
+        let platform_key =
+            RsaPrivateKey::from_pem(self.platform_private_key.as_str()).map_err(|e| {
+                invalid(
+                    "wechatpay.platform_private_key",
+                    format!("must be an RSA private key PEM (2048 to 4096 bits): {e}"),
+                )
+            })?;
+        let platform_serial =
+            SerialNo::new_for_field("Wechatpay-Serial", self.platform_serial.as_str())
+                .map_err(|e| invalid("wechatpay.platform_serial", format!("breaks a rule: {e}")))?;
+        Ok(Settings {
+            merchant: self.merchant.clone(),
+            merchant_key,
+            merchant_serial,
+            platform_key,
+            platform_serial,
+        })
+    }
+}
+
+/// The loaded configuration the endpoint runs with.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) merchant: WechatpayMerchant,
+    pub(crate) merchant_key: RsaPublicKey,
+    pub(crate) merchant_serial: SerialNo,
+    pub(crate) platform_key: RsaPrivateKey,
+    pub(crate) platform_serial: SerialNo,
+}
