@@ -905,11 +905,19 @@ pub(crate) async fn call(
     let run = |shared: &Shared| process(shared, &route, &head, &body);
     match fault.kind {
         FaultKind::Timeout => {
-            let answer = if apply {
+            if apply {
+                // Logged when processed, so the log shows it before any retry.
                 let answer = run(&shared);
+                draft.record(
+                    &shared,
+                    Some(answer.status.as_u16()),
+                    answer.code.clone(),
+                    true,
+                );
                 shared.stall().await;
-                answer
-            } else {
+                return Ok(signed_response(&shared, &answer, Signing::Normal));
+            }
+            let answer = {
                 // Processed only after the stall, even if the client has gone.
                 let (sh, r, h, b) = (
                     Arc::clone(&shared),
