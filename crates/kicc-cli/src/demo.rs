@@ -11,7 +11,9 @@
 //! 4. Alipay: USD partial cancel (`12.03` becomes `1203` cents) through an injected `A212`,
 //!    retried with the same key;
 //! 5. WeChat Pay: accepted, then confirmed by the webhook and by `find`;
-//! 6. an invalid request, stopped by the SDK with a typed error before anything is sent.
+//! 6. WeChat Pay Global, directly: an order revoked with an RSA-signed request, the answer's
+//!    signature verified (the sandbox's published, sandbox-only keys);
+//! 7. an invalid request, stopped by the SDK with a typed error before anything is sent.
 //!
 //! Each step checks the SDK's answer AND the sandbox's own state (status, remaining amount,
 //! number of cancels), prints one table row (step, request, result, time, check) and notes, and
@@ -53,6 +55,9 @@ struct PaymentView {
     cancels: Vec<Value>,
     #[serde(default)]
     webhook_deliveries: Vec<DeliveryView>,
+    /// WeChat Pay Global orders only: `SUCCESS` or `REVOKED`.
+    #[serde(default)]
+    trade_state: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -103,6 +108,20 @@ impl Admin {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or_else(|| format!("admin API: no pgCno in {v}"))
+    }
+
+    async fn create_wechatpay_order(&self, amount: u64, currency: &str) -> Result<Value, String> {
+        self.call(
+            Method::POST,
+            "/sandbox/payments",
+            Some(json!({
+                "channel": "wechatpay",
+                "amount": amount,
+                "currency": currency,
+                "paidSecondsAgo": 60,
+            })),
+        )
+        .await
     }
 
     async fn payment(&self, pg_cno: &str) -> Result<PaymentView, String> {
@@ -424,6 +443,68 @@ async fn wechat(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
     )
 }
 
+async fn wechatpay_global(ctx: &Ctx, row: &mut Row, base_url: &str) -> Result<(), String> {
+    use wechatpay_direct::{
+        BaseUrl as WxBaseUrl, MerchantConfig, MerchantMode, OrderRef, ReverseCall, ReverseClient,
+        ReverseOutcome, RsaPrivateKey, SerialNo, Timestamp, VerificationKeys,
+    };
+    let order = ctx.admin.create_wechatpay_order(1_000, "USD").await?;
+    let field = |name: &str| -> Result<String, String> {
+        match &order[name] {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(format!("admin API: no {name} in {order}")),
+        }
+    };
+    let (out_trade_no, pg, paid_at) = (field("outTradeNo")?, field("pgCno")?, field("paidAt")?);
+    row.request = "reverse out-trade-no, RSA-signed".into();
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    // The sandbox's published, sandbox-only keys (kicc-sandbox/keys): never use them elsewhere.
+    let mut keys = VerificationKeys::new();
+    keys.add_certificate_pem(kicc_sandbox::SANDBOX_PLATFORM_CERTIFICATE_PEM)
+        .map_err(|e| text(&e))?;
+    let config = MerchantConfig {
+        mode: MerchantMode::common(kicc_sandbox::DEFAULT_WECHATPAY_MCHID).map_err(|e| text(&e))?,
+        serial_no: SerialNo::new(kicc_sandbox::SANDBOX_MERCHANT_SERIAL_NO).map_err(|e| text(&e))?,
+        private_key: Arc::new(
+            RsaPrivateKey::from_pem(kicc_sandbox::SANDBOX_MERCHANT_PRIVATE_KEY_PEM)
+                .map_err(|e| text(&e))?,
+        ),
+        verification_keys: keys,
+    };
+    let client = ReverseClient::new(ctx.transport.clone(), config)
+        .with_base_urls(WxBaseUrl::new(base_url).map_err(|e| text(&e))?, None);
+    let call = ReverseCall::new(
+        OrderRef::out_trade_no(out_trade_no.as_str()).map_err(|e| text(&e))?,
+        Timestamp::parse("paid_at", &paid_at).map_err(|e| text(&e))?,
+    );
+    let outcome = client.reverse(&call).await.map_err(|e| {
+        row.result = e.to_string();
+        format!("expected a verified revoke, got: {e}")
+    })?;
+    match &outcome {
+        ReverseOutcome::Revoked(v) => {
+            row.result = "HTTP 204, signature verified".into();
+            row.notes.push(format!(
+                "order {out_trade_no}: revoked; the answer's signature verified with platform certificate {}",
+                v.serial
+            ));
+        }
+        other => {
+            row.result = format!("{other:?}");
+            return Err("expected HTTP 204 with a verified signature".into());
+        }
+    }
+    let s = ctx.admin.payment(&pg).await?;
+    row.notes.push(format!(
+        "sandbox state of {out_trade_no}: tradeState {}",
+        s.trade_state.as_deref().unwrap_or("(none)")
+    ));
+    check(s.trade_state.as_deref() == Some("REVOKED"), || {
+        format!("the sandbox says {:?}", s.trade_state)
+    })
+}
+
 async fn invalid(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
     row.request = "alipay 32: 12.034 USD".into();
     let before = ctx.transport.attempts().len();
@@ -618,6 +699,12 @@ pub async fn demo() -> Result<Report, Failure> {
     run_step(&mut rows, "WeChat Pay", async |row: &mut Row| {
         wechat(&ctx, row).await
     })
+    .await;
+    run_step(
+        &mut rows,
+        "WeChat Pay Global revoke",
+        async |row: &mut Row| wechatpay_global(&ctx, row, &base_url).await,
+    )
     .await;
     run_step(&mut rows, "invalid request", async |row: &mut Row| {
         invalid(&ctx, row, alipay_pg.as_deref().map_err(Clone::clone)?).await

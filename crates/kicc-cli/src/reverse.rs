@@ -12,8 +12,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::json;
 use wechatpay_direct::{
-    BaseUrl, MerchantConfig, MerchantMode, NextStep, Nonce, OrderRef, ReverseCall, ReverseClient,
-    ReverseError, ReverseOutcome, RsaPrivateKey, SecretPem, SerialNo, Timestamp, VerificationKeys,
+    BaseUrl, KeyKind, MaybeRevokedReason, MerchantConfig, MerchantMode, NextStep, Nonce, OrderRef,
+    ReverseCall, ReverseClient, ReverseError, ReverseOutcome, RsaPrivateKey, SecretPem, SerialNo,
+    Timestamp, VerificationKeys,
 };
 
 use crate::cli::{EnvName, Global, ReverseArgs};
@@ -86,6 +87,24 @@ fn order_json(order: &OrderRef) -> serde_json::Value {
     match order {
         OrderRef::OutTradeNo(no) => json!({ "out_trade_no": no.as_str() }),
         OrderRef::TransactionId(id) => json!({ "transaction_id": id.as_str() }),
+    }
+}
+
+/// What kind of key verified an answer, in words.
+fn key_kind(kind: &KeyKind) -> String {
+    match kind {
+        KeyKind::PlatformCertificate => "platform certificate".into(),
+        KeyKind::WechatpayPublicKey => "WeChat Pay public key".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Why a 2xx is not a verified revoke, in words.
+fn maybe_reason(reason: &MaybeRevokedReason) -> String {
+    match reason {
+        MaybeRevokedReason::Unverified(e) => format!("the signature did not verify: {e}"),
+        MaybeRevokedReason::UnexpectedStatus => "a 2xx other than the documented 204".into(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -178,7 +197,7 @@ pub async fn reverse(global: &Global, args: &ReverseArgs) -> Result<Report, Fail
             "result": "revoked",
             "order": order_json(&order),
             "verifiedBy": v.serial,
-            "verifiedWith": format!("{:?}", v.kind),
+            "verifiedWith": key_kind(&v.kind),
         })))),
         Ok(ReverseOutcome::MaybeRevoked { status, reason }) => Ok(Report::with_note(
             Exit::Unknown,
@@ -186,7 +205,7 @@ pub async fn reverse(global: &Global, args: &ReverseArgs) -> Result<Report, Fail
                 "result": "maybe revoked",
                 "order": order_json(&order),
                 "httpStatus": status,
-                "reason": format!("{reason:?}"),
+                "reason": maybe_reason(&reason),
             })),
             format!(
                 "WeChat Pay answered HTTP {status}, which is not a verified revoke: query the order before acting"

@@ -54,23 +54,50 @@ fn write_root(path: Option<&PathBuf>, port: u16, pem: &str) -> Result<(PathBuf, 
     Ok((path, temporary))
 }
 
-/// Resolves on Ctrl-C or (on Unix) SIGTERM.
-async fn stop_signal() -> Result<(), Failure> {
+/// Ctrl-C and (on Unix) SIGTERM, watched from creation on: a signal that arrives before
+/// [`StopSignals::wait`] is polled still stops the sandbox cleanly.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| Failure::local(format!("cannot watch SIGTERM: {e}")))?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map_err(|e| Failure::local(format!("cannot watch Ctrl-C: {e}"))),
-            _ = term.recv() => Ok(()),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn watch() -> Result<Self, Failure> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let watch = |kind: SignalKind, name: &str| {
+                signal(kind).map_err(|e| Failure::local(format!("cannot watch {name}: {e}")))
+            };
+            Ok(StopSignals {
+                term: watch(SignalKind::terminate(), "SIGTERM")?,
+                int: watch(SignalKind::interrupt(), "Ctrl-C")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(StopSignals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .map_err(|e| Failure::local(format!("cannot watch Ctrl-C: {e}")))
+
+    /// Resolves on the first stop signal.
+    async fn wait(mut self) -> Result<(), Failure> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
+            }
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(|e| Failure::local(format!("cannot watch Ctrl-C: {e}")))
+        }
     }
 }
 
@@ -98,6 +125,8 @@ pub async fn serve(args: &ServeArgs) -> Result<Report, Failure> {
         config = config.with_secret_key(key);
     }
 
+    // Before anything is announced, so that a signal sent right after the first line counts.
+    let signals = StopSignals::watch()?;
     let handle = Sandbox::start(args.addr, config)
         .await
         .map_err(sandbox_failure)?;
@@ -132,7 +161,7 @@ pub async fn serve(args: &ServeArgs) -> Result<Report, Failure> {
         handle.mall_id()
     );
 
-    let stopped = stop_signal().await;
+    let stopped = signals.wait().await;
     handle.shutdown().await;
     if let Some(path) = temporary_root {
         let _ = std::fs::remove_file(path);

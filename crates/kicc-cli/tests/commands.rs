@@ -231,8 +231,10 @@ fn demo_walks_every_channel_and_passes() {
         "WeChat Pay",
         "webhook",
         "find TS02",
+        "WeChat Pay Global revoke",
+        "signature verified",
         "Error::Invalid",
-        "All 6 steps behaved as expected",
+        "All 7 steps behaved as expected",
     ] {
         assert!(
             r.stdout.contains(needle),
