@@ -1,6 +1,353 @@
-//! `cargo xtask bench`: filled in by the benchmarking work (see BENCHMARKS.md).
+//! `cargo xtask bench [--quick]`: every benchmark of the project, ending with one
+//! `name value unit` line per figure (see BENCHMARKS.md).
+//!
+//! 1. Criterion micro-benchmarks in kicc-core, kicc-generic, kicc-alipay and kicc-wechat:
+//!    each request built, validated, signed and serialized; each response and webhook read;
+//!    and beside them the floor (HMAC-SHA256 + serde_json of a plain struct, serde_json into
+//!    a plain struct). Reported as `micro_<group>_<bench> <median> ns` and as ratios.
+//! 2. `kicc-bench`: the end-to-end load benchmark against the in-process sandbox (SDK, raw
+//!    hyper, hand-written reqwest): throughput, p50 / p99, ratios.
+//! 3. `kicc-bench-mem`: client-side heap per in-flight request for the same three.
+//!
+//! `--quick` shortens every part (under two minutes of run time after the build).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::cargo;
+
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--skip-micro] [--skip-e2e] [--skip-mem]";
+
+/// The criterion benchmarks: (package, bench target = criterion group).
+const MICRO: [(&str, &str); 4] = [
+    ("kicc-core", "core"),
+    ("kicc-generic", "generic"),
+    ("kicc-alipay", "alipay"),
+    ("kicc-wechat", "wechat"),
+];
+
+/// Ratios of a build (or parse) to its floor: (figure, group, measured, floor).
+const RATIOS: [(&str, &str, &str, &str); 12] = [
+    ("core_build_vs_floor_ratio", "core", "build", "floor"),
+    (
+        "core_build_http_vs_floor_ratio",
+        "core",
+        "build_http",
+        "floor",
+    ),
+    ("generic_build_vs_floor_ratio", "generic", "build", "floor"),
+    (
+        "generic_build_partial_vs_floor_ratio",
+        "generic",
+        "build_partial",
+        "floor_partial",
+    ),
+    ("alipay_build_vs_floor_ratio", "alipay", "build", "floor"),
+    (
+        "alipay_build_partial_vs_floor_ratio",
+        "alipay",
+        "build_partial",
+        "floor_partial",
+    ),
+    ("wechat_build_vs_floor_ratio", "wechat", "build", "floor"),
+    (
+        "generic_parse_vs_floor_ratio",
+        "generic",
+        "parse_response",
+        "floor_parse_response",
+    ),
+    (
+        "alipay_parse_vs_floor_ratio",
+        "alipay",
+        "parse_response",
+        "floor_parse_response",
+    ),
+    (
+        "wechat_parse_vs_floor_ratio",
+        "wechat",
+        "parse_response",
+        "floor_parse_response",
+    ),
+    (
+        "webhook_wechat_parse_vs_floor_ratio",
+        "core",
+        "parse_webhook_wechat",
+        "floor_parse_webhook_wechat",
+    ),
+    (
+        "core_hmac_share_of_floor_ratio",
+        "core",
+        "floor_hmac",
+        "floor",
+    ),
+];
+
+/// The goals from the benchmark issue: (figure, bound, `true` if the figure must be at most
+/// the bound, `false` if at least).
+const GOALS: [(&str, f64, bool); 4] = [
+    ("core_build_vs_floor_ratio", 1.5, true),
+    ("e2e_p50_ratio_sdk_vs_raw_hyper", 1.10, true),
+    ("e2e_throughput_ratio_sdk_vs_raw_hyper", 0.9, false),
+    ("e2e_throughput_ratio_sdk_vs_reqwest", 1.0, false),
+];
+
+#[derive(Debug, Default)]
+struct Options {
+    quick: bool,
+    skip_micro: bool,
+    skip_e2e: bool,
+    skip_mem: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    for a in args {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--skip-micro" => o.skip_micro = true,
+            "--skip-e2e" => o.skip_e2e = true,
+            "--skip-mem" => o.skip_mem = true,
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(o)
+}
+
+/// One `name value unit` figure.
+struct Figure {
+    name: String,
+    value: f64,
+    unit: String,
+}
+
+impl Figure {
+    fn line(&self) -> String {
+        let v = if self.unit == "ratio" {
+            format!("{:.3}", self.value)
+        } else if self.value.fract() == 0.0 {
+            format!("{:.0}", self.value)
+        } else {
+            format!("{:.1}", self.value)
+        };
+        format!("{} {v} {}", self.name, self.unit)
+    }
+}
 
 /// Runs the benchmarks.
-pub fn run(_args: &[String]) -> Result<(), String> {
-    Err("the benchmarks are not built yet".into())
+pub fn run(args: &[String]) -> Result<(), String> {
+    let o = parse(args)?;
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let target = if target.is_absolute() {
+        target
+    } else {
+        root.join(target)
+    };
+    let mut figures = Vec::new();
+
+    if !o.skip_micro {
+        figures.extend(micro(&o, &target)?);
+    }
+    if !o.skip_e2e {
+        let mut args = vec![
+            "run",
+            "--release",
+            "-p",
+            "kicc-bench",
+            "--bin",
+            "kicc-bench",
+            "--",
+        ];
+        if o.quick {
+            args.push("--quick");
+        }
+        figures.extend(run_figures(&args)?);
+    }
+    if !o.skip_mem {
+        let mut args = vec![
+            "run",
+            "--release",
+            "-p",
+            "kicc-bench",
+            "--bin",
+            "kicc-bench-mem",
+            "--",
+        ];
+        if o.quick {
+            args.extend(["--repeats", "1", "--stall-ms", "200"]);
+        }
+        figures.extend(run_figures(&args)?);
+    }
+
+    eprintln!("\n==> goals");
+    for (name, bound, at_most) in GOALS {
+        match figures.iter().find(|f| f.name == name) {
+            Some(f) => {
+                let met = if at_most {
+                    f.value <= bound
+                } else {
+                    f.value >= bound
+                };
+                let rel = if at_most { "<=" } else { ">=" };
+                eprintln!(
+                    "  {} {name} = {:.3} (goal {rel} {bound})",
+                    if met { "MET   " } else { "MISSED" },
+                    f.value
+                );
+            }
+            None => eprintln!("  (not run) {name}"),
+        }
+    }
+    eprintln!("\n==> figures (name value unit)");
+    for f in &figures {
+        println!("{}", f.line());
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Runs the criterion benchmarks into a fresh directory and reads their medians.
+fn micro(o: &Options, target: &Path) -> Result<Vec<Figure>, String> {
+    let home = target.join("criterion-xtask");
+    if home.exists() {
+        std::fs::remove_dir_all(&home).map_err(|e| format!("clearing {}: {e}", home.display()))?;
+    }
+    let home_str = home.to_string_lossy().into_owned();
+    let timing: &[&str] = if o.quick {
+        &["--warm-up-time", "0.3", "--measurement-time", "0.8"]
+    } else {
+        &["--warm-up-time", "1", "--measurement-time", "3"]
+    };
+    for (package, bench) in MICRO {
+        let mut args = vec!["bench", "-p", package, "--bench", bench, "--", "--noplot"];
+        args.extend_from_slice(timing);
+        cargo(&args, &[("CRITERION_HOME", &home_str)])?;
+    }
+
+    let mut figures = Vec::new();
+    let mut medians = Vec::new();
+    for (_, group) in MICRO {
+        let dir = home.join(group);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("reading {}: {e}", dir.display()))?
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join("new/estimates.json").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names {
+            let median = read_median(&dir.join(&name).join("new/estimates.json"))?;
+            figures.push(Figure {
+                name: format!("micro_{group}_{name}"),
+                value: median,
+                unit: "ns".into(),
+            });
+            medians.push((group, name, median));
+        }
+    }
+    let find = |group: &str, name: &str| {
+        medians
+            .iter()
+            .find(|(g, n, _)| *g == group && n == name)
+            .map(|m| m.2)
+    };
+    for (figure, group, measured, floor) in RATIOS {
+        match (find(group, measured), find(group, floor)) {
+            (Some(m), Some(f)) if f > 0.0 => figures.push(Figure {
+                name: figure.into(),
+                value: m / f,
+                unit: "ratio".into(),
+            }),
+            _ => {
+                return Err(format!(
+                    "no criterion result for {group}/{measured} or {group}/{floor}"
+                ))
+            }
+        }
+    }
+    Ok(figures)
+}
+
+/// The median estimate (ns) in a criterion `estimates.json`.
+fn read_median(path: &Path) -> Result<f64, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
+    v.get("median")
+        .and_then(|m| m.get("point_estimate"))
+        .and_then(serde_json::Value::as_f64)
+        .ok_or(format!("{} has no median.point_estimate", path.display()))
+}
+
+/// Runs `cargo args`, passing its stderr through, and reads `name value unit` lines from
+/// its stdout.
+fn run_figures(args: &[&str]) -> Result<Vec<Figure>, String> {
+    eprintln!("\n==> cargo {}", args.join(" "));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "`cargo {}` failed ({}): {stdout}",
+            args.join(" "),
+            out.status
+        ));
+    }
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            match (
+                parts.next(),
+                parts.next().map(str::parse::<f64>),
+                parts.next(),
+            ) {
+                (Some(name), Some(Ok(value)), Some(unit)) => Ok(Figure {
+                    name: name.to_owned(),
+                    value,
+                    unit: unit.to_owned(),
+                }),
+                _ => Err(format!("not a `name value unit` line: {l:?}")),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figure_lines() {
+        let f = |value, unit: &str| {
+            Figure {
+                name: "x".into(),
+                value,
+                unit: unit.into(),
+            }
+            .line()
+        };
+        assert_eq!(f(1.03456, "ratio"), "x 1.035 ratio");
+        assert_eq!(f(512.0, "ns"), "x 512 ns");
+        assert_eq!(f(512.25, "ns"), "x 512.2 ns");
+    }
+
+    #[test]
+    fn arguments() {
+        assert!(parse(&["--quick".into()]).is_ok_and(|o| o.quick));
+        assert!(parse(&["--fast".into()]).is_err());
+    }
 }

@@ -1,0 +1,205 @@
+//! Criterion benchmarks of kicc-core: the revise head (validate + sign + serialize), the
+//! webhooks, and beside them the floor a hand-written integration cannot go below: HMAC-SHA256
+//! of the same input plus serde_json of the same fields as a plain struct of `&str`.
+//!
+//! `cargo xtask bench` runs these and reports `core_build_vs_floor_ratio` (goal: at most 1.5).
+//! Every input is fixed, so runs are comparable; `black_box` keeps the compiler from
+//! precomputing anything.
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use criterion::{criterion_main, Criterion};
+use hmac::{Hmac, Mac};
+use kicc_core::message::{to_json, ReviseHead};
+use kicc_core::{
+    BaseUrl, Environment, GenericNotice, KoreaDate, MallId, Merchant, PgCno, ReviseTypeCode,
+    SecretKey, ShopTransactionId, WechatCancelNotice,
+};
+use sha2::Sha256;
+
+const MALL_ID: &str = "T0000001";
+const SECRET: &str = "sandbox-secret-key";
+const PG_CNO: &str = "SBP20261121000000001";
+const KEY: &str = "01JD4Q8Z6K3M5N7P9R1T3V5X7Z";
+const DATE: &str = "20261122";
+/// 2026-11-21T15:00:00Z, already the 22nd in Korea.
+const NOW_UNIX: u64 = 1_795_273_200;
+
+const WECHAT_NOTICE: &[u8] = br#"{"resCd":"0000","resMsg":"Success","mallId":"T0000001","shopOrderNo":"SO20261121000000001","pgCno":"SBP20261121000000001","cancelPgCno":"SBC20261121000000001","cancelDate":"20261122000512","amountInfo":{"currency":"KRW","amount":51004}}"#;
+const GENERIC_NOTICE: &[u8] = br#"{"notiType":"20","resCd":"0000","resMsg":"Success","mallId":"T0000001","pgCno":"SBP20261121000000001","shopOrderNo":"SO20261121000000001","cancelPgCno":"SBC20261121000000001","amount":"51004","cancelAmount":"51004","remainAmount":"0","statusCode":"TS02","transactionDate":"20261122000512","payMethodTypeCode":"11"}"#;
+
+/// The same six fields as `ReviseHead`, as a hand-written integration would hold them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlainHead<'a> {
+    mall_id: &'a str,
+    shop_transaction_id: &'a str,
+    pg_cno: &'a str,
+    revise_type_code: &'a str,
+    cancel_req_date: &'a str,
+    msg_auth_value: &'a str,
+}
+
+/// The WeChat notice as a plain struct: the floor for parsing it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // fields are read by serde only
+struct PlainNotice {
+    res_cd: String,
+    #[serde(default)]
+    res_msg: String,
+    #[serde(default)]
+    mall_id: String,
+    #[serde(default)]
+    shop_order_no: String,
+    pg_cno: String,
+    cancel_pg_cno: String,
+    #[serde(default)]
+    cancel_date: String,
+    #[serde(default)]
+    amount_info: Option<PlainAmount>,
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // fields are read by serde only
+struct PlainAmount {
+    currency: String,
+    amount: u64,
+}
+
+fn merchant() -> Merchant {
+    Merchant::new(
+        Environment::Custom(BaseUrl::new("http://127.0.0.1:8780").expect("literal URL")),
+        MallId::new(MALL_ID).expect("literal mall ID"),
+        SecretKey::new(SECRET).expect("literal key"),
+    )
+}
+
+/// HMAC-SHA256 of `pg|key` as 64 lowercase hex characters, by hand.
+fn hmac_hex(secret: &[u8], pg: &str, key: &str, out: &mut [u8; 64]) {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("any key length");
+    mac.update(pg.as_bytes());
+    mac.update(b"|");
+    mac.update(key.as_bytes());
+    hex::encode_to_slice(mac.finalize().into_bytes(), out).expect("64 bytes");
+}
+
+/// serde_json of `value` into a buffer sized like `kicc_core::message::to_json`'s.
+fn plain_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(384);
+    serde_json::to_writer(&mut out, value).expect("plain struct serializes");
+    out
+}
+
+fn benches(c: &mut Criterion) {
+    let merchant = merchant();
+    let now = UNIX_EPOCH + Duration::from_secs(NOW_UNIX);
+    let mut g = c.benchmark_group("core");
+
+    // The floor: the two primitives a correct request cannot avoid.
+    g.bench_function("floor_hmac", |b| {
+        b.iter(|| {
+            let mut hex = [0u8; 64];
+            hmac_hex(
+                black_box(SECRET.as_bytes()),
+                black_box(PG_CNO),
+                black_box(KEY),
+                &mut hex,
+            );
+            hex
+        })
+    });
+    g.bench_function("floor_serde", |b| {
+        let mac = "0".repeat(64);
+        b.iter(|| {
+            plain_json(&PlainHead {
+                mall_id: black_box(MALL_ID),
+                shop_transaction_id: black_box(KEY),
+                pg_cno: black_box(PG_CNO),
+                revise_type_code: black_box("40"),
+                cancel_req_date: black_box(DATE),
+                msg_auth_value: black_box(&mac),
+            })
+        })
+    });
+    g.bench_function("floor", |b| {
+        b.iter(|| {
+            let mut hex = [0u8; 64];
+            hmac_hex(
+                black_box(SECRET.as_bytes()),
+                black_box(PG_CNO),
+                black_box(KEY),
+                &mut hex,
+            );
+            plain_json(&PlainHead {
+                mall_id: black_box(MALL_ID),
+                shop_transaction_id: black_box(KEY),
+                pg_cno: black_box(PG_CNO),
+                revise_type_code: black_box("40"),
+                cancel_req_date: black_box(DATE),
+                msg_auth_value: std::str::from_utf8(&hex).expect("hex is ASCII"),
+            })
+        })
+    });
+
+    // The SDK: validate the text inputs, date from an instant, sign, serialize.
+    g.bench_function("build", |b| {
+        b.iter(|| {
+            let pg = PgCno::new(black_box(PG_CNO)).expect("valid");
+            let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+            let head = ReviseHead::new(
+                &merchant,
+                pg,
+                ReviseTypeCode::Full,
+                key,
+                KoreaDate::of(black_box(now)),
+            );
+            to_json(&head)
+        })
+    });
+    // The same, up to the `http::Request` handed to a transport.
+    g.bench_function("build_http", |b| {
+        b.iter(|| {
+            let pg = PgCno::new(black_box(PG_CNO)).expect("valid");
+            let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+            let head = ReviseHead::new(
+                &merchant,
+                pg,
+                ReviseTypeCode::Full,
+                key,
+                KoreaDate::of(black_box(now)),
+            );
+            merchant
+                .post_json("/api/trades/alipay/revise", to_json(&head))
+                .expect("valid URI")
+        })
+    });
+    g.bench_function("date_of_instant", |b| {
+        b.iter(|| {
+            KoreaDate::of(black_box(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_UNIX),
+            ))
+        })
+    });
+
+    // Webhooks, and the floor for reading the WeChat one.
+    g.bench_function("parse_webhook_wechat", |b| {
+        b.iter(|| WechatCancelNotice::parse(black_box(WECHAT_NOTICE)).expect("valid notice"))
+    });
+    g.bench_function("floor_parse_webhook_wechat", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<PlainNotice>(black_box(WECHAT_NOTICE)).expect("valid notice")
+        })
+    });
+    g.bench_function("parse_webhook_generic", |b| {
+        b.iter(|| GenericNotice::parse(black_box(GENERIC_NOTICE)).expect("valid notice"))
+    });
+    g.finish();
+}
+
+/// Keeps the harness's generated `pub fn` out of the crate's documented surface.
+mod group {
+    criterion::criterion_group!(core, super::benches);
+}
+criterion_main!(group::core);
