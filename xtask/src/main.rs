@@ -67,7 +67,11 @@ fn tree(args: &[&str]) -> Result<String, String> {
 
 /// Fails if the normal dependency tree of `args` contains any of `forbidden`.
 fn assert_tree_lacks(args: &[&str], forbidden: &[&str]) -> Result<(), String> {
-    eprintln!("\n==> cargo tree {} (must not contain {})", args.join(" "), forbidden.join(", "));
+    eprintln!(
+        "\n==> cargo tree {} (must not contain {})",
+        args.join(" "),
+        forbidden.join(", ")
+    );
     let text = tree(args)?;
     for line in text.lines() {
         let name = line.split_whitespace().next().unwrap_or("");
@@ -81,7 +85,14 @@ fn assert_tree_lacks(args: &[&str], forbidden: &[&str]) -> Result<(), String> {
 fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
     cargo(
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
         &[],
     )?;
     // The message layers alone, as a consumer with `default-features = false` builds them.
@@ -108,7 +119,12 @@ fn ci() -> Result<(), String> {
     }
     let io = ["tokio", "hyper", "hyper-util", "rustls", "mio", "socket2"];
     assert_tree_lacks(&["-p", "kicc-core"], &io)?;
-    for krate in ["kicc-generic", "kicc-alipay", "kicc-wechat", "wechatpay-direct"] {
+    for krate in [
+        "kicc-generic",
+        "kicc-alipay",
+        "kicc-wechat",
+        "wechatpay-direct",
+    ] {
         assert_tree_lacks(&["-p", krate, "--no-default-features"], &io)?;
     }
     assert_tree_lacks(&["-p", "kicc-core"], &["rsa"])?;
