@@ -24,11 +24,20 @@ pub enum Contender {
     RawHyper,
     /// A shared reqwest client with hand-built JSON and HMAC.
     Reqwest,
+    /// Diagnostic: the SDK's `HyperTransport` alone sending the precomputed bytes (no
+    /// validation, signing, response reading or retry driver), to tell the cost of the
+    /// HTTP layer from the cost of the protocol work.
+    SdkTransport,
 }
 
 impl Contender {
     /// Every contender, in the order of the first round.
-    pub const ALL: [Contender; 3] = [Contender::Sdk, Contender::RawHyper, Contender::Reqwest];
+    pub const ALL: [Contender; 4] = [
+        Contender::Sdk,
+        Contender::RawHyper,
+        Contender::Reqwest,
+        Contender::SdkTransport,
+    ];
 
     /// The name used in figure names (`sdk`, `raw_hyper`, `reqwest`).
     pub fn name(self) -> &'static str {
@@ -36,6 +45,7 @@ impl Contender {
             Contender::Sdk => "sdk",
             Contender::RawHyper => "raw_hyper",
             Contender::Reqwest => "reqwest",
+            Contender::SdkTransport => "sdk_transport",
         }
     }
 
@@ -45,6 +55,7 @@ impl Contender {
             Contender::Sdk => 0,
             Contender::RawHyper => 1,
             Contender::Reqwest => 2,
+            Contender::SdkTransport => 3,
         }
     }
 }
@@ -57,7 +68,8 @@ pub struct Job {
     pub pg_cno: String,
     /// The request's own `shopTransactionId`.
     pub key: String,
-    /// The precomputed body (empty unless the job is for [`Contender::RawHyper`]).
+    /// The precomputed body (empty unless the job is for [`Contender::RawHyper`] or
+    /// [`Contender::SdkTransport`]).
     pub body: Bytes,
 }
 
@@ -69,6 +81,7 @@ pub const PATH: &str = kicc_alipay::PATH;
 pub struct Clients {
     merchant: Merchant,
     sdk: AlipayClient<HyperTransport>,
+    transport: HyperTransport,
     raw: Client<HttpConnector, Full<Bytes>>,
     raw_uri: http::Uri,
     reqwest: reqwest::Client,
@@ -101,7 +114,7 @@ impl Clients {
             .pool_max_idle_per_host(pool)
             .build()
             .map_err(|e| e.to_string())?;
-        let sdk = AlipayClient::with_transport(merchant.clone(), transport);
+        let sdk = AlipayClient::with_transport(merchant.clone(), transport.clone());
 
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
@@ -120,6 +133,7 @@ impl Clients {
         Ok(Clients {
             merchant,
             sdk,
+            transport,
             raw,
             raw_uri,
             reqwest,
@@ -133,7 +147,7 @@ impl Clients {
     /// The job cancelling `pg_cno` with `key` for `who` (raw hyper's body is built here,
     /// by the SDK, so all three send the same message).
     pub fn job(&self, who: Contender, pg_cno: String, key: String) -> Result<Job, String> {
-        let body = if who == Contender::RawHyper {
+        let body = if matches!(who, Contender::RawHyper | Contender::SdkTransport) {
             let request =
                 CancelRequest::full(PgCno::new(pg_cno.as_str()).map_err(|e| e.to_string())?);
             let key = ShopTransactionId::new(key.as_str()).map_err(|e| e.to_string())?;
@@ -154,6 +168,7 @@ impl Clients {
             Contender::Sdk => self.cancel_sdk(job).await,
             Contender::RawHyper => self.cancel_raw(job).await,
             Contender::Reqwest => self.cancel_reqwest(job).await,
+            Contender::SdkTransport => self.cancel_transport(job).await,
         }
     }
 
@@ -185,6 +200,26 @@ impl Clients {
                 "raw hyper: HTTP {status}: {}",
                 String::from_utf8_lossy(&body)
             ));
+        }
+        Ok(())
+    }
+
+    async fn cancel_transport(&self, job: &Job) -> Result<(), String> {
+        use kicc_transport::Transport;
+        let mut request = http::Request::new(job.body.clone());
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.raw_uri.clone();
+        request.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        let response = self
+            .transport
+            .send(request)
+            .await
+            .map_err(|e| format!("sdk transport: {e}"))?;
+        if response.status() != 200 || !contains(response.body(), br#""resCd":"0000""#) {
+            return Err(format!("sdk transport: HTTP {}", response.status()));
         }
         Ok(())
     }

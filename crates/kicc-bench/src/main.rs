@@ -1,8 +1,10 @@
 //! `kicc-bench`: N Alipay cancels at concurrency C through the SDK, raw hyper and a
-//! hand-written reqwest client, against the sandbox running in this process on loopback.
+//! hand-written reqwest client (and, as a diagnostic, the SDK's transport alone), against the
+//! sandbox running in this process on loopback; then the same one request at a time.
 //!
 //! ```text
 //! kicc-bench [--requests N] [--concurrency C] [--rounds R] [--warmup W] [--quick]
+//!            [--only sdk|raw_hyper|reqwest|sdk_transport]
 //! ```
 //!
 //! One tokio multi-thread runtime (2 workers) runs the sandbox and the clients. Each round
@@ -22,7 +24,7 @@ use kicc_bench::{percentile, run, Clients, Contender, Figures, Job};
 use kicc_sandbox::{Channel, Currency, Sandbox, SandboxConfig, SandboxHandle, DEFAULT_SECRET_KEY};
 
 const USAGE: &str = "usage: kicc-bench [--requests N] [--concurrency C] [--rounds R] [--warmup W] \
-                     [--quick] [--only sdk|raw_hyper|reqwest]";
+                     [--quick] [--only sdk|raw_hyper|reqwest|sdk_transport]";
 
 #[derive(Debug, Clone, Copy)]
 struct Options {
@@ -36,7 +38,7 @@ struct Options {
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
-        requests: 1000,
+        requests: 2000,
         concurrency: 8,
         rounds: 15,
         warmup: 500,
@@ -66,7 +68,9 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     Contender::ALL
                         .into_iter()
                         .find(|c| c.name() == name)
-                        .ok_or(format!("--only needs sdk, raw_hyper or reqwest\n{USAGE}"))?,
+                        .ok_or(format!(
+                            "--only needs sdk, raw_hyper, reqwest or sdk_transport\n{USAGE}"
+                        ))?,
                 );
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
@@ -146,11 +150,58 @@ async fn bench(o: Options) -> Result<Figures, String> {
         o.concurrency
     );
     let mut serial = 0u64;
+    let mut f = Figures::new();
+    f.push(
+        "e2e_requests_per_contender",
+        (o.requests * o.rounds) as f64,
+        "requests",
+    );
+    f.push("e2e_concurrency", o.concurrency as f64, "tasks");
+    phase(
+        &sandbox,
+        &clients,
+        &o,
+        o.concurrency,
+        "e2e",
+        &mut serial,
+        &mut f,
+    )
+    .await?;
+    // One request at a time: latency without queueing behind the other in-flight requests.
+    let sequential = Options {
+        requests: (o.requests / 4).max(50),
+        ..o
+    };
+    eprintln!("kicc-bench: the same, one request at a time");
+    phase(
+        &sandbox,
+        &clients,
+        &sequential,
+        1,
+        "e2e_c1",
+        &mut serial,
+        &mut f,
+    )
+    .await?;
+    sandbox.shutdown().await;
+    Ok(f)
+}
 
+/// Warm-up, then `o.rounds` rounds of `o.requests` cancels per contender at `concurrency`;
+/// adds the figures, named `{prefix}_...`.
+async fn phase(
+    sandbox: &SandboxHandle,
+    clients: &Arc<Clients>,
+    o: &Options,
+    concurrency: usize,
+    prefix: &str,
+    serial: &mut u64,
+    f: &mut Figures,
+) -> Result<(), String> {
     let selected = |who: Contender| o.only.is_none_or(|only| only == who);
     for who in Contender::ALL.into_iter().filter(|&w| selected(w)) {
-        let batch = jobs(&sandbox, &clients, who, o.warmup, &mut serial)?;
-        let r = run(Arc::clone(&clients), who, batch, o.concurrency).await;
+        let batch = jobs(sandbox, clients, who, o.warmup.min(o.requests), serial)?;
+        let r = run(Arc::clone(clients), who, batch, concurrency).await;
         if r.errors > 0 {
             return Err(format!(
                 "warm-up of {}: {} failed, first: {}",
@@ -161,20 +212,20 @@ async fn bench(o: Options) -> Result<Figures, String> {
         }
     }
 
-    let mut latencies: [Vec<Duration>; 3] = Default::default();
-    let mut walls = [Duration::ZERO; 3];
+    let mut latencies: [Vec<Duration>; 4] = Default::default();
+    let mut walls = [Duration::ZERO; 4];
     // Per round and contender: throughput, p50, p99 (for the paired ratios).
-    let mut per_round: Vec<[[f64; 3]; 3]> = Vec::with_capacity(o.rounds);
+    let mut per_round: Vec<[[f64; 3]; 4]> = Vec::with_capacity(o.rounds);
     for round in 0..o.rounds {
         let mut line = format!("  round {}:", round + 1);
-        let mut this_round = [[0.0; 3]; 3];
-        for k in 0..3 {
-            let who = Contender::ALL[(round + k) % 3];
+        let mut this_round = [[0.0; 3]; 4];
+        for k in 0..4 {
+            let who = Contender::ALL[(round + k) % 4];
             if !selected(who) {
                 continue;
             }
-            let batch = jobs(&sandbox, &clients, who, o.requests, &mut serial)?;
-            let r = run(Arc::clone(&clients), who, batch, o.concurrency).await;
+            let batch = jobs(sandbox, clients, who, o.requests, serial)?;
+            let r = run(Arc::clone(clients), who, batch, concurrency).await;
             if r.errors > 0 {
                 return Err(format!(
                     "round {} of {}: {} failed, first: {}",
@@ -201,15 +252,7 @@ async fn bench(o: Options) -> Result<Figures, String> {
         per_round.push(this_round);
         eprintln!("{line}");
     }
-    sandbox.shutdown().await;
 
-    let mut f = Figures::new();
-    f.push(
-        "e2e_requests_per_contender",
-        (o.requests * o.rounds) as f64,
-        "requests",
-    );
-    f.push("e2e_concurrency", o.concurrency as f64, "tasks");
     for who in Contender::ALL {
         let i = who.index();
         let sorted = {
@@ -220,27 +263,34 @@ async fn bench(o: Options) -> Result<Figures, String> {
         let us = |p: f64| percentile(&sorted, p).unwrap_or_default().as_secs_f64() * 1e6;
         let name = who.name();
         f.push(
-            format!("e2e_{name}_throughput"),
+            format!("{prefix}_{name}_throughput"),
             sorted.len() as f64 / walls[i].as_secs_f64(),
             "req/s",
         );
-        f.push(format!("e2e_{name}_p50"), us(50.0), "us");
-        f.push(format!("e2e_{name}_p99"), us(99.0), "us");
+        f.push(format!("{prefix}_{name}_p50"), us(50.0), "us");
+        f.push(format!("{prefix}_{name}_p99"), us(99.0), "us");
     }
     // Ratios: the median over rounds of each round's SDK / other figure. Each round measures
     // the contenders back to back, so drift on a shared machine cancels in its ratio.
-    for (j, other) in [(1usize, "raw_hyper"), (2, "reqwest")] {
+    // The goals compare the SDK with raw hyper and reqwest; the last two split the SDK's
+    // cost into its HTTP layer (transport alone vs raw hyper) and its protocol work.
+    for (i, j, pair) in [
+        (0usize, 1usize, "sdk_vs_raw_hyper"),
+        (0, 2, "sdk_vs_reqwest"),
+        (3, 1, "sdk_transport_vs_raw_hyper"),
+        (0, 3, "sdk_vs_sdk_transport"),
+    ] {
         for (stat, what) in [(1usize, "p50"), (2, "p99"), (0, "throughput")] {
             let mut ratios: Vec<f64> = per_round
                 .iter()
-                .filter(|r| r[j][stat] > 0.0)
-                .map(|r| r[0][stat] / r[j][stat])
+                .filter(|r| r[i][stat] > 0.0 && r[j][stat] > 0.0)
+                .map(|r| r[i][stat] / r[j][stat])
                 .collect();
             ratios.sort_by(f64::total_cmp);
             if let Some(median) = ratios.get(ratios.len() / 2) {
-                f.push(format!("e2e_{what}_ratio_sdk_vs_{other}"), *median, "ratio");
+                f.push(format!("{prefix}_{what}_ratio_{pair}"), *median, "ratio");
             }
         }
     }
-    Ok(f)
+    Ok(())
 }

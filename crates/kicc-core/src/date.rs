@@ -81,7 +81,14 @@ pub struct KoreaDate([u8; 8]);
 impl KoreaDate {
     /// The Korea date at instant `t`.
     pub fn of(t: SystemTime) -> Self {
-        KoreaDateTime::of(t).date()
+        // The date part of `KoreaDateTime::of(t)`, without formatting the time of day.
+        let secs = unix_seconds(t).saturating_add(KST_OFFSET_SECONDS);
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let mut out = [b'0'; 8];
+        write_number(&mut out[0..4], y.clamp(1, 9999) as u32);
+        write_number(&mut out[4..6], m);
+        write_number(&mut out[6..8], d);
+        KoreaDate(out)
     }
 
     /// Parses `yyyyMMdd`, reporting errors under `field`.
@@ -198,6 +205,23 @@ mod tests {
 
     fn at(unix: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(unix)
+    }
+
+    #[test]
+    fn date_of_an_instant_is_the_date_of_its_date_time() {
+        for secs in [
+            0u64,
+            53_999,
+            54_000,
+            86_399,
+            951_782_400,
+            1_795_273_199,
+            1_795_273_200,
+            253_402_300_799,
+        ] {
+            let t = UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            assert_eq!(KoreaDate::of(t), KoreaDateTime::of(t).date(), "{secs}");
+        }
     }
 
     #[test]

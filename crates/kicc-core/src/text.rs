@@ -55,8 +55,30 @@ pub fn check_text(field: &'static str, value: &str, max_bytes: usize) -> Result<
 
 /// [`is_forbidden`] for an ASCII byte: the documented characters and the control characters.
 fn is_forbidden_ascii(b: u8) -> bool {
-    b < 0x20 || b == 0x7F || matches!(b, b'\'' | b'"' | b'<' | b'>' | b'\\' | b';' | b'|' | b'&')
+    FORBIDDEN_ASCII_TABLE
+        .get(usize::from(b))
+        .copied()
+        .unwrap_or(false)
 }
+
+/// `FORBIDDEN_ASCII_TABLE[b]`: whether ASCII byte `b` is forbidden (controls and the
+/// documented characters), one lookup per byte.
+const FORBIDDEN_ASCII_TABLE: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[0x7F] = true;
+    let listed = [b'\'', b'"', b'<', b'>', b'\\', b';', b'|', b'&'];
+    let mut i = 0;
+    while i < listed.len() {
+        t[listed[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// The first character [`is_forbidden`] refuses, with its byte offset.
 ///
@@ -65,13 +87,13 @@ fn is_forbidden_ascii(b: u8) -> bool {
 /// byte (always a character boundary), a character at a time.
 fn first_forbidden(value: &str) -> Option<(usize, char)> {
     let bytes = value.as_bytes();
+    // One pass: stop at the first forbidden ASCII byte or the first non-ASCII one.
     let ascii_len = bytes
         .iter()
-        .position(|b| !b.is_ascii())
+        .position(|&b| !b.is_ascii() || is_forbidden_ascii(b))
         .unwrap_or(bytes.len());
-    let (ascii, _) = bytes.split_at(ascii_len);
-    if let Some(at) = ascii.iter().position(|&b| is_forbidden_ascii(b)) {
-        return ascii.get(at).map(|&b| (at, char::from(b)));
+    if let Some(&b) = bytes.get(ascii_len).filter(|b| b.is_ascii()) {
+        return Some((ascii_len, char::from(b)));
     }
     value
         .get(ascii_len..)
