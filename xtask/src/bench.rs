@@ -4,7 +4,9 @@
 //! 1. Criterion micro-benchmarks in kicc-core, kicc-generic, kicc-alipay and kicc-wechat:
 //!    each request built, validated, signed and serialized; each response and webhook read;
 //!    and beside them the floor (HMAC-SHA256 + serde_json of a plain struct, serde_json into
-//!    a plain struct). Reported as `micro_<group>_<bench> <median> ns` and as ratios.
+//!    a plain struct). Reported as `micro_<group>_<bench> <median> ns`, and each build or
+//!    parse against its floor as a `*_paired_ratio`, measured with the two alternating in
+//!    short blocks (criterion medians are taken seconds apart, which a noisy machine skews).
 //! 2. `kicc-bench`: the end-to-end load benchmark against the in-process sandbox (SDK, raw
 //!    hyper, hand-written reqwest): throughput, p50 / p99, ratios.
 //! 3. `kicc-bench-mem`: client-side heap per in-flight request for the same three.
@@ -14,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::cargo;
+use std::os::fd::AsFd;
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--skip-micro] [--skip-e2e] [--skip-mem]";
 
@@ -26,66 +28,10 @@ const MICRO: [(&str, &str); 4] = [
     ("kicc-wechat", "wechat"),
 ];
 
-/// Ratios of a build (or parse) to its floor: (figure, group, measured, floor).
-const RATIOS: [(&str, &str, &str, &str); 12] = [
-    ("core_build_vs_floor_ratio", "core", "build", "floor"),
-    (
-        "core_build_http_vs_floor_ratio",
-        "core",
-        "build_http",
-        "floor",
-    ),
-    ("generic_build_vs_floor_ratio", "generic", "build", "floor"),
-    (
-        "generic_build_partial_vs_floor_ratio",
-        "generic",
-        "build_partial",
-        "floor_partial",
-    ),
-    ("alipay_build_vs_floor_ratio", "alipay", "build", "floor"),
-    (
-        "alipay_build_partial_vs_floor_ratio",
-        "alipay",
-        "build_partial",
-        "floor_partial",
-    ),
-    ("wechat_build_vs_floor_ratio", "wechat", "build", "floor"),
-    (
-        "generic_parse_vs_floor_ratio",
-        "generic",
-        "parse_response",
-        "floor_parse_response",
-    ),
-    (
-        "alipay_parse_vs_floor_ratio",
-        "alipay",
-        "parse_response",
-        "floor_parse_response",
-    ),
-    (
-        "wechat_parse_vs_floor_ratio",
-        "wechat",
-        "parse_response",
-        "floor_parse_response",
-    ),
-    (
-        "webhook_wechat_parse_vs_floor_ratio",
-        "core",
-        "parse_webhook_wechat",
-        "floor_parse_webhook_wechat",
-    ),
-    (
-        "core_hmac_share_of_floor_ratio",
-        "core",
-        "floor_hmac",
-        "floor",
-    ),
-];
-
 /// The goals from the benchmark issue: (figure, bound, `true` if the figure must be at most
 /// the bound, `false` if at least).
 const GOALS: [(&str, f64, bool); 4] = [
-    ("core_build_vs_floor_ratio", 1.5, true),
+    ("core_build_vs_floor_paired_ratio", 1.5, true),
     ("e2e_p50_ratio_sdk_vs_raw_hyper", 1.10, true),
     ("e2e_throughput_ratio_sdk_vs_raw_hyper", 0.9, false),
     ("e2e_throughput_ratio_sdk_vs_reqwest", 1.0, false),
@@ -224,14 +170,21 @@ fn micro(o: &Options, target: &Path) -> Result<Vec<Figure>, String> {
     } else {
         &["--warm-up-time", "1", "--measurement-time", "3"]
     };
+    let paired = home.join("paired");
+    let paired_str = paired.to_string_lossy().into_owned();
     for (package, bench) in MICRO {
         let mut args = vec!["bench", "-p", package, "--bench", bench, "--", "--noplot"];
         args.extend_from_slice(timing);
-        cargo(&args, &[("CRITERION_HOME", &home_str)])?;
+        cargo_to_stderr(
+            &args,
+            &[
+                ("CRITERION_HOME", &home_str),
+                ("KICC_BENCH_PAIRED_OUT", &paired_str),
+            ],
+        )?;
     }
 
     let mut figures = Vec::new();
-    let mut medians = Vec::new();
     for (_, group) in MICRO {
         let dir = home.join(group);
         let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -248,30 +201,63 @@ fn micro(o: &Options, target: &Path) -> Result<Vec<Figure>, String> {
                 value: median,
                 unit: "ns".into(),
             });
-            medians.push((group, name, median));
         }
     }
-    let find = |group: &str, name: &str| {
-        medians
-            .iter()
-            .find(|(g, n, _)| *g == group && n == name)
-            .map(|m| m.2)
-    };
-    for (figure, group, measured, floor) in RATIOS {
-        match (find(group, measured), find(group, floor)) {
-            (Some(m), Some(f)) if f > 0.0 => figures.push(Figure {
-                name: figure.into(),
-                value: m / f,
-                unit: "ratio".into(),
-            }),
-            _ => {
-                return Err(format!(
-                    "no criterion result for {group}/{measured} or {group}/{floor}"
-                ))
-            }
-        }
+    // The paired ratios (blocks of the two alternated; see benches/support in kicc-core).
+    for (_, group) in MICRO {
+        let path = paired.join(format!("{group}.txt"));
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        figures.extend(parse_figures(&text, "ratio")?);
     }
     Ok(figures)
+}
+
+/// `name value` lines (or `name value unit` lines when `unit` is empty) as figures.
+fn parse_figures(text: &str, unit: &str) -> Result<Vec<Figure>, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            let name = parts.next();
+            let value = parts.next().map(str::parse::<f64>);
+            let unit = if unit.is_empty() {
+                parts.next()
+            } else {
+                Some(unit)
+            };
+            match (name, value, unit) {
+                (Some(name), Some(Ok(value)), Some(unit)) => Ok(Figure {
+                    name: name.to_owned(),
+                    value,
+                    unit: unit.to_owned(),
+                }),
+                _ => Err(format!("not a `name value unit` line: {l:?}")),
+            }
+        })
+        .collect()
+}
+
+/// Like [`cargo`], with the child's stdout sent to our stderr, so that this command's
+/// stdout carries nothing but the figures.
+fn cargo_to_stderr(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    eprintln!("\n==> cargo {}", args.join(" "));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let stderr = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| format!("duplicating stderr: {e}"))?;
+    let status = Command::new(cargo)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::from(stderr))
+        .status()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
 }
 
 /// The median estimate (ns) in a criterion `estimates.json`.
@@ -305,25 +291,7 @@ fn run_figures(args: &[&str]) -> Result<Vec<Figure>, String> {
             out.status
         ));
     }
-    stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let mut parts = l.split_whitespace();
-            match (
-                parts.next(),
-                parts.next().map(str::parse::<f64>),
-                parts.next(),
-            ) {
-                (Some(name), Some(Ok(value)), Some(unit)) => Ok(Figure {
-                    name: name.to_owned(),
-                    value,
-                    unit: unit.to_owned(),
-                }),
-                _ => Err(format!("not a `name value unit` line: {l:?}")),
-            }
-        })
-        .collect()
+    parse_figures(&stdout, "")
 }
 
 #[cfg(test)]
@@ -343,6 +311,20 @@ mod tests {
         assert_eq!(f(1.03456, "ratio"), "x 1.035 ratio");
         assert_eq!(f(512.0, "ns"), "x 512 ns");
         assert_eq!(f(512.25, "ns"), "x 512.2 ns");
+    }
+
+    #[test]
+    fn figure_parsing() {
+        let f = parse_figures("a 1.5 ratio\n\nb 2 us\n", "").expect("valid lines");
+        assert_eq!(
+            (f[0].name.as_str(), f[0].value, f[0].unit.as_str()),
+            ("a", 1.5, "ratio")
+        );
+        assert_eq!(f[1].line(), "b 2 us");
+        let p = parse_figures("core_x_paired_ratio 1.25\n", "ratio").expect("valid");
+        assert_eq!(p[0].line(), "core_x_paired_ratio 1.250 ratio");
+        assert!(parse_figures("oops\n", "").is_err());
+        assert!(parse_figures("a x us\n", "").is_err());
     }
 
     #[test]

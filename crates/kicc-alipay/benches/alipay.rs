@@ -5,9 +5,9 @@
 //! Run by `cargo xtask bench`, which reports the ratios (see BENCHMARKS.md).
 
 use std::hint::black_box;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use criterion::{criterion_main, Criterion};
+use criterion::Criterion;
 use hmac::{Hmac, Mac};
 use kicc_alipay::{CancelRequest, ReviseResponse};
 use kicc_core::retry::Interpreted;
@@ -126,33 +126,100 @@ fn floor(code: &str, memo: Option<&str>, amount: Option<u64>) -> Vec<u8> {
     })
 }
 
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW_UNIX)
+}
+
+fn build(merchant: &Merchant, now: SystemTime) -> Vec<u8> {
+    let request = CancelRequest::full(PgCno::new(black_box(PG_CNO)).expect("valid"));
+    let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+    request.message(merchant, key, black_box(now)).to_json()
+}
+
+fn build_partial(merchant: &Merchant, now: SystemTime) -> Vec<u8> {
+    let amount =
+        Money::from_minor("amountInfo.totAmount", Currency::Usd, black_box(1203)).expect("valid");
+    let request = CancelRequest::partial(PgCno::new(black_box(PG_CNO)).expect("valid"), amount)
+        .memo(Memo::new(black_box(MEMO)).expect("valid"));
+    let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+    request.message(merchant, key, black_box(now)).to_json()
+}
+
+fn parse(key: &ShopTransactionId) -> ReviseResponse {
+    match ReviseResponse::read(200, black_box(RESPONSE), key) {
+        Interpreted::Success(r) => r,
+        other => panic!("fixture must read as success: {other:?}"),
+    }
+}
+
+fn floor_parse() -> PlainResponse {
+    serde_json::from_slice::<PlainResponse>(black_box(RESPONSE)).expect("valid")
+}
+
+/// The whole client path with no network: `AlipayClient::cancel_with_key` (build, validate,
+/// sign, serialize, the retry driver, read the answer) over a transport that answers at
+/// once from memory. Compared with `build_http` + `parse_response`, it shows what the
+/// driver adds.
+#[cfg(feature = "transport")]
+mod in_memory {
+    use super::*;
+    use criterion::measurement::WallTime;
+    use criterion::BenchmarkGroup;
+    use kicc_alipay::AlipayClient;
+    use kicc_transport::{HttpRequest, HttpResponse, Transport, TransportError};
+
+    /// Answers every request with the same success body.
+    struct Canned(bytes::Bytes);
+
+    impl Transport for Canned {
+        async fn send(&self, _request: HttpRequest) -> Result<HttpResponse, TransportError> {
+            Ok(http::Response::new(self.0.clone()))
+        }
+    }
+
+    pub fn bench(g: &mut BenchmarkGroup<'_, WallTime>, merchant: &Merchant) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = AlipayClient::with_transport(
+            merchant.clone(),
+            Canned(bytes::Bytes::from_static(RESPONSE)),
+        );
+        g.bench_function("client_in_memory", |b| {
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let t0 = std::time::Instant::now();
+                    for _ in 0..iters {
+                        let request =
+                            CancelRequest::full(PgCno::new(black_box(PG_CNO)).expect("valid"));
+                        let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+                        let response = client
+                            .cancel_with_key(&request, key)
+                            .await
+                            .expect("canned success");
+                        black_box(response);
+                    }
+                    t0.elapsed()
+                })
+            })
+        });
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let merchant = merchant();
-    let now = UNIX_EPOCH + Duration::from_secs(NOW_UNIX);
+    let now = now();
     let key = ShopTransactionId::new(KEY).expect("valid");
     let mut g = c.benchmark_group("alipay");
 
     g.bench_function("floor", |b| b.iter(|| floor("40", None, None)));
-    g.bench_function("build", |b| {
-        b.iter(|| {
-            let request = CancelRequest::full(PgCno::new(black_box(PG_CNO)).expect("valid"));
-            let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
-            request.message(&merchant, key, black_box(now)).to_json()
-        })
-    });
+    g.bench_function("build", |b| b.iter(|| build(&merchant, now)));
     g.bench_function("floor_partial", |b| {
         b.iter(|| floor("32", Some(MEMO), Some(1203)))
     });
     g.bench_function("build_partial", |b| {
-        b.iter(|| {
-            let amount = Money::from_minor("amountInfo.totAmount", Currency::Usd, black_box(1203))
-                .expect("valid");
-            let request =
-                CancelRequest::partial(PgCno::new(black_box(PG_CNO)).expect("valid"), amount)
-                    .memo(Memo::new(black_box(MEMO)).expect("valid"));
-            let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
-            request.message(&merchant, key, black_box(now)).to_json()
-        })
+        b.iter(|| build_partial(&merchant, now))
     });
     g.bench_function("build_http", |b| {
         b.iter(|| {
@@ -165,17 +232,10 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    g.bench_function("parse_response", |b| {
-        b.iter(
-            || match ReviseResponse::read(200, black_box(RESPONSE), &key) {
-                Interpreted::Success(r) => r,
-                other => panic!("fixture must read as success: {other:?}"),
-            },
-        )
-    });
-    g.bench_function("floor_parse_response", |b| {
-        b.iter(|| serde_json::from_slice::<PlainResponse>(black_box(RESPONSE)).expect("valid"))
-    });
+    #[cfg(feature = "transport")]
+    in_memory::bench(&mut g, &merchant);
+    g.bench_function("parse_response", |b| b.iter(|| parse(&key)));
+    g.bench_function("floor_parse_response", |b| b.iter(floor_parse));
     g.finish();
 }
 
@@ -183,4 +243,38 @@ fn benches(c: &mut Criterion) {
 mod group {
     criterion::criterion_group!(alipay, super::benches);
 }
-criterion_main!(group::alipay);
+
+#[path = "../../kicc-core/benches/support/mod.rs"]
+mod support;
+
+fn main() {
+    group::alipay();
+    Criterion::default().configure_from_args().final_summary();
+    if !support::wanted() {
+        return;
+    }
+    let merchant = merchant();
+    let now = now();
+    let key = ShopTransactionId::new(KEY).expect("valid");
+    support::write(
+        "alipay",
+        &[
+            (
+                "build_vs_floor",
+                support::paired_ratio(|| build(&merchant, now), || floor("40", None, None), 3000),
+            ),
+            (
+                "build_partial_vs_floor_partial",
+                support::paired_ratio(
+                    || build_partial(&merchant, now),
+                    || floor("32", Some(MEMO), Some(1203)),
+                    3000,
+                ),
+            ),
+            (
+                "parse_response_vs_floor",
+                support::paired_ratio(|| parse(&key), floor_parse, 3000),
+            ),
+        ],
+    );
+}

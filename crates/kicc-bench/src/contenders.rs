@@ -1,6 +1,7 @@
 //! The three clients that send the same cancels, and the jobs they send.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::cell::Cell;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -12,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use kicc_alipay::{AlipayClient, CancelRequest};
 use kicc_core::{BaseUrl, Environment, MallId, Merchant, PgCno, SecretKey, ShopTransactionId};
-use kicc_transport::HyperTransport;
+use kicc_transport::{HttpRequest, HttpResponse, HyperTransport, Transport, TransportError};
 use sha2::Sha256;
 
 /// Who sends the requests.
@@ -80,7 +81,7 @@ pub const PATH: &str = kicc_alipay::PATH;
 /// keeps at least `pool` idle connections.
 pub struct Clients {
     merchant: Merchant,
-    sdk: AlipayClient<HyperTransport>,
+    sdk: AlipayClient<Timed>,
     transport: HyperTransport,
     raw: Client<HttpConnector, Full<Bytes>>,
     raw_uri: http::Uri,
@@ -114,7 +115,7 @@ impl Clients {
             .pool_max_idle_per_host(pool)
             .build()
             .map_err(|e| e.to_string())?;
-        let sdk = AlipayClient::with_transport(merchant.clone(), transport.clone());
+        let sdk = AlipayClient::with_transport(merchant.clone(), Timed(transport.clone()));
 
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
@@ -162,13 +163,21 @@ impl Clients {
         Ok(Job { pg_cno, key, body })
     }
 
-    /// Sends `job` as `who` and checks that the cancel succeeded.
-    pub async fn cancel(&self, who: Contender, job: &Job) -> Result<(), String> {
+    /// Sends `job` as `who` and checks that the cancel succeeded. For the SDK, also says how
+    /// long the transport took, so the caller can tell the SDK's own time from it.
+    pub async fn cancel(&self, who: Contender, job: &Job) -> Result<Option<Duration>, String> {
         match who {
-            Contender::Sdk => self.cancel_sdk(job).await,
-            Contender::RawHyper => self.cancel_raw(job).await,
-            Contender::Reqwest => self.cancel_reqwest(job).await,
-            Contender::SdkTransport => self.cancel_transport(job).await,
+            Contender::Sdk => {
+                SEND_TIME
+                    .scope(Cell::new(Duration::ZERO), async {
+                        self.cancel_sdk(job).await?;
+                        Ok(Some(SEND_TIME.with(Cell::get)))
+                    })
+                    .await
+            }
+            Contender::RawHyper => self.cancel_raw(job).await.map(|()| None),
+            Contender::Reqwest => self.cancel_reqwest(job).await.map(|()| None),
+            Contender::SdkTransport => self.cancel_transport(job).await.map(|()| None),
         }
     }
 
@@ -205,7 +214,6 @@ impl Clients {
     }
 
     async fn cancel_transport(&self, job: &Job) -> Result<(), String> {
-        use kicc_transport::Transport;
         let mut request = http::Request::new(job.body.clone());
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = self.raw_uri.clone();
@@ -317,6 +325,25 @@ impl Clients {
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| e.to_string())?;
         self.raw_send(request).await
+    }
+}
+
+tokio::task_local! {
+    /// Time the SDK's transport spent on the current cancel's attempts.
+    static SEND_TIME: Cell<Duration>;
+}
+
+/// The SDK's `HyperTransport`, adding the time each attempt takes to [`SEND_TIME`].
+#[derive(Debug, Clone)]
+pub struct Timed(HyperTransport);
+
+impl Transport for Timed {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let start = Instant::now();
+        let result = self.0.send(request).await;
+        let spent = start.elapsed();
+        let _ = SEND_TIME.try_with(|t| t.set(t.get() + spent));
+        result
     }
 }
 

@@ -17,6 +17,9 @@ pub struct RunResult {
     pub errors: usize,
     /// The first failure, for the report.
     pub first_error: Option<String>,
+    /// SDK only: per request, the latency minus the transport's time (the SDK's own work:
+    /// validate, sign, serialize, drive, read the answer), as it runs under load.
+    pub client_times: Vec<Duration>,
 }
 
 /// Sends every job in `jobs` as `who`, `concurrency` at a time (that many tasks, each taking
@@ -43,7 +46,13 @@ pub async fn run(
                 let Some(job) = jobs.get(i) else { break };
                 let t0 = Instant::now();
                 match clients.cancel(who, job).await {
-                    Ok(()) => out.latencies.push(t0.elapsed()),
+                    Ok(transport) => {
+                        let latency = t0.elapsed();
+                        out.latencies.push(latency);
+                        if let Some(t) = transport {
+                            out.client_times.push(latency.saturating_sub(t));
+                        }
+                    }
                     Err(e) => {
                         out.errors += 1;
                         out.first_error.get_or_insert(e);
@@ -58,6 +67,7 @@ pub async fn run(
         match done {
             Ok(part) => {
                 total.latencies.extend(part.latencies);
+                total.client_times.extend(part.client_times);
                 total.errors += part.errors;
                 if total.first_error.is_none() {
                     total.first_error = part.first_error;

@@ -214,6 +214,7 @@ async fn phase(
 
     let mut latencies: [Vec<Duration>; 4] = Default::default();
     let mut walls = [Duration::ZERO; 4];
+    let mut client_times: Vec<Duration> = Vec::new();
     // Per round and contender: throughput, p50, p99 (for the paired ratios).
     let mut per_round: Vec<[[f64; 3]; 4]> = Vec::with_capacity(o.rounds);
     for round in 0..o.rounds {
@@ -247,6 +248,7 @@ async fn phase(
             ));
             this_round[who.index()] = stats;
             latencies[who.index()].extend(r.latencies);
+            client_times.extend(r.client_times);
             walls[who.index()] += r.wall;
         }
         per_round.push(this_round);
@@ -269,6 +271,15 @@ async fn phase(
         );
         f.push(format!("{prefix}_{name}_p50"), us(50.0), "us");
         f.push(format!("{prefix}_{name}_p99"), us(99.0), "us");
+    }
+    // The SDK's own time per cancel under this load (latency minus its transport's time).
+    client_times.sort_unstable();
+    if let Some(p50) = percentile(&client_times, 50.0) {
+        f.push(
+            format!("{prefix}_sdk_own_time_p50"),
+            p50.as_secs_f64() * 1e6,
+            "us",
+        );
     }
     // Ratios: the median over rounds of each round's SDK / other figure. Each round measures
     // the contenders back to back, so drift on a shared machine cancels in its ratio.

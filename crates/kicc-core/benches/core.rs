@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use criterion::{criterion_main, Criterion};
+use criterion::Criterion;
 use hmac::{Hmac, Mac};
 use kicc_core::message::{to_json, ReviseHead};
 use kicc_core::{
@@ -92,9 +92,63 @@ fn plain_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
+fn floor() -> Vec<u8> {
+    let mut hex = [0u8; 64];
+    hmac_hex(
+        black_box(SECRET.as_bytes()),
+        black_box(PG_CNO),
+        black_box(KEY),
+        &mut hex,
+    );
+    plain_json(&PlainHead {
+        mall_id: black_box(MALL_ID),
+        shop_transaction_id: black_box(KEY),
+        pg_cno: black_box(PG_CNO),
+        revise_type_code: black_box("40"),
+        cancel_req_date: black_box(DATE),
+        msg_auth_value: std::str::from_utf8(&hex).expect("hex is ASCII"),
+    })
+}
+
+fn head(merchant: &Merchant, now: SystemTime) -> ReviseHead {
+    let pg = PgCno::new(black_box(PG_CNO)).expect("valid");
+    let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+    ReviseHead::new(
+        merchant,
+        pg,
+        ReviseTypeCode::Full,
+        key,
+        KoreaDate::of(black_box(now)),
+    )
+}
+
+/// The SDK: validate the text inputs, date from an instant, sign, serialize.
+fn build(merchant: &Merchant, now: SystemTime) -> Vec<u8> {
+    to_json(&head(merchant, now))
+}
+
+/// The same, up to the `http::Request` handed to a transport.
+fn build_http(merchant: &Merchant, now: SystemTime) -> http::Request<bytes::Bytes> {
+    merchant
+        .post_json("/api/trades/alipay/revise", to_json(&head(merchant, now)))
+        .expect("valid URI")
+}
+
+fn parse_wechat() -> WechatCancelNotice {
+    WechatCancelNotice::parse(black_box(WECHAT_NOTICE)).expect("valid notice")
+}
+
+fn floor_parse_wechat() -> PlainNotice {
+    serde_json::from_slice::<PlainNotice>(black_box(WECHAT_NOTICE)).expect("valid notice")
+}
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW_UNIX)
+}
+
 fn benches(c: &mut Criterion) {
     let merchant = merchant();
-    let now = UNIX_EPOCH + Duration::from_secs(NOW_UNIX);
+    let now = now();
     let mut g = c.benchmark_group("core");
 
     // The floor: the two primitives a correct request cannot avoid.
@@ -123,58 +177,9 @@ fn benches(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function("floor", |b| {
-        b.iter(|| {
-            let mut hex = [0u8; 64];
-            hmac_hex(
-                black_box(SECRET.as_bytes()),
-                black_box(PG_CNO),
-                black_box(KEY),
-                &mut hex,
-            );
-            plain_json(&PlainHead {
-                mall_id: black_box(MALL_ID),
-                shop_transaction_id: black_box(KEY),
-                pg_cno: black_box(PG_CNO),
-                revise_type_code: black_box("40"),
-                cancel_req_date: black_box(DATE),
-                msg_auth_value: std::str::from_utf8(&hex).expect("hex is ASCII"),
-            })
-        })
-    });
-
-    // The SDK: validate the text inputs, date from an instant, sign, serialize.
-    g.bench_function("build", |b| {
-        b.iter(|| {
-            let pg = PgCno::new(black_box(PG_CNO)).expect("valid");
-            let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
-            let head = ReviseHead::new(
-                &merchant,
-                pg,
-                ReviseTypeCode::Full,
-                key,
-                KoreaDate::of(black_box(now)),
-            );
-            to_json(&head)
-        })
-    });
-    // The same, up to the `http::Request` handed to a transport.
-    g.bench_function("build_http", |b| {
-        b.iter(|| {
-            let pg = PgCno::new(black_box(PG_CNO)).expect("valid");
-            let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
-            let head = ReviseHead::new(
-                &merchant,
-                pg,
-                ReviseTypeCode::Full,
-                key,
-                KoreaDate::of(black_box(now)),
-            );
-            merchant
-                .post_json("/api/trades/alipay/revise", to_json(&head))
-                .expect("valid URI")
-        })
-    });
+    g.bench_function("floor", |b| b.iter(floor));
+    g.bench_function("build", |b| b.iter(|| build(&merchant, now)));
+    g.bench_function("build_http", |b| b.iter(|| build_http(&merchant, now)));
     g.bench_function("date_of_instant", |b| {
         b.iter(|| {
             KoreaDate::of(black_box(
@@ -184,14 +189,8 @@ fn benches(c: &mut Criterion) {
     });
 
     // Webhooks, and the floor for reading the WeChat one.
-    g.bench_function("parse_webhook_wechat", |b| {
-        b.iter(|| WechatCancelNotice::parse(black_box(WECHAT_NOTICE)).expect("valid notice"))
-    });
-    g.bench_function("floor_parse_webhook_wechat", |b| {
-        b.iter(|| {
-            serde_json::from_slice::<PlainNotice>(black_box(WECHAT_NOTICE)).expect("valid notice")
-        })
-    });
+    g.bench_function("parse_webhook_wechat", |b| b.iter(parse_wechat));
+    g.bench_function("floor_parse_webhook_wechat", |b| b.iter(floor_parse_wechat));
     g.bench_function("parse_webhook_generic", |b| {
         b.iter(|| GenericNotice::parse(black_box(GENERIC_NOTICE)).expect("valid notice"))
     });
@@ -202,4 +201,32 @@ fn benches(c: &mut Criterion) {
 mod group {
     criterion::criterion_group!(core, super::benches);
 }
-criterion_main!(group::core);
+
+mod support;
+
+fn main() {
+    group::core();
+    Criterion::default().configure_from_args().final_summary();
+    if !support::wanted() {
+        return;
+    }
+    let merchant = merchant();
+    let now = now();
+    support::write(
+        "core",
+        &[
+            (
+                "build_vs_floor",
+                support::paired_ratio(|| build(&merchant, now), floor, 3000),
+            ),
+            (
+                "build_http_vs_floor",
+                support::paired_ratio(|| build_http(&merchant, now), floor, 3000),
+            ),
+            (
+                "parse_webhook_wechat_vs_floor",
+                support::paired_ratio(parse_wechat, floor_parse_wechat, 3000),
+            ),
+        ],
+    );
+}

@@ -5,9 +5,9 @@
 //! Run by `cargo xtask bench`, which reports the ratios (see BENCHMARKS.md).
 
 use std::hint::black_box;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use criterion::{criterion_main, Criterion};
+use criterion::Criterion;
 use hmac::{Hmac, Mac};
 use kicc_core::retry::Interpreted;
 use kicc_core::{
@@ -143,40 +143,57 @@ fn floor(code: &str, amount: Option<u64>, remain: Option<u64>, reason: Option<&s
     })
 }
 
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW_UNIX)
+}
+
+fn build(merchant: &Merchant, now: SystemTime) -> Vec<u8> {
+    let request =
+        CancelRequest::full(PgCno::new(black_box(PG_CNO)).expect("valid")).expect("valid");
+    let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+    request.message(merchant, key, black_box(now)).to_json()
+}
+
+fn build_partial(merchant: &Merchant, now: SystemTime) -> Vec<u8> {
+    let amount = Amount::new("amount", black_box(1_000)).expect("valid");
+    let balance = Amount::new("remainAmount", black_box(51_004)).expect("valid");
+    let request = CancelRequest::partial(
+        PgCno::new(black_box(PG_CNO)).expect("valid"),
+        PaymentMethod::Card,
+        amount,
+    )
+    .expect("valid")
+    .remain_amount(balance)
+    .expect("valid")
+    .reason(ReviseMessage::new(black_box(REASON)).expect("valid"));
+    let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+    request.message(merchant, key, black_box(now)).to_json()
+}
+
+fn parse(key: &ShopTransactionId) -> ReviseResponse {
+    match ReviseResponse::read(200, black_box(RESPONSE), key) {
+        Interpreted::Success(r) => r,
+        other => panic!("fixture must read as success: {other:?}"),
+    }
+}
+
+fn floor_parse() -> PlainResponse {
+    serde_json::from_slice::<PlainResponse>(black_box(RESPONSE)).expect("valid")
+}
+
 fn benches(c: &mut Criterion) {
     let merchant = merchant();
-    let now = UNIX_EPOCH + Duration::from_secs(NOW_UNIX);
+    let now = now();
     let key = ShopTransactionId::new(KEY).expect("valid");
     let mut g = c.benchmark_group("generic");
 
     g.bench_function("floor", |b| b.iter(|| floor("40", None, None, None)));
-    g.bench_function("build", |b| {
-        b.iter(|| {
-            let request =
-                CancelRequest::full(PgCno::new(black_box(PG_CNO)).expect("valid")).expect("valid");
-            let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
-            request.message(&merchant, key, black_box(now)).to_json()
-        })
-    });
+    g.bench_function("build", |b| b.iter(|| build(&merchant, now)));
     g.bench_function("floor_partial", |b| {
         b.iter(|| floor("32", Some(1_000), Some(51_004), Some(REASON)))
     });
     g.bench_function("build_partial", |b| {
-        b.iter(|| {
-            let amount = Amount::new("amount", black_box(1_000)).expect("valid");
-            let balance = Amount::new("remainAmount", black_box(51_004)).expect("valid");
-            let request = CancelRequest::partial(
-                PgCno::new(black_box(PG_CNO)).expect("valid"),
-                PaymentMethod::Card,
-                amount,
-            )
-            .expect("valid")
-            .remain_amount(balance)
-            .expect("valid")
-            .reason(ReviseMessage::new(black_box(REASON)).expect("valid"));
-            let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
-            request.message(&merchant, key, black_box(now)).to_json()
-        })
+        b.iter(|| build_partial(&merchant, now))
     });
     g.bench_function("build_http", |b| {
         b.iter(|| {
@@ -190,17 +207,8 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    g.bench_function("parse_response", |b| {
-        b.iter(
-            || match ReviseResponse::read(200, black_box(RESPONSE), &key) {
-                Interpreted::Success(r) => r,
-                other => panic!("fixture must read as success: {other:?}"),
-            },
-        )
-    });
-    g.bench_function("floor_parse_response", |b| {
-        b.iter(|| serde_json::from_slice::<PlainResponse>(black_box(RESPONSE)).expect("valid"))
-    });
+    g.bench_function("parse_response", |b| b.iter(|| parse(&key)));
+    g.bench_function("floor_parse_response", |b| b.iter(floor_parse));
     g.finish();
 }
 
@@ -208,4 +216,42 @@ fn benches(c: &mut Criterion) {
 mod group {
     criterion::criterion_group!(generic, super::benches);
 }
-criterion_main!(group::generic);
+
+#[path = "../../kicc-core/benches/support/mod.rs"]
+mod support;
+
+fn main() {
+    group::generic();
+    Criterion::default().configure_from_args().final_summary();
+    if !support::wanted() {
+        return;
+    }
+    let merchant = merchant();
+    let now = now();
+    let key = ShopTransactionId::new(KEY).expect("valid");
+    support::write(
+        "generic",
+        &[
+            (
+                "build_vs_floor",
+                support::paired_ratio(
+                    || build(&merchant, now),
+                    || floor("40", None, None, None),
+                    3000,
+                ),
+            ),
+            (
+                "build_partial_vs_floor_partial",
+                support::paired_ratio(
+                    || build_partial(&merchant, now),
+                    || floor("32", Some(1_000), Some(51_004), Some(REASON)),
+                    3000,
+                ),
+            ),
+            (
+                "parse_response_vs_floor",
+                support::paired_ratio(|| parse(&key), floor_parse, 3000),
+            ),
+        ],
+    );
+}

@@ -6,9 +6,9 @@
 //! Run by `cargo xtask bench`, which reports the ratios (see BENCHMARKS.md).
 
 use std::hint::black_box;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use criterion::{criterion_main, Criterion};
+use criterion::Criterion;
 use hmac::{Hmac, Mac};
 use kicc_core::retry::Interpreted;
 use kicc_core::{
@@ -96,40 +96,55 @@ fn plain_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW_UNIX)
+}
+
+fn floor() -> Vec<u8> {
+    let mut hex = [0u8; 64];
+    hmac_hex(
+        black_box(SECRET.as_bytes()),
+        black_box(PG_CNO),
+        black_box(KEY),
+        &mut hex,
+    );
+    plain_json(&PlainRequest {
+        mall_id: black_box(MALL_ID),
+        shop_transaction_id: black_box(KEY),
+        pg_cno: black_box(PG_CNO),
+        revise_type_code: black_box("40"),
+        cancel_req_date: black_box(DATE),
+        msg_auth_value: std::str::from_utf8(&hex).expect("hex is ASCII"),
+        notify_url: black_box(NOTIFY_URL),
+    })
+}
+
+fn build(merchant: &Merchant, now: SystemTime) -> Vec<u8> {
+    let request = CancelRequest::full(PgCno::new(black_box(PG_CNO)).expect("valid"))
+        .notify_url(NotifyUrl::new(black_box(NOTIFY_URL)).expect("valid"));
+    let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+    request.message(merchant, key, black_box(now)).to_json()
+}
+
+fn parse(key: &ShopTransactionId) -> ReviseResponse {
+    match ReviseResponse::read(200, black_box(RESPONSE), key) {
+        Interpreted::Success(r) => r,
+        other => panic!("fixture must read as success: {other:?}"),
+    }
+}
+
+fn floor_parse() -> PlainResponse {
+    serde_json::from_slice::<PlainResponse>(black_box(RESPONSE)).expect("valid")
+}
+
 fn benches(c: &mut Criterion) {
     let merchant = merchant();
-    let now = UNIX_EPOCH + Duration::from_secs(NOW_UNIX);
+    let now = now();
     let key = ShopTransactionId::new(KEY).expect("valid");
     let mut g = c.benchmark_group("wechat");
 
-    g.bench_function("floor", |b| {
-        b.iter(|| {
-            let mut hex = [0u8; 64];
-            hmac_hex(
-                black_box(SECRET.as_bytes()),
-                black_box(PG_CNO),
-                black_box(KEY),
-                &mut hex,
-            );
-            plain_json(&PlainRequest {
-                mall_id: black_box(MALL_ID),
-                shop_transaction_id: black_box(KEY),
-                pg_cno: black_box(PG_CNO),
-                revise_type_code: black_box("40"),
-                cancel_req_date: black_box(DATE),
-                msg_auth_value: std::str::from_utf8(&hex).expect("hex is ASCII"),
-                notify_url: black_box(NOTIFY_URL),
-            })
-        })
-    });
-    g.bench_function("build", |b| {
-        b.iter(|| {
-            let request = CancelRequest::full(PgCno::new(black_box(PG_CNO)).expect("valid"))
-                .notify_url(NotifyUrl::new(black_box(NOTIFY_URL)).expect("valid"));
-            let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
-            request.message(&merchant, key, black_box(now)).to_json()
-        })
-    });
+    g.bench_function("floor", |b| b.iter(floor));
+    g.bench_function("build", |b| b.iter(|| build(&merchant, now)));
     g.bench_function("build_http", |b| {
         b.iter(|| {
             let request = CancelRequest::full(PgCno::new(black_box(PG_CNO)).expect("valid"))
@@ -142,17 +157,8 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    g.bench_function("parse_response", |b| {
-        b.iter(
-            || match ReviseResponse::read(200, black_box(RESPONSE), &key) {
-                Interpreted::Success(r) => r,
-                other => panic!("fixture must read as success: {other:?}"),
-            },
-        )
-    });
-    g.bench_function("floor_parse_response", |b| {
-        b.iter(|| serde_json::from_slice::<PlainResponse>(black_box(RESPONSE)).expect("valid"))
-    });
+    g.bench_function("parse_response", |b| b.iter(|| parse(&key)));
+    g.bench_function("floor_parse_response", |b| b.iter(floor_parse));
     g.bench_function("parse_find_response", |b| {
         b.iter(
             || match FindResponse::read(200, black_box(FIND_RESPONSE), &key) {
@@ -168,4 +174,30 @@ fn benches(c: &mut Criterion) {
 mod group {
     criterion::criterion_group!(wechat, super::benches);
 }
-criterion_main!(group::wechat);
+
+#[path = "../../kicc-core/benches/support/mod.rs"]
+mod support;
+
+fn main() {
+    group::wechat();
+    Criterion::default().configure_from_args().final_summary();
+    if !support::wanted() {
+        return;
+    }
+    let merchant = merchant();
+    let now = now();
+    let key = ShopTransactionId::new(KEY).expect("valid");
+    support::write(
+        "wechat",
+        &[
+            (
+                "build_vs_floor",
+                support::paired_ratio(|| build(&merchant, now), floor, 3000),
+            ),
+            (
+                "parse_response_vs_floor",
+                support::paired_ratio(|| parse(&key), floor_parse, 3000),
+            ),
+        ],
+    );
+}
