@@ -238,7 +238,7 @@ fn parse_figures(text: &str, unit: &str) -> Result<Vec<Figure>, String> {
         .collect()
 }
 
-/// Like [`cargo`], with the child's stdout sent to our stderr, so that this command's
+/// Like `crate::cargo`, with the child's stdout sent to our stderr, so that this command's
 /// stdout carries nothing but the figures.
 fn cargo_to_stderr(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     eprintln!("\n==> cargo {}", args.join(" "));

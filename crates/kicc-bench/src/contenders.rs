@@ -333,7 +333,7 @@ tokio::task_local! {
     static SEND_TIME: Cell<Duration>;
 }
 
-/// The SDK's `HyperTransport`, adding the time each attempt takes to [`SEND_TIME`].
+/// The SDK's `HyperTransport`, adding the time each attempt takes to the current cancel's total.
 #[derive(Debug, Clone)]
 pub struct Timed(HyperTransport);
 
