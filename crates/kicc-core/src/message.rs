@@ -125,6 +125,39 @@ pub trait KiccResponse: DeserializeOwned {
     fn echoed_key(&self) -> &str;
 }
 
+/// Implements [`KiccResponse`] for a response struct with `res_cd`, `res_msg` and
+/// `shop_transaction_id` fields, and gives it an inherent
+/// `read(status, body, sent_key) -> Interpreted<Self>` (see [`interpret_http`]).
+#[macro_export]
+macro_rules! kicc_response {
+    ($ty:ty) => {
+        impl $crate::message::KiccResponse for $ty {
+            fn res_cd(&self) -> &str {
+                &self.res_cd
+            }
+            fn res_msg(&self) -> &str {
+                &self.res_msg
+            }
+            fn echoed_key(&self) -> &str {
+                &self.shop_transaction_id
+            }
+        }
+
+        impl $ty {
+            /// Reads an HTTP response to a request keyed `sent_key`: success, the gateway's
+            /// code, or unreadable (which includes any status but 200: `resCd` means
+            /// something only on HTTP 200).
+            pub fn read(
+                status: u16,
+                body: &[u8],
+                sent_key: &$crate::ShopTransactionId,
+            ) -> $crate::retry::Interpreted<Self> {
+                $crate::message::interpret_http(status, body, sent_key)
+            }
+        }
+    };
+}
+
 /// Reads an HTTP 200 body sent in answer to a request keyed `sent_key`.
 ///
 /// Success needs `resCd` 0000, a body of the channel's shape, and an echoed

@@ -14,9 +14,8 @@ use bytes::Bytes;
 use crate::date::KoreaDate;
 use crate::endpoint::Merchant;
 use crate::error::{FieldError, Rule};
-use crate::message::{interpret_http, to_json, FixedExchange, KiccResponse, ReviseHead};
+use crate::message::{to_json, FixedExchange, ReviseHead};
 use crate::money::Money;
-use crate::retry::Interpreted;
 use crate::revise::{Channel, ReviseTypeCode};
 use crate::text::{Memo, NotifyUrl, PgCno, RegId, ShopTransactionId};
 use crate::wire::{AmountInfo, ResponseAmountInfo};
@@ -313,24 +312,9 @@ pub struct WalletReviseResponse {
     pub amount_info: Option<ResponseAmountInfo>,
 }
 
-impl KiccResponse for WalletReviseResponse {
-    fn res_cd(&self) -> &str {
-        &self.res_cd
-    }
-    fn res_msg(&self) -> &str {
-        &self.res_msg
-    }
-    fn echoed_key(&self) -> &str {
-        &self.shop_transaction_id
-    }
-}
+crate::kicc_response!(WalletReviseResponse);
 
 impl WalletReviseResponse {
-    /// Reads an HTTP response to a request keyed `sent_key` (see [`interpret_http`]).
-    pub fn read(status: u16, body: &[u8], sent_key: &ShopTransactionId) -> Interpreted<Self> {
-        interpret_http(status, body, sent_key)
-    }
-
     /// `resDetailMsg`, URL-decoded.
     pub fn detail(&self) -> String {
         crate::wire::url_decode(&self.res_detail_msg)

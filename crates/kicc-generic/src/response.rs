@@ -1,9 +1,7 @@
 //! The generic cancel response.
 
-use kicc_core::message::{interpret_http, KiccResponse};
-use kicc_core::retry::Interpreted;
 use kicc_core::wire::opt_amount;
-use kicc_core::{ShopTransactionId, TransactionStatus};
+use kicc_core::TransactionStatus;
 
 /// The answer to a generic revise request. Amounts are accepted as numbers or strings (the
 /// documentation shows strings, real responses send numbers); unknown fields are ignored.
@@ -110,21 +108,4 @@ pub struct CashReceiptInfo {
     pub cancel_date: String,
 }
 
-impl KiccResponse for ReviseResponse {
-    fn res_cd(&self) -> &str {
-        &self.res_cd
-    }
-    fn res_msg(&self) -> &str {
-        &self.res_msg
-    }
-    fn echoed_key(&self) -> &str {
-        &self.shop_transaction_id
-    }
-}
-
-impl ReviseResponse {
-    /// Reads an HTTP response to a request keyed `sent_key` (see `kicc_core::message::interpret_http`).
-    pub fn read(status: u16, body: &[u8], sent_key: &ShopTransactionId) -> Interpreted<Self> {
-        interpret_http(status, body, sent_key)
-    }
-}
+kicc_core::kicc_response!(ReviseResponse);

@@ -1,8 +1,7 @@
 //! The cancellation status query (`POST /api/trades/wechatpay/find`).
 
 use bytes::Bytes;
-use kicc_core::message::{interpret_http, to_json, FixedExchange, KiccResponse};
-use kicc_core::retry::Interpreted;
+use kicc_core::message::{to_json, FixedExchange};
 use kicc_core::wire::ResponseAmountInfo;
 use kicc_core::{
     Channel, FieldError, MallId, Merchant, PgCno, ShopTransactionId, TransactionStatus,
@@ -134,24 +133,9 @@ pub struct FindResponse {
     pub amount_info: Option<ResponseAmountInfo>,
 }
 
-impl KiccResponse for FindResponse {
-    fn res_cd(&self) -> &str {
-        &self.res_cd
-    }
-    fn res_msg(&self) -> &str {
-        &self.res_msg
-    }
-    fn echoed_key(&self) -> &str {
-        &self.shop_transaction_id
-    }
-}
+kicc_core::kicc_response!(FindResponse);
 
 impl FindResponse {
-    /// Reads an HTTP response to a query keyed `sent_key`.
-    pub fn read(status: u16, body: &[u8], sent_key: &ShopTransactionId) -> Interpreted<Self> {
-        interpret_http(status, body, sent_key)
-    }
-
     /// Whether the cancellation is final and money went back (TS02, TS06, TS12).
     pub fn is_cancelled(&self) -> bool {
         matches!(
