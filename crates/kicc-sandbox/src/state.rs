@@ -344,7 +344,7 @@ impl State {
         let today = rec.day;
         self.keys.insert(key.to_owned(), rec);
         self.key_inserts = self.key_inserts.wrapping_add(1);
-        if self.key_inserts % 4096 == 0 {
+        if self.key_inserts.is_multiple_of(4096) {
             self.keys
                 .retain(|_, r| r.day >= today.saturating_sub(KEY_RETENTION_DAYS));
         }
