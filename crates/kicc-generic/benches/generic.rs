@@ -8,17 +8,10 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::Criterion;
-use hmac::{Hmac, Mac};
 use kicc_core::retry::Interpreted;
-use kicc_core::{
-    Amount, BaseUrl, Environment, MallId, Merchant, PgCno, ReviseMessage, SecretKey,
-    ShopTransactionId,
-};
+use kicc_core::{Amount, Merchant, PgCno, ReviseMessage, ShopTransactionId};
 use kicc_generic::{CancelRequest, PaymentMethod, ReviseResponse};
-use sha2::Sha256;
 
-const MALL_ID: &str = "T0000001";
-const SECRET: &str = "sandbox-secret-key";
 const PG_CNO: &str = "SBP20261121000000001";
 const KEY: &str = "01JD4Q8Z6K3M5N7P9R1T3V5X7Z";
 const DATE: &str = "20261122";
@@ -98,28 +91,6 @@ struct PlainReviseInfo {
 struct PlainCardInfo {
     #[serde(default)]
     coupon_amount: u64,
-}
-
-fn merchant() -> Merchant {
-    Merchant::new(
-        Environment::Custom(BaseUrl::new("http://127.0.0.1:8780").expect("literal URL")),
-        MallId::new(MALL_ID).expect("literal mall ID"),
-        SecretKey::new(SECRET).expect("literal key"),
-    )
-}
-
-fn hmac_hex(secret: &[u8], pg: &str, key: &str, out: &mut [u8; 64]) {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("any key length");
-    mac.update(pg.as_bytes());
-    mac.update(b"|");
-    mac.update(key.as_bytes());
-    hex::encode_to_slice(mac.finalize().into_bytes(), out).expect("64 bytes");
-}
-
-fn plain_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(384);
-    serde_json::to_writer(&mut out, value).expect("plain struct serializes");
-    out
 }
 
 fn floor(code: &str, amount: Option<u64>, remain: Option<u64>, reason: Option<&str>) -> Vec<u8> {
@@ -219,6 +190,8 @@ mod group {
 
 #[path = "../../kicc-core/benches/support/mod.rs"]
 mod support;
+
+use support::{hmac_hex, merchant, plain_json, MALL_ID, SECRET};
 
 fn main() {
     group::generic();

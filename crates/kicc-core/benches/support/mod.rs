@@ -10,6 +10,41 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use hmac::{Hmac, Mac};
+use kicc_core::{BaseUrl, Environment, MallId, Merchant, SecretKey};
+use sha2::Sha256;
+
+/// The sandbox's documented mall ID, used by every benchmark.
+pub const MALL_ID: &str = "T0000001";
+/// The sandbox-only secret key, used by every benchmark.
+pub const SECRET: &str = "sandbox-secret-key";
+
+/// The benchmarks' merchant: the sandbox's credentials on a loopback base URL.
+pub fn merchant() -> Merchant {
+    Merchant::new(
+        Environment::Custom(BaseUrl::new("http://127.0.0.1:8780").expect("literal URL")),
+        MallId::new(MALL_ID).expect("literal mall ID"),
+        SecretKey::new(SECRET).expect("literal key"),
+    )
+}
+
+/// The floor's HMAC: HMAC-SHA256 of `pg|key` as 64 lowercase hex characters, by hand.
+pub fn hmac_hex(secret: &[u8], pg: &str, key: &str, out: &mut [u8; 64]) {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("any key length");
+    mac.update(pg.as_bytes());
+    mac.update(b"|");
+    mac.update(key.as_bytes());
+    hex::encode_to_slice(mac.finalize().into_bytes(), out).expect("64 bytes");
+}
+
+/// The floor's serialization: serde_json of `value` into a buffer sized like
+/// `kicc_core::message::to_json`'s.
+pub fn plain_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(384);
+    serde_json::to_writer(&mut out, value).expect("plain struct serializes");
+    out
+}
+
 /// Iterations per block (a block lasts some tens of microseconds).
 const PER_BLOCK: u32 = 32;
 
