@@ -186,15 +186,24 @@ async fn state_note(ctx: &Ctx, row: &mut Row, pg_cno: &str) -> Result<PaymentVie
     Ok(s)
 }
 
-async fn card_full(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
-    let pg = ctx.admin.create_payment("card", 51_004, "KRW").await?;
-    row.request = "generic 40, card 51004 KRW".into();
-    let request =
-        kicc_generic::CancelRequest::from_text(&pg, None, None, None).map_err(|e| e.to_string())?;
-    let client =
-        kicc_generic::GenericClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-            .retry_policy(ctx.retry);
-    let r = client
+fn generic_client(ctx: &Ctx) -> kicc_generic::GenericClient<Shared> {
+    kicc_generic::GenericClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
+        .retry_policy(ctx.retry)
+}
+
+/// Cancels `amount` won of card payment `pg` (all of it when `None`) and checks that both the
+/// answer and the sandbox's own record show `expected` with `remaining` left after one cancel.
+async fn card_cancel_expecting(
+    ctx: &Ctx,
+    row: &mut Row,
+    pg: &str,
+    amount: Option<&str>,
+    expected: TransactionStatus,
+    remaining: u64,
+) -> Result<(), String> {
+    let request = kicc_generic::CancelRequest::from_text(pg, None, amount, amount.map(|_| "KRW"))
+        .map_err(|e| e.to_string())?;
+    let r = generic_client(ctx)
         .cancel(&request)
         .await
         .map_err(|e| format!("expected a cancel, got: {e}"))?;
@@ -204,62 +213,44 @@ async fn card_full(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
         status(r.status_code.as_ref()),
         r.remain_amount.map_or("-".into(), |a| a.to_string())
     );
-    check(r.status_code == Some(TransactionStatus::Cancelled), || {
-        format!("expected TS02, got {}", status(r.status_code.as_ref()))
+    check(r.status_code.as_ref() == Some(&expected), || {
+        format!(
+            "expected {}, got {}",
+            expected.code(),
+            status(r.status_code.as_ref())
+        )
     })?;
-    let s = state_note(ctx, row, &pg).await?;
+    let s = state_note(ctx, row, pg).await?;
     check(
-        s.status_code == "TS02" && s.remaining_amount == 0 && s.cancels.len() == 1,
+        s.status_code == expected.code() && s.remaining_amount == remaining && s.cancels.len() == 1,
         || {
             format!(
-                "the sandbox says {} with {} remaining",
-                s.status_code, s.remaining_amount
+                "the sandbox says {} with {} remaining, expected {} with {remaining}",
+                s.status_code,
+                s.remaining_amount,
+                expected.code()
             )
         },
     )
 }
 
+async fn card_full(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
+    let pg = ctx.admin.create_payment("card", 51_004, "KRW").await?;
+    row.request = "generic 40, card 51004 KRW".into();
+    card_cancel_expecting(ctx, row, &pg, None, TransactionStatus::Cancelled, 0).await
+}
+
 async fn card_partial(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
     row.request = "generic 32: 10000 of 30000 KRW".into();
-    let request = kicc_generic::CancelRequest::from_text(pg, None, Some("10000"), Some("KRW"))
-        .map_err(|e| e.to_string())?;
-    let client =
-        kicc_generic::GenericClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-            .retry_policy(ctx.retry);
-    let r = client
-        .cancel(&request)
-        .await
-        .map_err(|e| format!("expected a partial cancel, got: {e}"))?;
-    row.result = format!(
-        "{} {}, remain {}",
-        r.res_cd,
-        status(r.status_code.as_ref()),
-        r.remain_amount.map_or("-".into(), |a| a.to_string())
-    );
-    check(
-        r.status_code == Some(TransactionStatus::PartiallyCancelled),
-        || format!("expected TS06, got {}", status(r.status_code.as_ref())),
-    )?;
-    let s = state_note(ctx, row, pg).await?;
-    check(
-        s.status_code == "TS06" && s.remaining_amount == 20_000,
-        || {
-            format!(
-                "the sandbox says {} with {} remaining, expected TS06 with 20000",
-                s.status_code, s.remaining_amount
-            )
-        },
-    )
+    let expected = TransactionStatus::PartiallyCancelled;
+    card_cancel_expecting(ctx, row, pg, Some("10000"), expected, 20_000).await
 }
 
 async fn card_over_cancel(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
     row.request = "generic 32: 25000 of 20000 left".into();
     let request = kicc_generic::CancelRequest::from_text(pg, None, Some("25000"), Some("KRW"))
         .map_err(|e| e.to_string())?;
-    let client =
-        kicc_generic::GenericClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-            .retry_policy(ctx.retry);
-    match client.cancel(&request).await {
+    match generic_client(ctx).cancel(&request).await {
         Err(e @ Error::Declined(_)) => {
             row.result = format!("Error::Declined {} (exit 1)", e.res_cd().unwrap_or("?"));
             row.notes.push(format!("{e}"));
