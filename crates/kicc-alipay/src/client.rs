@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use kicc_core::retry::RetryPolicy;
 use kicc_core::{Error, Merchant, ShopTransactionId};
-use kicc_transport::driver::{execute, os_rng, CancelLabels};
+use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
 use kicc_transport::{ConfigError, HyperTransport, Transport};
 
 use crate::{CancelRequest, ReviseRequest, ReviseResponse};
@@ -76,6 +76,25 @@ impl<T: Transport> AlipayClient<T> {
             channel: "alipay",
             pg_cno: message.head().pg_cno().as_str(),
         };
-        execute(&self.transport, exchange, self.retry, labels).await
+        execute(&self.transport, exchange, self.retry.clone(), labels).await
+    }
+
+    /// Resends a message whose earlier sending may have been processed (same key, same
+    /// `cancelReqDate`, byte for byte, also after midnight): the gateway answers the first
+    /// outcome again. Since the first may have cancelled, any decline is then
+    /// [`Error::Ambiguous`], never "did not happen".
+    pub async fn resume(&self, message: &ReviseRequest) -> Result<ReviseResponse, Error> {
+        let exchange = message.exchange(&self.merchant)?;
+        let labels = CancelLabels {
+            channel: "alipay",
+            pg_cno: message.head().pg_cno().as_str(),
+        };
+        let sent = vec![kicc_core::SentAttempt {
+            key: message.head().shop_transaction_id().clone(),
+            date: message.head().cancel_req_date(),
+            sent_at: None,
+            refund_query: false,
+        }];
+        resume(&self.transport, exchange, self.retry.clone(), sent, labels).await
     }
 }

@@ -32,6 +32,9 @@ fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> AlipayClient<T> {
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(100),
         deadline: Duration::from_secs(20),
+        processing_bound: Duration::from_secs(1),
+        lookup_not_found_codes: vec!["R001".into()],
+        ..RetryPolicy::default()
     })
 }
 

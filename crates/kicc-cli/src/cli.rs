@@ -12,8 +12,10 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success: cancelled (WeChat Pay: accepted, or final with --wait); status: cancelled; revoked
   1  declined, or certainly not processed (the gateway said no, or nothing reached it): safe to retry or give up
+  1  also: already cancelled as <cancelPgCno>, not by this command (an earlier cancel, proven not this one)
   2  invalid input: nothing was sent (one line on stderr names the field and the rule)
-  3  outcome unknown (timeouts, lost connections, unverifiable answers): query the payment before acting
+  3  outcome unknown (timeouts, lost connections, unverifiable answers): the error line ends with the exact
+     command that resumes the cancel safely (it looks the keys up first); status: status unknown
   4  still pending (WeChat Pay: accepted but no final result within --wait; status: not cancelled yet)
   5  local failure: the command itself could not work (cannot listen, TLS setup, a demo step misbehaved)
 
@@ -56,6 +58,10 @@ pub struct Global {
     /// --root-cert-out FILE`).
     #[arg(long, global = true, value_name = "PEM_FILE")]
     pub root_cert: Option<PathBuf>,
+
+    /// How long one attempt may take, in seconds (KICC documents 30 s for every call).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout: u64,
 }
 
 /// `--env`.
@@ -155,9 +161,89 @@ pub struct CancelArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub max_attempts: u32,
 
+    /// generic: the cancellable balance BEFORE this cancel, in major units (sent as
+    /// `remainAmount` for KICC to check; partial codes only).
+    #[arg(long, value_name = "DECIMAL")]
+    pub remain_amount: Option<String>,
+
+    /// generic: how the payment was made; chooses the partial code (card 32, transfer and
+    /// mobile 33) when --type is not given.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub method: Option<MethodName>,
+
+    /// generic: the cancelled taxable amount (`taxInfo`; all three tax options or none).
+    #[arg(long, value_name = "WON")]
+    pub tax_amount: Option<u64>,
+
+    /// generic: the cancelled VAT (`taxInfo`; all three tax options or none).
+    #[arg(long, value_name = "WON")]
+    pub vat_amount: Option<u64>,
+
+    /// generic: the cancelled tax-free amount (`taxInfo`; all three tax options or none).
+    #[arg(long, value_name = "WON")]
+    pub tax_free_amount: Option<u64>,
+
+    /// generic: split settlement: a JSON file `{"productPgCno": "...", "sellerId": "..."}`.
+    #[arg(long, value_name = "FILE.json")]
+    pub basket: Option<PathBuf>,
+
+    /// generic: the requestor's IP (`clientIp`).
+    #[arg(long, value_name = "IP")]
+    pub client_ip: Option<String>,
+
+    /// generic: the requestor's admin login ID (`clientId`).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// alipay / wechat: the requestor's ID (`regId`).
+    #[arg(long, value_name = "ID")]
+    pub reg_id: Option<String>,
+
+    /// alipay / wechat: resume an earlier request: resend the identical message with this
+    /// `cancelReqDate` (its first date, even after midnight); needs --shop-transaction-id.
+    #[arg(long, value_name = "YYYYMMDD")]
+    pub cancel_req_date: Option<String>,
+
+    /// generic: resume an earlier request: look up this key, sent on this Korea date, before
+    /// anything else; a new cancel is sent only if no key given was processed (repeatable).
+    #[arg(long, value_name = "KEY@YYYYMMDD")]
+    pub resume_key: Vec<String>,
+
+    /// generic, with --resume-key: no look-up before this Korea time (`yyyyMMddHHmmss`): the
+    /// last send plus the gateway's processing bound. Default: a full bound from now.
+    #[arg(long, value_name = "YYYYMMDDHHMMSS")]
+    pub lookup_after: Option<String>,
+
+    /// generic, with --resume-key only: send the new attempt (if any) with
+    /// `refundQueryFlag = "Y"` (a refund query can itself cancel, so never blindly).
+    #[arg(long)]
+    pub refund_query: bool,
+
+    /// How long the gateway may still process a request after it was sent, in seconds: the
+    /// earliest look-up of a key (KICC documents 30 s; a sandbox may be set shorter).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub processing_bound: u64,
+
+    /// The `resCd` with which retrieveTransaction says "not found" (repeatable). KICC does not
+    /// document it: without one, an unknown outcome cannot be proven "not processed" and stays
+    /// unknown (exit 3). Default with --env sandbox: the sandbox's R001.
+    #[arg(long, value_name = "CODE")]
+    pub lookup_not_found_code: Vec<String>,
+
     /// Send nothing: print the exact request as one JSON object (method, url, headers, body).
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `--method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodName {
+    /// Credit card (incl. easy pay): partial code 32.
+    Card,
+    /// Bank transfer: partial code 33.
+    Transfer,
+    /// Mobile phone payment: partial code 33.
+    Mobile,
 }
 
 /// `kicc status ...`.

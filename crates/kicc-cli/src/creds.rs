@@ -100,7 +100,8 @@ fn env_label(global: &Global) -> String {
 
 /// The HTTP transport: the default client, also trusting `--root-cert` when given.
 pub fn transport(global: &Global) -> Result<HyperTransport, Failure> {
-    let mut builder = HyperTransport::builder();
+    let mut builder =
+        HyperTransport::builder().timeout(std::time::Duration::from_secs(global.timeout));
     if let Some(path) = &global.root_cert {
         let pem = std::fs::read(path).map_err(|e| {
             Failure::invalid(format!("root-cert: cannot read {}: {e}", path.display()))
@@ -121,6 +122,7 @@ mod tests {
             env,
             base_url: base_url.map(str::to_owned),
             root_cert: None,
+            timeout: 30,
         }
     }
 

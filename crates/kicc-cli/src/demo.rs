@@ -188,7 +188,7 @@ async fn state_note(ctx: &Ctx, row: &mut Row, pg_cno: &str) -> Result<PaymentVie
 
 fn generic_client(ctx: &Ctx) -> kicc_generic::GenericClient<Shared> {
     kicc_generic::GenericClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-        .retry_policy(ctx.retry)
+        .retry_policy(ctx.retry.clone())
 }
 
 /// Cancels `amount` won of card payment `pg` (all of it when `None`) and checks that both the
@@ -293,7 +293,7 @@ async fn alipay_usd(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
     let before = ctx.transport.attempts().len();
     let client =
         kicc_alipay::AlipayClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-            .retry_policy(ctx.retry);
+            .retry_policy(ctx.retry.clone());
     let r = client
         .cancel(&request)
         .await
@@ -354,7 +354,7 @@ async fn wechat(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
         .notify_url(kicc_core::NotifyUrl::new(ctx.notify_url.as_str()).map_err(|e| e.to_string())?);
     let client =
         kicc_wechat::WechatClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-            .retry_policy(ctx.retry);
+            .retry_policy(ctx.retry.clone());
     let accepted = client
         .cancel(&request)
         .await
@@ -663,6 +663,10 @@ pub async fn demo() -> Result<Report, Failure> {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(500),
             deadline: Duration::from_secs(10),
+            // The embedded sandbox processes every request at once; its "not found" is R001.
+            processing_bound: Duration::from_secs(1),
+            lookup_not_found_codes: vec![kicc_core::lookup::SANDBOX_NOT_FOUND_CODE.to_owned()],
+            ..RetryPolicy::default()
         },
         inbox,
         notify_url: receiver.url().to_owned(),

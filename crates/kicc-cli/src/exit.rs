@@ -110,16 +110,34 @@ impl From<wechatpay_direct::InvalidInput> for Failure {
 pub fn exit_for(e: &Error) -> Exit {
     match e {
         Error::Invalid(_) => Exit::Invalid,
-        Error::Declined(_) | Error::Transport { .. } => Exit::NotDone,
+        Error::Declined(_) | Error::Transport { .. } | Error::AlreadyCancelled { .. } => {
+            Exit::NotDone
+        }
         Error::Pending { .. } => Exit::Pending,
         // Ambiguous, and any kind this CLI does not know yet: never claim it did not happen.
         _ => Exit::Unknown,
     }
 }
 
-/// Writes `text` as one line: line breaks become spaces.
+/// Writes `text` as one line: runs of spaces collapse, and every control character (a line
+/// break or tab inside a gateway's detail message, an escape sequence, ...) is written as an
+/// escape (`\n`, `\u{1b}`), so one error is always exactly one line and cannot drive the
+/// terminal.
 pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(text.len());
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        for c in word.chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// Turns a clap error into the process's answer: help and version go to stdout (exit 0);
@@ -144,7 +162,8 @@ pub fn clap_failure(e: clap::Error) -> ExitCode {
                 .min()
                 .unwrap_or(text.len());
             let head = text.get(..cut).unwrap_or(&text);
-            let line = one_line(head);
+            let line = head.split_whitespace().collect::<Vec<_>>().join(" ");
+            let line = one_line(&line);
             let line = line.strip_prefix("error: ").unwrap_or(&line);
             eprintln!("error: invalid input: {line}");
             Exit::Invalid.into()
@@ -161,11 +180,7 @@ mod tests {
     fn every_sdk_outcome_has_its_exit_code() {
         let invalid = Error::Invalid(FieldError::new("pgCno", Rule::Empty));
         assert_eq!(exit_for(&invalid), Exit::Invalid);
-        let declined = Error::Declined(GatewayError {
-            res_cd: "P003".into(),
-            res_msg: "over".into(),
-            shop_transaction_id: "K".into(),
-        });
+        let declined = Error::Declined(GatewayError::new("P003", "over", "K"));
         assert_eq!(exit_for(&declined), Exit::NotDone);
         let transport = Error::Transport {
             reason: "refused".into(),
@@ -177,8 +192,20 @@ mod tests {
             shop_transaction_id: "K".into(),
             attempts: 4,
             last_res_cd: None,
+            sent: vec![],
+            lookup_after: None,
         };
         assert_eq!(exit_for(&ambiguous), Exit::Unknown);
+        let earlier = Error::AlreadyCancelled {
+            cancel_pg_cno: "C".into(),
+            shop_transaction_id: "K".into(),
+        };
+        assert_eq!(exit_for(&earlier), Exit::NotDone);
+        let status = Error::StatusUnknown {
+            reason: "dropped".into(),
+            shop_transaction_id: "K".into(),
+        };
+        assert_eq!(exit_for(&status), Exit::Unknown);
         let pending = Error::Pending {
             cancel_pg_cno: "C".into(),
             shop_transaction_id: "K".into(),
@@ -189,7 +216,9 @@ mod tests {
 
     #[test]
     fn messages_become_one_line() {
-        assert_eq!(one_line("a\nb\r\n  c\t d "), "a b c d");
+        assert_eq!(one_line("a  b c "), "a b c");
+        // Control characters (from a gateway's detail message) are escaped, never printed.
+        assert_eq!(one_line("x\ny\u{1b}[31m\u{7}"), "x\\ny\\u{1b}[31m\\u{7}");
         let f: Failure = FieldError::new("amount", Rule::NotPositive).into();
         assert_eq!(f.exit, Exit::Invalid);
         assert_eq!(

@@ -8,21 +8,24 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime};
 
+use kicc_core::lookup::SANDBOX_NOT_FOUND_CODE;
 use kicc_core::retry::RetryPolicy;
 use kicc_core::wire::ResponseAmountInfo;
 use kicc_core::{
-    Currency, Error, Memo, NotifyUrl, ReviseMessage, ShopTransactionId, TransactionStatus,
+    Amount, ClientId, ClientIp, Currency, Error, KoreaDate, Memo, NotifyUrl, RegId, ReviseMessage,
+    ShopTransactionId, TransactionStatus,
 };
-use kicc_transport::driver::{execute, os_rng, CancelLabels};
+use kicc_transport::driver::os_rng;
 use kicc_wechat::{
     Accepted, FindResponse, ResultWaiter, StatusQuery, WaitAction, WaitPolicy, WechatClient,
 };
 use serde_json::{json, Value};
 
-use crate::cli::{CancelArgs, CancelChannel, Global, StatusArgs};
+use crate::cli::{CancelArgs, CancelChannel, EnvName, Global, MethodName, StatusArgs};
 use crate::creds;
 use crate::exit::{Exit, Failure, Report};
 use crate::observe::Observed;
+use crate::resume;
 
 /// The dry-run object: exactly these four keys, in this order.
 #[derive(serde::Serialize)]
@@ -78,7 +81,22 @@ fn key_or_new(given: Option<&str>) -> Result<ShopTransactionId, Failure> {
     }
 }
 
-fn policy(max_attempts: u32) -> RetryPolicy {
+/// The retry policy of a cancel: attempts, the processing bound, and the look-up's "not
+/// found" codes (the sandbox's R001 by default with `--env sandbox`).
+fn cancel_policy(global: &Global, args: &CancelArgs) -> RetryPolicy {
+    let mut codes = args.lookup_not_found_code.clone();
+    if codes.is_empty() && global.env == EnvName::Sandbox {
+        codes.push(SANDBOX_NOT_FOUND_CODE.to_owned());
+    }
+    RetryPolicy {
+        max_attempts: args.max_attempts,
+        processing_bound: Duration::from_secs(args.processing_bound),
+        lookup_not_found_codes: codes,
+        ..RetryPolicy::default()
+    }
+}
+
+fn query_policy(max_attempts: u32) -> RetryPolicy {
     RetryPolicy {
         max_attempts,
         ..RetryPolicy::default()
@@ -114,7 +132,56 @@ fn status_text(s: Option<&TransactionStatus>) -> Value {
     s.map_or(Value::Null, |s| Value::String(s.code().to_owned()))
 }
 
-fn only_wechat(args: &CancelArgs) -> Result<(), Failure> {
+/// Refuses options that the chosen channel does not take (exit 2, nothing sent).
+fn check_channel_options(args: &CancelArgs) -> Result<(), Failure> {
+    let generic_only: [(&str, bool); 11] = [
+        ("remain-amount", args.remain_amount.is_some()),
+        ("method", args.method.is_some()),
+        ("tax-amount", args.tax_amount.is_some()),
+        ("vat-amount", args.vat_amount.is_some()),
+        ("tax-free-amount", args.tax_free_amount.is_some()),
+        ("basket", args.basket.is_some()),
+        ("client-ip", args.client_ip.is_some()),
+        ("client-id", args.client_id.is_some()),
+        ("resume-key", !args.resume_key.is_empty()),
+        ("lookup-after", args.lookup_after.is_some()),
+        ("refund-query", args.refund_query),
+    ];
+    let wallet_only: [(&str, bool); 2] = [
+        ("reg-id", args.reg_id.is_some()),
+        ("cancel-req-date", args.cancel_req_date.is_some()),
+    ];
+    let refused = |name: &str, only: &str| {
+        Failure::invalid(format!(
+            "{name}: is only taken by {only}, not by the {} channel",
+            args.channel.name()
+        ))
+    };
+    match args.channel {
+        CancelChannel::Generic => {
+            if let Some((name, _)) = wallet_only.iter().find(|(_, given)| *given) {
+                return Err(refused(name, "alipay and wechat"));
+            }
+            if args.refund_query && args.resume_key.is_empty() {
+                return Err(Failure::invalid(
+                    "refund-query: needs --resume-key: a refund query can itself cancel, so it is only sent after the earlier keys were looked up",
+                ));
+            }
+            if args.lookup_after.is_some() && args.resume_key.is_empty() {
+                return Err(Failure::invalid("lookup-after: needs --resume-key"));
+            }
+        }
+        CancelChannel::Alipay | CancelChannel::Wechat => {
+            if let Some((name, _)) = generic_only.iter().find(|(_, given)| *given) {
+                return Err(refused(name, "generic"));
+            }
+            if args.cancel_req_date.is_some() && args.shop_transaction_id.is_none() {
+                return Err(Failure::invalid(
+                    "cancel-req-date: needs --shop-transaction-id: together they name the earlier message to resend",
+                ));
+            }
+        }
+    }
     if args.channel == CancelChannel::Wechat {
         if args.wait.is_some() && args.dry_run {
             return Err(Failure::invalid(
@@ -138,80 +205,220 @@ fn only_wechat(args: &CancelArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The generic request the options describe.
+fn generic_request(args: &CancelArgs) -> Result<kicc_generic::CancelRequest, Failure> {
+    let code = match (&args.revise_type, args.method, &args.amount) {
+        (Some(code), Some(method), _) => {
+            let wanted = payment_method(method).partial_code();
+            if code != wanted.as_str() && code != "40" {
+                return Err(Failure::invalid(format!(
+                    "type: a {} payment is partly cancelled with reviseTypeCode {wanted}, not {code}",
+                    method_name(method)
+                )));
+            }
+            Some(code.clone())
+        }
+        (Some(code), None, _) => Some(code.clone()),
+        (None, Some(method), Some(_)) => {
+            Some(payment_method(method).partial_code().as_str().to_owned())
+        }
+        (None, _, _) => None,
+    };
+    let mut request = kicc_generic::CancelRequest::from_text(
+        &args.pg_cno,
+        code.as_deref(),
+        args.amount.as_deref(),
+        args.currency.as_deref(),
+    )?;
+    if let Some(r) = &args.reason {
+        request = request.reason(ReviseMessage::new(r.as_str())?);
+    }
+    if let Some(balance) = &args.remain_amount {
+        request =
+            request.remain_amount(Amount::parse_major("remainAmount", Currency::Krw, balance)?)?;
+    }
+    match (args.tax_amount, args.tax_free_amount, args.vat_amount) {
+        (None, None, None) => {}
+        (Some(tax), Some(free), Some(vat)) => {
+            request = request.tax_info(kicc_generic::TaxInfo::new(tax, free, vat)?);
+        }
+        _ => return Err(Failure::invalid(
+            "taxInfo: needs all three of --tax-amount, --tax-free-amount and --vat-amount, or none",
+        )),
+    }
+    if let Some(path) = &args.basket {
+        let text = std::fs::read(path).map_err(|e| {
+            Failure::invalid(format!("basket: cannot read {}: {e}", path.display()))
+        })?;
+        let basket: kicc_generic::BasketInfo = serde_json::from_slice(&text).map_err(|e| {
+            Failure::invalid(format!(
+                "basket: {} is not {{\"productPgCno\": \"...\", \"sellerId\": \"...\"}}: {e}",
+                path.display()
+            ))
+        })?;
+        request = request.basket(basket);
+    }
+    if let Some(ip) = &args.client_ip {
+        request = request.client_ip(ClientIp::new(ip.as_str())?);
+    }
+    if let Some(id) = &args.client_id {
+        request = request.client_id(ClientId::new(id.as_str())?);
+    }
+    Ok(request)
+}
+
+fn payment_method(m: MethodName) -> kicc_generic::PaymentMethod {
+    match m {
+        MethodName::Card => kicc_generic::PaymentMethod::Card,
+        MethodName::Transfer => kicc_generic::PaymentMethod::BankTransfer,
+        MethodName::Mobile => kicc_generic::PaymentMethod::Mobile,
+    }
+}
+
+fn method_name(m: MethodName) -> &'static str {
+    match m {
+        MethodName::Card => "card",
+        MethodName::Transfer => "transfer",
+        MethodName::Mobile => "mobile",
+    }
+}
+
+/// The `cancelReqDate` of a resumed wallet message, and the instant that gives it.
+fn wallet_date(args: &CancelArgs) -> Result<(SystemTime, Option<KoreaDate>), Failure> {
+    match &args.cancel_req_date {
+        None => Ok((SystemTime::now(), None)),
+        Some(d) => {
+            let date = KoreaDate::parse("cancelReqDate", d)?;
+            Ok((date.start(), Some(date)))
+        }
+    }
+}
+
+/// An SDK error as the command's failure; an unknown outcome ends with the command that
+/// resumes it safely.
+fn cancel_failure(
+    e: Error,
+    args: &CancelArgs,
+    wallet_key: Option<(&ShopTransactionId, KoreaDate)>,
+) -> Failure {
+    let argv: Vec<String> = std::env::args().collect();
+    let mut failure = Failure::from(e.clone());
+    if let Error::Ambiguous {
+        sent, lookup_after, ..
+    } = &e
+    {
+        let command = match (args.channel, wallet_key) {
+            (CancelChannel::Generic, _) => {
+                Some(resume::generic_command(&argv, sent, *lookup_after))
+            }
+            (_, Some((key, date))) => Some(resume::wallet_command(&argv, key, date)),
+            (_, None) => None,
+        };
+        if let Some(command) = command {
+            failure.message = format!(
+                "{}; do not send a new cancel: resume this one with: {command}",
+                failure.message
+            );
+        }
+    }
+    failure
+}
+
 /// `kicc cancel <channel> ...`.
 pub async fn cancel(global: &Global, args: &CancelArgs) -> Result<Report, Failure> {
-    only_wechat(args)?;
-    let amount = args.amount.as_deref();
-    let currency = args.currency.as_deref();
-    let code = args.revise_type.as_deref();
+    check_channel_options(args)?;
     match args.channel {
-        CancelChannel::Generic => {
-            let mut request =
-                kicc_generic::CancelRequest::from_text(&args.pg_cno, code, amount, currency)?;
-            if let Some(r) = &args.reason {
-                request = request.reason(ReviseMessage::new(r.as_str())?);
-            }
-            let key = key_or_new(args.shop_transaction_id.as_deref())?;
-            let merchant = creds::merchant(global)?;
-            if args.dry_run {
-                let message = request.message(&merchant, key, SystemTime::now());
-                return dry_run(&message.to_http(&merchant)?);
-            }
-            let transport = Observed::new(creds::transport(global)?, progress_wanted());
-            let client = kicc_generic::GenericClient::with_transport(merchant, transport)
-                .retry_policy(policy(args.max_attempts));
-            let r = client.cancel_with_key(&request, key.clone()).await?;
-            let echoed = if r.shop_transaction_id.is_empty() {
-                key.to_string()
-            } else {
-                r.shop_transaction_id.clone()
-            };
-            pretty(&json!({
-                "result": "cancelled",
-                "channel": "generic",
-                "resCd": r.res_cd,
-                "resMsg": r.res_msg,
-                "pgCno": r.ori_pg_cno,
-                "cancelPgCno": r.cancel_pg_cno,
-                "shopTransactionId": echoed,
-                "reviseTypeCode": request.code().as_str(),
-                "cancelAmount": r.cancel_amount,
-                "remainAmount": r.remain_amount,
-                "statusCode": status_text(r.status_code.as_ref()),
-                "transactionDate": r.transaction_date,
-            }))
-        }
-        CancelChannel::Alipay => {
-            let mut request =
-                kicc_alipay::CancelRequest::from_text(&args.pg_cno, code, amount, currency)?;
-            if let Some(r) = &args.reason {
-                request = request.memo(Memo::new(r.as_str())?);
-            }
-            let key = key_or_new(args.shop_transaction_id.as_deref())?;
-            let merchant = creds::merchant(global)?;
-            let message = request.message(&merchant, key.clone(), SystemTime::now());
-            if args.dry_run {
-                return dry_run(&message.to_http(&merchant)?);
-            }
-            let transport = Observed::new(creds::transport(global)?, progress_wanted());
-            let client = kicc_alipay::AlipayClient::with_transport(merchant, transport)
-                .retry_policy(policy(args.max_attempts));
-            let r = client.send(&message).await?;
-            pretty(&json!({
-                "result": "cancelled",
-                "channel": "alipay",
-                "resCd": r.res_cd,
-                "resMsg": r.res_msg,
-                "pgCno": r.pg_cno,
-                "cancelPgCno": r.cancel_pg_cno,
-                "shopTransactionId": key.as_str(),
-                "reviseTypeCode": request.code().as_str(),
-                "amountInfo": amount_json(r.amount_info.as_ref()),
-                "transactionDate": r.transaction_date,
-            }))
-        }
+        CancelChannel::Generic => cancel_generic(global, args).await,
+        CancelChannel::Alipay => cancel_alipay(global, args).await,
         CancelChannel::Wechat => cancel_wechat(global, args).await,
     }
+}
+
+async fn cancel_generic(global: &Global, args: &CancelArgs) -> Result<Report, Failure> {
+    let request = generic_request(args)?;
+    let bound = Duration::from_secs(args.processing_bound);
+    let resumed = resume::attempts(&args.resume_key, args.lookup_after.as_deref(), bound)?;
+    let key = key_or_new(args.shop_transaction_id.as_deref())?;
+    let merchant = creds::merchant(global)?;
+    if args.dry_run {
+        let message = if args.refund_query {
+            request.message_with(&merchant, key, SystemTime::now(), true)
+        } else {
+            request.message(&merchant, key, SystemTime::now())
+        };
+        return dry_run(&message.to_http(&merchant)?);
+    }
+    let transport = Observed::new(creds::transport(global)?, progress_wanted());
+    let client = kicc_generic::GenericClient::with_transport(merchant, transport)
+        .retry_policy(cancel_policy(global, args));
+    let outcome = if resumed.is_empty() {
+        client.cancel_with_key(&request, key).await
+    } else if args.refund_query {
+        client
+            .resume_with_refund_query(&request, resumed, key)
+            .await
+    } else {
+        client.resume(&request, resumed).await
+    };
+    let r = outcome.map_err(|e| cancel_failure(e, args, None))?;
+    pretty(&json!({
+        "result": "cancelled",
+        "channel": "generic",
+        "resCd": r.res_cd,
+        "resMsg": r.res_msg,
+        "pgCno": r.ori_pg_cno,
+        "cancelPgCno": r.cancel_pg_cno,
+        "shopTransactionId": r.shop_transaction_id,
+        "reviseTypeCode": request.code().as_str(),
+        "cancelAmount": r.cancel_amount,
+        "remainAmount": r.remain_amount,
+        "statusCode": status_text(r.status_code.as_ref()),
+        "transactionDate": r.transaction_date,
+    }))
+}
+
+async fn cancel_alipay(global: &Global, args: &CancelArgs) -> Result<Report, Failure> {
+    let mut request = kicc_alipay::CancelRequest::from_text(
+        &args.pg_cno,
+        args.revise_type.as_deref(),
+        args.amount.as_deref(),
+        args.currency.as_deref(),
+    )?;
+    if let Some(r) = &args.reason {
+        request = request.memo(Memo::new(r.as_str())?);
+    }
+    if let Some(r) = &args.reg_id {
+        request = request.reg_id(RegId::new(r.as_str())?);
+    }
+    let key = key_or_new(args.shop_transaction_id.as_deref())?;
+    let (at, resumed_date) = wallet_date(args)?;
+    let merchant = creds::merchant(global)?;
+    let message = request.message(&merchant, key.clone(), at);
+    if args.dry_run {
+        return dry_run(&message.to_http(&merchant)?);
+    }
+    let transport = Observed::new(creds::transport(global)?, progress_wanted());
+    let client = kicc_alipay::AlipayClient::with_transport(merchant, transport)
+        .retry_policy(cancel_policy(global, args));
+    let outcome = if resumed_date.is_some() {
+        client.resume(&message).await
+    } else {
+        client.send(&message).await
+    };
+    let date = message.head().cancel_req_date();
+    let r = outcome.map_err(|e| cancel_failure(e, args, Some((&key, date))))?;
+    pretty(&json!({
+        "result": "cancelled",
+        "channel": "alipay",
+        "resCd": r.res_cd,
+        "resMsg": r.res_msg,
+        "pgCno": r.pg_cno,
+        "cancelPgCno": r.cancel_pg_cno,
+        "shopTransactionId": key.as_str(),
+        "reviseTypeCode": request.code().as_str(),
+        "amountInfo": amount_json(r.amount_info.as_ref()),
+        "transactionDate": r.transaction_date,
+    }))
 }
 
 async fn cancel_wechat(global: &Global, args: &CancelArgs) -> Result<Report, Failure> {
@@ -224,20 +431,30 @@ async fn cancel_wechat(global: &Global, args: &CancelArgs) -> Result<Report, Fai
     if let Some(r) = &args.reason {
         request = request.memo(Memo::new(r.as_str())?);
     }
+    if let Some(r) = &args.reg_id {
+        request = request.reg_id(RegId::new(r.as_str())?);
+    }
     if let Some(u) = &args.notify_url {
         request = request.notify_url(NotifyUrl::new(u.as_str())?);
     }
     let key = key_or_new(args.shop_transaction_id.as_deref())?;
+    let (at, resumed_date) = wallet_date(args)?;
     let merchant = creds::merchant(global)?;
-    let message = request.message(&merchant, key, SystemTime::now());
+    let message = request.message(&merchant, key.clone(), at);
     if args.dry_run {
         return dry_run(&message.to_http(&merchant)?);
     }
     let progress = progress_wanted();
     let transport = Observed::new(creds::transport(global)?, progress);
     let client =
-        WechatClient::with_transport(merchant, transport).retry_policy(policy(args.max_attempts));
-    let accepted = client.send(&message).await?;
+        WechatClient::with_transport(merchant, transport).retry_policy(cancel_policy(global, args));
+    let outcome = if resumed_date.is_some() {
+        client.resume(&message).await
+    } else {
+        client.send(&message).await
+    };
+    let date = message.head().cancel_req_date();
+    let accepted = outcome.map_err(|e| cancel_failure(e, args, Some((&key, date))))?;
     let accepted_json = json!({
         "result": "accepted",
         "channel": "wechat",
@@ -341,26 +558,45 @@ pub async fn status_wechat(global: &Global, args: &StatusArgs) -> Result<Report,
         return dry_run(&message.to_http(&merchant)?);
     }
     let transport = Observed::new(creds::transport(global)?, progress_wanted());
-    let exchange = message.exchange(&merchant)?;
-    let labels = CancelLabels {
-        channel: "wechat-find",
-        pg_cno: message.pg_cno().as_str(),
+    let client = WechatClient::with_transport(merchant, transport)
+        .retry_policy(query_policy(args.max_attempts));
+    let found: FindResponse = client.status_keyed(&message).await?;
+    let result = if found.cancel_failed() {
+        "failed"
+    } else if found.is_cancelled() {
+        "cancelled"
+    } else {
+        "not cancelled yet"
     };
-    let found: FindResponse =
-        execute(&transport, exchange, policy(args.max_attempts), labels).await?;
     let out = json!({
-        "result": if found.is_cancelled() { "cancelled" } else { "not cancelled yet" },
+        "result": result,
         "channel": "wechat",
         "resCd": found.res_cd,
         "resMsg": found.res_msg,
         "pgCno": found.pg_cno,
         "cancelPgCno": found.cancel_pg_cno,
-        "shopTransactionId": message.shop_transaction_id().as_str(),
+        "shopTransactionId": found.shop_transaction_id,
         "cancelStatus": status_text(found.cancel_status.as_ref()),
         "transactionDate": found.transaction_date,
-        "detail": kicc_wechat::url_decode(&found.res_detail_msg),
+        "detail": found.detail(),
         "amountInfo": amount_json(found.amount_info.as_ref()),
     });
+    if found.cancel_failed() {
+        let detail = found.detail();
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!("; detail: {detail}")
+        };
+        return Ok(Report::with_note(
+            Exit::NotDone,
+            to_pretty(&out),
+            format!(
+                "cancellation {} failed: resCd {} ({}){detail}",
+                args.cancel_pg_cno, found.res_cd, found.res_msg
+            ),
+        ));
+    }
     if found.is_cancelled() {
         return Ok(Report::ok(to_pretty(&out)));
     }

@@ -51,6 +51,7 @@ mod exit;
 mod kicc_cmds;
 mod observe;
 mod receiver;
+mod resume;
 mod reverse;
 mod serve;
 

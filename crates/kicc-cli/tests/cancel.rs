@@ -96,8 +96,18 @@ fn a_lost_answer_is_an_unknown_outcome_and_no_server_is_certainly_not_processed(
     let r = s.kicc(&["cancel", "alipay", "--pg-cno", &pg, "--max-attempts", "1"]);
     assert_eq!(r.code, 3, "{r:#?}");
     assert_eq!(r.stdout, "");
+    assert!(r.stderr.contains("outcome unknown"), "{r:#?}");
+    // The line ends with the command that resends the identical message.
+    let resume = r
+        .stderr
+        .split("resume this one with: ")
+        .nth(1)
+        .unwrap_or("");
     assert!(
-        r.stderr.contains("query the payment before acting"),
+        resume.starts_with("kicc ")
+            && resume.contains(&format!("--pg-cno {pg}"))
+            && resume.contains("--shop-transaction-id ")
+            && resume.contains("--cancel-req-date "),
         "{r:#?}"
     );
     assert_eq!(s.state(&pg)["statusCode"], "TS02");

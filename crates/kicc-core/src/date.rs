@@ -199,6 +199,65 @@ impl serde::Serialize for KoreaDateTime {
     }
 }
 
+/// Days since 1970-01-01 of a civil date (the inverse of `civil_from_days`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The instant `secs` seconds after the Unix epoch (negative: before it).
+fn from_unix_seconds(secs: i64) -> SystemTime {
+    let magnitude = std::time::Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(magnitude).unwrap_or(UNIX_EPOCH)
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude).unwrap_or(UNIX_EPOCH)
+    }
+}
+
+/// Instants of Korea dates and times, for comparing a gateway's `transactionDate` with the
+/// time a request was sent, and for the look-up window (today and yesterday in Korea).
+impl KoreaDate {
+    /// The instant this Korea date begins (00:00:00 KST).
+    pub fn start(&self) -> SystemTime {
+        let (y, m, d) = (
+            number(&self.0[0..4]),
+            number(&self.0[4..6]),
+            number(&self.0[6..8]),
+        );
+        let days = days_from_civil(i64::from(y), m, d);
+        from_unix_seconds(days * 86_400 - KST_OFFSET_SECONDS)
+    }
+
+    /// The following Korea date.
+    pub fn next(&self) -> KoreaDate {
+        KoreaDate::of(self.start() + std::time::Duration::from_secs(86_400))
+    }
+
+    /// Whole Korea days from `self` to `later` (negative if `later` is earlier).
+    pub fn days_until(&self, later: KoreaDate) -> i64 {
+        let a = unix_seconds(self.start());
+        let b = unix_seconds(later.start());
+        (b - a).div_euclid(86_400)
+    }
+}
+
+impl KoreaDateTime {
+    /// The instant this Korea date and time denotes (UTC+9).
+    pub fn to_system_time(&self) -> SystemTime {
+        let sod = i64::from(number(&self.0[8..10])) * 3600
+            + i64::from(number(&self.0[10..12])) * 60
+            + i64::from(number(&self.0[12..14]));
+        let start = self.date().start();
+        from_unix_seconds(unix_seconds(start) + sod)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +352,39 @@ mod tests {
             let _ = KoreaDate::parse("d", &s);
             let _ = KoreaDateTime::parse("d", &s);
         }
+    }
+
+    #[test]
+    fn korea_instants_round_trip() {
+        for secs in [
+            0u64,
+            1_795_273_199,
+            1_795_273_200,
+            951_782_400,
+            4_102_444_799,
+        ] {
+            let t = UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            let dt = KoreaDateTime::of(t);
+            assert_eq!(dt.to_system_time(), t, "{dt}");
+            let day = KoreaDate::of(t);
+            assert!(day.start() <= t);
+            assert_eq!(KoreaDate::of(day.start()), day);
+            assert_eq!(day.days_until(day.next()), 1);
+            assert_eq!(day.next().days_until(day), -1);
+        }
+        // 2026-11-21 15:00 UTC is 2026-11-22 00:00 KST.
+        let d = KoreaDate::parse("d", "20261122").unwrap();
+        assert_eq!(
+            d.start(),
+            UNIX_EPOCH + std::time::Duration::from_secs(1_795_273_200)
+        );
+        assert_eq!(
+            KoreaDate::parse("d", "20261231").unwrap().next().as_str(),
+            "20270101"
+        );
+        assert_eq!(
+            KoreaDate::parse("d", "20280228").unwrap().next().as_str(),
+            "20280229"
+        );
     }
 }

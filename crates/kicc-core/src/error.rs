@@ -147,6 +147,33 @@ pub struct GatewayError {
     pub res_msg: String,
     /// The `shopTransactionId` of the request that got this answer.
     pub shop_transaction_id: String,
+    /// `resDetailMsg` (the wallet's or acquirer's own reason), form-decoded; `None` if absent.
+    pub res_detail_msg: Option<String>,
+    /// The HTTP status of the answer (200 when `resCd` is meaningful).
+    pub http_status: u16,
+}
+
+impl GatewayError {
+    /// A gateway answer `res_cd` / `res_msg` on HTTP 200 to the request keyed `key`.
+    pub fn new(
+        res_cd: impl Into<String>,
+        res_msg: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        GatewayError {
+            res_cd: res_cd.into(),
+            res_msg: res_msg.into(),
+            shop_transaction_id: key.into(),
+            res_detail_msg: None,
+            http_status: 200,
+        }
+    }
+
+    /// Adds the decoded `resDetailMsg` (an empty one is kept as absent).
+    pub fn with_detail(mut self, detail: Option<String>) -> Self {
+        self.res_detail_msg = detail.filter(|d| !d.is_empty());
+        self
+    }
 }
 
 impl fmt::Display for GatewayError {
@@ -155,7 +182,11 @@ impl fmt::Display for GatewayError {
             f,
             "resCd {} ({}) for shopTransactionId {}",
             self.res_cd, self.res_msg, self.shop_transaction_id
-        )
+        )?;
+        if let Some(detail) = &self.res_detail_msg {
+            write!(f, "; detail: {detail}")?;
+        }
+        Ok(())
     }
 }
 
@@ -166,8 +197,10 @@ impl fmt::Display for GatewayError {
 /// | [`Error::Invalid`] | no, nothing was sent | fix the input |
 /// | [`Error::Declined`] | no | read `res_cd`; the gateway said no |
 /// | [`Error::Transport`] | no, nothing was processed | try again later |
-/// | [`Error::Ambiguous`] | unknown | query the payment's status before acting |
+/// | [`Error::Ambiguous`] | unknown | look the request up (resume it) before acting |
+/// | [`Error::AlreadyCancelled`] | not by this request | an earlier cancel exists; do nothing |
 /// | [`Error::Pending`] | not yet | wait for the webhook or query the status |
+/// | [`Error::StatusUnknown`] | (a status query failed) | ask again later |
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -185,10 +218,12 @@ pub enum Error {
         /// The request's `shopTransactionId`.
         shop_transaction_id: String,
     },
-    /// The request may have been processed but no final answer arrived: query before acting.
-    #[error("outcome unknown after {attempts} attempt(s), query the payment before acting: {reason} (shopTransactionId {shop_transaction_id})")]
+    /// The request may have been processed but no final answer tied to it arrived: look it
+    /// up (or resume it) before acting. `sent` lists every key that may have been processed,
+    /// with its Korea date, so the cancel can be resumed without risking a second one.
+    #[error("outcome unknown after {attempts} attempt(s), do not send a new cancel before looking it up: {reason} (shopTransactionId {shop_transaction_id})")]
     Ambiguous {
-        /// What happened last.
+        /// What happened, with every fact learned.
         reason: String,
         /// The `shopTransactionId` of the last attempt.
         shop_transaction_id: String,
@@ -196,6 +231,29 @@ pub enum Error {
         attempts: u32,
         /// The last `resCd` received, if any.
         last_res_cd: Option<String>,
+        /// Every attempt that may have been processed (key, Korea date, send time).
+        sent: Vec<crate::retry::SentAttempt>,
+        /// The earliest time a look-up of those keys is conclusive (the last send plus the
+        /// gateway's processing bound), if known.
+        lookup_after: Option<std::time::SystemTime>,
+    },
+    /// This request did not cancel anything: every key it sent was looked up and none made a
+    /// cancel, and the gateway reported an earlier cancel matching it (for example the answer
+    /// to a refund query, dated before this request).
+    #[error("not cancelled by this request: already cancelled as {cancel_pg_cno}, not by this command (shopTransactionId {shop_transaction_id})")]
+    AlreadyCancelled {
+        /// The earlier cancellation's `cancelPgCno`.
+        cancel_pg_cno: String,
+        /// The `shopTransactionId` of the last attempt.
+        shop_transaction_id: String,
+    },
+    /// A status query (`find`) failed: it changed nothing, and says nothing about the cancel.
+    #[error("status unknown: {reason} (shopTransactionId {shop_transaction_id})")]
+    StatusUnknown {
+        /// What failed.
+        reason: String,
+        /// The query's `shopTransactionId`.
+        shop_transaction_id: String,
     },
     /// Accepted by the gateway; the final result comes later (WeChat Pay: webhook or status query).
     #[error("accepted, final result pending: cancelPgCno {cancel_pg_cno} (shopTransactionId {shop_transaction_id})")]
@@ -212,7 +270,10 @@ impl Error {
     pub fn certainly_not_cancelled(&self) -> bool {
         matches!(
             self,
-            Error::Invalid(_) | Error::Declined(_) | Error::Transport { .. }
+            Error::Invalid(_)
+                | Error::Declined(_)
+                | Error::Transport { .. }
+                | Error::AlreadyCancelled { .. }
         )
     }
 
@@ -224,6 +285,14 @@ impl Error {
     /// `true` when the gateway accepted the cancel and the final result comes later.
     pub fn is_pending(&self) -> bool {
         matches!(self, Error::Pending { .. })
+    }
+
+    /// The gateway's full answer, when it declined.
+    pub fn gateway(&self) -> Option<&GatewayError> {
+        match self {
+            Error::Declined(g) => Some(g),
+            _ => None,
+        }
     }
 
     /// The gateway's `resCd`, when it answered with one.

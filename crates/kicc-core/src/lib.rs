@@ -10,7 +10,8 @@
 //! | [`revise`] | `reviseTypeCode`, the codes each channel accepts, and which codes need an amount |
 //! | [`codes`] | response-code classification and status codes |
 //! | [`idempotency`] | generated `shopTransactionId`s |
-//! | [`retry`] | the retry table and the per-cancellation state machine |
+//! | [`retry`] | the retry table, the tie rule and the per-cancellation state machine |
+//! | [`lookup`] | `retrieveTransaction`: looking a request up by its own key |
 //! | [`webhook`] | notices, acknowledgements, de-duplication |
 //! | [`inbox`] | a framework-free webhook receiver for any notice kind |
 //! | [`message`] | the head every revise request shares, reading responses, fixed-request exchanges |
@@ -30,6 +31,7 @@ pub mod endpoint;
 pub mod error;
 pub mod idempotency;
 pub mod inbox;
+pub mod lookup;
 pub mod message;
 pub mod money;
 pub mod random;
@@ -45,10 +47,13 @@ pub use codes::{classify, ResponseClass, TransactionStatus};
 pub use date::{KoreaDate, KoreaDateTime};
 pub use endpoint::{BaseUrl, Environment, Merchant};
 pub use error::{Error, FieldError, GatewayError, Rule};
-pub use message::{FixedExchange, KiccResponse, ReviseHead};
+pub use message::{FixedExchange, KiccResponse, QueryExchange, ReviseHead};
 pub use money::{Amount, Currency, Money};
 pub use random::Rng;
-pub use retry::{Action, Cancellation, Delivery, Exchange, Interpreted, Now, Resend, RetryPolicy};
+pub use retry::{
+    Action, Cancellation, Delivery, Describes, Exchange, Expected, Interpreted, Now, Resend,
+    RetryPolicy, SentAttempt, Tie,
+};
 pub use revise::{AmountRule, Channel, RetryStyle, ReviseTypeCode};
 pub use secret::{MsgAuthValue, SecretKey};
 pub use text::{

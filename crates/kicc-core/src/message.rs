@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::date::KoreaDate;
 use crate::endpoint::Merchant;
 use crate::error::{FieldError, Rule};
-use crate::retry::{Exchange, Interpreted, Resend};
+use crate::retry::{Describes, Exchange, Expected, Interpreted, Resend, RetryStyle};
 use crate::revise::{Channel, ReviseTypeCode};
 use crate::secret::{MsgAuthValue, SecretKey};
 use crate::text::{MallId, PgCno, ShopTransactionId};
@@ -123,14 +123,22 @@ pub trait KiccResponse: DeserializeOwned {
     fn res_msg(&self) -> &str;
     /// The echoed `shopTransactionId` (empty if absent).
     fn echoed_key(&self) -> &str;
+    /// `resDetailMsg`, as received (form-encoded; empty if absent).
+    fn res_detail_msg(&self) -> &str {
+        ""
+    }
 }
 
-/// Implements [`KiccResponse`] for a response struct with `res_cd`, `res_msg` and
-/// `shop_transaction_id` fields, and gives it an inherent
+/// Implements [`KiccResponse`] and [`Describes`] for a response struct with `res_cd`,
+/// `res_msg` and `shop_transaction_id` fields, and gives it an inherent
 /// `read(status, body, sent_key) -> Interpreted<Self>` (see [`interpret_http`]).
+///
+/// The named accessors say where the response states the payment, the amount, the date and
+/// the cancel it describes: `kicc_response!(T, detail: |r| .., pg_cno: |r| .., amount: |r|
+/// .., date: |r| .., cancel: |r| ..)`.
 #[macro_export]
 macro_rules! kicc_response {
-    ($ty:ty) => {
+    ($ty:ty, detail: $detail:expr, pg_cno: $pg:expr, amount: $amount:expr, date: $date:expr, cancel: $cancel:expr) => {
         impl $crate::message::KiccResponse for $ty {
             fn res_cd(&self) -> &str {
                 &self.res_cd
@@ -140,6 +148,32 @@ macro_rules! kicc_response {
             }
             fn echoed_key(&self) -> &str {
                 &self.shop_transaction_id
+            }
+            fn res_detail_msg(&self) -> &str {
+                let f: fn(&$ty) -> &str = $detail;
+                f(self)
+            }
+        }
+
+        impl $crate::retry::Describes for $ty {
+            fn described_key(&self) -> &str {
+                &self.shop_transaction_id
+            }
+            fn described_pg_cno(&self) -> &str {
+                let f: fn(&$ty) -> &str = $pg;
+                f(self)
+            }
+            fn described_amount(&self) -> Option<u64> {
+                let f: fn(&$ty) -> Option<u64> = $amount;
+                f(self)
+            }
+            fn transaction_date(&self) -> &str {
+                let f: fn(&$ty) -> &str = $date;
+                f(self)
+            }
+            fn described_cancel_pg_cno(&self) -> &str {
+                let f: fn(&$ty) -> &str = $cancel;
+                f(self)
             }
         }
 
@@ -160,10 +194,9 @@ macro_rules! kicc_response {
 
 /// Reads an HTTP 200 body sent in answer to a request keyed `sent_key`.
 ///
-/// Success needs `resCd` 0000, a body of the channel's shape, and an echoed
-/// `shopTransactionId` that is either absent or equal to the sent one: an answer about some
-/// other request is not a success, it is [`Interpreted::Unreadable`] (so the outcome is
-/// treated as unknown, never as done).
+/// Success needs `resCd` 0000 and a body of the channel's shape; whether it is this
+/// request's is decided by [`crate::retry::tie`] (key, payment, amount, date). An echoed
+/// `shopTransactionId` other than `sent_key` is [`Interpreted::Unreadable`] at once.
 pub fn interpret_response<T: KiccResponse>(
     body: &[u8],
     sent_key: &ShopTransactionId,
@@ -174,9 +207,11 @@ pub fn interpret_response<T: KiccResponse>(
         Err(e) => {
             return match Envelope::read(body) {
                 Some(env) if !env.res_cd.is_empty() && env.res_cd != crate::codes::SUCCESS => {
+                    let detail = detail_of(body);
                     Interpreted::Gateway {
                         res_cd: env.res_cd,
                         res_msg: env.res_msg,
+                        detail,
                     }
                 }
                 _ => Interpreted::Unreadable(format!("response body not understood: {e}")),
@@ -184,9 +219,16 @@ pub fn interpret_response<T: KiccResponse>(
         }
     };
     if res_cd != crate::codes::SUCCESS {
+        let detail = parsed
+            .as_ref()
+            .ok()
+            .map(|r| r.res_detail_msg())
+            .filter(|d| !d.is_empty())
+            .map(crate::wire::url_decode);
         return Interpreted::Gateway {
             res_cd: res_cd.to_owned(),
             res_msg: res_msg.to_owned(),
+            detail,
         };
     }
     if !echoed.is_empty() && echoed != sent_key.as_str() {
@@ -199,6 +241,21 @@ pub fn interpret_response<T: KiccResponse>(
         Ok(r) => Interpreted::Success(r),
         Err(e) => Interpreted::Unreadable(e.to_string()),
     }
+}
+
+/// `resDetailMsg` of a body that did not parse as the channel's response, form-decoded.
+fn detail_of(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Detail {
+        #[serde(default)]
+        res_detail_msg: Option<String>,
+    }
+    serde_json::from_slice::<Detail>(body)
+        .ok()
+        .and_then(|d| d.res_detail_msg)
+        .filter(|d| !d.is_empty())
+        .map(|d| crate::wire::url_decode(&d))
 }
 
 /// Reads a whole HTTP response: any status but 200 is [`Interpreted::Unreadable`] (`resCd`
@@ -215,28 +272,40 @@ pub fn interpret_http<T: KiccResponse>(
 }
 
 /// A request that is only ever resent byte for byte: Alipay and WeChat Pay cancels (same key,
-/// same `cancelReqDate`, as their APIs require) and status queries.
+/// same `cancelReqDate`, as their APIs require).
 pub struct FixedExchange<T> {
     channel: Channel,
     request: http::Request<Bytes>,
     key: ShopTransactionId,
+    date: KoreaDate,
+    pg_cno: PgCno,
+    amount: Option<u64>,
     _response: PhantomData<fn() -> T>,
 }
 
 impl<T> FixedExchange<T> {
-    /// An exchange of `request`, keyed `key`, on `channel` (which must retry by
-    /// [`crate::revise::RetryStyle::SameRequest`]).
-    pub fn new(channel: Channel, request: http::Request<Bytes>, key: ShopTransactionId) -> Self {
+    /// An exchange of `request` (the message whose head is `head`, cancelling `amount` minor
+    /// units when known) on `channel`, which must retry by
+    /// [`crate::revise::RetryStyle::SameRequest`].
+    pub fn new(
+        channel: Channel,
+        request: http::Request<Bytes>,
+        head: &ReviseHead,
+        amount: Option<u64>,
+    ) -> Self {
         FixedExchange {
             channel,
             request,
-            key,
+            key: head.shop_transaction_id().clone(),
+            date: head.cancel_req_date(),
+            pg_cno: head.pg_cno().clone(),
+            amount,
             _response: PhantomData,
         }
     }
 }
 
-impl<T: KiccResponse> Exchange for FixedExchange<T> {
+impl<T: KiccResponse + Describes> Exchange for FixedExchange<T> {
     type Output = T;
 
     fn channel(&self) -> Channel {
@@ -251,6 +320,17 @@ impl<T: KiccResponse> Exchange for FixedExchange<T> {
         &self.key
     }
 
+    fn request_date(&self) -> Option<KoreaDate> {
+        Some(self.date)
+    }
+
+    fn expected(&self) -> Expected<'_> {
+        Expected {
+            pg_cno: self.pg_cno.as_str(),
+            amount: self.amount,
+        }
+    }
+
     fn interpret(&self, body: &[u8]) -> Interpreted<T> {
         interpret_response(body, &self.key)
     }
@@ -258,6 +338,90 @@ impl<T: KiccResponse> Exchange for FixedExchange<T> {
     fn prepare_resend(&mut self, _resend: Resend) -> Result<(), FieldError> {
         // Identical bytes every time: nothing to rebuild.
         Ok(())
+    }
+}
+
+/// A status query (`find`): it changes nothing, so each resend is a new query with a new key
+/// ([`RetryStyle::Query`]); `build` makes the request for a key.
+pub struct QueryExchange<T, B> {
+    channel: Channel,
+    build: B,
+    request: http::Request<Bytes>,
+    key: ShopTransactionId,
+    pg_cno: PgCno,
+    _response: PhantomData<fn() -> T>,
+}
+
+impl<T, B> QueryExchange<T, B>
+where
+    B: FnMut(ShopTransactionId) -> Result<http::Request<Bytes>, FieldError>,
+{
+    /// A query about `pg_cno` on `channel`, first keyed `key`.
+    pub fn new(
+        channel: Channel,
+        pg_cno: PgCno,
+        key: ShopTransactionId,
+        mut build: B,
+    ) -> Result<Self, FieldError> {
+        let request = build(key.clone())?;
+        Ok(QueryExchange {
+            channel,
+            build,
+            request,
+            key,
+            pg_cno,
+            _response: PhantomData,
+        })
+    }
+}
+
+impl<T, B> Exchange for QueryExchange<T, B>
+where
+    T: KiccResponse + Describes,
+    B: FnMut(ShopTransactionId) -> Result<http::Request<Bytes>, FieldError>,
+{
+    type Output = T;
+
+    fn channel(&self) -> Channel {
+        self.channel
+    }
+
+    fn retry_style(&self) -> RetryStyle {
+        RetryStyle::Query
+    }
+
+    fn request(&self) -> &http::Request<Bytes> {
+        &self.request
+    }
+
+    fn shop_transaction_id(&self) -> &ShopTransactionId {
+        &self.key
+    }
+
+    fn request_date(&self) -> Option<KoreaDate> {
+        None
+    }
+
+    fn expected(&self) -> Expected<'_> {
+        Expected {
+            pg_cno: self.pg_cno.as_str(),
+            amount: None,
+        }
+    }
+
+    fn interpret(&self, body: &[u8]) -> Interpreted<T> {
+        interpret_response(body, &self.key)
+    }
+
+    fn prepare_resend(&mut self, resend: Resend) -> Result<(), FieldError> {
+        match resend {
+            Resend::Undelivered { .. } => Ok(()),
+            Resend::Fresh { new_key, .. } => {
+                self.request = (self.build)(new_key.clone())?;
+                self.key = new_key;
+                Ok(())
+            }
+        }
     }
 }
 
@@ -321,7 +485,7 @@ mod tests {
         // A decline without the success fields is still read as a decline.
         assert!(matches!(
             i(r#"{"resCd":"P003","resMsg":"over"}"#),
-            Interpreted::Gateway { res_cd, res_msg } if res_cd == "P003" && res_msg == "over"
+            Interpreted::Gateway { res_cd, res_msg, .. } if res_cd == "P003" && res_msg == "over"
         ));
         // Success code but missing required success fields: unknown, not done.
         assert!(matches!(

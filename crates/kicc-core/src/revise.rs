@@ -89,7 +89,7 @@ impl Channel {
     /// How a request on this channel is retried after a timeout or a retry code.
     pub fn retry_style(self) -> RetryStyle {
         match self {
-            Channel::Generic => RetryStyle::RefundQuery,
+            Channel::Generic => RetryStyle::LookUp,
             Channel::Alipay | Channel::WeChat => RetryStyle::SameRequest,
         }
     }
@@ -110,9 +110,14 @@ pub enum RetryStyle {
     /// Alipay / WeChat Pay: resend the identical request: the SAME `shopTransactionId` and the
     /// SAME `cancelReqDate`, even when the Korea date has changed since.
     SameRequest,
-    /// Generic: resend with `refundQueryFlag = "Y"`, a NEW `shopTransactionId` (a reused one is
-    /// a duplicate) and the current date.
-    RefundQuery,
+    /// Generic: look up every key that may have been processed
+    /// (`/api/trades/retrieveTransaction`, after the gateway's processing bound); only when
+    /// none was processed, send a new cancel with a NEW `shopTransactionId` (a reused one is a
+    /// duplicate) and the current date (`refundQueryFlag = "Y"` only if the policy asks).
+    LookUp,
+    /// Status queries (`find`): they change nothing, so every resend is a new query with a
+    /// new key (a reused one would be a duplicate), and their failure is "status unknown".
+    Query,
 }
 
 /// Whether a code takes an amount.
@@ -312,7 +317,7 @@ mod tests {
 
     #[test]
     fn retry_styles() {
-        assert_eq!(Channel::Generic.retry_style(), RetryStyle::RefundQuery);
+        assert_eq!(Channel::Generic.retry_style(), RetryStyle::LookUp);
         assert_eq!(Channel::Alipay.retry_style(), RetryStyle::SameRequest);
         assert_eq!(Channel::WeChat.retry_style(), RetryStyle::SameRequest);
     }

@@ -270,10 +270,12 @@ impl<C: WalletApi> WalletRevise<C> {
         &self,
         merchant: &Merchant,
     ) -> Result<FixedExchange<WalletReviseResponse>, FieldError> {
+        let amount = self.amount_info.map(|a| a.tot_amount.minor_units());
         Ok(FixedExchange::new(
             C::CHANNEL,
             self.to_http(merchant)?,
-            self.head.shop_transaction_id().clone(),
+            &self.head,
+            amount,
         ))
     }
 }
@@ -312,7 +314,14 @@ pub struct WalletReviseResponse {
     pub amount_info: Option<ResponseAmountInfo>,
 }
 
-crate::kicc_response!(WalletReviseResponse);
+crate::kicc_response!(
+    WalletReviseResponse,
+    detail: |r| &r.res_detail_msg,
+    pg_cno: |r| &r.pg_cno,
+    amount: |r| r.amount_info.as_ref().and_then(|a| a.tot_amount),
+    date: |r| &r.transaction_date,
+    cancel: |r| &r.cancel_pg_cno
+);
 
 impl WalletReviseResponse {
     /// `resDetailMsg`, URL-decoded.

@@ -49,6 +49,9 @@ pub struct WechatCancelNotice {
     /// `amountInfo { currency, amount }` (spelled `amount` here, `totAmount` elsewhere).
     #[serde(default)]
     pub amount_info: Option<ResponseAmountInfo>,
+    /// `resDetailMsg` (a failed cancel's detail from WeChat Pay), as received (form-encoded).
+    #[serde(default)]
+    pub res_detail_msg: Option<String>,
 }
 
 impl WechatCancelNotice {

@@ -3,8 +3,9 @@
 use std::time::SystemTime;
 
 use kicc_core::retry::RetryPolicy;
+use kicc_core::SentAttempt;
 use kicc_core::{Error, Merchant, ShopTransactionId};
-use kicc_transport::driver::{execute, os_rng, CancelLabels};
+use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
 use kicc_transport::{ConfigError, HyperTransport, Transport};
 
 use crate::exchange::GenericExchange;
@@ -73,6 +74,45 @@ impl<T: Transport> GenericClient<T> {
             channel: "generic",
             pg_cno: request.pg_cno().as_str(),
         };
-        execute(&self.transport, exchange, self.retry, labels).await
+        execute(&self.transport, exchange, self.retry.clone(), labels).await
+    }
+
+    /// Finishes a cancel whose outcome is unknown without risking a second one: looks up every
+    /// key in `sent` (from [`Error::Ambiguous`] or your journal) with its own date, no sooner
+    /// than the processing bound after its send; returns the cancel a key made, or, only when
+    /// none was processed, sends `request` anew with a new key.
+    pub async fn resume(
+        &self,
+        request: &CancelRequest,
+        sent: Vec<SentAttempt>,
+    ) -> Result<ReviseResponse, Error> {
+        let key = ShopTransactionId::generate(SystemTime::now(), &mut os_rng());
+        let exchange =
+            GenericExchange::new(&self.merchant, request.clone(), key, SystemTime::now())?;
+        let labels = CancelLabels {
+            channel: "generic",
+            pg_cno: request.pg_cno().as_str(),
+        };
+        resume(&self.transport, exchange, self.retry.clone(), sent, labels).await
+    }
+
+    /// Like [`GenericClient::resume`], but the first new attempt (if any) is a refund query
+    /// (`refundQueryFlag = "Y"`) keyed `key`: a refund query can itself cancel, so it is only
+    /// ever sent after the earlier keys were looked up.
+    pub async fn resume_with_refund_query(
+        &self,
+        request: &CancelRequest,
+        sent: Vec<SentAttempt>,
+        key: ShopTransactionId,
+    ) -> Result<ReviseResponse, Error> {
+        let mut policy = self.retry.clone();
+        policy.refund_query_on_resend = true;
+        let exchange =
+            GenericExchange::refund_query(&self.merchant, request.clone(), key, SystemTime::now())?;
+        let labels = CancelLabels {
+            channel: "generic",
+            pg_cno: request.pg_cno().as_str(),
+        };
+        resume(&self.transport, exchange, policy, sent, labels).await
     }
 }

@@ -3,16 +3,18 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use kicc_core::lookup::retrieve_request;
 use kicc_core::message::interpret_response;
-use kicc_core::retry::{Exchange, Interpreted, Resend};
+use kicc_core::retry::{Exchange, Expected, Interpreted, Resend};
 use kicc_core::{Channel, FieldError, KoreaDate, Merchant, ShopTransactionId};
 
 use crate::request::{CancelRequest, ReviseRequest};
 use crate::response::ReviseResponse;
 
-/// One generic cancel on the wire, rebuilt for each resend as the API documents: after a
-/// timeout or `VTIM` / `VT00` the next attempt is a refund query (`refundQueryFlag = "Y"`)
-/// with a NEW `shopTransactionId` (a reused one would be a duplicate) and TODAY's date.
+/// One generic cancel on the wire. After a timeout or `VTIM` / `VT00` its keys are looked up
+/// (`retrieveTransaction`, see [`kicc_core::retry`]); only when none was processed is it
+/// rebuilt with a NEW `shopTransactionId` (a reused one would be a duplicate) and TODAY's
+/// date, as a refund query (`refundQueryFlag = "Y"`) only if the policy asks.
 pub struct GenericExchange<'m> {
     merchant: &'m Merchant,
     intent: CancelRequest,
@@ -29,6 +31,24 @@ impl<'m> GenericExchange<'m> {
         now: SystemTime,
     ) -> Result<Self, FieldError> {
         let message = intent.message(merchant, key, now);
+        let request = message.to_http(merchant)?;
+        Ok(GenericExchange {
+            merchant,
+            intent,
+            message,
+            request,
+        })
+    }
+
+    /// The exchange for `intent` whose first attempt is a refund query
+    /// (`refundQueryFlag = "Y"`) keyed `key` at `now`.
+    pub fn refund_query(
+        merchant: &'m Merchant,
+        intent: CancelRequest,
+        key: ShopTransactionId,
+        now: SystemTime,
+    ) -> Result<Self, FieldError> {
+        let message = intent.message_with(merchant, key, now, true);
         let request = message.to_http(merchant)?;
         Ok(GenericExchange {
             merchant,
@@ -59,8 +79,38 @@ impl Exchange for GenericExchange<'_> {
         self.message.head().shop_transaction_id()
     }
 
+    fn request_date(&self) -> Option<KoreaDate> {
+        Some(self.message.head().cancel_req_date())
+    }
+
+    fn is_refund_query(&self) -> bool {
+        self.message.is_refund_query()
+    }
+
+    fn expected(&self) -> Expected<'_> {
+        Expected {
+            pg_cno: self.intent.pg_cno().as_str(),
+            amount: self.intent.amount().map(|a| a.minor_units()),
+        }
+    }
+
     fn interpret(&self, body: &[u8]) -> Interpreted<ReviseResponse> {
-        interpret_response(body, self.shop_transaction_id())
+        // The echoed key is checked by the tie rule against the key asked about (the
+        // current attempt's, or a looked-up one's), so any key is read here.
+        let echoed = ReviseResponse::echoed_in(body);
+        let key = echoed
+            .as_deref()
+            .and_then(|k| ShopTransactionId::new(k).ok())
+            .unwrap_or_else(|| self.shop_transaction_id().clone());
+        interpret_response(body, &key)
+    }
+
+    fn lookup(
+        &self,
+        key: &ShopTransactionId,
+        date: KoreaDate,
+    ) -> Option<Result<http::Request<Bytes>, FieldError>> {
+        Some(retrieve_request(self.merchant, key, date))
     }
 
     fn prepare_resend(&mut self, resend: Resend) -> Result<(), FieldError> {
@@ -76,7 +126,11 @@ impl Exchange for GenericExchange<'_> {
                     self.message.is_refund_query(),
                 )
             }
-            Resend::RefundQuery { new_key, now } => (new_key, now, true),
+            Resend::Fresh {
+                new_key,
+                now,
+                refund_query,
+            } => (new_key, now, refund_query),
         };
         let message = self
             .intent

@@ -57,6 +57,28 @@ pub struct ReviseResponse {
     /// `reviseInfo`.
     #[serde(default)]
     pub revise_info: Option<ReviseInfo>,
+    /// `resDetailMsg`, if the gateway adds one (form-encoded; see [`ReviseResponse::detail`]).
+    #[serde(default)]
+    pub res_detail_msg: String,
+}
+
+impl ReviseResponse {
+    /// `resDetailMsg`, form-decoded.
+    pub fn detail(&self) -> String {
+        kicc_core::wire::url_decode(&self.res_detail_msg)
+    }
+
+    /// The `shopTransactionId` a body echoes, if it is readable JSON with one.
+    pub(crate) fn echoed_in(body: &[u8]) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Echo {
+            shop_transaction_id: Option<String>,
+        }
+        serde_json::from_slice::<Echo>(body)
+            .ok()
+            .and_then(|e| e.shop_transaction_id)
+    }
 }
 
 /// `reviseInfo`: details of the cancellation.
@@ -108,4 +130,11 @@ pub struct CashReceiptInfo {
     pub cancel_date: String,
 }
 
-kicc_core::kicc_response!(ReviseResponse);
+kicc_core::kicc_response!(
+    ReviseResponse,
+    detail: |r| &r.res_detail_msg,
+    pg_cno: |r| &r.ori_pg_cno,
+    amount: |r| r.cancel_amount,
+    date: |r| &r.transaction_date,
+    cancel: |r| &r.cancel_pg_cno
+);

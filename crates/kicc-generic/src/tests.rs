@@ -213,31 +213,45 @@ fn response_with_nested_objects_strings_and_unknown_fields() {
     ));
 }
 
-/// Drives the generic cancellation through a timeout and a VTIM on a virtual clock.
+/// Drives the generic cancellation through a timeout and a VTIM on a virtual clock: each
+/// unknown outcome is looked up (retrieveTransaction, the key's own date, the next day too
+/// near midnight) before a new key is sent.
 #[test]
-fn timeout_then_vtim_resend_as_refund_queries_with_new_keys() {
+fn timeout_then_vtim_are_looked_up_before_new_keys_are_sent() {
     let m = merchant();
     let wall = UNIX_EPOCH + Duration::from_millis(1_795_273_199_500); // 23:59:59.5 KST
     let intent = CancelRequest::partial(pg("P1"), PaymentMethod::Card, amount(500)).unwrap();
     let ex =
         GenericExchange::new(&m, intent, ShopTransactionId::new("FIRST").unwrap(), wall).unwrap();
-    let mut c = Cancellation::new(
-        ex,
-        RetryPolicy::default(),
-        kicc_core::Rng::from_seed([5; 32]),
-    );
+    let policy = RetryPolicy {
+        lookup_not_found_codes: vec!["R001".into()],
+        ..RetryPolicy::default()
+    };
+    let mut c = Cancellation::new(ex, policy, kicc_core::Rng::from_seed([5; 32]));
     let mut now = Now::new(Instant::now(), wall);
     let mut sent: Vec<ReviseRequest> = vec![];
+    let mut lookups: Vec<serde_json::Value> = vec![];
     let vtim = br#"{"resCd":"VTIM","resMsg":"instant refund timed out"}"#;
+    let not_found = br#"{"resCd":"R001","resMsg":"transaction not found"}"#;
     let outcome = loop {
         match c.poll(now) {
+            Action::Send(req) if req.uri().path() == "/api/trades/retrieveTransaction" => {
+                lookups.push(serde_json::from_slice(req.body()).unwrap());
+                c.on_delivery(
+                    Delivery::Response {
+                        status: 200,
+                        body: not_found,
+                    },
+                    now,
+                );
+            }
             Action::Send(req) => {
                 let msg = ReviseRequest::from_json(req.body()).unwrap();
                 assert!(msg.head().is_signed_by(&m.secret_key));
                 let key = msg.head().shop_transaction_id().to_string();
                 sent.push(msg);
                 let ok = format!(
-                    r#"{{"resCd":"0000","shopTransactionId":"{key}","cancelPgCno":"C1","cancelAmount":500}}"#
+                    r#"{{"resCd":"0000","shopTransactionId":"{key}","oriPgCno":"P1","cancelPgCno":"C1","cancelAmount":500}}"#
                 );
                 let d = match sent.len() {
                     1 => Delivery::Unknown { reason: "timeout" },
@@ -259,8 +273,7 @@ fn timeout_then_vtim_resend_as_refund_queries_with_new_keys() {
     };
     assert_eq!(outcome.unwrap().cancel_pg_cno, "C1");
     assert_eq!(sent.len(), 3);
-    assert!(!sent[0].is_refund_query());
-    assert!(sent[1].is_refund_query() && sent[2].is_refund_query());
+    assert!(sent.iter().all(|m| !m.is_refund_query()));
     let keys: std::collections::HashSet<_> = sent
         .iter()
         .map(|m| m.head().shop_transaction_id().clone())
@@ -269,6 +282,27 @@ fn timeout_then_vtim_resend_as_refund_queries_with_new_keys() {
     assert_eq!(sent[0].head().cancel_req_date().as_str(), "20261121");
     assert_eq!(sent[2].head().cancel_req_date().as_str(), "20261122");
     assert_eq!(sent[2].amount(), Some(amount(500)));
+    // FIRST under the 21st and the 22nd (sent seconds before Korea midnight), then the second
+    // key under the 22nd.
+    let asked: Vec<(String, String)> = lookups
+        .iter()
+        .map(|v| {
+            (
+                v["shopTransactionId"].as_str().unwrap().to_owned(),
+                v["transactionDate"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let second = sent[1].head().shop_transaction_id().to_string();
+    assert_eq!(
+        asked,
+        [
+            ("FIRST".to_owned(), "20261121".to_owned()),
+            ("FIRST".to_owned(), "20261122".to_owned()),
+            (second, "20261122".to_owned()),
+        ]
+    );
+    assert!(lookups.iter().all(|v| v["mallId"] == "T0000001"));
 }
 
 proptest! {

@@ -31,6 +31,9 @@ fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> GenericClient<T> {
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(100),
         deadline: Duration::from_secs(20),
+        processing_bound: Duration::from_secs(1),
+        lookup_not_found_codes: vec!["R001".into()],
+        ..RetryPolicy::default()
     })
 }
 
@@ -228,6 +231,9 @@ async fn declines_and_unprocessed_requests_are_certain() {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(10),
             deadline: Duration::from_secs(5),
+            processing_bound: Duration::from_secs(1),
+            lookup_not_found_codes: vec!["R001".into()],
+            ..RetryPolicy::default()
         },
     );
     let err = c

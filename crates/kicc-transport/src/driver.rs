@@ -11,7 +11,7 @@
 
 use std::time::{Instant, SystemTime};
 
-use kicc_core::retry::{Action, Cancellation, Delivery, Exchange, Now, RetryPolicy};
+use kicc_core::retry::{Action, Cancellation, Delivery, Exchange, Now, RetryPolicy, SentAttempt};
 use kicc_core::wire::Envelope;
 use kicc_core::{Error, Rng};
 use tracing::Instrument;
@@ -60,15 +60,52 @@ where
     E: Exchange + Send,
     E::Output: Send,
 {
+    execute_cancellation(
+        transport,
+        Cancellation::new(exchange, policy, os_rng()),
+        labels,
+    )
+    .await
+}
+
+/// Resumes a cancellation whose attempts `sent` may have been processed (see
+/// [`Cancellation::resume`]): a generic one looks them up first, a wallet one resends its
+/// stored message identically.
+pub async fn resume<T, E>(
+    transport: &T,
+    exchange: E,
+    policy: RetryPolicy,
+    sent: Vec<SentAttempt>,
+    labels: CancelLabels<'_>,
+) -> Result<E::Output, Error>
+where
+    T: Transport + ?Sized,
+    E: Exchange + Send,
+    E::Output: Send,
+{
+    let cancellation = Cancellation::resume(exchange, policy, os_rng(), sent, SystemTime::now());
+    execute_cancellation(transport, cancellation, labels).await
+}
+
+/// Runs `cancellation` to its outcome inside a `kicc.cancel` span.
+pub async fn execute_cancellation<T, E>(
+    transport: &T,
+    cancellation: Cancellation<E>,
+    labels: CancelLabels<'_>,
+) -> Result<E::Output, Error>
+where
+    T: Transport + ?Sized,
+    E: Exchange + Send,
+    E::Output: Send,
+{
     let span = tracing::info_span!(
         "kicc.cancel",
         channel = labels.channel,
         pg_cno = labels.pg_cno,
-        shop_transaction_id = %exchange.shop_transaction_id(),
+        shop_transaction_id = %cancellation.exchange().shop_transaction_id(),
         outcome = tracing::field::Empty,
         res_cd = tracing::field::Empty,
     );
-    let cancellation = Cancellation::new(exchange, policy, os_rng());
     let result = drive(transport, cancellation)
         .instrument(span.clone())
         .await;
@@ -90,6 +127,8 @@ fn outcome_name(e: &Error) -> &'static str {
         Error::Declined(_) => "declined",
         Error::Transport { .. } => "not_processed",
         Error::Ambiguous { .. } => "ambiguous",
+        Error::AlreadyCancelled { .. } => "already_cancelled",
+        Error::StatusUnknown { .. } => "status_unknown",
         Error::Pending { .. } => "pending",
         _ => "error",
     }
@@ -119,6 +158,7 @@ where
         let span = tracing::info_span!(
             "kicc.attempt",
             attempt,
+            path = request.uri().path(),
             shop_transaction_id = %cancellation.exchange().shop_transaction_id(),
             http_status = tracing::field::Empty,
             res_cd = tracing::field::Empty,

@@ -4,10 +4,10 @@ use std::time::{Instant, SystemTime};
 
 use kicc_core::retry::RetryPolicy;
 use kicc_core::{Error, Merchant, ShopTransactionId};
-use kicc_transport::driver::{execute, os_rng, CancelLabels};
+use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
 use kicc_transport::{ConfigError, HyperTransport, Transport};
 
-use crate::status::{FindResponse, StatusQuery};
+use crate::status::{FindRequest, FindResponse, StatusQuery};
 use crate::wait::{CancelResult, ResultWaiter, WaitAction, WaitPolicy};
 use crate::WebhookInbox;
 use crate::{CancelRequest, ReviseRequest, ReviseResponse};
@@ -73,14 +73,39 @@ impl<T: Transport> WechatClient<T> {
         self.send(&message).await
     }
 
-    /// Sends a message made earlier, unchanged (resume after a crash with the stored message).
+    /// Sends a message made earlier, unchanged.
     pub async fn send(&self, message: &ReviseRequest) -> Result<Accepted, Error> {
+        self.send_or_resume(message, false).await
+    }
+
+    /// Resends a message whose earlier sending may have been processed (same key, same
+    /// `cancelReqDate`, byte for byte, also after midnight); any decline is then
+    /// [`Error::Ambiguous`], since the first sending may have been accepted.
+    pub async fn resume(&self, message: &ReviseRequest) -> Result<Accepted, Error> {
+        self.send_or_resume(message, true).await
+    }
+
+    async fn send_or_resume(
+        &self,
+        message: &ReviseRequest,
+        resumed: bool,
+    ) -> Result<Accepted, Error> {
         let exchange = message.exchange(&self.merchant)?;
         let labels = CancelLabels {
             channel: "wechat",
             pg_cno: message.head().pg_cno().as_str(),
         };
-        let response = execute(&self.transport, exchange, self.retry, labels).await?;
+        let response = if resumed {
+            let sent = vec![kicc_core::SentAttempt {
+                key: message.head().shop_transaction_id().clone(),
+                date: message.head().cancel_req_date(),
+                sent_at: None,
+                refund_query: false,
+            }];
+            resume(&self.transport, exchange, self.retry.clone(), sent, labels).await?
+        } else {
+            execute(&self.transport, exchange, self.retry.clone(), labels).await?
+        };
         let key = message.head().shop_transaction_id().to_string();
         if response.cancel_pg_cno.is_empty() {
             // Accepted, but without the ID there is no way to follow it: say so.
@@ -89,6 +114,13 @@ impl<T: Transport> WechatClient<T> {
                 shop_transaction_id: key,
                 attempts: 1,
                 last_res_cd: Some(response.res_cd),
+                sent: vec![kicc_core::SentAttempt {
+                    key: message.head().shop_transaction_id().clone(),
+                    date: message.head().cancel_req_date(),
+                    sent_at: None,
+                    refund_query: false,
+                }],
+                lookup_after: None,
             });
         }
         Ok(Accepted {
@@ -102,13 +134,18 @@ impl<T: Transport> WechatClient<T> {
     /// Asks for the status of one cancellation (`find`), with a new key.
     pub async fn status(&self, query: &StatusQuery) -> Result<FindResponse, Error> {
         let key = ShopTransactionId::generate(SystemTime::now(), &mut os_rng());
-        let message = query.message(&self.merchant, key);
+        self.status_keyed(&query.message(&self.merchant, key)).await
+    }
+
+    /// [`WechatClient::status`] with a message you built (its key is used for the first
+    /// attempt only; resends get new keys).
+    pub async fn status_keyed(&self, message: &FindRequest) -> Result<FindResponse, Error> {
         let exchange = message.exchange(&self.merchant)?;
         let labels = CancelLabels {
             channel: "wechat-find",
             pg_cno: message.pg_cno().as_str(),
         };
-        execute(&self.transport, exchange, self.retry, labels).await
+        execute(&self.transport, exchange, self.retry.clone(), labels).await
     }
 
     /// Waits for the final result of `accepted`: a notice in `inbox` (confirmed by a status

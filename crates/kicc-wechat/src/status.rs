@@ -1,10 +1,11 @@
 //! The cancellation status query (`POST /api/trades/wechatpay/find`).
 
 use bytes::Bytes;
-use kicc_core::message::{to_json, FixedExchange};
+use kicc_core::message::to_json;
+use kicc_core::retry::{Exchange, Expected, Interpreted, Resend, RetryStyle};
 use kicc_core::wire::ResponseAmountInfo;
 use kicc_core::{
-    Channel, FieldError, MallId, Merchant, PgCno, ShopTransactionId, TransactionStatus,
+    Channel, FieldError, KoreaDate, MallId, Merchant, PgCno, ShopTransactionId, TransactionStatus,
 };
 
 /// The API path, below the environment's base URL.
@@ -87,13 +88,89 @@ impl FindRequest {
         merchant.post_json(FIND_PATH, self.to_json())
     }
 
-    /// The exchange that sends this query and reads the answer.
-    pub fn exchange(&self, merchant: &Merchant) -> Result<FixedExchange<FindResponse>, FieldError> {
-        Ok(FixedExchange::new(
-            Channel::WeChat,
-            self.to_http(merchant)?,
-            self.shop_transaction_id.clone(),
-        ))
+    /// The exchange that sends this query and reads the answer; every resend is a new query
+    /// with a new key (a query changes nothing, and a reused key would be a duplicate).
+    pub fn exchange<'m>(&self, merchant: &'m Merchant) -> Result<FindExchange<'m>, FieldError> {
+        Ok(FindExchange {
+            request: self.to_http(merchant)?,
+            merchant,
+            message: self.clone(),
+        })
+    }
+}
+
+/// The status query's exchange ([`RetryStyle::Query`]).
+///
+/// An answer that names this cancellation is the query's result, whatever its `resCd`: a
+/// non-`0000` one says the CANCEL failed (the sandbox and, as far as the page says, KICC
+/// answer the cancel's failure this way). A non-`0000` answer that does not name it is the
+/// query's own failure, reported by the retry machine as [`kicc_core::Error::Declined`] and
+/// turned into "status unknown" by the client.
+pub struct FindExchange<'m> {
+    merchant: &'m Merchant,
+    message: FindRequest,
+    request: http::Request<Bytes>,
+}
+
+impl Exchange for FindExchange<'_> {
+    type Output = FindResponse;
+
+    fn channel(&self) -> Channel {
+        Channel::WeChat
+    }
+
+    fn retry_style(&self) -> RetryStyle {
+        RetryStyle::Query
+    }
+
+    fn request(&self) -> &http::Request<Bytes> {
+        &self.request
+    }
+
+    fn shop_transaction_id(&self) -> &ShopTransactionId {
+        &self.message.shop_transaction_id
+    }
+
+    fn request_date(&self) -> Option<KoreaDate> {
+        None
+    }
+
+    fn expected(&self) -> Expected<'_> {
+        Expected {
+            pg_cno: self.message.pg_cno.as_str(),
+            amount: None,
+        }
+    }
+
+    fn interpret(&self, body: &[u8]) -> Interpreted<FindResponse> {
+        match serde_json::from_slice::<FindResponse>(body) {
+            Ok(found) if found.cancel_pg_cno == self.message.cancel_pg_cno.as_str() => {
+                Interpreted::Success(found)
+            }
+            Ok(other) if other.res_cd != kicc_core::codes::SUCCESS => Interpreted::Gateway {
+                detail: Some(other.detail()).filter(|d| !d.is_empty()),
+                res_cd: other.res_cd,
+                res_msg: other.res_msg,
+            },
+            Ok(other) => Interpreted::Unreadable(format!(
+                "a 0000 answer about cancelPgCno {:?}, not {}",
+                other.cancel_pg_cno, self.message.cancel_pg_cno
+            )),
+            Err(e) => Interpreted::Unreadable(format!("response body not understood: {e}")),
+        }
+    }
+
+    fn prepare_resend(&mut self, resend: Resend) -> Result<(), FieldError> {
+        match resend {
+            Resend::Undelivered { .. } => Ok(()),
+            Resend::Fresh { new_key, .. } => {
+                let mut message = self.message.clone();
+                message.shop_transaction_id = new_key;
+                self.request = message.to_http(self.merchant)?;
+                self.message = message;
+                Ok(())
+            }
+        }
     }
 }
 
@@ -133,18 +210,36 @@ pub struct FindResponse {
     pub amount_info: Option<ResponseAmountInfo>,
 }
 
-kicc_core::kicc_response!(FindResponse);
+kicc_core::kicc_response!(
+    FindResponse,
+    detail: |r| &r.res_detail_msg,
+    pg_cno: |r| &r.pg_cno,
+    amount: |r| r.amount_info.as_ref().and_then(|a| a.tot_amount),
+    date: |r| &r.transaction_date,
+    cancel: |r| &r.cancel_pg_cno
+);
 
 impl FindResponse {
+    /// `resDetailMsg`, form-decoded.
+    pub fn detail(&self) -> String {
+        kicc_core::wire::url_decode(&self.res_detail_msg)
+    }
+
+    /// Whether the answer says the cancel FAILED (a `resCd` other than `0000`).
+    pub fn cancel_failed(&self) -> bool {
+        self.res_cd != kicc_core::codes::SUCCESS
+    }
+
     /// Whether the cancellation is final and money went back (TS02, TS06, TS12).
     pub fn is_cancelled(&self) -> bool {
-        matches!(
-            self.cancel_status,
-            Some(
-                TransactionStatus::Cancelled
-                    | TransactionStatus::PartiallyCancelled
-                    | TransactionStatus::NetworkCancelled
+        !self.cancel_failed()
+            && matches!(
+                self.cancel_status,
+                Some(
+                    TransactionStatus::Cancelled
+                        | TransactionStatus::PartiallyCancelled
+                        | TransactionStatus::NetworkCancelled
+                )
             )
-        )
     }
 }

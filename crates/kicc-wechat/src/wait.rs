@@ -2,8 +2,14 @@
 //!
 //! KICC only accepts a WeChat Pay cancel; the result comes to `notifyUrl`, and the status
 //! query (`find`) answers when no notice arrives. [`ResultWaiter`] decides when to query:
-//! not before `first_query_after` (the webhook usually comes first), then every
-//! `query_interval`, and gives up after `max_wait` with [`Error::Pending`]. With
+//! not before `first_query_after` (the webhook usually comes first) or `max_wait`, whichever
+//! is sooner, then every `query_interval`, and gives up after `max_wait` with
+//! [`Error::Pending`], but never before it has asked at least once.
+//!
+//! Outcomes: only a notice or a status answer with a `resCd` other than `0000` means the
+//! cancel failed ([`Error::Declined`]); `TS02`, `TS06` and `TS12` (network cancel, void) mean
+//! cancelled; `TS01` when time runs out means pending. A status query that fails says nothing
+//! about the cancel: it is asked again, and its failure is never an outcome. With
 //! `confirm_notice` (the default) a notice only triggers a status query, whose answer decides:
 //! notices are unsigned, so money is not reported as returned on a notice alone.
 
@@ -88,6 +94,7 @@ pub struct ResultWaiter {
     deadline: Instant,
     next_query: Instant,
     querying: bool,
+    asked: bool,
     notice: Option<WechatCancelNotice>,
     done: Option<Result<CancelResult, Error>>,
     finished: bool,
@@ -108,9 +115,12 @@ impl ResultWaiter {
             pg_cno: pg_cno.to_owned(),
             cancel_pg_cno: cancel_pg_cno.to_owned(),
             shop_transaction_id: shop_transaction_id.to_owned(),
-            deadline: now + policy.max_wait,
-            next_query: now + policy.first_query_after,
+            deadline: now.checked_add(policy.max_wait).unwrap_or(now),
+            next_query: now
+                .checked_add(policy.first_query_after.min(policy.max_wait))
+                .unwrap_or(now),
             querying: false,
+            asked: false,
             notice: None,
             done: None,
             finished: false,
@@ -134,12 +144,13 @@ impl ResultWaiter {
         if self.querying {
             return WaitAction::AwaitStatus;
         }
-        if now >= self.deadline {
+        if now >= self.deadline && self.asked {
             self.finished = true;
             return WaitAction::Done(Err(self.pending()));
         }
-        if now >= self.next_query {
+        if now >= self.next_query || now >= self.deadline {
             self.querying = true;
+            self.asked = true;
             return WaitAction::QueryStatus;
         }
         WaitAction::WaitForNotice(self.next_query.min(self.deadline))
@@ -178,11 +189,23 @@ impl ResultWaiter {
             return;
         }
         self.querying = false;
-        self.next_query = now + self.policy.query_interval;
+        self.next_query = now.checked_add(self.policy.query_interval).unwrap_or(now);
         let Ok(found) = outcome else {
-            // The query failed; ask again later, within the deadline.
+            // The query failed; it says nothing about the cancel. Ask again later, within the
+            // deadline.
             return;
         };
+        if found.cancel_failed() {
+            self.done = Some(Err(Error::Declined(
+                GatewayError::new(
+                    found.res_cd.clone(),
+                    found.res_msg.clone(),
+                    self.shop_transaction_id.clone(),
+                )
+                .with_detail(Some(found.detail())),
+            )));
+            return;
+        }
         if found.is_cancelled() {
             let status = found
                 .cancel_status
@@ -208,11 +231,14 @@ impl ResultWaiter {
     }
 
     fn declined_by_notice(&self, n: &WechatCancelNotice) -> Error {
-        Error::Declined(GatewayError {
-            res_cd: n.res_cd.clone(),
-            res_msg: n.res_msg.clone(),
-            shop_transaction_id: self.shop_transaction_id.clone(),
-        })
+        Error::Declined(
+            GatewayError::new(
+                n.res_cd.clone(),
+                n.res_msg.clone(),
+                self.shop_transaction_id.clone(),
+            )
+            .with_detail(n.res_detail_msg.as_deref().map(kicc_core::wire::url_decode)),
+        )
     }
 
     fn pending(&self) -> Error {
@@ -355,6 +381,67 @@ mod tests {
             }
         }
         assert_eq!(t, t0 + Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_short_wait_still_asks_once_and_reports_what_it_learns() {
+        let t0 = Instant::now();
+        let short = WaitPolicy {
+            max_wait: Duration::from_secs(1),
+            ..policy()
+        };
+        let mut w = ResultWaiter::new("P1", "C1", "K", short, t0);
+        // The first query is due at the deadline, not after it.
+        assert_eq!(
+            w.poll(t0),
+            WaitAction::WaitForNotice(t0 + Duration::from_secs(1))
+        );
+        let t = t0 + Duration::from_secs(1);
+        assert_eq!(w.poll(t), WaitAction::QueryStatus);
+        w.on_status(Ok(found("TS12")), t + Duration::from_secs(1));
+        match w.poll(t + Duration::from_secs(1)) {
+            WaitAction::Done(Ok(r)) => assert_eq!(r.status, TransactionStatus::NetworkCancelled),
+            other => panic!("{other:?}"),
+        }
+        // Polled only after the deadline: it still asks once before giving up.
+        let mut w = ResultWaiter::new("P1", "C1", "K", short, t0);
+        let late = t0 + Duration::from_secs(5);
+        assert_eq!(w.poll(late), WaitAction::QueryStatus);
+        w.on_status(Ok(found("TS01")), late);
+        assert!(matches!(
+            w.poll(late),
+            WaitAction::Done(Err(Error::Pending { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_failed_status_answer_is_the_cancels_failure_but_a_failed_query_is_not() {
+        let t0 = Instant::now();
+        let mut w = ResultWaiter::new("P1", "C1", "K", policy(), t0);
+        let t = t0 + Duration::from_secs(10);
+        assert_eq!(w.poll(t), WaitAction::QueryStatus);
+        w.on_status(
+            Err(Error::StatusUnknown {
+                reason: "dropped".into(),
+                shop_transaction_id: "Q".into(),
+            }),
+            t,
+        );
+        assert!(matches!(w.poll(t), WaitAction::WaitForNotice(_)));
+        let t = t + Duration::from_secs(5);
+        assert_eq!(w.poll(t), WaitAction::QueryStatus);
+        let failed: FindResponse = serde_json::from_str(
+            r#"{"resCd":"W001","resMsg":"refused","cancelPgCno":"C1","cancelStatus":"TS01","resDetailMsg":"card+closed%21"}"#,
+        )
+        .unwrap();
+        w.on_status(Ok(failed), t);
+        match w.poll(t) {
+            WaitAction::Done(Err(Error::Declined(g))) => {
+                assert_eq!(g.res_cd, "W001");
+                assert_eq!(g.res_detail_msg.as_deref(), Some("card closed!"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
