@@ -318,9 +318,30 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MILLIS", default_value_t = 1000)]
     pub webhook_retry_interval_ms: u64,
 
-    /// How long an injected `timeout` fault stalls before answering.
-    #[arg(long, value_name = "MILLIS", default_value_t = 35_000)]
+    /// How long an injected `timeout` fault stalls before answering (at most the processing
+    /// bound minus the latency).
+    #[arg(long, value_name = "MILLIS", default_value_t = 30_000)]
     pub timeout_fault_delay_ms: u64,
+
+    /// The sandbox processes (or drops) every request within this bound after it arrived, so a
+    /// retrieveTransaction look-up made later is authoritative.
+    #[arg(long, value_name = "MILLIS", default_value_t = 30_000)]
+    pub processing_bound_ms: u64,
+
+    /// Added before every provider endpoint request is processed (not the /sandbox/ admin API).
+    #[arg(long, value_name = "MILLIS", default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// What P004 checks remainAmount against (an inference; see kicc-sandbox's docs).
+    #[arg(long, value_name = "RULE", default_value = "balanceBefore",
+          value_parser = ["balanceBefore", "balanceAfter"])]
+    pub remain_amount_convention: String,
+
+    /// Which earlier cancel a refundQueryFlag=Y request is answered with (an inference;
+    /// pgCnoAmount is the worst case for clients).
+    #[arg(long, value_name = "RULE", default_value = "pgCnoAmount",
+          value_parser = ["pgCnoAmount", "pgCnoAmountRemain", "never"])]
+    pub refund_query_match: String,
 
     /// Seed of every generated identifier (same seed and calls, same identifiers).
     #[arg(long, value_name = "N")]

@@ -262,11 +262,14 @@ mod config;
 mod error;
 mod ids;
 mod model;
+mod retrieve;
 mod server;
+mod settings;
 mod state;
 mod tls;
 mod validate;
 mod webhook;
+mod wechat_final;
 mod wechatpay;
 
 pub use codes::ResCode;
@@ -274,9 +277,11 @@ pub use config::{SandboxConfig, SecretKey, DEFAULT_MALL_ID, DEFAULT_SECRET_KEY, 
 pub use error::SandboxError;
 pub use model::{
     CancelState, Channel, Currency, Fault, FaultKind, Payment, PaymentState, WebhookDelivery,
-    ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, WECHAT_FIND_PATH, WECHAT_REVISE_PATH,
+    ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, RETRIEVE_TRANSACTION_PATH, WECHAT_FIND_PATH,
+    WECHAT_REVISE_PATH,
 };
 pub use server::{Sandbox, SandboxHandle, MAX_BODY_BYTES};
+pub use settings::{RefundQueryMatch, RemainAmountConvention, Settings};
 pub use wechatpay::{
     NewWechatpayOrder, PaidAt, PrivateKeyPem, WechatpayConfig, WechatpayMerchant,
     WechatpayRequestRecord, DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID,
