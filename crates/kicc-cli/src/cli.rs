@@ -293,6 +293,12 @@ root's PEM is written to --root-cert-out FILE, or else to a new file in the temp
 (removed on exit); either way the second stdout line is `root certificate: PATH`. Clients trust it
 with `kicc --root-cert PATH ...`.
 
+--remain-amount-convention and --refund-query-match choose between readings of what KICC's pages
+leave open (inferences; the defaults are the sandbox's choice, pgCnoAmount the worst case for
+clients); GET / POST /sandbox/settings shows and changes them at run time. Every request is
+processed within --processing-bound-ms of its arrival, so a retrieveTransaction look-up made later
+is authoritative.
+
 Exit codes: 0 stopped by Ctrl-C / SIGTERM; 2 invalid option; 5 cannot listen or set up TLS.";
 
 /// `kicc sandbox serve`.

@@ -1,4 +1,5 @@
-//! The four KICC endpoints: request checks, business rules and response bodies.
+//! The KICC endpoints: request checks, business rules and response bodies
+//! (the look-up, `retrieveTransaction`, lives in `retrieve`).
 //!
 //! Everything here is synchronous and runs under the state lock, so one
 //! request is processed atomically. Nothing here panics on any input.
