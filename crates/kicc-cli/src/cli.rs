@@ -379,6 +379,12 @@ root's PEM is written to --root-cert-out FILE, or else to a new file in the temp
 (removed on exit); either way the second stdout line is `root certificate: PATH`. Clients trust it
 with `kicc --root-cert PATH ...`.
 
+--remain-amount-convention and --refund-query-match choose between readings of what KICC's pages
+leave open (inferences; the defaults are the sandbox's choice, pgCnoAmount the worst case for
+clients); GET / POST /sandbox/settings shows and changes them at run time. Every request is
+processed within --processing-bound-ms of its arrival, so a retrieveTransaction look-up made later
+is authoritative.
+
 Exit codes: 0 stopped by Ctrl-C / SIGTERM; 2 invalid option; 5 cannot listen or set up TLS.";
 
 /// `kicc sandbox serve`.
@@ -404,9 +410,30 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MILLIS", default_value_t = 1000)]
     pub webhook_retry_interval_ms: u64,
 
-    /// How long an injected `timeout` fault stalls before answering.
-    #[arg(long, value_name = "MILLIS", default_value_t = 35_000)]
+    /// How long an injected `timeout` fault stalls before answering (at most the processing
+    /// bound minus the latency).
+    #[arg(long, value_name = "MILLIS", default_value_t = 30_000)]
     pub timeout_fault_delay_ms: u64,
+
+    /// The sandbox processes (or drops) every request within this bound after it arrived, so a
+    /// retrieveTransaction look-up made later is authoritative.
+    #[arg(long, value_name = "MILLIS", default_value_t = 30_000)]
+    pub processing_bound_ms: u64,
+
+    /// Added before every provider endpoint request is processed (not the /sandbox/ admin API).
+    #[arg(long, value_name = "MILLIS", default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// What P004 checks remainAmount against (an inference; see kicc-sandbox's docs).
+    #[arg(long, value_name = "RULE", default_value = "balanceBefore",
+          value_parser = ["balanceBefore", "balanceAfter"])]
+    pub remain_amount_convention: String,
+
+    /// Which earlier cancel a refundQueryFlag=Y request is answered with (an inference;
+    /// pgCnoAmount is the worst case for clients).
+    #[arg(long, value_name = "RULE", default_value = "pgCnoAmount",
+          value_parser = ["pgCnoAmount", "pgCnoAmountRemain", "never"])]
+    pub refund_query_match: String,
 
     /// Seed of every generated identifier (same seed and calls, same identifiers).
     #[arg(long, value_name = "N")]

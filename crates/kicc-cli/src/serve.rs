@@ -10,7 +10,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kicc_sandbox::{Sandbox, SandboxConfig, SandboxError};
+use kicc_sandbox::{
+    RefundQueryMatch, RemainAmountConvention, Sandbox, SandboxConfig, SandboxError,
+};
 
 use crate::cli::ServeArgs;
 use crate::creds::{env_var, MALL_ID_VAR, SECRET_KEY_VAR};
@@ -20,6 +22,29 @@ fn sandbox_failure(e: SandboxError) -> Failure {
     match e {
         SandboxError::InvalidConfig { .. } => Failure::invalid(e.to_string()),
         other => Failure::local(other.to_string()),
+    }
+}
+
+/// `--remain-amount-convention` (clap has checked the value).
+fn remain_amount_convention(name: &str) -> Result<RemainAmountConvention, Failure> {
+    match name {
+        "balanceBefore" => Ok(RemainAmountConvention::BalanceBefore),
+        "balanceAfter" => Ok(RemainAmountConvention::BalanceAfter),
+        other => Err(Failure::invalid(format!(
+            "--remain-amount-convention: must be balanceBefore or balanceAfter, got {other:?}"
+        ))),
+    }
+}
+
+/// `--refund-query-match` (clap has checked the value).
+fn refund_query_match(name: &str) -> Result<RefundQueryMatch, Failure> {
+    match name {
+        "pgCnoAmount" => Ok(RefundQueryMatch::PgCnoAmount),
+        "pgCnoAmountRemain" => Ok(RefundQueryMatch::PgCnoAmountRemain),
+        "never" => Ok(RefundQueryMatch::Never),
+        other => Err(Failure::invalid(format!(
+            "--refund-query-match: must be pgCnoAmount, pgCnoAmountRemain or never, got {other:?}"
+        ))),
     }
 }
 
@@ -107,7 +132,11 @@ pub async fn serve(args: &ServeArgs) -> Result<Report, Failure> {
         .with_tls(args.tls)
         .with_webhook_delay(Duration::from_millis(args.webhook_delay_ms))
         .with_webhook_retry_interval(Duration::from_millis(args.webhook_retry_interval_ms))
-        .with_timeout_fault_delay(Duration::from_millis(args.timeout_fault_delay_ms));
+        .with_timeout_fault_delay(Duration::from_millis(args.timeout_fault_delay_ms))
+        .with_processing_bound(Duration::from_millis(args.processing_bound_ms))
+        .with_latency(Duration::from_millis(args.latency_ms))
+        .with_remain_amount_convention(remain_amount_convention(&args.remain_amount_convention)?)
+        .with_refund_query_match(refund_query_match(&args.refund_query_match)?);
     if let Some(seed) = args.seed {
         config = config.with_seed(seed);
     }

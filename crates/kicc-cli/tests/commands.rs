@@ -136,6 +136,36 @@ fn invalid_input_is_one_line_naming_the_field_and_the_rule() {
             &["sandbox", "serve", "--addr", "not-an-address"],
             &["--addr"],
         ),
+        (
+            &[
+                "sandbox",
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--timeout-fault-delay-ms",
+                "40000",
+            ],
+            &["timeout_fault_delay", "processing_bound"],
+        ),
+        (
+            &[
+                "sandbox",
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--processing-bound-ms",
+                "1000",
+                "--timeout-fault-delay-ms",
+                "900",
+                "--latency-ms",
+                "200",
+            ],
+            &["latency", "processing_bound"],
+        ),
+        (
+            &["sandbox", "serve", "--refund-query-match", "sometimes"],
+            &["--refund-query-match"],
+        ),
     ];
     for (args, needles) in cases {
         let r = kicc_run(args);
@@ -191,6 +221,37 @@ fn serve_stops_on_sigterm_and_port_conflicts_are_local_failures() {
         .expect("kill runs");
     assert!(killed.success());
     assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn serve_flags_set_the_sandbox_settings() {
+    let s = Served::start(
+        &[
+            "--processing-bound-ms",
+            "2000",
+            "--timeout-fault-delay-ms",
+            "1500",
+            "--latency-ms",
+            "5",
+            "--remain-amount-convention",
+            "balanceAfter",
+            "--refund-query-match",
+            "never",
+        ],
+        &[],
+    );
+    let (status, v) = common::http(&s.base_url, "GET", "/sandbox/settings", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "remainAmountConvention": "balanceAfter",
+            "refundQueryMatch": "never",
+            "latencyMs": 5,
+            "processingBoundMs": 2000,
+            "timeoutFaultDelayMs": 1500,
+        })
+    );
 }
 
 #[test]

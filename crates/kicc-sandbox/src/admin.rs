@@ -1,4 +1,5 @@
-//! The admin API under `/sandbox/`: payments, faults, clock, webhooks, reset.
+//! The admin API under `/sandbox/`: payments, faults, clock, settings,
+//! webhooks, reset.
 //! Errors are HTTP 400/404 with `{"error": "..."}` naming the field and rule.
 
 use bytes::Bytes;
@@ -8,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::model::{Channel, Currency, Fault, FaultKind};
 use crate::server::{json_error, respond, Shared, JSON};
+use crate::settings::SettingsPatch;
 use crate::wechatpay::NewWechatpayOrder;
 use crate::SandboxError;
 
@@ -20,6 +22,8 @@ pub(crate) enum AdminRoute {
     ListFaults,
     SetClock,
     GetClock,
+    SetSettings,
+    GetSettings,
     Webhooks,
     WechatpayRequests,
     Reset,
@@ -41,15 +45,31 @@ fn bad(e: &SandboxError) -> Resp {
 pub(crate) fn handle(shared: &Shared, route: AdminRoute, body: &[u8]) -> Resp {
     match route {
         AdminRoute::CreatePayment => {
-            let created = parse_payment(body).and_then(|(channel, amount, currency, auth, wx)| {
+            let created = parse_payment(body).and_then(|new| {
                 let mut st = shared.lock();
-                match wx {
+                match new.wechatpay {
                     Some(order) => st.create_wechatpay_order(&shared.mall_id, &order),
-                    None => st.create_payment(&shared.mall_id, channel, amount, currency, auth),
+                    None => st.create_payment(
+                        &shared.mall_id,
+                        new.channel,
+                        new.amount,
+                        new.currency,
+                        new.authorized_only,
+                        new.escrow,
+                    ),
                 }
+                .map(|p| (p, new.escrow))
             });
             match created {
-                Ok(p) => ok(&p),
+                Ok((p, escrow)) => match serde_json::to_value(&p) {
+                    Ok(mut v) => {
+                        if let Some(obj) = v.as_object_mut() {
+                            obj.insert("escrow".into(), escrow.into());
+                        }
+                        ok(&v)
+                    }
+                    Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+                },
                 Err(e) => bad(&e),
             }
         }
@@ -78,6 +98,17 @@ pub(crate) fn handle(shared: &Shared, route: AdminRoute, body: &[u8]) -> Resp {
             }
         }
         AdminRoute::GetClock => clock(shared),
+        AdminRoute::SetSettings => {
+            let set = SettingsPatch::parse(body).and_then(|patch| {
+                let current = shared.lock().settings;
+                shared.set_settings(patch.apply_to(current))
+            });
+            match set {
+                Ok(()) => settings(shared),
+                Err(e) => bad(&e),
+            }
+        }
+        AdminRoute::GetSettings => settings(shared),
         AdminRoute::Webhooks => ok(&json!({ "deliveries": shared.lock().webhook_log() })),
         AdminRoute::WechatpayRequests => ok(&json!({ "requests": shared.lock().wx.requests() })),
         AdminRoute::Reset => {
@@ -97,16 +128,23 @@ fn clock(shared: &Shared) -> Resp {
     }))
 }
 
+fn settings(shared: &Shared) -> Resp {
+    let current = shared.lock().settings;
+    ok(&crate::settings::to_json(&current, &shared.bounds))
+}
+
 fn list_faults(shared: &Shared) -> Resp {
     let faults: Vec<Value> = shared
         .lock()
         .pending_faults()
         .into_iter()
-        .map(|(path, kind, times, apply)| {
-            let mut v =
-                json!({ "path": path, "kind": kind.name(), "times": times, "apply": apply });
-            match (&kind, v.as_object_mut()) {
-                (FaultKind::ResCd(code), Some(obj)) => {
+        .map(|f| {
+            let mut v = json!({ "path": f.path, "kind": f.kind.name(), "times": f.times, "apply": f.apply });
+            if let (Some(d), Some(obj)) = (&f.res_detail_msg, v.as_object_mut()) {
+                obj.insert("resDetailMsg".into(), d.clone().into());
+            }
+            match (&f.kind, v.as_object_mut()) {
+                (FaultKind::ResCd(code) | FaultKind::WechatFail { res_cd: code }, Some(obj)) => {
                     obj.insert("resCd".into(), code.clone().into());
                 }
                 (FaultKind::WechatpayCode { code, http_status }, Some(obj)) => {
@@ -145,7 +183,15 @@ fn clock_err(field: &'static str, rule: String) -> SandboxError {
     SandboxError::InvalidConfig { field, rule }
 }
 
-type NewPayment = (Channel, u64, Currency, bool, Option<NewWechatpayOrder>);
+/// A parsed `POST /sandbox/payments` body.
+struct NewPayment {
+    channel: Channel,
+    amount: u64,
+    currency: Currency,
+    authorized_only: bool,
+    escrow: bool,
+    wechatpay: Option<NewWechatpayOrder>,
+}
 
 fn parse_payment(body: &[u8]) -> Result<NewPayment, SandboxError> {
     let obj = object(body, payment_err)?;
@@ -182,9 +228,27 @@ fn parse_payment(body: &[u8]) -> Result<NewPayment, SandboxError> {
             ))
         }
     };
+    let escrow = match obj.get("escrow") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(payment_err("escrow", "must be a boolean".to_owned())),
+    };
+    if escrow && !matches!(channel, Channel::Card | Channel::Transfer | Channel::Mobile) {
+        return Err(payment_err(
+            "escrow",
+            format!("applies only to card, transfer and mobile payments, not {channel}"),
+        ));
+    }
     let wechatpay =
         crate::wechatpay::admin_order(&obj, channel, amount, currency, authorized_only)?;
-    Ok((channel, amount, currency, authorized_only, wechatpay))
+    Ok(NewPayment {
+        channel,
+        amount,
+        currency,
+        authorized_only,
+        escrow,
+        wechatpay,
+    })
 }
 
 fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
@@ -198,6 +262,16 @@ fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
         Some("http500") => FaultKind::Http500,
         Some("drop") => FaultKind::Drop,
         Some("withholdWebhook") => FaultKind::WithholdWebhook,
+        Some("wechatVoid") => FaultKind::WechatVoid,
+        Some("wechatFail") => match obj.get("resCd") {
+            None | Some(Value::Null) => FaultKind::WechatFail {
+                res_cd: crate::codes::ResCode::W001.as_str().to_owned(),
+            },
+            Some(Value::String(code)) => FaultKind::WechatFail {
+                res_cd: code.clone(),
+            },
+            Some(_) => return Err(fault_err("resCd", "must be a string".to_owned())),
+        },
         Some("badSignature") => FaultKind::BadSignature,
         Some("signatureProbe") => FaultKind::SignatureProbe,
         Some("oldTimestamp") => FaultKind::OldTimestamp,
@@ -236,7 +310,7 @@ fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
         _ => {
             return Err(fault_err(
                 "kind",
-                "must be timeout, http500, drop, resCd, withholdWebhook, badSignature, signatureProbe, oldTimestamp or code".to_owned(),
+                "must be timeout, http500, drop, resCd, withholdWebhook, wechatFail, wechatVoid, badSignature, signatureProbe, oldTimestamp or code".to_owned(),
             ))
         }
     };
@@ -252,11 +326,17 @@ fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
         Some(Value::Bool(b)) => Some(*b),
         Some(_) => return Err(fault_err("apply", "must be a boolean".to_owned())),
     };
+    let res_detail_msg = match obj.get("resDetailMsg") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(fault_err("resDetailMsg", "must be a string".to_owned())),
+    };
     Ok(Fault {
         path,
         kind,
         times,
         apply,
+        res_detail_msg,
     })
 }
 

@@ -1,4 +1,5 @@
-//! The four KICC endpoints: request checks, business rules and response bodies.
+//! The KICC endpoints: request checks, business rules and response bodies
+//! (the look-up, `retrieveTransaction`, lives in `retrieve`).
 //!
 //! Everything here is synchronous and runs under the state lock, so one
 //! request is processed atomically. Nothing here panics on any input.
@@ -12,14 +13,16 @@ use crate::clock::KoreaTime;
 use crate::codes::{Reject, ResCode};
 use crate::config::SecretKey;
 use crate::model::{
-    Channel, Currency, ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, WECHAT_FIND_PATH,
-    WECHAT_REVISE_PATH,
+    Channel, Currency, ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, RETRIEVE_TRANSACTION_PATH,
+    WECHAT_FIND_PATH, WECHAT_REVISE_PATH,
 };
+use crate::settings::RefundQueryMatch;
 use crate::state::{status_message, CancelRec, KeyRecord, PaymentRec, State, TS01, TS04};
 use crate::validate::{
     cancel_req_date_day, check_forbidden, echo, opt_amount, opt_flag, opt_object, opt_str,
     parse_object, req_str, Object,
 };
+use crate::wechat_final::{form_encode, url_encode, WechatFinal, FAILED_MSG};
 
 /// The KICC endpoints the sandbox serves (its routing table; a new endpoint
 /// is a new variant plus a row in [`ApiEndpoint::ALL`]).
@@ -29,14 +32,16 @@ pub(crate) enum ApiEndpoint {
     AlipayRevise,
     WechatRevise,
     WechatFind,
+    RetrieveTransaction,
 }
 
 impl ApiEndpoint {
-    pub(crate) const ALL: [ApiEndpoint; 4] = [
+    pub(crate) const ALL: [ApiEndpoint; 5] = [
         Self::GenericRevise,
         Self::AlipayRevise,
         Self::WechatRevise,
         Self::WechatFind,
+        Self::RetrieveTransaction,
     ];
 
     pub(crate) const fn path(self) -> &'static str {
@@ -45,6 +50,7 @@ impl ApiEndpoint {
             Self::AlipayRevise => ALIPAY_REVISE_PATH,
             Self::WechatRevise => WECHAT_REVISE_PATH,
             Self::WechatFind => WECHAT_FIND_PATH,
+            Self::RetrieveTransaction => RETRIEVE_TRANSACTION_PATH,
         }
     }
 
@@ -57,7 +63,7 @@ impl ApiEndpoint {
         match self {
             Self::AlipayRevise => Some(Channel::Alipay),
             Self::WechatRevise | Self::WechatFind => Some(Channel::Wechat),
-            Self::GenericRevise => None,
+            Self::GenericRevise | Self::RetrieveTransaction => None,
         }
     }
 
@@ -88,7 +94,7 @@ pub(crate) struct ApiOutput {
 }
 
 impl ApiOutput {
-    fn body(body: Bytes) -> Self {
+    pub(crate) fn body(body: Bytes) -> Self {
         Self {
             body,
             jobs: Vec::new(),
@@ -112,6 +118,9 @@ pub(crate) fn handle(ep: ApiEndpoint, st: &mut State, ctx: &Ctx<'_>, body: &[u8]
             overseas_revise(ep, st, ctx, now, &obj)
         }
         ApiEndpoint::WechatFind => wechat_find(st, ctx, now, &obj),
+        ApiEndpoint::RetrieveTransaction => {
+            crate::retrieve::retrieve_transaction(st, ctx, now, &obj)
+        }
     };
     result.unwrap_or_else(|r| {
         ApiOutput::body(error_body(
@@ -123,8 +132,15 @@ pub(crate) fn handle(ep: ApiEndpoint, st: &mut State, ctx: &Ctx<'_>, body: &[u8]
     })
 }
 
-/// The body of an injected `resCd` fault: a plausible message and the echoed key.
-pub(crate) fn fault_body(ep: ApiEndpoint, code: &str, request: &[u8]) -> Bytes {
+/// The body of an injected `resCd` fault: a plausible message and the echoed
+/// key; `resDetailMsg` (form-encoded) when the fault has one, and on the
+/// WeChat endpoints always (the message's, when the fault has none).
+pub(crate) fn fault_body(
+    ep: ApiEndpoint,
+    code: &str,
+    detail: Option<&str>,
+    request: &[u8],
+) -> Bytes {
     let msg = match code {
         "VTIM" | "VT00" => {
             "Instant refund timed out; resend with a new shopTransactionId and refundQueryFlag Y"
@@ -144,13 +160,24 @@ pub(crate) fn fault_body(ep: ApiEndpoint, code: &str, request: &[u8]) -> Bytes {
     if let Some(m) = mall {
         out.insert("mallId".into(), m.into());
     }
-    if ep.is_wechat() {
-        out.insert("resDetailMsg".into(), url_encode(msg).into());
+    match detail {
+        Some(d) => {
+            out.insert("resDetailMsg".into(), form_encode(d).into());
+        }
+        None if ep.is_wechat() => {
+            out.insert("resDetailMsg".into(), url_encode(msg).into());
+        }
+        None => {}
     }
     Bytes::from(Value::Object(out).to_string())
 }
 
-fn error_body(ep: ApiEndpoint, r: &Reject, key: Option<&str>, mall: Option<&str>) -> Bytes {
+pub(crate) fn error_body(
+    ep: ApiEndpoint,
+    r: &Reject,
+    key: Option<&str>,
+    mall: Option<&str>,
+) -> Bytes {
     let mut out = Map::new();
     out.insert("resCd".into(), r.code.as_str().into());
     out.insert("resMsg".into(), r.msg.clone().into());
@@ -164,24 +191,11 @@ fn error_body(ep: ApiEndpoint, r: &Reject, key: Option<&str>, mall: Option<&str>
     Bytes::from(Value::Object(out).to_string())
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn prefixed(prefix: &str) -> impl Fn(Reject) -> Reject + '_ {
     move |r| Reject::new(r.code, format!("{prefix}.{}", r.msg))
 }
 
-fn check_mall(ctx: &Ctx<'_>, mall_id: &str) -> Result<(), Reject> {
+pub(crate) fn check_mall(ctx: &Ctx<'_>, mall_id: &str) -> Result<(), Reject> {
     if mall_id == ctx.mall_id {
         Ok(())
     } else {
@@ -379,6 +393,7 @@ fn generic_revise(
             Some(req.mall_id),
         ),
     };
+    st.tx_log.record(req.key, now.day, &body);
     st.record_key(
         req.key,
         KeyRecord {
@@ -404,13 +419,19 @@ fn generic_business(
         .ok_or_else(|| not_found(req.pg_cno))?;
 
     // refundQueryFlag Y: if the cancel this request describes already
-    // happened (its answer was lost), answer with it instead of cancelling again.
-    if req.refund_query {
+    // happened (its answer was lost), answer with it instead of cancelling
+    // again, by the refundQueryMatch setting (an inference).
+    let settings = st.settings;
+    if req.refund_query && settings.refund_query_match != RefundQueryMatch::Never {
+        let convention = settings.remain_amount_convention;
         let earlier = p.cancels.iter().rev().find(|c| {
             c.endpoint == ApiEndpoint::GenericRevise
                 && c.revise_type_code == req.code
                 && c.requested_amount == req.amount
-                && req.remain.is_none_or(|r| r == c.balance_before)
+                && (settings.refund_query_match == RefundQueryMatch::PgCnoAmount
+                    || req
+                        .remain
+                        .is_none_or(|r| r == convention.expected(c.balance_before, c.amount)))
         });
         if let Some(c) = earlier {
             return Ok(generic_success(ctx, req.key, p, c));
@@ -477,6 +498,15 @@ fn generic_business(
             }
         }
     }
+    if st.is_escrow(req.pg_cno) && matches!(req.code, "40" | "32" | "33") {
+        return Err(Reject::new(
+            ResCode::P007,
+            format!(
+                "payment {} is an escrow payment: it is not cancelled with reviseTypeCode {}; change it through the escrow status change API",
+                p.pg_cno, req.code
+            ),
+        ));
+    }
     let available = p.available();
     if available == 0 {
         return Err(fully_cancelled(req.pg_cno));
@@ -511,11 +541,17 @@ fn generic_business(
                 ));
             }
             if let Some(remain) = req.remain {
-                if remain != available {
+                let convention = settings.remain_amount_convention;
+                let expected = convention.expected(available, amount);
+                if remain != expected {
+                    let which = match convention {
+                        crate::settings::RemainAmountConvention::BalanceAfter => "after",
+                        _ => "before",
+                    };
                     return Err(Reject::new(
                         ResCode::P004,
                         format!(
-                            "remainAmount {remain} does not match the cancellable balance before this cancel ({available})"
+                            "remainAmount {remain} does not match the cancellable balance {which} this cancel ({expected})"
                         ),
                     ));
                 }
@@ -552,6 +588,8 @@ fn generic_business(
         approval_no,
         notify_url: None,
         withheld: false,
+        finish_as: WechatFinal::Apply,
+        failure: None,
     };
     let body = generic_success(ctx, req.key, p, &rec);
     p.cancels.push(rec);
@@ -732,7 +770,9 @@ fn overseas_revise(
                     ),
                 ));
             }
-            return Ok(ApiOutput::body(rec.body.clone()));
+            let body = rec.body.clone();
+            st.tx_log.record(req.key, now.day, &body);
+            return Ok(ApiOutput::body(body));
         }
         if rec.day == now.day {
             return Err(Reject::new(
@@ -753,6 +793,7 @@ fn overseas_revise(
         }
         Err(r) => error_body(ep, &r, Some(req.key), Some(req.mall_id)),
     };
+    st.tx_log.record(req.key, now.day, &body);
     st.record_key(
         req.key,
         KeyRecord {
@@ -818,6 +859,11 @@ fn overseas_business(
     };
     let pending = ep == ApiEndpoint::WechatRevise;
     let withheld = pending && st.take_withhold();
+    let finish_as = if pending {
+        st.take_wechat_final()
+    } else {
+        WechatFinal::Apply
+    };
     let cancel_pg_cno = st.fresh_id("SBC");
     let approval_no = st.ids.next_id("", 8);
     let generation = st.generation;
@@ -846,6 +892,8 @@ fn overseas_business(
         approval_no,
         notify_url: req.notify_url.map(str::to_owned),
         withheld,
+        finish_as,
+        failure: None,
     };
     let body = json!({
         "resCd": "0000",
@@ -937,7 +985,7 @@ fn find_business(
                 format!("cancel {cancel_pg_cno} of payment {pg_cno} not found"),
             )
         })?;
-    let body = json!({
+    let mut body = json!({
         "resCd": "0000",
         "resMsg": "Success",
         "shopTransactionId": key,
@@ -948,6 +996,15 @@ fn find_business(
         "cancelStatus": c.status,
         "amountInfo": {"currency": p.currency.as_str(), "totAmount": c.amount},
     });
+    if let (Some((code, detail)), Some(obj)) = (&c.failure, body.as_object_mut()) {
+        // A failed cancel: the failure's code, with the status still TS01.
+        obj.insert("resCd".into(), code.clone().into());
+        obj.insert("resMsg".into(), FAILED_MSG.into());
+        obj.insert(
+            "resDetailMsg".into(),
+            form_encode(detail.as_deref().unwrap_or(FAILED_MSG)).into(),
+        );
+    }
     Ok(Bytes::from(body.to_string()))
 }
 
@@ -958,11 +1015,6 @@ mod tests {
 
     fn ctx_secret() -> SecretKey {
         SecretKey::new("sandbox-secret-key")
-    }
-
-    #[test]
-    fn url_encoding() {
-        assert_eq!(url_encode("a b/가"), "a%20b%2F%EA%B0%80");
     }
 
     #[test]
@@ -999,7 +1051,7 @@ mod tests {
         // Nothing parsed from the network may panic, and every answer is a
         // JSON object with a four-character resCd.
         #[test]
-        fn any_body_gets_a_json_answer(body in proptest::collection::vec(any::<u8>(), 0..300), ep in 0usize..4) {
+        fn any_body_gets_a_json_answer(body in proptest::collection::vec(any::<u8>(), 0..300), ep in 0usize..ApiEndpoint::ALL.len()) {
             let secret = ctx_secret();
             let ctx = Ctx { mall_id: "T0000001", secret: &secret };
             let mut st = State::new(1, 0);
@@ -1020,6 +1072,7 @@ mod tests {
                     Just("taxInfo".to_owned()), Just("basketInfo".to_owned()),
                     Just("basketUsed".to_owned()), Just("refundQueryFlag".to_owned()),
                     Just("cancelPgCno".to_owned()), Just("remainAmount".to_owned()),
+                    Just("transactionDate".to_owned()),
                 ],
                 prop_oneof![
                     Just(Value::Null), any::<bool>().prop_map(Value::from),
@@ -1031,7 +1084,7 @@ mod tests {
                 ],
                 0..10,
             ),
-            ep in 0usize..4,
+            ep in 0usize..ApiEndpoint::ALL.len(),
         ) {
             let secret = ctx_secret();
             let ctx = Ctx { mall_id: "T0000001", secret: &secret };

@@ -42,12 +42,25 @@ pub enum ResCode {
     P002,
     /// `P003`: amount exceeds the cancellable balance.
     P003,
-    /// `P004`: `remainAmount` does not match the cancellable balance before this cancel.
+    /// `P004`: `remainAmount` does not match the cancellable balance (before
+    /// this cancel, or after it, by the `remainAmountConvention` setting).
     P004,
     /// `P005`: this code or endpoint does not apply to this payment.
     P005,
     /// `P006`: currency differs from the payment's.
     P006,
+    /// `P007`: an escrow payment cannot be cancelled with 40, 32 or 33 (the
+    /// escrow status change API changes it).
+    P007,
+    /// `R001`: `retrieveTransaction` found no request with that key processed
+    /// on that date (never sent, rejected with a `V` code, or still in flight).
+    R001,
+    /// `R002`: `retrieveTransaction` asked for a date outside the query window
+    /// (only the current and the previous Korea date).
+    R002,
+    /// `W001`: the default `resCd` of a WeChat cancel made to fail by a
+    /// `wechatFail` fault.
+    W001,
 }
 
 impl ResCode {
@@ -72,11 +85,15 @@ impl ResCode {
             Self::P004 => "P004",
             Self::P005 => "P005",
             Self::P006 => "P006",
+            Self::P007 => "P007",
+            Self::R001 => "R001",
+            Self::R002 => "R002",
+            Self::W001 => "W001",
         }
     }
 
     /// Every code, in table order.
-    pub const ALL: [ResCode; 18] = [
+    pub const ALL: [ResCode; 22] = [
         Self::Success,
         Self::V001,
         Self::V002,
@@ -95,6 +112,10 @@ impl ResCode {
         Self::P004,
         Self::P005,
         Self::P006,
+        Self::P007,
+        Self::R001,
+        Self::R002,
+        Self::W001,
     ];
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::settings::{Bounds, RefundQueryMatch, RemainAmountConvention, Settings};
 use crate::wechatpay::WechatpayConfig;
 
 /// The mall ID the sandbox accepts unless configured otherwise.
@@ -86,9 +87,30 @@ pub struct SandboxConfig {
     /// `localhost`, signed by a generated root
     /// ([`SandboxHandle::root_certificate_pem`](crate::SandboxHandle::root_certificate_pem)).
     pub tls: bool,
-    /// How long a `timeout` fault stalls before answering. Default 35 s (beyond
-    /// the 30 s client timeout the API pages prescribe).
+    /// How long a `timeout` fault stalls before answering. Default 30 s (the
+    /// client timeout the API pages prescribe, counted from the sandbox's
+    /// arrival, so a client that started its 30 s earlier gives up first). At
+    /// most [`processing_bound`](Self::processing_bound) minus
+    /// [`latency`](Self::latency).
     pub timeout_fault_delay: Duration,
+    /// The sandbox's promise: every request it received is processed, or
+    /// definitively dropped (shutdown), within this bound after it arrived, so
+    /// a `retrieveTransaction` look-up made later than arrival + bound is
+    /// authoritative. Default 30 s (the time KICC tells clients to wait).
+    pub processing_bound: Duration,
+    /// Added before every provider endpoint request is processed (not the
+    /// `/sandbox/` admin API). Default 0. Changed at run time with
+    /// `POST /sandbox/settings` (`latencyMs`).
+    pub latency: Duration,
+    /// What `P004` checks `remainAmount` against (an inference). Default
+    /// [`RemainAmountConvention::BalanceBefore`]. Changed at run time with
+    /// `POST /sandbox/settings`.
+    pub remain_amount_convention: RemainAmountConvention,
+    /// How a generic `refundQueryFlag: "Y"` request is matched to an earlier
+    /// revision (an inference). Default the worst case,
+    /// [`RefundQueryMatch::PgCnoAmount`]. Changed at run time with
+    /// `POST /sandbox/settings`.
+    pub refund_query_match: RefundQueryMatch,
     /// How long after accepting a WeChat cancel the sandbox applies it and sends
     /// the first notice. Default 500 ms.
     pub webhook_delay: Duration,
@@ -115,7 +137,11 @@ impl Default for SandboxConfig {
             secret_key: SecretKey::new(DEFAULT_SECRET_KEY),
             seed: DEFAULT_SEED,
             tls: false,
-            timeout_fault_delay: Duration::from_secs(35),
+            timeout_fault_delay: Duration::from_secs(30),
+            processing_bound: Duration::from_secs(30),
+            latency: Duration::ZERO,
+            remain_amount_convention: RemainAmountConvention::default(),
+            refund_query_match: RefundQueryMatch::default(),
             webhook_delay: Duration::from_millis(500),
             webhook_retry_interval: Duration::from_secs(1),
             webhook_max_attempts: 15,
@@ -160,6 +186,50 @@ impl SandboxConfig {
     pub fn with_timeout_fault_delay(mut self, delay: Duration) -> Self {
         self.timeout_fault_delay = delay;
         self
+    }
+
+    /// Sets [`processing_bound`](Self::processing_bound).
+    #[must_use]
+    pub fn with_processing_bound(mut self, bound: Duration) -> Self {
+        self.processing_bound = bound;
+        self
+    }
+
+    /// Sets [`latency`](Self::latency).
+    #[must_use]
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Sets [`remain_amount_convention`](Self::remain_amount_convention).
+    #[must_use]
+    pub fn with_remain_amount_convention(mut self, convention: RemainAmountConvention) -> Self {
+        self.remain_amount_convention = convention;
+        self
+    }
+
+    /// Sets [`refund_query_match`](Self::refund_query_match).
+    #[must_use]
+    pub fn with_refund_query_match(mut self, rule: RefundQueryMatch) -> Self {
+        self.refund_query_match = rule;
+        self
+    }
+
+    /// The run-time settings this configuration starts with.
+    pub(crate) fn initial_settings(&self) -> Settings {
+        Settings::default()
+            .with_remain_amount_convention(self.remain_amount_convention)
+            .with_refund_query_match(self.refund_query_match)
+            .with_latency(self.latency)
+    }
+
+    /// The fixed timing limits.
+    pub(crate) fn bounds(&self) -> Bounds {
+        Bounds {
+            processing_bound: self.processing_bound,
+            timeout_fault_delay: self.timeout_fault_delay,
+        }
     }
 
     /// Sets [`webhook_delay`](Self::webhook_delay).
@@ -223,6 +293,10 @@ impl SandboxConfig {
         if !crate::clock::offset_in_range(self.clock_offset) {
             return invalid("clock_offset", crate::clock::OFFSET_RULE);
         }
+        if self.processing_bound.is_zero() {
+            return invalid("processing_bound", "must be positive");
+        }
+        self.bounds().check(self.latency)?;
         Ok(())
     }
 }

@@ -31,19 +31,24 @@
 //! All are `POST` with a JSON body, and answer HTTP 200 with a JSON body
 //! carrying `resCd` / `resMsg` for every business outcome, including a body
 //! that is not JSON. An unknown path is 404, a wrong method 405, a body over
-//! 64 KiB 413.
+//! 64 KiB 413. Each request waits the `latency` setting (default 0) before
+//! it is processed (the admin API under `/sandbox/` does not).
 //!
 //! | path | what |
 //! |---|---|
 //! | `/api/trades/revise` | generic cancel: card (40, 32, capture 20), transfer and mobile (40, 33), cash receipt (51, 52) |
 //! | `/api/trades/alipay/revise` | Alipay cancel (40, 32 with `amountInfo`); applied at once |
-//! | `/api/trades/wechatpay/revise` | WeChat cancel (40, 32): accepted at once, applied after `webhook_delay`, then a notice |
-//! | `/api/trades/wechatpay/find` | WeChat cancel status: `cancelStatus` `TS01` (not applied yet), `TS06`, `TS02` |
+//! | `/api/trades/wechatpay/revise` | WeChat cancel (40, 32): accepted at once, finished after `webhook_delay` (applied, or as a fault says: failed or voided), then a notice |
+//! | `/api/trades/wechatpay/find` | WeChat cancel status: `cancelStatus` `TS01` (not final yet, or failed: then `resCd` is the failure's), `TS06`, `TS02`, `TS12` (voided) |
+//! | `/api/trades/retrieveTransaction` | transaction status check: a revise request looked up by its own key (see [below](#looking-a-request-up-retrievetransaction)) |
 //!
 //! Generic responses carry `cancelAmount` / `remainAmount` as JSON strings
 //! (as the page's example) and an extra `shopOrderNo` field (as the real
 //! service does); Alipay / WeChat responses carry `amountInfo.totAmount` as a
-//! number. WeChat error answers add `resDetailMsg`, URL-encoded.
+//! number. WeChat error answers add `resDetailMsg`, URL-encoded (the
+//! sandbox's own rule errors percent-encode a space as `%20`; a detail given
+//! by a fault, and a failed cancel's, are form-encoded, a space as `+`: a
+//! client must decode both as a form value).
 //!
 //! # Response codes
 //!
@@ -71,9 +76,13 @@
 //! | `P001` | payment not found (`find`: or the cancel not found for that payment) |
 //! | `P002` | payment already fully cancelled (nothing left to cancel, counting accepted WeChat cancels) |
 //! | `P003` | amount exceeds the cancellable balance |
-//! | `P004` | `remainAmount` differs from the cancellable balance **before** this cancel (the sandbox's reading of the ambiguous field; checked on partial codes when sent) |
+//! | `P004` | `remainAmount` differs from the cancellable balance **before** this cancel, or with the `remainAmountConvention` setting `balanceAfter` the balance **after** it (the sandbox's reading of the ambiguous field is a setting; checked on partial codes when sent) |
 //! | `P005` | code not applicable to this payment: 33 on card, 32 on transfer/mobile, 51/52 on anything but a cash receipt, 40/32/33 on a cash receipt, 20 on a captured payment, 32 on an uncaptured authorization, a partial capture; an Alipay/WeChat payment on the generic endpoint or any payment on the wrong channel's endpoint |
 //! | `P006` | `amountInfo.currency` differs from the payment's currency |
+//! | `P007` | 40, 32 or 33 on an escrow payment: the message says escrow payments are changed through the escrow status change API (the page points there; the code is the sandbox's) |
+//! | `R001` | `retrieveTransaction`: no request with this `shopTransactionId` was processed on this `transactionDate` (never sent, rejected with a `V` code, answered `D001`, or still in flight) |
+//! | `R002` | `retrieveTransaction`: `transactionDate` is neither the sandbox's current Korea date nor the day before |
+//! | `W001` | the default `resCd` of a WeChat cancel made to fail by a `wechatFail` fault (never produced by the rules) |
 //!
 //! Checks run in this order, and the first failure answers: JSON object
 //! (`V001`); each field in the page's order, presence and type (`V001`) then
@@ -82,24 +91,41 @@
 //! basket (`V010`); `cancelReqDate` format (`V006`); `mallId` (`V007`);
 //! `msgAuthValue` (`V008`); idempotency (`D001` or a replay); `cancelReqDate`
 //! value (`V006`); then the payment rules (`P001`, refund query, `P005`,
-//! `P002`, `P006`, `P003`, `P004`).
+//! `P007`, `P002`, `P006`, `P003`, `P004`). `retrieveTransaction`: JSON
+//! object (`V001`); `mallId`, `shopTransactionId`, `transactionDate`
+//! presence and type (`V001`) then length (`V002`: 8, 60, 8 bytes); forbidden
+//! characters (`V003`); `transactionDate` a real `yyyyMMdd` date (`V006`);
+//! `mallId` (`V007`); the window (`R002`); the look-up (`R001`). It needs no
+//! `msgAuthValue` (its page has none); other fields are ignored.
 //!
 //! # The simulator's model
 //!
 //! - **Keys.** A request that passes the `V` checks uses up its
 //!   `shopTransactionId` for the Korea day, whatever its business outcome
 //!   (`0000` or `P00x`); requests rejected with a `V` code do not. Keys are
-//!   shared by all four endpoints (`find` too).
+//!   shared by the four endpoints that take one (`find` too);
+//!   `retrieveTransaction` only looks keys up.
 //! - **Alipay / WeChat retries.** A request with a key already used on the
 //!   same endpoint for the same `pgCno` is a retry: it must carry the first
 //!   attempt's `cancelReqDate` (even after midnight), and gets the first
 //!   attempt's response byte for byte; nothing is cancelled again.
 //! - **Generic `refundQueryFlag: "Y"`** (sent with a new key after a timeout or
-//!   `VTIM`/`VT00`): if a generic revision of the same `pgCno` with the same
-//!   `reviseTypeCode` and `amount` exists — and, when `remainAmount` is sent,
-//!   whose balance before it equals `remainAmount` — the answer is that
-//!   revision's result (same `cancelPgCno`, echoing the new key) and nothing is
-//!   cancelled again; otherwise the request is processed normally.
+//!   `VTIM`/`VT00`), by the `refundQueryMatch` setting (an inference: the page
+//!   does not say how the lost request is found). `pgCnoAmount` (the
+//!   default, the worst case for a client): if any earlier successful generic
+//!   revision of the same `pgCno` with the same `reviseTypeCode` and `amount`
+//!   exists (the latest is taken), whatever `remainAmount` says, the answer is
+//!   that revision's result — same `cancelPgCno`, `cancelAmount`,
+//!   `remainAmount` and `transactionDate`, echoing the new key — and nothing
+//!   is cancelled again. `pgCnoAmountRemain`: the same, but when
+//!   `remainAmount` is sent it must also equal that revision's balance by the
+//!   `remainAmountConvention` (before it, or after it). `never`: the flag is
+//!   ignored. A request not answered this way is processed normally, with
+//!   every rule (so a full cancel of a fully cancelled payment is `P002`).
+//! - **Escrow.** A card, transfer or mobile payment created with `"escrow":
+//!   true` refuses 40, 32 and 33 with `P007` (the page sends escrow
+//!   payments to the escrow status change API, which the sandbox does not
+//!   simulate).
 //! - **Balances and statuses.** Partial cancels reduce the remaining amount
 //!   (`TS06`); reaching 0, or a full cancel, gives `TS02`. An authorized-only
 //!   card payment is `TS01` until code 20 captures it (`TS04`).
@@ -112,7 +138,38 @@
 //!   `amountInfo {currency, amount}`. It is re-sent every
 //!   `webhook_retry_interval` until the receiver answers HTTP 200 with JSON
 //!   `resCd` `"0000"`, at most `webhook_max_attempts` times. `find` needs no
-//!   `msgAuthValue` but checks one if sent.
+//!   `msgAuthValue` but checks one if sent. A `wechatFail` fault makes an
+//!   accepted cancel finish as a **failure**: the held amount is released
+//!   (nothing is cancelled), the notice carries the fault's `resCd`, a
+//!   `resMsg` and a form-encoded `resDetailMsg`, and `find` answers that
+//!   `resCd` and `resDetailMsg` with `cancelStatus` `TS01`. A `wechatVoid`
+//!   fault makes it finish as a **network cancel**: the amount is cancelled,
+//!   the notice carries `0000`, `find` answers `cancelStatus` `TS12`.
+//! - **Look-ups** (`retrieveTransaction`; KICC documents the request, the
+//!   two-day window, and that for a cancel the answer "is the Cancellation
+//!   Response"; the rest is the sandbox's inference). Every request to a
+//!   revise endpoint (generic, Alipay, WeChat) that passed the `V` checks is
+//!   recorded under its `shopTransactionId` and the Korea date on which the
+//!   sandbox **processed** it (after any latency and stall), with the exact
+//!   body processing produced: a success, a `P00x` decline, a refund query's
+//!   answer (recorded under the refund query's own key, describing the
+//!   earlier cancel with its earlier `transactionDate`), or an Alipay/WeChat
+//!   retry's replayed answer. A fault does not change the record: a request
+//!   processed behind `http500`, `drop`, `timeout` or a `resCd` fault is
+//!   recorded with what processing produced; one the fault kept from being
+//!   processed is not recorded. The first record of a key on a date stays (a
+//!   `D001` duplicate records nothing). The look-up answers the recorded body
+//!   byte for byte (its `resCd`, `shopTransactionId`, and the generic
+//!   `oriPgCno`, `cancelPgCno`, `cancelAmount`, `remainAmount`,
+//!   `transactionDate`, `statusCode`... or the wallet `pgCno`, `cancelPgCno`,
+//!   `amountInfo`, `transactionDate`), else `R001`. It changes nothing and
+//!   uses up no key.
+//! - **Processing bound.** Every request the sandbox received is processed,
+//!   or definitively dropped (only when the sandbox shuts down), within
+//!   `processing_bound` (default 30 s) after it arrived; so a look-up made
+//!   after arrival + bound is authoritative, and one made earlier may miss a
+//!   request still in flight. `latency` + `timeout_fault_delay` must fit in
+//!   the bound (a config error otherwise).
 //! - **Identifiers** (`pgCno` `SBP` + 17 digits, `cancelPgCno` `SBC` + 17
 //!   digits, `shopOrderNo`, approval numbers) come from the configured seed:
 //!   the same seed and the same sequence of calls give the same identifiers.
@@ -121,28 +178,68 @@
 //!
 //! | method and path | body / answer |
 //! |---|---|
-//! | `POST /sandbox/payments` | `{"channel": "card"\|"transfer"\|"mobile"\|"cash_receipt"\|"alipay"\|"wechat"\|"wechatpay", "amount": <minor units>, "currency": "KRW"\|"USD", "authorizedOnly": bool}` → [`Payment`] (`pgCno`, `mallId`, `amount`, `currency`, `channel`, ...); USD only for alipay/wechat/wechatpay, `authorizedOnly` only for card. `wechat` is WeChat Pay **through KICC**; `wechatpay` ([`Channel::WechatpayGlobal`]) is a WeChat Pay Global order for the direct revoke endpoint, which also takes `"outTradeNo"` (1 to 32 characters, unique; assigned if absent) and `"paidAt"` (Unix seconds) or `"paidSecondsAgo"` (default: paid now), and answers `transactionId`, `outTradeNo`, `paidAt` besides the usual fields |
-//! | `GET /sandbox/payments/{id}` | [`PaymentState`]: `statusCode`, `remainingAmount`, `cancels`, `webhookDeliveries` (404 if unknown); `id` is the `pgCno`, or for a `wechatpay` order also its `transactionId` or (percent-encoded) `outTradeNo`, which add `tradeState` (`SUCCESS`/`REVOKED`), `revokedAt`, `reverseCalls` |
+//! | `POST /sandbox/payments` | `{"channel": "card"\|"transfer"\|"mobile"\|"cash_receipt"\|"alipay"\|"wechat"\|"wechatpay", "amount": <minor units>, "currency": "KRW"\|"USD", "authorizedOnly": bool, "escrow": bool}` → [`Payment`] (`pgCno`, `mallId`, `amount`, `currency`, `channel`, ...) plus `escrow`; USD only for alipay/wechat/wechatpay, `authorizedOnly` only for card, `escrow` only for card/transfer/mobile. `wechat` is WeChat Pay **through KICC**; `wechatpay` ([`Channel::WechatpayGlobal`]) is a WeChat Pay Global order for the direct revoke endpoint, which also takes `"outTradeNo"` (1 to 32 characters, unique; assigned if absent) and `"paidAt"` (Unix seconds) or `"paidSecondsAgo"` (default: paid now), and answers `transactionId`, `outTradeNo`, `paidAt` besides the usual fields |
+//! | `GET /sandbox/payments/{id}` | [`PaymentState`]: `statusCode`, `remainingAmount`, `escrow`, `cancels` (each [`CancelState`]: `cancelPgCno`, `shopTransactionId`, `reviseTypeCode`, `amount`, `status`, `outcome` `pending`\|`applied`\|`failed`, `resCd` when failed, `cancelReqDate`, `transactionDate`), `webhookDeliveries` (404 if unknown); `id` is the `pgCno`, or for a `wechatpay` order also its `transactionId` or (percent-encoded) `outTradeNo`, which add `tradeState` (`SUCCESS`/`REVOKED`), `revokedAt`, `reverseCalls` |
 //! | `GET /sandbox/wechatpay/requests` | `{"requests": [...]}`: every WeChat Pay revoke request received ([`WechatpayRequestRecord`]: path, decoded order ID, `Authorization` parts, a SHA-256 of the exact bytes, status, code, fault) |
-//! | `POST /sandbox/faults` | `{"path", "kind": "timeout"\|"http500"\|"drop"\|"resCd"\|"withholdWebhook"\|"badSignature"\|"signatureProbe"\|"oldTimestamp"\|"code", "resCd", "code", "httpStatus", "times", "apply"}` → the faults waiting |
+//! | `POST /sandbox/faults` | `{"path", "kind": "timeout"\|"http500"\|"drop"\|"resCd"\|"withholdWebhook"\|"wechatFail"\|"wechatVoid"\|"badSignature"\|"signatureProbe"\|"oldTimestamp"\|"code", "resCd", "resDetailMsg", "code", "httpStatus", "times", "apply"}` → the faults waiting |
 //! | `GET /sandbox/faults` | the faults waiting |
 //! | `POST /sandbox/clock` | `{"offsetSeconds": N}`: "now" becomes real time + N seconds (not cumulative) |
 //! | `GET /sandbox/clock` | `offsetSeconds`, `koreaDate`, `koreaNow` |
+//! | `POST /sandbox/settings` | any of `{"remainAmountConvention": "balanceBefore"\|"balanceAfter", "refundQueryMatch": "pgCnoAmount"\|"pgCnoAmountRemain"\|"never", "latencyMs": N}` (unknown fields refused) → the settings |
+//! | `GET /sandbox/settings` | `{"remainAmountConvention", "refundQueryMatch", "latencyMs", "processingBoundMs", "timeoutFaultDelayMs"}` (the last two fixed at start) |
 //! | `GET /sandbox/webhooks` | `{"deliveries": [...]}`: every delivery attempt ([`WebhookDelivery`]) |
-//! | `POST /sandbox/reset` | forgets everything; identifiers restart from the seed |
+//! | `POST /sandbox/reset` | forgets every payment, key, record, fault and delivery; identifiers restart from the seed; the settings stay |
 //!
-//! Faults hit the next `times` calls to one exact API path. `apply` says
-//! whether the request is processed (state changes) before the fault, so a
-//! client that retries must not cancel twice; defaults: `timeout` and `drop`
-//! yes, `http500` no, `resCd` yes for `VTIM`/`VT00` and no otherwise (e.g.
-//! `A210`..`A219`). `timeout` stalls `timeout_fault_delay`, then answers
-//! normally (with `apply: false` the request is processed after the stall,
-//! even if the client has left). `drop` closes the connection (HTTP/1.1) or
-//! resets the stream (h2) without answering. `resCd` answers HTTP 200 with
-//! that code, a plausible message and the echoed `shopTransactionId`.
-//! `withholdWebhook` (WeChat revise path only) makes the next `times` accepted
-//! WeChat cancels finalize without any notice. The kinds for the WeChat Pay
-//! revoke path are described [below](#faults-on-the-revoke-path).
+//! Faults hit the next `times` calls to one exact API path (the look-up path
+//! included). `apply` says whether the request is processed (state changes)
+//! before the fault, so a client that retries must not cancel twice;
+//! defaults: `timeout` and `drop` yes, `http500` no, `resCd` yes for
+//! `VTIM`/`VT00` and no otherwise (e.g. `A210`..`A219`). `timeout` stalls
+//! `timeout_fault_delay`, then answers normally; with `apply: true` the
+//! request is processed on arrival, with `apply: false` at the end of the
+//! stall, even if the client has left (so still within `processing_bound`;
+//! a shutdown during the stall drops it unprocessed). `http500` answers HTTP
+//! 500 (`text/plain`), after processing with `apply: true`. `drop` closes the
+//! connection (HTTP/1.1) or resets the stream (h2) without answering, after
+//! processing unless `apply: false`. `resCd` answers HTTP 200 with that code,
+//! a plausible message and the echoed `shopTransactionId`, plus
+//! `resDetailMsg` when the fault has one (form-encoded: `a b/c` is sent as
+//! `a+b%2Fc`; at most 1024 bytes encoded). Three kinds apply to the WeChat
+//! revise path only, to the next `times` **accepted** WeChat cancels, and
+//! always let the cancel through (`apply: false` is refused):
+//! `withholdWebhook` (finished without any notice), `wechatFail` (finished as
+//! a failure with `resCd`, default `W001`, and the optional `resDetailMsg`)
+//! and `wechatVoid` (finished as `TS12`); see the model above. The kinds for
+//! the WeChat Pay revoke path are described [below](#faults-on-the-revoke-path).
+//!
+//! # Settings
+//!
+//! Behaviour the pages leave open is a setting, each value an **inference**;
+//! set at start ([`SandboxConfig`], `kicc sandbox serve` flags) and, except
+//! the timings fixed at start, at run time (`POST /sandbox/settings`,
+//! [`SandboxHandle::set_settings`]):
+//!
+//! | setting | values (default first) | `serve` flag |
+//! |---|---|---|
+//! | `remainAmountConvention` ([`RemainAmountConvention`]) | `balanceBefore`, `balanceAfter`: what `P004` and `pgCnoAmountRemain` compare `remainAmount` with | `--remain-amount-convention` |
+//! | `refundQueryMatch` ([`RefundQueryMatch`]) | `pgCnoAmount` (worst case), `pgCnoAmountRemain`, `never` | `--refund-query-match` |
+//! | `latency` | 0 ms: waited before each provider request is processed | `--latency-ms` |
+//! | `processing_bound` (start only) | 30 s | `--processing-bound-ms` |
+//! | `timeout_fault_delay` (start only) | 30 s, at most the bound minus the latency | `--timeout-fault-delay-ms` |
+//!
+//! # Looking a request up: retrieveTransaction
+//!
+//! ```text
+//! POST /api/trades/retrieveTransaction
+//! {"mallId": "T0000001", "shopTransactionId": "KEY", "transactionDate": "yyyyMMdd"}
+//! ```
+//!
+//! `transactionDate` is the Korea date on which the request was processed
+//! (normally its `cancelReqDate`; a request that arrives just before
+//! midnight and is processed after it is recorded under the next day). The
+//! answer is the recorded response (see the model), else `{"resCd": "R001",
+//! "resMsg", "shopTransactionId": "KEY", "mallId"}`; a date other than today
+//! or yesterday (sandbox clock, Korea time) is `R002`.
 //!
 //! # WeChat Pay Global revoke
 //!
@@ -262,11 +359,14 @@ mod config;
 mod error;
 mod ids;
 mod model;
+mod retrieve;
 mod server;
+mod settings;
 mod state;
 mod tls;
 mod validate;
 mod webhook;
+mod wechat_final;
 mod wechatpay;
 
 pub use codes::ResCode;
@@ -274,9 +374,11 @@ pub use config::{SandboxConfig, SecretKey, DEFAULT_MALL_ID, DEFAULT_SECRET_KEY, 
 pub use error::SandboxError;
 pub use model::{
     CancelState, Channel, Currency, Fault, FaultKind, Payment, PaymentState, WebhookDelivery,
-    ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, WECHAT_FIND_PATH, WECHAT_REVISE_PATH,
+    ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, RETRIEVE_TRANSACTION_PATH, WECHAT_FIND_PATH,
+    WECHAT_REVISE_PATH,
 };
 pub use server::{Sandbox, SandboxHandle, MAX_BODY_BYTES};
+pub use settings::{RefundQueryMatch, RemainAmountConvention, Settings};
 pub use wechatpay::{
     NewWechatpayOrder, PaidAt, PrivateKeyPem, WechatpayConfig, WechatpayMerchant,
     WechatpayRequestRecord, DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID,

@@ -12,6 +12,8 @@ pub const ALIPAY_REVISE_PATH: &str = "/api/trades/alipay/revise";
 pub const WECHAT_REVISE_PATH: &str = "/api/trades/wechatpay/revise";
 /// Path of the WeChat Pay cancellation-status endpoint.
 pub const WECHAT_FIND_PATH: &str = "/api/trades/wechatpay/find";
+/// Path of the transaction status check (look-up of a request by its key).
+pub const RETRIEVE_TRANSACTION_PATH: &str = "/api/trades/retrieveTransaction";
 
 /// How a simulated payment was made; decides which cancel codes and endpoint apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -177,6 +179,8 @@ pub struct PaymentState {
     pub status_code: String,
     /// Whether the payment is authorized but not captured yet.
     pub capture_required: bool,
+    /// Whether it is an escrow payment (codes 40, 32, 33 answer `P007`).
+    pub escrow: bool,
     /// Every revision, oldest first: cancels, and captures (code 20).
     pub cancels: Vec<CancelState>,
     /// Every webhook delivery attempt made for this payment's cancels, oldest first.
@@ -215,9 +219,18 @@ pub struct CancelState {
     pub revise_type_code: String,
     /// Amount cancelled in minor units (captured amount for code 20).
     pub amount: u64,
-    /// `TS01` while a WeChat cancel is accepted but not applied yet; afterwards
-    /// the payment's status right after it (`TS06`, `TS02`, or `TS04` for a capture).
+    /// `TS01` while a WeChat cancel is accepted but not applied yet (and
+    /// still `TS01` once it failed); `TS12` for a voided WeChat cancel;
+    /// otherwise the payment's status right after it (`TS06`, `TS02`, or
+    /// `TS04` for a capture).
     pub status: String,
+    /// `pending` (WeChat: accepted, not final yet), `applied` (the amount is
+    /// cancelled, or captured for code 20; a voided WeChat cancel too) or
+    /// `failed` (WeChat: finished as a failure, nothing cancelled).
+    pub outcome: String,
+    /// The failure's `resCd`, for a failed WeChat cancel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub res_cd: Option<String>,
     /// The request's `cancelReqDate`.
     pub cancel_req_date: String,
     /// When it was accepted or applied, Korea time `yyyyMMddHHmmss`.
@@ -264,6 +277,18 @@ pub enum FaultKind {
     ResCd(String),
     /// WeChat revise only: the next cancels finalize without any notice.
     WithholdWebhook,
+    /// WeChat revise only: the next accepted cancels finish as failures with
+    /// this `resCd` (admin default `W001`): the held amount is released, the
+    /// notice and `find` carry the code (and the fault's `res_detail_msg`),
+    /// `find` answers `cancelStatus` `TS01`.
+    WechatFail {
+        /// The failure's code: 4 ASCII letters or digits, not `0000`.
+        res_cd: String,
+    },
+    /// WeChat revise only: the next accepted cancels finish as network
+    /// cancels (void, `TS12`): the amount is cancelled, the notice carries
+    /// `0000`, `find` answers `cancelStatus` `TS12`.
+    WechatVoid,
     /// WeChat Pay revoke only: answer as usual, but with a `Wechatpay-Signature`
     /// that does not verify (valid Base64, wrong message).
     BadSignature,
@@ -293,6 +318,8 @@ impl FaultKind {
             Self::Drop => "drop",
             Self::ResCd(_) => "resCd",
             Self::WithholdWebhook => "withholdWebhook",
+            Self::WechatFail { .. } => "wechatFail",
+            Self::WechatVoid => "wechatVoid",
             Self::BadSignature => "badSignature",
             Self::SignatureProbe => "signatureProbe",
             Self::OldTimestamp => "oldTimestamp",
@@ -303,7 +330,8 @@ impl FaultKind {
     /// Whether the request is processed before the fault unless told otherwise:
     /// `timeout` and `drop` yes, `http500` no, `resCd` only for `VTIM`/`VT00`
     /// (not for the Alipay retry codes `A210`..`A219` nor others); the
-    /// signature faults yes, `code` no.
+    /// signature faults yes, `code` no; `wechatFail` and `wechatVoid` always
+    /// (they change how an accepted cancel ends).
     pub fn default_apply(&self) -> bool {
         match self {
             Self::Timeout
@@ -311,6 +339,7 @@ impl FaultKind {
             | Self::BadSignature
             | Self::SignatureProbe
             | Self::OldTimestamp => true,
+            Self::WechatFail { .. } | Self::WechatVoid => true,
             Self::Http500 | Self::WithholdWebhook | Self::WechatpayCode { .. } => false,
             Self::ResCd(code) => code == "VTIM" || code == "VT00",
         }
@@ -334,6 +363,10 @@ pub struct Fault {
     /// Whether the request is processed (state changes) before the fault;
     /// `None` takes [`FaultKind::default_apply`].
     pub apply: Option<bool>,
+    /// `resCd` and `wechatFail` only: a detail message, sent as
+    /// `resDetailMsg` URL-encoded form style (`a b/c` becomes `a+b%2Fc`);
+    /// at most 1024 bytes once encoded.
+    pub res_detail_msg: Option<String>,
 }
 
 impl Fault {
@@ -344,7 +377,15 @@ impl Fault {
             kind,
             times: 1,
             apply: None,
+            res_detail_msg: None,
         }
+    }
+
+    /// Sets the `resDetailMsg` a `resCd` or `wechatFail` fault sends.
+    #[must_use]
+    pub fn res_detail_msg(mut self, msg: impl Into<String>) -> Self {
+        self.res_detail_msg = Some(msg.into());
+        self
     }
 
     /// Sets how many calls misbehave.

@@ -22,6 +22,7 @@ use crate::admin::{self, AdminRoute};
 use crate::api::{self, ApiEndpoint, Ctx};
 use crate::config::{SandboxConfig, SecretKey};
 use crate::model::{Channel, Currency, Fault, Payment, PaymentState, WebhookDelivery};
+use crate::settings::{Bounds, Settings};
 use crate::state::State;
 use crate::webhook::{self, WebhookClient};
 use crate::wechatpay::{self, Settings as WechatpaySettings};
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) mall_id: String,
     secret: SecretKey,
     timeout_fault_delay: Duration,
+    /// The processing bound and the fault delay the settings must respect.
+    pub(crate) bounds: Bounds,
     pub(crate) webhook_delay: Duration,
     pub(crate) webhook_retry_interval: Duration,
     pub(crate) webhook_max_attempts: u32,
@@ -71,13 +74,29 @@ impl Shared {
         out.body
     }
 
-    /// Sleeps `timeout_fault_delay`, or less if the sandbox shuts down.
-    pub(crate) async fn stall(&self) {
+    /// Sleeps `timeout_fault_delay`, or less if the sandbox shuts down;
+    /// `false` when it was cut short by shutdown.
+    pub(crate) async fn stall(&self) -> bool {
+        self.sleep_unless_shutdown(self.timeout_fault_delay).await
+    }
+
+    /// Sleeps `duration` unless the sandbox shuts down first (then `false`).
+    async fn sleep_unless_shutdown(&self, duration: Duration) -> bool {
+        if duration.is_zero() {
+            return true;
+        }
         let mut shutdown = self.shutdown.clone();
         tokio::select! {
-            () = tokio::time::sleep(self.timeout_fault_delay) => {}
-            () = wait_shutdown(&mut shutdown) => {}
+            () = tokio::time::sleep(duration) => true,
+            () = wait_shutdown(&mut shutdown) => false,
         }
+    }
+
+    /// Validates and installs new run-time settings.
+    pub(crate) fn set_settings(&self, settings: Settings) -> Result<(), SandboxError> {
+        self.bounds.check(settings.latency)?;
+        self.lock().settings = settings;
+        Ok(())
     }
 }
 
@@ -108,6 +127,8 @@ impl Sandbox {
     ) -> Result<SandboxHandle, SandboxError> {
         config.validate()?;
         let wechatpay = config.wechatpay.load()?;
+        let settings = config.initial_settings();
+        let bounds = config.bounds();
         let tls = if config.tls {
             Some(crate::tls::generate()?)
         } else {
@@ -132,12 +153,17 @@ impl Sandbox {
             webhook_timeout,
             clock_offset,
             wechatpay: _,
+            processing_bound: _,
+            latency: _,
+            remain_amount_convention: _,
+            refund_query_match: _,
         } = config;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(seed, clock_offset)),
+            state: Mutex::new(State::with_settings(seed, clock_offset, settings)),
             mall_id,
             secret: secret_key,
             timeout_fault_delay,
+            bounds,
             webhook_delay,
             webhook_retry_interval,
             webhook_max_attempts,
@@ -235,7 +261,37 @@ impl SandboxHandle {
             amount_minor,
             currency,
             false,
+            false,
         )
+    }
+
+    /// Creates a KRW escrow payment on `channel` (card, transfer or mobile),
+    /// as `POST /sandbox/payments` with `"escrow": true`: the generic cancel
+    /// codes 40, 32 and 33 answer `P007`.
+    pub fn create_escrow_payment(
+        &self,
+        channel: Channel,
+        amount_minor: u64,
+    ) -> Result<Payment, SandboxError> {
+        self.shared.lock().create_payment(
+            &self.shared.mall_id,
+            channel,
+            amount_minor,
+            Currency::Krw,
+            false,
+            true,
+        )
+    }
+
+    /// The run-time settings (as `GET /sandbox/settings`).
+    pub fn settings(&self) -> Settings {
+        self.shared.lock().settings
+    }
+
+    /// Replaces the run-time settings (as `POST /sandbox/settings`); the
+    /// latency plus `timeout_fault_delay` must fit in `processing_bound`.
+    pub fn set_settings(&self, settings: Settings) -> Result<(), SandboxError> {
+        self.shared.set_settings(settings)
     }
 
     /// Creates a KRW card payment that is authorized but not captured
@@ -247,6 +303,7 @@ impl SandboxHandle {
             amount_minor,
             Currency::Krw,
             true,
+            false,
         )
     }
 
@@ -432,6 +489,11 @@ fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
             Method::GET => Ok(Route::Admin(AdminRoute::GetClock)),
             _ => Err(MethodNotAllowed("GET, POST")),
         },
+        "/sandbox/settings" => match *method {
+            Method::POST => Ok(Route::Admin(AdminRoute::SetSettings)),
+            Method::GET => Ok(Route::Admin(AdminRoute::GetSettings)),
+            _ => Err(MethodNotAllowed("GET, POST")),
+        },
         "/sandbox/webhooks" => only(&Method::GET, "GET", Route::Admin(AdminRoute::Webhooks)),
         "/sandbox/wechatpay/requests" => only(
             &Method::GET,
@@ -509,6 +571,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
             ))
         }
     };
+    if !matches!(route, Route::Admin(_)) {
+        // The provider's latency: before anything is processed, so the
+        // request is in flight meanwhile (inside the processing bound).
+        let latency = shared.lock().settings.latency;
+        if !shared.sleep_unless_shutdown(latency).await {
+            return Err(DropConnection);
+        }
+    }
     match (route, head) {
         (Route::Admin(r), _) => Ok(admin::handle(&shared, r, &body)),
         (Route::Api(ep), _) => api_call(shared, ep, body).await,
@@ -543,15 +613,20 @@ async fn api_call(
                 shared.stall().await;
                 Ok(respond(StatusCode::OK, JSON, answer))
             } else {
-                // Processed only after the stall, even if the client has gone
-                // by then (as a gateway that finishes late would).
+                // Processed at the end of the stall, even if the client has
+                // gone by then (as a gateway that finishes late would), and
+                // so within the processing bound (the delay fits in it). A
+                // shutdown during the stall drops the request unprocessed.
                 let task = tokio::spawn(async move {
-                    shared.stall().await;
-                    shared.process(ep, &body)
+                    if shared.stall().await {
+                        Some(shared.process(ep, &body))
+                    } else {
+                        None
+                    }
                 });
                 match task.await {
-                    Ok(answer) => Ok(respond(StatusCode::OK, JSON, answer)),
-                    Err(_) => Ok(json_error(
+                    Ok(Some(answer)) => Ok(respond(StatusCode::OK, JSON, answer)),
+                    Ok(None) | Err(_) => Ok(json_error(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "sandbox is shutting down",
                     )),
@@ -581,13 +656,15 @@ async fn api_call(
             Ok(respond(
                 StatusCode::OK,
                 JSON,
-                api::fault_body(ep, &code, &body),
+                api::fault_body(ep, &code, fault.res_detail_msg.as_deref(), &body),
             ))
         }
-        // Never queued on a path (it is a counter consumed by accepted WeChat
+        // Never queued on a path (they are consumed by accepted WeChat
         // cancels), nor the WeChat Pay revoke kinds on KICC paths; answer
         // normally should one ever be seen here.
         FaultKind::WithholdWebhook
+        | FaultKind::WechatFail { .. }
+        | FaultKind::WechatVoid
         | FaultKind::BadSignature
         | FaultKind::SignatureProbe
         | FaultKind::OldTimestamp

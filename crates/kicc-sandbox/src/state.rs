@@ -11,6 +11,9 @@ use crate::ids::IdGen;
 use crate::model::{
     CancelState, Channel, Currency, Fault, FaultKind, Payment, PaymentState, WebhookDelivery,
 };
+use crate::retrieve::TxLog;
+use crate::settings::Settings;
+use crate::wechat_final::{self, WechatFinal, WechatFinalQueue};
 use crate::wechatpay::{self, NewWechatpayOrder, WxOrderRec, WxState};
 use crate::SandboxError;
 
@@ -22,6 +25,8 @@ pub(crate) const TS02: &str = "TS02";
 pub(crate) const TS04: &str = "TS04";
 /// Status: partially cancelled.
 pub(crate) const TS06: &str = "TS06";
+/// Status: network cancel (void), WeChat only.
+pub(crate) const TS12: &str = "TS12";
 
 /// The largest payment the admin API creates (keeps amounts exact in JSON
 /// consumers that use doubles).
@@ -41,6 +46,7 @@ pub(crate) fn status_message(code: &str) -> &'static str {
         TS02 => "Approval Cancelled",
         TS04 => "Captured",
         TS06 => "Partially Cancelled",
+        TS12 => "Network Cancelled",
         _ => "Unknown",
     }
 }
@@ -106,6 +112,23 @@ pub(crate) struct CancelRec {
     pub(crate) approval_no: String,
     pub(crate) notify_url: Option<String>,
     pub(crate) withheld: bool,
+    /// WeChat: how the cancel will finish (decided when it is accepted).
+    pub(crate) finish_as: WechatFinal,
+    /// WeChat: the failure it finished with (`resCd`, detail), if it failed.
+    pub(crate) failure: Option<(String, Option<String>)>,
+}
+
+impl CancelRec {
+    /// `pending`, `applied` or `failed` (see [`CancelState::outcome`]).
+    fn outcome(&self) -> &'static str {
+        if self.failure.is_some() {
+            "failed"
+        } else if self.endpoint == ApiEndpoint::WechatRevise && self.status == TS01 {
+            "pending"
+        } else {
+            "applied"
+        }
+    }
 }
 
 /// What an idempotency key was used for.
@@ -126,6 +149,7 @@ struct FaultEntry {
     kind: FaultKind,
     remaining: u32,
     apply: bool,
+    res_detail_msg: Option<String>,
 }
 
 /// A fault that hit a call.
@@ -133,6 +157,17 @@ struct FaultEntry {
 pub(crate) struct ActiveFault {
     pub(crate) kind: FaultKind,
     pub(crate) apply: bool,
+    pub(crate) res_detail_msg: Option<String>,
+}
+
+/// A fault still waiting, as `GET /sandbox/faults` lists it.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingFault {
+    pub(crate) path: String,
+    pub(crate) kind: FaultKind,
+    pub(crate) times: u32,
+    pub(crate) apply: bool,
+    pub(crate) res_detail_msg: Option<String>,
 }
 
 /// A notice ready to send.
@@ -156,6 +191,14 @@ pub(crate) struct State {
     key_inserts: u64,
     faults: HashMap<String, VecDeque<FaultEntry>>,
     withhold_webhooks: u32,
+    /// `wechatFail` / `wechatVoid` faults waiting for accepted WeChat cancels.
+    wechat_finals: WechatFinalQueue,
+    /// `pgCno`s of escrow payments.
+    escrow: HashSet<String>,
+    /// Run-time settings (`/sandbox/settings`); kept across `reset`.
+    pub(crate) settings: Settings,
+    /// Processed revise requests, for `retrieveTransaction`.
+    pub(crate) tx_log: TxLog,
     clock_offset: i64,
     initial_clock_offset: i64,
     webhook_log: VecDeque<WebhookDelivery>,
@@ -166,7 +209,13 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// A state with the default settings (unit tests).
+    #[cfg(test)]
     pub(crate) fn new(seed: u64, clock_offset: i64) -> Self {
+        Self::with_settings(seed, clock_offset, Settings::default())
+    }
+
+    pub(crate) fn with_settings(seed: u64, clock_offset: i64, settings: Settings) -> Self {
         Self {
             seed,
             ids: IdGen::new(seed),
@@ -176,6 +225,10 @@ impl State {
             key_inserts: 0,
             faults: HashMap::new(),
             withhold_webhooks: 0,
+            wechat_finals: WechatFinalQueue::default(),
+            escrow: HashSet::new(),
+            settings,
+            tx_log: TxLog::default(),
             clock_offset,
             initial_clock_offset: clock_offset,
             webhook_log: VecDeque::new(),
@@ -188,7 +241,7 @@ impl State {
     /// sequence and the clock offset; stops pending WeChat jobs.
     pub(crate) fn reset(&mut self) {
         let generation = self.generation.wrapping_add(1);
-        *self = Self::new(self.seed, self.initial_clock_offset);
+        *self = Self::with_settings(self.seed, self.initial_clock_offset, self.settings);
         self.generation = generation;
     }
 
@@ -229,6 +282,7 @@ impl State {
         amount: u64,
         currency: Currency,
         authorized_only: bool,
+        escrow: bool,
     ) -> Result<Payment, SandboxError> {
         let invalid =
             |field: &'static str, rule: String| Err(SandboxError::InvalidPayment { field, rule });
@@ -258,8 +312,17 @@ impl State {
                 format!("applies only to card payments, not {channel}"),
             );
         }
+        if escrow && !matches!(channel, Channel::Card | Channel::Transfer | Channel::Mobile) {
+            return invalid(
+                "escrow",
+                format!("applies only to card, transfer and mobile payments, not {channel}"),
+            );
+        }
         let pg_cno = self.fresh_id("SBP");
         let shop_order_no = self.ids.next_id("ORDER", 15);
+        if escrow {
+            self.escrow.insert(pg_cno.clone());
+        }
         let rec = PaymentRec {
             pg_cno: pg_cno.clone(),
             shop_order_no: shop_order_no.clone(),
@@ -288,6 +351,11 @@ impl State {
         })
     }
 
+    /// Whether `pg_cno` is an escrow payment.
+    pub(crate) fn is_escrow(&self, pg_cno: &str) -> bool {
+        self.escrow.contains(pg_cno)
+    }
+
     /// A payment's state, by `pgCno` (or, for WeChat Pay Global orders, by
     /// `transaction_id` or `out_trade_no`).
     pub(crate) fn payment_state(&self, pg_cno: &str) -> Option<PaymentState> {
@@ -305,6 +373,7 @@ impl State {
             remaining_amount: p.remaining,
             status_code: p.status().to_owned(),
             capture_required: p.authorized_only && !p.captured,
+            escrow: self.escrow.contains(&p.pg_cno),
             cancels: p
                 .cancels
                 .iter()
@@ -314,6 +383,8 @@ impl State {
                     revise_type_code: c.revise_type_code.clone(),
                     amount: c.amount,
                     status: c.status.to_owned(),
+                    outcome: c.outcome().to_owned(),
+                    res_cd: c.failure.as_ref().map(|(code, _)| code.clone()),
                     cancel_req_date: c.cancel_req_date.clone(),
                     transaction_date: c.transaction_date.clone(),
                     webhook_withheld: c.withheld,
@@ -375,8 +446,25 @@ impl State {
         if fault.times == 0 || fault.times > 1000 {
             return invalid("times", "must be 1 to 1000".to_owned());
         }
+        if let Some(detail) = &fault.res_detail_msg {
+            if !matches!(
+                fault.kind,
+                FaultKind::ResCd(_) | FaultKind::WechatFail { .. }
+            ) {
+                return invalid(
+                    "resDetailMsg",
+                    "applies only to the resCd and wechatFail kinds".to_owned(),
+                );
+            }
+            if wechat_final::form_encode(detail).len() > 1024 {
+                return invalid(
+                    "resDetailMsg",
+                    "must be at most 1024 bytes once URL-encoded".to_owned(),
+                );
+            }
+        }
         match &fault.kind {
-            FaultKind::ResCd(code) => {
+            FaultKind::ResCd(code) | FaultKind::WechatFail { res_cd: code } => {
                 if code.len() != 4 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
                     return invalid("resCd", "must be 4 ASCII letters or digits".to_owned());
                 }
@@ -386,6 +474,20 @@ impl State {
                         "must not be 0000 (a success that did nothing would mislead)".to_owned(),
                     );
                 }
+                if let FaultKind::WechatFail { res_cd } = &fault.kind {
+                    self.queue_wechat_final(
+                        &fault,
+                        WechatFinal::Fail {
+                            res_cd: res_cd.clone(),
+                            res_detail_msg: fault.res_detail_msg.clone(),
+                        },
+                    )?;
+                    return Ok(());
+                }
+            }
+            FaultKind::WechatVoid => {
+                self.queue_wechat_final(&fault, WechatFinal::Void)?;
+                return Ok(());
             }
             FaultKind::WithholdWebhook => {
                 if fault.path != ApiEndpoint::WechatRevise.path() {
@@ -426,8 +528,48 @@ impl State {
             kind: fault.kind,
             remaining: fault.times,
             apply,
+            res_detail_msg: fault.res_detail_msg,
         });
         Ok(())
+    }
+
+    /// Queues a `wechatFail` / `wechatVoid` fault for accepted WeChat cancels.
+    fn queue_wechat_final(
+        &mut self,
+        fault: &Fault,
+        final_as: WechatFinal,
+    ) -> Result<(), SandboxError> {
+        let invalid =
+            |field: &'static str, rule: String| Err(SandboxError::InvalidFault { field, rule });
+        let wechat = ApiEndpoint::WechatRevise.path();
+        if fault.path != wechat {
+            return invalid(
+                "kind",
+                format!("{} applies only to {wechat}", fault.kind.name()),
+            );
+        }
+        if fault.apply == Some(false) {
+            return invalid(
+                "apply",
+                format!(
+                    "{} changes how an accepted cancel ends; the cancel always goes through",
+                    fault.kind.name()
+                ),
+            );
+        }
+        if self.wechat_finals.len() >= MAX_QUEUED_FAULTS {
+            return invalid(
+                "path",
+                format!("already has {MAX_QUEUED_FAULTS} wechatFail/wechatVoid faults waiting"),
+            );
+        }
+        self.wechat_finals.push(final_as, fault.times);
+        Ok(())
+    }
+
+    /// How the next accepted WeChat cancel finishes (consumes one fault).
+    pub(crate) fn take_wechat_final(&mut self) -> WechatFinal {
+        self.wechat_finals.take()
     }
 
     /// Consumes one call's worth of the first fault waiting on `path`.
@@ -437,6 +579,7 @@ impl State {
         let hit = ActiveFault {
             kind: front.kind.clone(),
             apply: front.apply,
+            res_detail_msg: front.res_detail_msg.clone(),
         };
         front.remaining = front.remaining.saturating_sub(1);
         if front.remaining == 0 {
@@ -445,25 +588,41 @@ impl State {
         Some(hit)
     }
 
-    /// The faults still waiting: (path, kind, calls left, apply).
-    pub(crate) fn pending_faults(&self) -> Vec<(String, FaultKind, u32, bool)> {
+    /// The faults still waiting: (path, kind, calls left, apply, detail).
+    pub(crate) fn pending_faults(&self) -> Vec<PendingFault> {
         let mut out: Vec<_> = self
             .faults
             .iter()
             .flat_map(|(path, q)| {
-                q.iter()
-                    .map(move |f| (path.clone(), f.kind.clone(), f.remaining, f.apply))
+                q.iter().map(move |f| PendingFault {
+                    path: path.clone(),
+                    kind: f.kind.clone(),
+                    times: f.remaining,
+                    apply: f.apply,
+                    res_detail_msg: f.res_detail_msg.clone(),
+                })
             })
             .collect();
+        let wechat = ApiEndpoint::WechatRevise.path();
         if self.withhold_webhooks > 0 {
-            out.push((
-                ApiEndpoint::WechatRevise.path().to_owned(),
-                FaultKind::WithholdWebhook,
-                self.withhold_webhooks,
-                true,
-            ));
+            out.push(PendingFault {
+                path: wechat.to_owned(),
+                kind: FaultKind::WithholdWebhook,
+                times: self.withhold_webhooks,
+                apply: true,
+                res_detail_msg: None,
+            });
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        for (kind, times, res_detail_msg) in self.wechat_finals.pending() {
+            out.push(PendingFault {
+                path: wechat.to_owned(),
+                kind,
+                times,
+                apply: true,
+                res_detail_msg,
+            });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
         out
     }
 
@@ -488,7 +647,8 @@ impl State {
         self.webhook_log.iter().cloned().collect()
     }
 
-    /// Applies an accepted WeChat cancel; returns the notice to send, if any.
+    /// Finishes an accepted WeChat cancel as it was set to (applied, voided
+    /// or failed); returns the notice to send, if any.
     pub(crate) fn finalize_wechat(
         &mut self,
         generation: u64,
@@ -501,35 +661,48 @@ impl State {
         }
         let now = self.now();
         let p = self.payments.get_mut(pg_cno)?;
-        let idx = p
-            .cancels
-            .iter()
-            .position(|c| c.cancel_pg_cno == cancel_pg_cno && c.status == TS01)?;
-        let amount = p.cancels.get(idx)?.amount;
+        let idx = p.cancels.iter().position(|c| {
+            c.cancel_pg_cno == cancel_pg_cno && c.status == TS01 && c.failure.is_none()
+        })?;
+        let cancel = p.cancels.get(idx)?;
+        let amount = cancel.amount;
+        let finish_as = cancel.finish_as.clone();
         p.reserved = p.reserved.saturating_sub(amount);
-        p.remaining = p.remaining.saturating_sub(amount);
+        // A failure only releases the held amount; nothing is cancelled.
+        if matches!(finish_as, WechatFinal::Apply | WechatFinal::Void) {
+            p.remaining = p.remaining.saturating_sub(amount);
+        }
         let status = p.status();
         let remaining = p.remaining;
         let currency = p.currency;
         let shop_order_no = p.shop_order_no.clone();
         let c = p.cancels.get_mut(idx)?;
-        c.status = status;
+        match finish_as {
+            WechatFinal::Apply => c.status = status,
+            WechatFinal::Void => c.status = TS12,
+            WechatFinal::Fail {
+                res_cd,
+                res_detail_msg,
+            } => c.failure = Some((res_cd, res_detail_msg)),
+        }
         c.remaining_after = remaining;
         c.transaction_date = now.datetime_string();
         let url = match (&c.notify_url, c.withheld) {
             (Some(url), false) => url.clone(),
             _ => return None,
         };
-        let body = serde_json::json!({
-            "resCd": "0000",
-            "resMsg": "Success",
-            "mallId": mall_id,
-            "shopOrderNo": shop_order_no,
-            "pgCno": pg_cno,
-            "cancelPgCno": cancel_pg_cno,
-            "cancelDate": c.transaction_date,
-            "amountInfo": {"currency": currency.as_str(), "amount": amount},
-        });
+        let body = wechat_final::notice_body(
+            &wechat_final::NoticeFields {
+                mall_id,
+                shop_order_no: &shop_order_no,
+                pg_cno,
+                cancel_pg_cno,
+                cancel_date: &c.transaction_date,
+                currency,
+                amount,
+            },
+            c.failure.as_ref(),
+        );
         Some(Notice {
             pg_cno: pg_cno.to_owned(),
             cancel_pg_cno: cancel_pg_cno.to_owned(),

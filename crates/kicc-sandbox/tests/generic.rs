@@ -537,6 +537,9 @@ async fn keys_are_unique_per_korea_day() {
 async fn refund_query_flag_answers_the_lost_outcome() {
     let sb = start().await;
     let c = TestClient::new(&sb);
+    // The matching rule that also checks remainAmount (not the default).
+    c.settings(json!({"refundQueryMatch": "pgCnoAmountRemain"}))
+        .await;
     let pg = c.payment("card", 9_000, "KRW").await;
     let today = c.today().await;
 

@@ -133,7 +133,10 @@ pub(crate) fn check_fault_kind(
 ) -> Result<(), (&'static str, String)> {
     match kind {
         FaultKind::Timeout | FaultKind::Http500 | FaultKind::Drop => Ok(()),
-        FaultKind::ResCd(_) | FaultKind::WithholdWebhook => {
+        FaultKind::ResCd(_)
+        | FaultKind::WithholdWebhook
+        | FaultKind::WechatFail { .. }
+        | FaultKind::WechatVoid => {
             if on_wechatpay {
                 Err((
                     "kind",
@@ -982,7 +985,10 @@ pub(crate) async fn call(
             Ok(finish(&shared, draft, apply, &answer, Signing::Normal))
         }
         // Refused on these paths when injected; answer normally should one appear.
-        FaultKind::ResCd(_) | FaultKind::WithholdWebhook => {
+        FaultKind::ResCd(_)
+        | FaultKind::WithholdWebhook
+        | FaultKind::WechatFail { .. }
+        | FaultKind::WechatVoid => {
             let answer = run(&shared);
             Ok(finish(&shared, draft, true, &answer, Signing::Normal))
         }

@@ -158,6 +158,20 @@ impl TestClient {
         v["koreaDate"].as_str().expect("koreaDate").to_owned()
     }
 
+    /// Admin: changes run-time settings, expects HTTP 200, returns them all.
+    pub async fn settings(&self, patch: Value) -> Value {
+        self.post("/sandbox/settings", &patch).await
+    }
+
+    /// A `retrieveTransaction` look-up of `key` processed on `date`.
+    pub async fn retrieve(&self, key: &str, date: &str) -> Value {
+        self.post(
+            "/api/trades/retrieveTransaction",
+            &json!({"mallId": MALL, "shopTransactionId": key, "transactionDate": date}),
+        )
+        .await
+    }
+
     pub async fn fault(&self, fault: Value) {
         let (status, bytes) = self
             .post_raw("/sandbox/faults", fault.to_string().into_bytes())
