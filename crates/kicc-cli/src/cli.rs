@@ -209,6 +209,12 @@ pub struct CancelArgs {
     #[arg(long, value_name = "KEY@YYYYMMDD")]
     pub resume_key: Vec<String>,
 
+    /// generic: like --resume-key, for a key that was sent as a refund query
+    /// (`refundQueryFlag = "Y"`), whose answer never proves by itself that it is this
+    /// request's (repeatable).
+    #[arg(long, value_name = "KEY@YYYYMMDD")]
+    pub resume_refund_query_key: Vec<String>,
+
     /// generic, with --resume-key: no look-up before this Korea time (`yyyyMMddHHmmss`): the
     /// last send plus the gateway's processing bound. Default: a full bound from now.
     #[arg(long, value_name = "YYYYMMDDHHMMSS")]
@@ -219,10 +225,11 @@ pub struct CancelArgs {
     #[arg(long)]
     pub refund_query: bool,
 
-    /// How long the gateway may still process a request after it was sent, in seconds: the
-    /// earliest look-up of a key (KICC documents 30 s; a sandbox may be set shorter).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=600))]
-    pub processing_bound: u64,
+    /// How long the gateway may still process a request after it was sent, in seconds (a
+    /// decimal such as 1.5): the earliest look-up of a key (KICC documents 30 s; a sandbox may
+    /// be set shorter, never below its own).
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
+    pub processing_bound: std::time::Duration,
 
     /// The `resCd` with which retrieveTransaction says "not found" (repeatable). KICC does not
     /// document it: without one, an unknown outcome cannot be proven "not processed" and stays
@@ -233,6 +240,17 @@ pub struct CancelArgs {
     /// Send nothing: print the exact request as one JSON object (method, url, headers, body).
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Reads a number of seconds written as a person writes it (`30`, `1.5`), 0 to 600.
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.0..=600.0).contains(&secs) {
+        return Err(format!("{s} is not between 0 and 600 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// `--method`.

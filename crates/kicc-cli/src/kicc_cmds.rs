@@ -90,7 +90,7 @@ fn cancel_policy(global: &Global, args: &CancelArgs) -> RetryPolicy {
     }
     RetryPolicy {
         max_attempts: args.max_attempts,
-        processing_bound: Duration::from_secs(args.processing_bound),
+        processing_bound: args.processing_bound,
         lookup_not_found_codes: codes,
         ..RetryPolicy::default()
     }
@@ -134,7 +134,7 @@ fn status_text(s: Option<&TransactionStatus>) -> Value {
 
 /// Refuses options that the chosen channel does not take (exit 2, nothing sent).
 fn check_channel_options(args: &CancelArgs) -> Result<(), Failure> {
-    let generic_only: [(&str, bool); 11] = [
+    let generic_only: [(&str, bool); 12] = [
         ("remain-amount", args.remain_amount.is_some()),
         ("method", args.method.is_some()),
         ("tax-amount", args.tax_amount.is_some()),
@@ -144,6 +144,7 @@ fn check_channel_options(args: &CancelArgs) -> Result<(), Failure> {
         ("client-ip", args.client_ip.is_some()),
         ("client-id", args.client_id.is_some()),
         ("resume-key", !args.resume_key.is_empty()),
+        ("resume-refund-query-key", !args.resume_refund_query_key.is_empty()),
         ("lookup-after", args.lookup_after.is_some()),
         ("refund-query", args.refund_query),
     ];
@@ -162,12 +163,13 @@ fn check_channel_options(args: &CancelArgs) -> Result<(), Failure> {
             if let Some((name, _)) = wallet_only.iter().find(|(_, given)| *given) {
                 return Err(refused(name, "alipay and wechat"));
             }
-            if args.refund_query && args.resume_key.is_empty() {
+            let resuming = !args.resume_key.is_empty() || !args.resume_refund_query_key.is_empty();
+            if args.refund_query && !resuming {
                 return Err(Failure::invalid(
                     "refund-query: needs --resume-key: a refund query can itself cancel, so it is only sent after the earlier keys were looked up",
                 ));
             }
-            if args.lookup_after.is_some() && args.resume_key.is_empty() {
+            if args.lookup_after.is_some() && !resuming {
                 return Err(Failure::invalid("lookup-after: needs --resume-key"));
             }
         }
@@ -336,8 +338,13 @@ pub async fn cancel(global: &Global, args: &CancelArgs) -> Result<Report, Failur
 
 async fn cancel_generic(global: &Global, args: &CancelArgs) -> Result<Report, Failure> {
     let request = generic_request(args)?;
-    let bound = Duration::from_secs(args.processing_bound);
-    let resumed = resume::attempts(&args.resume_key, args.lookup_after.as_deref(), bound)?;
+    let bound = args.processing_bound;
+    let resumed = resume::attempts(
+        &args.resume_key,
+        &args.resume_refund_query_key,
+        args.lookup_after.as_deref(),
+        bound,
+    )?;
     let key = key_or_new(args.shop_transaction_id.as_deref())?;
     let merchant = creds::merchant(global)?;
     if args.dry_run {

@@ -8,8 +8,9 @@ use kicc_core::{KoreaDate, KoreaDateTime, SentAttempt, ShopTransactionId};
 use crate::exit::Failure;
 
 /// Options that describe one request's attempts: replaced, not repeated, in a resume command.
-const ATTEMPT_OPTIONS: [&str; 5] = [
+const ATTEMPT_OPTIONS: [&str; 6] = [
     "--resume-key",
+    "--resume-refund-query-key",
     "--lookup-after",
     "--shop-transaction-id",
     "--cancel-req-date",
@@ -23,6 +24,7 @@ const FLAGS: [&str; 1] = ["--refund-query"];
 /// the earliest conclusive look-up) their send time is taken as that less `bound`.
 pub fn attempts(
     keys: &[String],
+    refund_query_keys: &[String],
     lookup_after: Option<&str>,
     bound: Duration,
 ) -> Result<Vec<SentAttempt>, Failure> {
@@ -33,8 +35,12 @@ pub fn attempts(
                 .map(|t| t.checked_sub(bound).unwrap_or(t))
         })
         .transpose()?;
-    keys.iter()
-        .map(|k| {
+    let tagged = keys
+        .iter()
+        .map(|k| (k, false))
+        .chain(refund_query_keys.iter().map(|k| (k, true)));
+    tagged
+        .map(|(k, refund_query)| {
             let (key, date) = k.rsplit_once('@').ok_or_else(|| {
                 Failure::invalid(format!(
                     "resume-key: {k:?} must be KEY@YYYYMMDD (the key and the Korea date it was sent on)"
@@ -44,7 +50,7 @@ pub fn attempts(
                 key: ShopTransactionId::new(key)?,
                 date: KoreaDate::parse("resumeKey", date)?,
                 sent_at,
-                refund_query: false,
+                refund_query,
             })
         })
         .collect()
@@ -91,7 +97,11 @@ pub fn generic_command(
 ) -> String {
     let mut cmd = base_command(args);
     for s in sent {
-        cmd.push("--resume-key".into());
+        cmd.push(if s.refund_query {
+            "--resume-refund-query-key".into()
+        } else {
+            "--resume-key".into()
+        });
         cmd.push(s.resume_key());
     }
     if let Some(t) = lookup_after {
@@ -150,7 +160,8 @@ mod tests {
             "MINE",
         ]);
         let sent = attempts(
-            &["K1@20261121".into(), "K2@20261122".into()],
+            &["K1@20261121".into()],
+            &["K2@20261122".into()],
             None,
             Duration::from_secs(30),
         )
@@ -160,7 +171,7 @@ mod tests {
             .to_system_time();
         assert_eq!(
             generic_command(&argv, &sent, Some(t)),
-            "kicc --base-url http://127.0.0.1:9 cancel generic --pg-cno PG1 --amount 1000 --reason 'it'\\''s broken' --resume-key K1@20261121 --resume-key K2@20261122 --lookup-after 20261122000030"
+            "kicc --base-url http://127.0.0.1:9 cancel generic --pg-cno PG1 --amount 1000 --reason 'it'\\''s broken' --resume-key K1@20261121 --resume-refund-query-key K2@20261122 --lookup-after 20261122000030"
         );
         let key = ShopTransactionId::new("K9").unwrap();
         let date = KoreaDate::parse("d", "20261121").unwrap();
@@ -177,7 +188,7 @@ mod tests {
     #[test]
     fn resume_keys_are_read_strictly() {
         let bound = Duration::from_secs(30);
-        let sent = attempts(&["A@B@20261121".into()], Some("20261121120030"), bound).unwrap();
+        let sent = attempts(&["A@B@20261121".into()], &[], Some("20261121120030"), bound).unwrap();
         assert_eq!(sent[0].key.as_str(), "A@B");
         assert_eq!(
             sent[0].sent_at,
@@ -188,9 +199,9 @@ mod tests {
             )
         );
         for bad in ["nodate", "K@2026112", "K@20261340", "@20261121"] {
-            let e = attempts(&[bad.into()], None, bound).unwrap_err();
+            let e = attempts(&[bad.into()], &[], None, bound).unwrap_err();
             assert_eq!(e.exit, crate::exit::Exit::Invalid, "{bad}: {}", e.message);
         }
-        assert!(attempts(&["K@20261121".into()], Some("2026"), bound).is_err());
+        assert!(attempts(&["K@20261121".into()], &[], Some("2026"), bound).is_err());
     }
 }

@@ -14,7 +14,7 @@ use kicc_transport::{HyperTransport, RecordingTransport, Transport};
 async fn sandbox(tls: bool) -> SandboxHandle {
     let config = SandboxConfig::default()
         .with_tls(tls)
-        .with_timeout_fault_delay(Duration::from_secs(3));
+        .with_timeout_fault_delay(Duration::from_secs(1));
     Sandbox::start("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap()
@@ -31,7 +31,8 @@ fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> GenericClient<T> {
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(100),
         deadline: Duration::from_secs(20),
-        processing_bound: Duration::from_secs(1),
+        // At least the sandbox's stall: a look-up before it could miss a request in flight.
+        processing_bound: Duration::from_millis(1_500),
         lookup_not_found_codes: vec!["R001".into()],
         ..RetryPolicy::default()
     })
@@ -127,7 +128,7 @@ async fn capture_and_cash_receipt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vtim_is_resent_as_a_refund_query_and_cancels_exactly_once() {
+async fn vtim_is_looked_up_and_cancels_exactly_once() {
     let sb = sandbox(false).await;
     let card = sb
         .create_payment(SbChannel::Card, 10_000, SbCurrency::Krw)
@@ -145,28 +146,21 @@ async fn vtim_is_resent_as_a_refund_query_and_cancels_exactly_once() {
         .await
         .unwrap();
     assert_eq!(r.cancel_amount, Some(2_500));
-    let sent: Vec<ReviseRequest> = transport
-        .sent()
-        .iter()
-        .map(|r| ReviseRequest::from_json(r.body()).unwrap())
-        .collect();
+    let sent = transport.sent();
     assert_eq!(sent.len(), 2);
-    assert!(!sent[0].is_refund_query() && sent[1].is_refund_query());
-    assert_ne!(
-        sent[0].head().shop_transaction_id(),
-        sent[1].head().shop_transaction_id(),
-        "the refund query needs a new key"
-    );
-    assert_eq!(
-        r.shop_transaction_id,
-        sent[1].head().shop_transaction_id().as_str()
-    );
+    let first = ReviseRequest::from_json(sent[0].body()).unwrap();
+    // The second request is the look-up of the first key, not a second cancel.
+    assert_eq!(sent[1].uri().path(), "/api/trades/retrieveTransaction");
+    let asked: serde_json::Value = serde_json::from_slice(sent[1].body()).unwrap();
+    assert_eq!(asked["shopTransactionId"], first.head().shop_transaction_id().as_str());
+    assert_eq!(asked["transactionDate"], first.head().cancel_req_date().as_str());
+    assert_eq!(r.shop_transaction_id, first.head().shop_transaction_id().as_str());
     let state = sb.payment(&card.pg_cno).unwrap();
     assert_eq!((state.cancels.len(), state.remaining_amount), (1, 7_500));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeout_is_resolved_by_a_refund_query_without_a_second_cancel() {
+async fn timeout_is_resolved_by_a_look_up_without_a_second_cancel() {
     let sb = sandbox(false).await;
     let card = sb
         .create_payment(SbChannel::Card, 10_000, SbCurrency::Krw)
@@ -180,7 +174,9 @@ async fn timeout_is_resolved_by_a_refund_query_without_a_second_cancel() {
         .await
         .unwrap();
     assert_eq!(r.status_code, Some(TransactionStatus::Cancelled));
-    assert_eq!(transport.sent().len(), 2);
+    let sent = transport.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].uri().path(), "/api/trades/retrieveTransaction");
     assert_eq!(sb.payment(&card.pg_cno).unwrap().cancels.len(), 1);
 }
 

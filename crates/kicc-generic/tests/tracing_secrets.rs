@@ -65,6 +65,8 @@ async fn nothing_secret_is_traced() {
         .retry_policy(RetryPolicy {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(20),
+            processing_bound: Duration::from_millis(100),
+            lookup_not_found_codes: vec!["R001".into()],
             ..RetryPolicy::default()
         });
     let pg_cno = PgCno::new(&card.pg_cno).unwrap();
@@ -88,6 +90,8 @@ async fn nothing_secret_is_traced() {
         text.contains("res_cd=VT00") || text.contains("res_cd=\"VT00\""),
         "{text}"
     );
+    // The look-ups are traced too (by path), without any secret.
+    assert!(text.contains("retrieveTransaction"), "{text}");
     assert!(text.contains("http_status=500"), "{text}");
     // ...and nothing secret: not the key, not any msgAuthValue of any attempt.
     assert!(!text.contains(SECRET));

@@ -167,6 +167,20 @@ impl Served {
         v
     }
 
+    /// The sandbox's Korea date (`yyyyMMdd`), by its own clock.
+    pub fn korea_date(&self) -> String {
+        let (status, v) = http(&self.base_url, "GET", "/sandbox/clock", None);
+        assert_eq!(status, 200, "{v}");
+        v["koreaDate"].as_str().expect("koreaDate").to_owned()
+    }
+
+    /// Sets the sandbox's clock to real time plus `offset_seconds`.
+    pub fn set_clock(&self, offset_seconds: i64) {
+        let body = serde_json::json!({ "offsetSeconds": offset_seconds });
+        let (status, v) = http(&self.base_url, "POST", "/sandbox/clock", Some(&body));
+        assert_eq!(status, 200, "{v}");
+    }
+
     /// Injects a fault through the admin API.
     pub fn fault(&self, fault: Value) {
         let (status, v) = http(&self.base_url, "POST", "/sandbox/faults", Some(&fault));

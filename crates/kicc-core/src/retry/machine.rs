@@ -16,8 +16,8 @@ use crate::text::ShopTransactionId;
 use crate::wire::Envelope;
 
 use super::{
-    decide, tie, Decision, Delivery, Exchange, Interpreted, Now, Observed, Resend, ResendKind,
-    RetryPolicy, SentAttempt, Tie,
+    decide, tie, Decision, Delivery, Describes, Exchange, Interpreted, Now, Observed, Resend,
+    ResendKind, RetryPolicy, SentAttempt, Tie,
 };
 
 /// The next thing to do for a cancellation.
@@ -332,16 +332,32 @@ impl<E: Exchange> Cancellation<E> {
         }
     }
 
-    /// The earliest time an answer of this request can be dated.
-    fn not_before(&self) -> Option<SystemTime> {
+    /// The earliest time an answer about record `i` can be dated: a cancel made by a key is
+    /// made after that key was sent (less the clock skew); a key resumed without its send
+    /// time, after the start of its Korea day.
+    fn not_before(&self, i: usize) -> Option<SystemTime> {
         if self.exchange.retry_style() == RetryStyle::Query {
             return None;
         }
-        self.records
-            .iter()
-            .map(|r| r.sent.sent_at.unwrap_or_else(|| r.sent.date.start()))
-            .min()
-            .map(|t| t.checked_sub(self.policy.clock_skew).unwrap_or(t))
+        let r = self.records.get(i)?;
+        let t = r.sent.sent_at.unwrap_or_else(|| r.sent.date.start());
+        Some(t.checked_sub(self.policy.clock_skew).unwrap_or(t))
+    }
+
+    /// Ties `out`, an answer about record `i`: a refund query's answer (direct or looked up)
+    /// never ties by itself, since it may describe an earlier, equal refund.
+    fn tie_record(&self, out: &E::Output, i: usize) -> Tie {
+        let Some(r) = self.records.get(i) else {
+            return Tie::Untied("an answer about no request of this cancel".into());
+        };
+        match tie(out, &r.sent.key, self.exchange.expected(), self.not_before(i)) {
+            Tie::Tied if r.sent.refund_query => Tie::Untied(format!(
+                "the refund query {} was answered with cancel {:?}, which may be an earlier refund of the same amount: a refund query's answer never proves it is this request's",
+                r.sent.key,
+                out.described_cancel_pg_cno()
+            )),
+            other => other,
+        }
     }
 
     /// Reports how the request returned by the last [`Action::Send`] went.
@@ -363,16 +379,10 @@ impl<E: Exchange> Cancellation<E> {
             Delivery::Response { status: 200, body } => match self.exchange.interpret(body) {
                 Interpreted::Success(out) => {
                     let key = self.exchange.shop_transaction_id().clone();
-                    let verdict = tie(&out, &key, self.exchange.expected(), self.not_before());
-                    match verdict {
-                        Tie::Tied if !self.exchange.is_refund_query() => {
+                    match self.tie_record(&out, current) {
+                        Tie::Tied => {
                             self.state = State::Finished(Some(Ok(out)));
                             return;
-                        }
-                        Tie::Tied => {
-                            self.learn(format!(
-                                "the refund query {key} was answered 0000, which does not prove it is this request's"
-                            ));
                         }
                         Tie::Earlier { described, reason } => {
                             self.learn(format!("{key}: {reason}"));
@@ -513,7 +523,7 @@ impl<E: Exchange> Cancellation<E> {
         }
         match self.exchange.interpret(body) {
             Interpreted::Success(out) => {
-                match tie(&out, &key, self.exchange.expected(), self.not_before()) {
+                match self.tie_record(&out, record) {
                     Tie::Tied => {
                         self.records[record].status = Status::Maybe;
                         self.state = State::Finished(Some(Ok(out)));
