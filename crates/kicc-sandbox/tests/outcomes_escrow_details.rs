@@ -268,6 +268,9 @@ async fn escrow_payments_are_not_cancelled_by_the_cancel_api() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
     assert!(sb.create_escrow_payment(Channel::Wechat, 1_000).is_err());
+    assert!(sb
+        .create_escrow_payment(Channel::WechatpayGlobal, 1_000)
+        .is_err());
 }
 
 #[tokio::test]
