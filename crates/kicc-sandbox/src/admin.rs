@@ -99,10 +99,8 @@ pub(crate) fn handle(shared: &Shared, route: AdminRoute, body: &[u8]) -> Resp {
         }
         AdminRoute::GetClock => clock(shared),
         AdminRoute::SetSettings => {
-            let set = SettingsPatch::parse(body).and_then(|patch| {
-                let current = shared.lock().settings;
-                shared.set_settings(patch.apply_to(current))
-            });
+            let set = SettingsPatch::parse(body)
+                .and_then(|patch| shared.update_settings(|current| patch.apply_to(current)));
             match set {
                 Ok(()) => settings(shared),
                 Err(e) => bad(&e),

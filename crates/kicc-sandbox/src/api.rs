@@ -434,7 +434,13 @@ fn generic_business(
                         .is_none_or(|r| r == convention.expected(c.balance_before, c.amount)))
         });
         if let Some(c) = earlier {
-            return Ok(generic_success(ctx, req.key, p, c));
+            return Ok(generic_success(
+                ctx,
+                req.key,
+                p,
+                c,
+                st.is_escrow(req.pg_cno),
+            ));
         }
     }
 
@@ -560,6 +566,7 @@ fn generic_business(
         }
     };
 
+    let escrow = st.is_escrow(req.pg_cno);
     let cancel_pg_cno = st.fresh_id("SBC");
     let approval_no = st.ids.next_id("", 8);
     let p = st
@@ -591,12 +598,13 @@ fn generic_business(
         finish_as: WechatFinal::Apply,
         failure: None,
     };
-    let body = generic_success(ctx, req.key, p, &rec);
+    let body = generic_success(ctx, req.key, p, &rec, escrow);
     p.cancels.push(rec);
     Ok(body)
 }
 
-fn generic_success(ctx: &Ctx<'_>, key: &str, p: &PaymentRec, c: &CancelRec) -> Bytes {
+/// A generic revision's success answer (`escrowUsed` `Y` for an escrow payment).
+fn generic_success(ctx: &Ctx<'_>, key: &str, p: &PaymentRec, c: &CancelRec, escrow: bool) -> Bytes {
     let capture = c.revise_type_code == "20";
     let mut revise_info = Map::new();
     revise_info.insert(
@@ -643,7 +651,7 @@ fn generic_success(ctx: &Ctx<'_>, key: &str, p: &PaymentRec, c: &CancelRec) -> B
         "transactionDate": c.transaction_date,
         "statusCode": c.status,
         "statusMessage": status_message(c.status),
-        "escrowUsed": "N",
+        "escrowUsed": if escrow { "Y" } else { "N" },
         "reviseInfo": Value::Object(revise_info),
     });
     Bytes::from(body.to_string())

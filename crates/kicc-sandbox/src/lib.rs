@@ -125,7 +125,8 @@
 //! - **Escrow.** A card, transfer or mobile payment created with `"escrow":
 //!   true` refuses 40, 32 and 33 with `P007` (the page sends escrow
 //!   payments to the escrow status change API, which the sandbox does not
-//!   simulate).
+//!   simulate). Other codes still apply (a capture, 20, of an authorized
+//!   escrow card payment); their answers carry `escrowUsed` `Y`.
 //! - **Balances and statuses.** Partial cancels reduce the remaining amount
 //!   (`TS06`); reaching 0, or a full cancel, gives `TS02`. An authorized-only
 //!   card payment is `TS01` until code 20 captures it (`TS04`).

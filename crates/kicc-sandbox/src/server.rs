@@ -94,8 +94,18 @@ impl Shared {
 
     /// Validates and installs new run-time settings.
     pub(crate) fn set_settings(&self, settings: Settings) -> Result<(), SandboxError> {
-        self.bounds.check(settings.latency)?;
-        self.lock().settings = settings;
+        self.update_settings(|_| settings)
+    }
+
+    /// Changes the run-time settings atomically (one lock), if the result is valid.
+    pub(crate) fn update_settings(
+        &self,
+        change: impl FnOnce(Settings) -> Settings,
+    ) -> Result<(), SandboxError> {
+        let mut st = self.lock();
+        let next = change(st.settings);
+        self.bounds.check(next.latency)?;
+        st.settings = next;
         Ok(())
     }
 }

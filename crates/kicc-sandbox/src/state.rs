@@ -286,6 +286,12 @@ impl State {
     ) -> Result<Payment, SandboxError> {
         let invalid =
             |field: &'static str, rule: String| Err(SandboxError::InvalidPayment { field, rule });
+        if escrow && !matches!(channel, Channel::Card | Channel::Transfer | Channel::Mobile) {
+            return invalid(
+                "escrow",
+                format!("applies only to card, transfer and mobile payments, not {channel}"),
+            );
+        }
         if channel == Channel::WechatpayGlobal && !authorized_only {
             return self.create_wechatpay_order(mall_id, &NewWechatpayOrder::new(amount, currency));
         }
@@ -310,12 +316,6 @@ impl State {
             return invalid(
                 "authorizedOnly",
                 format!("applies only to card payments, not {channel}"),
-            );
-        }
-        if escrow && !matches!(channel, Channel::Card | Channel::Transfer | Channel::Mobile) {
-            return invalid(
-                "escrow",
-                format!("applies only to card, transfer and mobile payments, not {channel}"),
             );
         }
         let pg_cno = self.fresh_id("SBP");

@@ -236,6 +236,27 @@ async fn escrow_payments_are_not_cancelled_by_the_cancel_api() {
     assert_eq!(res_cd(&r), "0000");
     assert_eq!(c.state(&plain).await["escrow"], false);
 
+    // A capture (20) is not a cancel: allowed, and the answer says escrow.
+    let auth = c
+        .post(
+            "/sandbox/payments",
+            &json!({"channel": "card", "amount": 2_000, "escrow": true, "authorizedOnly": true}),
+        )
+        .await;
+    let auth = auth["pgCno"].as_str().expect("pgCno");
+    let r = c
+        .post(REVISE, &generic(auth, "es-5", &today, "20", None))
+        .await;
+    assert_eq!(
+        (res_cd(&r), r["escrowUsed"].as_str()),
+        ("0000", Some("Y")),
+        "{r}"
+    );
+    let r = c
+        .post(REVISE, &generic(&plain, "es-6", &today, "40", None))
+        .await;
+    assert_eq!(r["escrowUsed"], "N");
+
     for bad in [
         json!({"channel": "alipay", "amount": 1_000, "escrow": true}),
         json!({"channel": "cash_receipt", "amount": 1_000, "escrow": true}),
@@ -247,6 +268,9 @@ async fn escrow_payments_are_not_cancelled_by_the_cancel_api() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
     assert!(sb.create_escrow_payment(Channel::Wechat, 1_000).is_err());
+    assert!(sb
+        .create_escrow_payment(Channel::WechatpayGlobal, 1_000)
+        .is_err());
 }
 
 #[tokio::test]
