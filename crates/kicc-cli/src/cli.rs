@@ -231,6 +231,11 @@ pub struct CancelArgs {
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
     pub processing_bound: std::time::Duration,
 
+    /// How far the gateway's clock may be behind this machine's, in seconds: an answer dated
+    /// earlier than a key's send less this is an earlier cancel, not this request's.
+    #[arg(long, value_name = "SECONDS", default_value = "120", value_parser = parse_seconds)]
+    pub clock_skew: std::time::Duration,
+
     /// The `resCd` with which retrieveTransaction says "not found" (repeatable). KICC does not
     /// document it: without one, an unknown outcome cannot be proven "not processed" and stays
     /// unknown (exit 3). Default with --env sandbox: the sandbox's R001.
@@ -242,13 +247,13 @@ pub struct CancelArgs {
     pub dry_run: bool,
 }
 
-/// Reads a number of seconds written as a person writes it (`30`, `1.5`), 0 to 600.
+/// Reads a number of seconds written as a person writes it (`30`, `1.5`), 0 to 3600.
 fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(0.0..=600.0).contains(&secs) {
-        return Err(format!("{s} is not between 0 and 600 seconds"));
+    if !(0.0..=3600.0).contains(&secs) {
+        return Err(format!("{s} is not between 0 and 3600 seconds"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }

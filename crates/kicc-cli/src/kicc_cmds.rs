@@ -91,6 +91,7 @@ fn cancel_policy(global: &Global, args: &CancelArgs) -> RetryPolicy {
     RetryPolicy {
         max_attempts: args.max_attempts,
         processing_bound: args.processing_bound,
+        clock_skew: args.clock_skew,
         lookup_not_found_codes: codes,
         ..RetryPolicy::default()
     }
@@ -144,7 +145,10 @@ fn check_channel_options(args: &CancelArgs) -> Result<(), Failure> {
         ("client-ip", args.client_ip.is_some()),
         ("client-id", args.client_id.is_some()),
         ("resume-key", !args.resume_key.is_empty()),
-        ("resume-refund-query-key", !args.resume_refund_query_key.is_empty()),
+        (
+            "resume-refund-query-key",
+            !args.resume_refund_query_key.is_empty(),
+        ),
         ("lookup-after", args.lookup_after.is_some()),
         ("refund-query", args.refund_query),
     ];

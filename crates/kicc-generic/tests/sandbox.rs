@@ -152,9 +152,18 @@ async fn vtim_is_looked_up_and_cancels_exactly_once() {
     // The second request is the look-up of the first key, not a second cancel.
     assert_eq!(sent[1].uri().path(), "/api/trades/retrieveTransaction");
     let asked: serde_json::Value = serde_json::from_slice(sent[1].body()).unwrap();
-    assert_eq!(asked["shopTransactionId"], first.head().shop_transaction_id().as_str());
-    assert_eq!(asked["transactionDate"], first.head().cancel_req_date().as_str());
-    assert_eq!(r.shop_transaction_id, first.head().shop_transaction_id().as_str());
+    assert_eq!(
+        asked["shopTransactionId"],
+        first.head().shop_transaction_id().as_str()
+    );
+    assert_eq!(
+        asked["transactionDate"],
+        first.head().cancel_req_date().as_str()
+    );
+    assert_eq!(
+        r.shop_transaction_id,
+        first.head().shop_transaction_id().as_str()
+    );
     let state = sb.payment(&card.pg_cno).unwrap();
     assert_eq!((state.cancels.len(), state.remaining_amount), (1, 7_500));
 }
