@@ -72,7 +72,9 @@ mod recording;
 mod seam;
 
 pub use recording::RecordingTransport;
-pub use seam::{HttpRequest, HttpResponse, Transport, TransportError};
+pub use seam::{
+    ConnectError, ConnectErrorKind, HttpRequest, HttpResponse, Transport, TransportError,
+};
 
 #[cfg(feature = "driver")]
 pub mod driver;
@@ -82,7 +84,7 @@ mod hyper_client;
 
 #[cfg(feature = "hyper-client")]
 pub use hyper_client::{
-    ConfigError, HyperTransport, TransportConfig, DEFAULT_CONNECT_TIMEOUT,
+    ConfigError, HyperTransport, ProxySettings, TransportConfig, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RESPONSE_BODY_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST,
     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
 };
