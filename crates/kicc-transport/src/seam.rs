@@ -202,9 +202,21 @@ impl fmt::Debug for ConnectError {
         f.debug_struct("ConnectError")
             .field("kind", &self.kind)
             .field("message", &self.message)
-            .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .field("source", &self.source.as_deref().map(chain))
             .finish()
     }
+}
+
+/// An error and its causes on one line: `a: b: c`.
+fn chain(error: &(dyn std::error::Error + Send + Sync + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 impl fmt::Display for ConnectError {

@@ -558,4 +558,73 @@ mod tests {
             remote.message()
         );
     }
+
+    /// Stands in for hyper-util's `ConnectError`, whose message names the step.
+    #[derive(Debug)]
+    struct Step(&'static str, io::Error);
+    impl std::fmt::Display for Step {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl StdError for Step {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.1)
+        }
+    }
+
+    fn direct(step: &'static str, kind: io::ErrorKind) -> BoxError {
+        Box::new(RouteError::Direct(Box::new(Step(
+            step,
+            io::Error::from(kind),
+        ))))
+    }
+
+    #[test]
+    fn refused_at_the_default_sandbox_address_asks_for_the_sandbox() {
+        let e = target("127.0.0.1", 8780).classify(direct(
+            "tcp connect error",
+            io::ErrorKind::ConnectionRefused,
+        ));
+        assert_eq!(e.kind(), ConnectErrorKind::Refused);
+        assert!(
+            e.message().ends_with("is `kicc sandbox serve` running?"),
+            "{}",
+            e.message()
+        );
+        let other = target("127.0.0.1", 8781).classify(direct(
+            "tcp connect error",
+            io::ErrorKind::ConnectionRefused,
+        ));
+        assert_eq!(other.kind(), ConnectErrorKind::Refused);
+        assert!(!other.message().contains("sandbox"), "{}", other.message());
+    }
+
+    #[test]
+    fn dns_failures_name_the_host_and_proxy_failures_the_proxy() {
+        let e = target("pgapi.example", 443).classify(direct("dns error", io::ErrorKind::Other));
+        assert_eq!(e.kind(), ConnectErrorKind::Dns);
+        assert!(
+            e.message().contains("could not resolve host pgapi.example"),
+            "{}",
+            e.message()
+        );
+
+        let proxied = Target {
+            proxy: Some("proxy.corp:3128".to_owned()),
+            ..target("pgapi.example", 443)
+        };
+        let e = proxied.classify(Box::new(RouteError::ProxyConnect {
+            proxy: "proxy.corp:3128".to_owned(),
+            source: Box::new(Step("dns error", io::Error::from(io::ErrorKind::Other))),
+        }));
+        assert_eq!(e.kind(), ConnectErrorKind::ProxyUnreachable);
+        assert!(
+            e.message().contains("proxy proxy.corp:3128"),
+            "{}",
+            e.message()
+        );
+        assert!(e.message().contains("did not resolve"), "{}", e.message());
+        assert!(e.message().contains("pgapi.example:443"), "{}", e.message());
+    }
 }
