@@ -41,9 +41,15 @@ pub use config::{
 ///   [`TransportError::Refused`] before any DNS lookup or connection.
 /// - **One attempt per call**: the whole attempt (connect, send, read the full
 ///   body) is bounded by [`TransportConfig::timeout`] (30 s by default).
+/// - **Proxies**: those of the environment by default (`HTTPS_PROXY`,
+///   `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, curl's rules), or explicit ones (see
+///   [`TransportConfig::proxy`] and [`ProxySettings`]); `https://` through a
+///   `CONNECT` tunnel with TLS to the server verified as without a proxy. The
+///   plain-HTTP rule above applies to the server, not to the proxy.
 /// - **Errors that never lie about money**: [`TransportError::Connect`] only
 ///   when no connection was established (refused, DNS, connect timeout, TLS
-///   handshake failure), so nothing was sent; [`TransportError::Timeout`] when
+///   handshake failure, the proxy's own failure or its 407), so nothing was
+///   sent; its [`ConnectError::kind`] says which step failed; [`TransportError::Timeout`] when
 ///   the attempt ran out of time; [`TransportError::Io`] for anything after the
 ///   request may have been written (connection lost, malformed or oversized response).
 /// - The response body is collected up to [`TransportConfig::max_response_body_size`]

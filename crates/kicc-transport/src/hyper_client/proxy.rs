@@ -95,7 +95,10 @@ impl ProxySettings {
     }
 
     /// Reads `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (upper
-    /// case first, then lower case) from the process environment.
+    /// case first, then lower case; a variable that is set, even empty, wins)
+    /// from the process environment, as hyper-util's matcher does. When
+    /// `REQUEST_METHOD` is set (a CGI program, where `HTTP_PROXY` may come from
+    /// a request header: "httpoxy") no proxy is taken from the environment.
     pub fn from_env() -> Self {
         Self::from_vars(|name| std::env::var(name).ok())
     }
