@@ -366,3 +366,30 @@ fn invalid_proxy_settings_fail_the_build_without_showing_secrets() {
         "{debug}"
     );
 }
+
+#[tokio::test]
+async fn a_proxy_that_never_answers_connect_hits_the_connect_timeout() {
+    let silent = support::raw_server(support::Misbehaviour::Silent).await;
+    let transport = HyperTransport::builder()
+        .proxy(format!("http://{}", silent.addr))
+        .no_proxy_hosts("")
+        .connect_timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("transport");
+    let err = transport
+        .send(post(
+            "https://pgapi.easypay.invalid/api/trades/revise",
+            b"x",
+        ))
+        .await
+        .expect_err("no tunnel");
+    assert_eq!(connect_kind(&err), Some(ConnectErrorKind::Timeout), "{err}");
+    assert!(!err.may_have_reached_server());
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("through proxy {}", silent.addr))
+            && text.contains("not established within"),
+        "{text}"
+    );
+}
