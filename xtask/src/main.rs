@@ -130,6 +130,21 @@ fn ci() -> Result<(), String> {
     assert_tree_lacks(&["-p", "kicc-core"], &["rsa"])?;
     assert_tree_lacks(&["-p", "wechatpay-direct"], &["rsa"])?;
     cargo(&["test", "--workspace"], &[])?;
+    // Optional features nothing in the workspace turns on (kicc-transport's `metrics`).
+    cargo(
+        &[
+            "clippy",
+            "-p",
+            "kicc-transport",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    cargo(&["test", "-p", "kicc-transport", "--all-features"], &[])?;
     cargo(
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],

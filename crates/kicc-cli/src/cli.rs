@@ -2,7 +2,7 @@
 //! rules that clap cannot express (channel-only flags, `--timestamp` only with `--dry-run`, ...)
 //! are checked by the commands and reported as one-line invalid-input errors (exit 2).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
@@ -62,6 +62,39 @@ pub struct Global {
     /// How long one attempt may take, in seconds (KICC documents 30 s for every call).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub timeout: u64,
+
+    /// Send requests through this HTTP proxy (http://[user:password@]host:port) instead of the
+    /// one named by HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (which are honoured by default); NO_PROXY
+    /// still applies. Prefer the environment for a password: the command line is visible to
+    /// other users of the machine.
+    #[arg(long, global = true, value_name = "URL", conflicts_with = "no_proxy")]
+    pub proxy: Option<ProxyUrl>,
+
+    /// Connect directly, ignoring HTTPS_PROXY / HTTP_PROXY / ALL_PROXY.
+    #[arg(long, global = true)]
+    pub no_proxy: bool,
+
+    /// Bind outgoing connections to this local IP address (an egress address registered with
+    /// the gateway).
+    #[arg(long, global = true, value_name = "IP")]
+    pub local_address: Option<IpAddr>,
+}
+
+/// `--proxy`: a proxy URL that may hold a password, so `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl(pub String);
+
+impl std::str::FromStr for ProxyUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(ProxyUrl(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProxyUrl(..)")
+    }
 }
 
 /// `--env`.

@@ -3,7 +3,7 @@
 
 use kicc_core::endpoint::is_loopback_authority;
 use kicc_core::{BaseUrl, Environment, MallId, Merchant, SecretKey};
-use kicc_transport::HyperTransport;
+use kicc_transport::{ConfigError, HyperTransport};
 
 use crate::cli::{EnvName, Global};
 use crate::exit::Failure;
@@ -98,7 +98,8 @@ fn env_label(global: &Global) -> String {
     }
 }
 
-/// The HTTP transport: the default client, also trusting `--root-cert` when given.
+/// The HTTP transport: the default client (proxies from the environment), also trusting
+/// `--root-cert`, with `--proxy` / `--no-proxy` / `--local-address` when given.
 pub fn transport(global: &Global) -> Result<HyperTransport, Failure> {
     let mut builder =
         HyperTransport::builder().timeout(std::time::Duration::from_secs(global.timeout));
@@ -108,9 +109,18 @@ pub fn transport(global: &Global) -> Result<HyperTransport, Failure> {
         })?;
         builder = builder.with_extra_root_certificates(pem);
     }
-    builder
-        .build()
-        .map_err(|e| Failure::invalid(format!("root-cert: {e}")))
+    if let Some(proxy) = &global.proxy {
+        builder = builder.proxy(proxy.0.clone());
+    }
+    if global.no_proxy {
+        builder = builder.no_proxy();
+    }
+    builder = builder.local_address(global.local_address);
+    builder.build().map_err(|e| match e {
+        // Names the variable or `proxy`, never the password.
+        ConfigError::Proxy { .. } => Failure::invalid(e.to_string()),
+        other => Failure::invalid(format!("root-cert: {other}")),
+    })
 }
 
 #[cfg(test)]
@@ -123,6 +133,9 @@ mod tests {
             base_url: base_url.map(str::to_owned),
             root_cert: None,
             timeout: 30,
+            proxy: None,
+            no_proxy: false,
+            local_address: None,
         }
     }
 

@@ -644,7 +644,10 @@ pub async fn demo() -> Result<Report, Failure> {
     let receiver = Receiver::start(Arc::clone(&inbox))
         .await
         .map_err(|e| Failure::local(format!("cannot start the webhook receiver: {e}")))?;
-    let transport = HyperTransport::new()
+    // The sandbox lives in this process on loopback: a proxy elsewhere could not reach it.
+    let transport = HyperTransport::builder()
+        .no_proxy()
+        .build()
         .map_err(|e| Failure::local(format!("cannot build the HTTP client: {e}")))?;
     let merchant = Merchant::new(
         Environment::Custom(BaseUrl::new(&base_url)?),

@@ -106,9 +106,10 @@ where
         outcome = tracing::field::Empty,
         res_cd = tracing::field::Empty,
     );
-    let result = drive(transport, cancellation)
-        .instrument(span.clone())
-        .await;
+    let _in_flight = crate::metrics::InFlight::start(labels.channel);
+    let metered = crate::metrics::meter(transport, labels.channel);
+    let result = drive(&metered, cancellation).instrument(span.clone()).await;
+    crate::metrics::record_cancel(labels.channel, &result);
     match &result {
         Ok(_) => span.record("outcome", "success"),
         Err(e) => {

@@ -21,6 +21,20 @@
 //! and extra root certificates for test servers. Configure it with
 //! [`HyperTransport::builder`] ([`TransportConfig`]).
 //!
+//! Requests go through the proxies named by `HTTPS_PROXY` / `HTTP_PROXY` /
+//! `ALL_PROXY` unless `NO_PROXY` exempts them (curl's rules), or through the one
+//! given with [`TransportConfig::proxy`]; `https://` through a `CONNECT` tunnel
+//! with TLS to the server verified as always. [`TransportConfig::local_address`]
+//! binds connections to a registered egress address. A failed connection is a
+//! [`TransportError::Connect`] whose [`ConnectError::kind`] says which step
+//! failed (DNS, refused, TLS, the proxy's own failure, ...).
+//!
+//! # Metrics
+//!
+//! With the feature `metrics`, the retry driver records cancels, attempts, attempt
+//! latency and cancels in flight through the `metrics` facade; see [`metrics`]
+//! for the names and labels.
+//!
 //! Without the feature (`default-features = false`) this crate is the seam
 //! alone: no tokio, hyper or rustls, for users who bring their own HTTP stack.
 //!
@@ -72,17 +86,21 @@ mod recording;
 mod seam;
 
 pub use recording::RecordingTransport;
-pub use seam::{HttpRequest, HttpResponse, Transport, TransportError};
+pub use seam::{
+    ConnectError, ConnectErrorKind, HttpRequest, HttpResponse, Transport, TransportError,
+};
 
 #[cfg(feature = "driver")]
 pub mod driver;
+
+pub mod metrics;
 
 #[cfg(feature = "hyper-client")]
 mod hyper_client;
 
 #[cfg(feature = "hyper-client")]
 pub use hyper_client::{
-    ConfigError, HyperTransport, TransportConfig, DEFAULT_CONNECT_TIMEOUT,
+    ConfigError, HyperTransport, ProxySettings, TransportConfig, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RESPONSE_BODY_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST,
     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
 };

@@ -218,7 +218,7 @@ async fn stalled_tls_handshake_hits_the_connect_timeout_and_is_connect() {
         .expect_err("the handshake never completes");
 
     assert!(
-        matches!(&err, TransportError::Connect(msg) if msg.contains("not established within")),
+        matches!(&err, TransportError::Connect(c) if c.message().contains("not established within")),
         "expected a connect timeout, got {err:?}"
     );
     assert!(!err.may_have_reached_server());

@@ -13,10 +13,22 @@ use serde_json::Value;
 /// The variables a test must never inherit from the developer's shell.
 const CREDENTIAL_VARS: [&str; 2] = ["KICC_MALL_ID", "KICC_SECRET_KEY"];
 
-/// `kicc` with a clean credential environment.
+/// Proxy variables: `kicc` honours them, so a test sets the ones it wants itself.
+const PROXY_VARS: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// `kicc` with a clean credential and proxy environment.
 pub fn kicc() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kicc"));
-    for v in CREDENTIAL_VARS {
+    for v in CREDENTIAL_VARS.into_iter().chain(PROXY_VARS) {
         c.env_remove(v);
     }
     c.stdin(Stdio::null());

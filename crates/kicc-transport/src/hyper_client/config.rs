@@ -1,6 +1,7 @@
 //! [`TransportConfig`]: how a [`HyperTransport`] is built, and [`ConfigError`].
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,8 @@ use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-use super::connector::BoundedConnector;
+use super::connector::{BoundedConnector, RouteConnector};
+use super::proxy::{redact, ProxySettings, Routes};
 use super::{HyperTransport, Inner};
 
 /// The default per-attempt timeout: 30 s, the figure KICC documents for every call.
@@ -70,6 +72,16 @@ pub enum ConfigError {
         /// What went wrong (no usable certificate, unreadable store, ...).
         reason: String,
     },
+    /// A proxy setting is invalid or names an unsupported kind of proxy. The
+    /// reason shows the proxy URL with its credentials replaced by `***`.
+    #[error("proxy setting {setting}: {reason}")]
+    Proxy {
+        /// The environment variable (`HTTPS_PROXY`, `all_proxy`, ...) or the
+        /// [`TransportConfig`] setting (`proxy`) that holds the bad value.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// rustls rejected the TLS configuration.
     #[error("TLS configuration: {reason}")]
     Tls {
@@ -123,6 +135,34 @@ pub struct TransportConfig {
     max_response_body_size: usize,
     base_roots: BaseRoots,
     extra_roots_pem: Vec<Vec<u8>>,
+    proxy: ProxyChoice,
+    no_proxy_hosts: Option<String>,
+    local_address: Option<IpAddr>,
+}
+
+/// Where the proxy settings come from.
+#[derive(Clone, PartialEq, Eq)]
+enum ProxyChoice {
+    /// The environment, read by `build`.
+    Env,
+    /// Never a proxy.
+    Disabled,
+    /// This proxy for every destination; `NO_PROXY` from the environment unless
+    /// `no_proxy_hosts` is set.
+    Url(String),
+    /// Exactly these settings.
+    Settings(ProxySettings),
+}
+
+impl fmt::Debug for ProxyChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyChoice::Env => f.write_str("FromEnvironment"),
+            ProxyChoice::Disabled => f.write_str("Disabled"),
+            ProxyChoice::Url(url) => f.debug_tuple("Url").field(&redact(url)).finish(),
+            ProxyChoice::Settings(settings) => settings.fmt(f),
+        }
+    }
 }
 
 impl Default for TransportConfig {
@@ -136,6 +176,9 @@ impl Default for TransportConfig {
             max_response_body_size: DEFAULT_MAX_RESPONSE_BODY_SIZE,
             base_roots: BaseRoots::WebPki,
             extra_roots_pem: Vec::new(),
+            proxy: ProxyChoice::Env,
+            no_proxy_hosts: None,
+            local_address: None,
         }
     }
 }
@@ -151,6 +194,9 @@ impl fmt::Debug for TransportConfig {
             .field("max_response_body_size", &self.max_response_body_size)
             .field("base_roots", &self.base_roots)
             .field("extra_root_pem_count", &self.extra_roots_pem.len())
+            .field("proxy", &self.proxy)
+            .field("no_proxy_hosts", &self.no_proxy_hosts)
+            .field("local_address", &self.local_address)
             .finish()
     }
 }
@@ -252,6 +298,81 @@ impl TransportConfig {
         self
     }
 
+    /// Sends every request through the HTTP proxy at `url`
+    /// (`http://[user:password@]host:port`) instead of the proxies named by the
+    /// environment. `NO_PROXY` from the environment still exempts its
+    /// destinations, unless [`no_proxy_hosts`](Self::no_proxy_hosts) replaces it.
+    ///
+    /// `https://` destinations go through a `CONNECT` tunnel, with TLS to the
+    /// destination verified exactly as without a proxy; `http://` destinations
+    /// (loopback only) are sent to the proxy in absolute form. `user:password`
+    /// (percent-encoded) is sent as HTTP Basic `Proxy-Authorization` and never
+    /// appears in `Debug`, logs or errors.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxyChoice::Url(url.into());
+        self
+    }
+
+    /// Never use a proxy, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyChoice::Disabled;
+        self
+    }
+
+    /// Read the proxies from the environment when [`build`](Self::build) runs
+    /// (the default): `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`,
+    /// upper case first, with curl's rules (see [`ProxySettings`]).
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxyChoice::Env;
+        self
+    }
+
+    /// Exactly these proxy settings; nothing is read from the environment.
+    pub fn proxy_settings(mut self, settings: ProxySettings) -> Self {
+        self.proxy = ProxyChoice::Settings(settings);
+        self
+    }
+
+    /// The destinations that bypass the proxy, in `NO_PROXY` syntax (see
+    /// [`ProxySettings::no_proxy`]), replacing whatever the environment or the
+    /// proxy settings say.
+    pub fn no_proxy_hosts(mut self, hosts: impl Into<String>) -> Self {
+        self.no_proxy_hosts = Some(hosts.into());
+        self
+    }
+
+    /// Binds every outgoing connection (to the server or to the proxy) to this
+    /// local IP address, for an egress address registered with the gateway.
+    /// Only connections of the same IP family are bound. Default: none, the
+    /// operating system chooses. An address this machine does not have fails
+    /// each attempt with [`ConnectErrorKind::LocalAddress`](crate::ConnectErrorKind::LocalAddress).
+    pub fn local_address(mut self, address: impl Into<Option<IpAddr>>) -> Self {
+        self.local_address = address.into();
+        self
+    }
+
+    /// The proxy settings this config stands for, reading the environment where
+    /// it says so.
+    fn resolve_proxy_settings(&self) -> Option<ProxySettings> {
+        let env = |name: &str| std::env::var(name).ok();
+        let mut settings = match &self.proxy {
+            ProxyChoice::Disabled => return None,
+            ProxyChoice::Env => ProxySettings::from_env(),
+            ProxyChoice::Url(url) => {
+                let settings = ProxySettings::all(url.clone());
+                match ProxySettings::no_proxy_from_vars(env) {
+                    Some(list) => settings.no_proxy(list),
+                    None => settings,
+                }
+            }
+            ProxyChoice::Settings(settings) => settings.clone(),
+        };
+        if let Some(list) = &self.no_proxy_hosts {
+            settings = settings.no_proxy(list.clone());
+        }
+        Some(settings)
+    }
+
     /// Validates the settings and builds the transport with its connection pool.
     ///
     /// Needs no runtime; the transport itself must be used inside a Tokio
@@ -276,18 +397,30 @@ impl TransportConfig {
             .filter(|v| !v.is_empty())
             .ok_or(ConfigError::InvalidUserAgent)?;
 
+        let routes = Arc::new(match self.resolve_proxy_settings() {
+            Some(settings) => Routes::new(&settings)?,
+            None => Routes::direct(),
+        });
+
         let tls = self.tls_config()?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(self.connect_timeout));
+        http.set_local_address(self.local_address);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_all_versions()
-            .wrap_connector(http);
+            .wrap_connector(RouteConnector::new(http, Arc::clone(&routes)));
         let attempts = Arc::new(AtomicU64::new(0));
-        let connector = BoundedConnector::new(https, self.connect_timeout, Arc::clone(&attempts));
+        let connector = BoundedConnector::new(
+            https,
+            Arc::clone(&routes),
+            self.connect_timeout,
+            self.local_address,
+            Arc::clone(&attempts),
+        );
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
@@ -302,6 +435,8 @@ impl TransportConfig {
                 max_response_body_size: self.max_response_body_size,
                 user_agent,
                 attempts,
+                routes,
+                local_address: self.local_address,
             }),
         })
     }

@@ -7,16 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::USER_AGENT;
+use http::header::{PROXY_AUTHORIZATION, USER_AGENT};
 use http::HeaderValue;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_util::client::legacy::Client;
 
-use crate::{HttpRequest, HttpResponse, Transport, TransportError};
+use crate::{ConnectError, ConnectErrorKind, HttpRequest, HttpResponse, Transport, TransportError};
 
 mod config;
 mod connector;
 mod policy;
+mod proxy;
+
+pub use proxy::ProxySettings;
 
 pub use config::{
     ConfigError, TransportConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BODY_SIZE,
@@ -38,9 +41,15 @@ pub use config::{
 ///   [`TransportError::Refused`] before any DNS lookup or connection.
 /// - **One attempt per call**: the whole attempt (connect, send, read the full
 ///   body) is bounded by [`TransportConfig::timeout`] (30 s by default).
+/// - **Proxies**: those of the environment by default (`HTTPS_PROXY`,
+///   `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, curl's rules), or explicit ones (see
+///   [`TransportConfig::proxy`] and [`ProxySettings`]); `https://` through a
+///   `CONNECT` tunnel with TLS to the server verified as without a proxy. The
+///   plain-HTTP rule above applies to the server, not to the proxy.
 /// - **Errors that never lie about money**: [`TransportError::Connect`] only
 ///   when no connection was established (refused, DNS, connect timeout, TLS
-///   handshake failure), so nothing was sent; [`TransportError::Timeout`] when
+///   handshake failure, the proxy's own failure or its 407), so nothing was
+///   sent; its [`ConnectError::kind`] says which step failed; [`TransportError::Timeout`] when
 ///   the attempt ran out of time; [`TransportError::Io`] for anything after the
 ///   request may have been written (connection lost, malformed or oversized response).
 /// - The response body is collected up to [`TransportConfig::max_response_body_size`]
@@ -82,6 +91,8 @@ struct Inner {
     max_response_body_size: usize,
     user_agent: HeaderValue,
     attempts: Arc<AtomicU64>,
+    routes: Arc<proxy::Routes>,
+    local_address: Option<std::net::IpAddr>,
 }
 
 impl fmt::Debug for HyperTransport {
@@ -91,6 +102,7 @@ impl fmt::Debug for HyperTransport {
             .field("max_response_body_size", &self.inner.max_response_body_size)
             .field("user_agent", &self.inner.user_agent)
             .field("connection_attempts", &self.connection_attempts())
+            .field("local_address", &self.inner.local_address)
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +130,21 @@ impl HyperTransport {
         self.inner.max_response_body_size
     }
 
+    /// The proxy a request to `destination` goes through (its URL without
+    /// credentials), or `None` when it connects directly: after the
+    /// environment, the explicit settings and `NO_PROXY` have had their say.
+    pub fn proxy_for(&self, destination: &http::Uri) -> Option<http::Uri> {
+        self.inner
+            .routes
+            .intercept(destination)
+            .map(|i| i.uri().clone())
+    }
+
+    /// The local IP address outgoing connections are bound to, if any.
+    pub fn local_address(&self) -> Option<std::net::IpAddr> {
+        self.inner.local_address
+    }
+
     /// How many new connections this transport and its clones have started to
     /// open (each one a DNS lookup, TCP connect and, for HTTPS, a TLS handshake).
     /// Requests served from the pool and requests refused by policy do not count.
@@ -140,7 +167,39 @@ impl Transport for HyperTransport {
                 .headers_mut()
                 .insert(USER_AGENT, inner.user_agent.clone());
         }
-        let result = match tokio::time::timeout(inner.timeout, inner.attempt(request)).await {
+        // A plain-http:// destination behind a proxy: the request itself goes to the
+        // proxy (absolute form), so it carries the proxy's credentials.
+        let plain_proxy = match request.uri().scheme() {
+            Some(scheme) if *scheme == http::uri::Scheme::HTTP => {
+                inner.routes.intercept(request.uri())
+            }
+            _ => None,
+        };
+        if let Some(auth) = plain_proxy.as_ref().and_then(|i| i.basic_auth()) {
+            request
+                .headers_mut()
+                .insert(PROXY_AUTHORIZATION, auth.clone());
+        }
+        let attempt = async {
+            let response = inner.attempt(request).await?;
+            match &plain_proxy {
+                // Only a proxy answers 407: it did not forward the request.
+                Some(proxy)
+                    if response.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED =>
+                {
+                    Err(TransportError::Connect(ConnectError::new(
+                        ConnectErrorKind::ProxyAuthentication,
+                        format!(
+                            "proxy {} demands authentication (407); give user:password in \
+                             the proxy URL, or check them; the request was not forwarded",
+                            proxy::proxy_label(proxy.uri())
+                        ),
+                    )))
+                }
+                _ => Ok(response),
+            }
+        };
+        let result = match tokio::time::timeout(inner.timeout, attempt).await {
             Ok(result) => result,
             Err(_elapsed) => Err(TransportError::Timeout(inner.timeout)),
         };
@@ -160,7 +219,7 @@ impl Inner {
             .await
             .map_err(|e| {
                 if e.is_connect() {
-                    TransportError::Connect(describe(&e))
+                    TransportError::Connect(connect_error(&e))
                 } else {
                     TransportError::Io(describe(&e))
                 }
@@ -176,6 +235,19 @@ impl Inner {
         })?;
         Ok(http::Response::from_parts(parts, collected.to_bytes()))
     }
+}
+
+/// The typed error the connector left in a connect failure's chain, or one
+/// made from its description.
+fn connect_error(error: &hyper_util::client::legacy::Error) -> ConnectError {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(found) = cause.downcast_ref::<ConnectError>() {
+            return found.clone();
+        }
+        source = cause.source();
+    }
+    ConnectError::new(ConnectErrorKind::Other, describe(error))
 }
 
 /// The error and its chain of causes on one line: `a: b: c`.

@@ -4,6 +4,8 @@
 //! runtime, so it stops when the test returns.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod proxy;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -98,6 +100,8 @@ pub struct EchoServer {
     pub connections: Arc<AtomicUsize>,
     /// Requests that reached the service, in order.
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// The source address of each accepted TCP connection, in order.
+    pub peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 impl EchoServer {
@@ -111,6 +115,10 @@ impl EchoServer {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("seen lock").clone()
+    }
+
+    pub fn peers(&self) -> Vec<SocketAddr> {
+        self.peers.lock().expect("peers lock").clone()
     }
 }
 
@@ -183,9 +191,12 @@ pub async fn echo_server(tls: Option<Arc<ServerConfig>>) -> EchoServer {
     let addr = listener.local_addr().expect("local addr");
     let connections = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let peers = Arc::new(Mutex::new(Vec::new()));
     let (conn_count, seen_log) = (Arc::clone(&connections), Arc::clone(&seen));
+    let peer_log = Arc::clone(&peers);
     tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
+        while let Ok((tcp, peer)) = listener.accept().await {
+            peer_log.lock().expect("peers lock").push(peer);
             conn_count.fetch_add(1, Ordering::SeqCst);
             let seen = Arc::clone(&seen_log);
             let tls = tls.clone();
@@ -212,6 +223,7 @@ pub async fn echo_server(tls: Option<Arc<ServerConfig>>) -> EchoServer {
         addr,
         connections,
         seen,
+        peers,
     }
 }
 
