@@ -200,12 +200,26 @@ fn split_pgpass(line: &str) -> Vec<Zeroizing<String>> {
 /// `.pgpass` readable by group or others is ignored on Unix. `None` when neither has one
 /// (the server may not need one).
 pub fn password_from_env(target: &PgTarget) -> Option<Password> {
-    if let Ok(p) = std::env::var("PGPASSWORD") {
+    password_from(
+        std::env::var("PGPASSWORD").ok(),
+        std::env::var_os("PGPASSFILE").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+        target,
+    )
+}
+
+/// [`password_from_env`] with the environment's values given: `pgpassword` (`PGPASSWORD`),
+/// `pgpassfile` (`PGPASSFILE`) and `home` (`HOME`).
+pub fn password_from(
+    pgpassword: Option<String>,
+    pgpassfile: Option<PathBuf>,
+    home: Option<PathBuf>,
+    target: &PgTarget,
+) -> Option<Password> {
+    if let Some(p) = pgpassword {
         return Some(Password::new(p));
     }
-    let file = std::env::var_os("PGPASSFILE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
+    let file = pgpassfile.or_else(|| home.map(|h| h.join(".pgpass")))?;
     if !private_file(&file) {
         return None;
     }
@@ -321,5 +335,39 @@ mod tests {
             pgpass_lookup("h:1:d:alice:pw\r\n", &t2).map(|p| p.expose().to_owned()),
             Some("pw".to_owned())
         );
+    }
+
+    #[test]
+    fn password_sources_in_libpq_order() {
+        let t = pg("kicc", "127.0.0.1", 5433, "ledger");
+        let dir = std::env::temp_dir().join(format!("kicc-pgpass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(".pgpass");
+        std::fs::write(&file, "127.0.0.1:5433:ledger:kicc:from-file\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            // World-readable: ignored, like libpq.
+            assert!(password_from(None, Some(file.clone()), None, &t).is_none());
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let got = |p: Option<Password>| p.map(|p| p.expose().to_owned());
+        assert_eq!(
+            got(password_from(None, Some(file.clone()), None, &t)),
+            Some("from-file".into())
+        );
+        // $HOME/.pgpass when PGPASSFILE is unset.
+        assert_eq!(
+            got(password_from(None, None, Some(dir.clone()), &t)),
+            Some("from-file".into())
+        );
+        // PGPASSWORD wins.
+        assert_eq!(
+            got(password_from(Some("env".into()), Some(file), None, &t)),
+            Some("env".into())
+        );
+        assert!(password_from(None, Some(dir.join("missing")), None, &t).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
