@@ -1,6 +1,7 @@
 //! kicc-ledger: durable cancel intents (front page written with the stores).
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod error;
 pub mod model;
 pub mod money;
@@ -11,6 +12,7 @@ pub mod store;
 pub mod transition;
 pub mod url;
 
+pub use batch::{read_batch, write_report, BadRow, BatchError, BatchRow};
 pub use error::{Conflict, InvalidField, LedgerError, TransitionError, UrlError};
 pub use model::*;
 pub use money::Currency;

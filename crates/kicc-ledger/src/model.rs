@@ -761,3 +761,77 @@ pub enum NotProcessedProof {
         keys: Vec<String>,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(channel: Channel) -> IntentParams {
+        IntentParams::new("r-1", channel, "pg-1")
+    }
+
+    fn refused(p: IntentParams, field: &str) {
+        let err = p.validate().unwrap_err();
+        assert_eq!(err.field, field, "{err}");
+    }
+
+    #[test]
+    fn codes_amounts_and_currencies() {
+        let s = params(Channel::Generic).validate().unwrap();
+        assert_eq!(
+            (s.revise_type_code(), s.amount(), s.currency()),
+            ("40", None, None)
+        );
+
+        let mut p = params(Channel::Alipay);
+        p.revise_type_code = Some("33".into());
+        p.amount = Some(5);
+        p.currency = Some(Currency::Usd);
+        refused(p, "type");
+
+        let mut p = params(Channel::Generic);
+        p.revise_type_code = Some("32".into());
+        refused(p, "amount");
+
+        let mut p = params(Channel::Generic);
+        p.revise_type_code = Some("40".into());
+        p.amount = Some(5);
+        refused(p, "amount");
+
+        let mut p = params(Channel::Generic);
+        p.amount = Some(5);
+        p.currency = Some(Currency::Usd);
+        refused(p, "currency");
+
+        let mut p = params(Channel::Wechat);
+        p.amount = Some(5);
+        refused(p, "currency");
+
+        let mut p = params(Channel::Generic);
+        p.amount = Some(500);
+        p.remain_amount = Some(400);
+        refused(p, "remain_amount");
+
+        let mut p = params(Channel::Generic);
+        p.remain_amount = Some(400);
+        refused(p, "remain_amount");
+
+        let mut p = params(Channel::Alipay);
+        p.notify_url = Some("https://m.example/n".into());
+        refused(p, "notify_url");
+
+        let mut p = params(Channel::Generic);
+        p.reason = Some("a|b".into());
+        refused(p, "reason");
+
+        refused(IntentParams::new("", Channel::Generic, "pg"), "intent_id");
+        refused(
+            IntentParams::new("a\nb", Channel::Generic, "pg"),
+            "intent_id",
+        );
+        refused(
+            IntentParams::new("a", Channel::Generic, "x".repeat(61)),
+            "pg_cno",
+        );
+    }
+}
