@@ -396,7 +396,7 @@ impl fmt::Display for OwnerId {
 }
 
 /// The right to act on one intent until `expires_at` (database clock). Every write carries
-/// it; a write whose generation is no longer the intent's is refused ([`crate::LedgerError::Fenced`]).
+/// it; a write whose generation is no longer the intent's is refused ([`crate::TransitionError::Fenced`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// The intent.
