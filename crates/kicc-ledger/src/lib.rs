@@ -92,8 +92,10 @@
 //!
 //! ## Backends
 //!
-//! - [`SqliteStore`] (`sqlite:PATH`): WAL, `synchronous=FULL`, `BEGIN IMMEDIATE` per
-//!   operation; a dead owner is seen at once through a per-owner lock file.
+//! - [`SqliteStore`] (`sqlite:PATH`): WAL, `synchronous=FULL`, one writer thread per store
+//!   that groups concurrent operations into one `BEGIN IMMEDIATE` transaction (each in its
+//!   own savepoint) so they share a disk sync; a dead owner is seen at once through a
+//!   per-owner lock file.
 //! - [`PostgresStore`] (`postgres://USER@HOST:PORT/DB`): unique `intent_id`, leases under
 //!   row locks (`FOR UPDATE SKIP LOCKED`), a session advisory lock per owner. The password
 //!   comes from `PGPASSWORD` or `.pgpass`, never from the URL ([`UrlError::PasswordInUrl`]).

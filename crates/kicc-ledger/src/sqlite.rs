@@ -1,9 +1,15 @@
 //! The SQLite backend: one file in WAL mode, shared by any number of processes on one host.
 //!
-//! Every operation is one `BEGIN IMMEDIATE` transaction on a blocking thread
-//! (`spawn_blocking`), so writers are serialized by SQLite's own lock and the pure
-//! [`crate::transition`] functions see a consistent row. `synchronous=FULL`: a commit is on
-//! disk before the call returns, which is what "durable before the first byte" needs.
+//! Every operation runs on one writer thread per store, inside a `BEGIN IMMEDIATE`
+//! transaction, so writers (of this and other processes) are serialized by SQLite's own lock
+//! and the pure [`crate::transition`] functions see a consistent row. `synchronous=FULL`: a
+//! commit is on disk before the call returns, which is what "durable before the first byte"
+//! needs.
+//!
+//! Group commit: operations that arrive while the writer is busy are run together in one
+//! transaction, each inside its own savepoint (an operation that fails is rolled back alone),
+//! and no caller gets its answer before the one commit that covers it has returned. Many
+//! concurrent workers thus share each disk sync instead of waiting for one each.
 //!
 //! Time comes from SQLite (`julianday('now')`), never from a caller.
 //!
@@ -93,14 +99,34 @@ impl Drop for OwnerLock {
     }
 }
 
-struct Inner {
-    conn: Mutex<Connection>,
+/// What operations see besides the transaction: who this store is.
+struct Ctx {
     owner: OwnerId,
     owners_dir: PathBuf,
+}
+
+/// An operation's result, held until the transaction that covers it has committed.
+struct Pending {
+    /// Whether the operation's writes are to be kept (else its savepoint is rolled back).
+    keep: bool,
+    /// Hands the result (or the commit's failure) to the caller.
+    deliver: Box<dyn FnOnce(Option<String>) + Send>,
+}
+
+/// An operation for the writer thread: given the open transaction (or why there is none).
+type Job =
+    Box<dyn for<'a> FnOnce(Result<(&'a Transaction<'a>, &'a Ctx), String>) -> Pending + Send>;
+
+/// The most operations one transaction groups.
+const MAX_GROUP: usize = 256;
+
+struct Inner {
+    jobs: std::sync::mpsc::Sender<Job>,
+    ctx: Arc<Ctx>,
     _lock: Mutex<OwnerLock>,
 }
 
-/// A ledger in one SQLite file. Cheap to clone (clones share one connection and one owner).
+/// A ledger in one SQLite file. Cheap to clone (clones share one writer thread and owner).
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -109,8 +135,67 @@ pub struct SqliteStore {
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("owner", &self.inner.owner)
+            .field("owner", &self.inner.ctx.owner)
             .finish()
+    }
+}
+
+/// The writer thread: runs queued operations in groups, one transaction per group.
+fn writer(mut conn: Connection, ctx: Arc<Ctx>, jobs: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                let why = format!("sqlite: {e}");
+                for job in group {
+                    (job(Err(why.clone())).deliver)(None);
+                }
+                continue;
+            }
+        };
+        let mut done = Vec::with_capacity(group.len());
+        let mut broken: Option<String> = None;
+        for job in group {
+            if broken.is_some() {
+                done.push(job(Err("sqlite: transaction aborted".into())));
+                continue;
+            }
+            if let Err(e) = tx.execute_batch("SAVEPOINT op") {
+                broken = Some(format!("sqlite: {e}"));
+                done.push(job(Err(format!("sqlite: {e}"))));
+                continue;
+            }
+            let p = job(Ok((&tx, &ctx)));
+            let end = if p.keep {
+                "RELEASE op"
+            } else {
+                "ROLLBACK TO op; RELEASE op"
+            };
+            if let Err(e) = tx.execute_batch(end) {
+                broken = Some(format!("sqlite: {e}"));
+            }
+            done.push(p);
+        }
+        let failure = match broken {
+            Some(why) => {
+                drop(tx);
+                Some(why)
+            }
+            None => tx
+                .commit()
+                .err()
+                .map(|e| format!("sqlite: commit failed: {e}")),
+        };
+        for p in done {
+            (p.deliver)(failure.clone());
+        }
     }
 }
 
@@ -243,7 +328,9 @@ fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
 }
 
 fn now(tx: &Transaction<'_>) -> Result<Timestamp, LedgerError> {
-    Ok(Timestamp(tx.query_row(NOW_MS, [], |r| r.get(0))?))
+    Ok(Timestamp(
+        tx.prepare_cached(NOW_MS)?.query_row([], |r| r.get(0))?,
+    ))
 }
 
 fn attempts_of(tx: &Transaction<'_>, seq: i64) -> Result<Vec<AttemptRow>, LedgerError> {
@@ -260,11 +347,10 @@ fn load_where(
     param: &dyn rusqlite::ToSql,
 ) -> Result<Option<Intent>, LedgerError> {
     let row = tx
-        .query_row(
-            &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE {condition}"),
-            [param],
-            intent_row,
-        )
+        .prepare_cached(&format!(
+            "SELECT {INTENT_COLUMNS} FROM intents WHERE {condition}"
+        ))?
+        .query_row([param], intent_row)
         .optional()?;
     match row {
         None => Ok(None),
@@ -285,7 +371,7 @@ fn load_many(
     param: Option<&str>,
 ) -> Result<Vec<Intent>, LedgerError> {
     let sql = format!("SELECT {INTENT_COLUMNS} FROM intents WHERE {condition} ORDER BY seq");
-    let mut st = tx.prepare(&sql)?;
+    let mut st = tx.prepare_cached(&sql)?;
     let rows: Vec<IntentRow> = match param {
         Some(p) => st
             .query_map(params![p], intent_row)?
@@ -296,7 +382,7 @@ fn load_many(
         "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE intent_seq IN \
          (SELECT seq FROM intents WHERE {condition}) ORDER BY intent_seq, number"
     );
-    let mut st = tx.prepare(&attempt_sql)?;
+    let mut st = tx.prepare_cached(&attempt_sql)?;
     let attempts: Vec<AttemptRow> = match param {
         Some(p) => st
             .query_map(params![p], attempt_row)?
@@ -319,12 +405,11 @@ fn earlier_open(
     seq: i64,
 ) -> Result<Option<Intent>, LedgerError> {
     let found: Option<i64> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT seq FROM intents WHERE pg_cno = ?1 AND seq < ?2 \
              AND state NOT IN ('succeeded', 'declined', 'not_processed') ORDER BY seq LIMIT 1",
-            params![pg_cno, seq],
-            |r| r.get(0),
-        )
+        )?
+        .query_row(params![pg_cno, seq], |r| r.get(0))
         .optional()?;
     match found {
         None => Ok(None),
@@ -334,25 +419,25 @@ fn earlier_open(
 
 fn insert(tx: &Transaction<'_>, i: &Intent, now: Timestamp) -> Result<i64, LedgerError> {
     let r = IntentRow::from_intent(i);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO intents (intent_id, channel, pg_cno, amount, currency, revise_type_code, \
          remain_amount, reason, notify_url, state, generation, created_ms, updated_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
-        params![
-            r.intent_id,
-            r.channel,
-            r.pg_cno,
-            r.amount,
-            r.currency,
-            r.revise_type_code,
-            r.remain_amount,
-            r.reason,
-            r.notify_url,
-            r.state,
-            r.generation,
-            now.0
-        ],
-    )?;
+    )?
+    .execute(params![
+        r.intent_id,
+        r.channel,
+        r.pg_cno,
+        r.amount,
+        r.currency,
+        r.revise_type_code,
+        r.remain_amount,
+        r.reason,
+        r.notify_url,
+        r.state,
+        r.generation,
+        now.0
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 
@@ -364,11 +449,12 @@ fn write_back(
     now: Timestamp,
 ) -> Result<(), LedgerError> {
     let r = IntentRow::from_intent(new);
-    let changed = tx.execute(
+    let changed = tx.prepare_cached(
         "UPDATE intents SET state = ?1, lease_owner = ?2, lease_expires_ms = ?3, generation = ?4, \
          cancel_pg_cno = ?5, res_cd = ?6, detail = ?7, updated_ms = ?8 \
-         WHERE seq = ?9 AND generation = ?10",
-        params![
+         WHERE seq = ?9 AND generation = ?10"
+    )?
+    .execute(params![
             r.state,
             r.lease_owner,
             r.lease_expires_ms,
@@ -390,39 +476,39 @@ fn write_back(
     let (inserts, results) = attempt_changes(old, new);
     for a in inserts {
         let a = AttemptRow::from_attempt(new.seq, a);
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO attempts (intent_seq, number, shop_transaction_id, korea_date, request, \
              sent_ms, http_status, res_cd, detail, outcome) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                a.intent_seq,
-                a.number,
-                a.key,
-                a.korea_date,
-                a.request,
-                a.sent_ms,
-                a.http_status,
-                a.res_cd,
-                a.detail,
-                a.outcome
-            ],
-        )?;
+        )?
+        .execute(params![
+            a.intent_seq,
+            a.number,
+            a.key,
+            a.korea_date,
+            a.request,
+            a.sent_ms,
+            a.http_status,
+            a.res_cd,
+            a.detail,
+            a.outcome
+        ])?;
     }
     for a in results {
         let a = AttemptRow::from_attempt(new.seq, a);
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE attempts SET http_status = ?1, res_cd = ?2, detail = ?3, outcome = ?4, \
              result_ms = ?5 WHERE intent_seq = ?6 AND number = ?7",
-            params![
-                a.http_status,
-                a.res_cd,
-                a.detail,
-                a.outcome,
-                now.0,
-                a.intent_seq,
-                a.number
-            ],
-        )?;
+        )?
+        .execute(params![
+            a.http_status,
+            a.res_cd,
+            a.detail,
+            a.outcome,
+            now.0,
+            a.intent_seq,
+            a.number
+        ])?;
     }
     Ok(())
 }
@@ -447,49 +533,77 @@ impl SqliteStore {
             )));
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn)?;
         let owner = random_owner()?;
         let dir = owners_dir(path);
         let lock = take_owner_lock(&dir, &owner)?;
+        let ctx = Arc::new(Ctx {
+            owner,
+            owners_dir: dir,
+        });
+        let (send, recv) = std::sync::mpsc::channel::<Job>();
+        let thread_ctx = Arc::clone(&ctx);
+        std::thread::Builder::new()
+            .name("kicc-ledger-sqlite".into())
+            .spawn(move || writer(conn, thread_ctx, recv))
+            .map_err(|e| io("starting the ledger writer thread", e))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
-                owner,
-                owners_dir: dir,
+                jobs: send,
+                ctx,
                 _lock: Mutex::new(lock),
             }),
         })
     }
 
-    /// Runs `f` in one immediate transaction on a blocking thread, committing when it
-    /// returns `Ok`.
+    /// Runs `f` on the writer thread inside the current group's transaction; its writes
+    /// are kept when it returns `(_, true)`. The answer comes after the commit.
+    async fn run_keep<T, F>(&self, f: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &Ctx) -> (Result<T, LedgerError>, bool) + Send + 'static,
+    {
+        let (answer, wait) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |env| {
+            let (result, keep) = match env {
+                Ok((tx, ctx)) => f(tx, ctx),
+                Err(why) => (Err(LedgerError::Storage(why)), false),
+            };
+            let keep = keep && result.is_ok();
+            Pending {
+                keep,
+                deliver: Box::new(move |failure| {
+                    let out = match (result, failure) {
+                        (Ok(_), Some(why)) => Err(LedgerError::Storage(why)),
+                        (r, _) => r,
+                    };
+                    let _ = answer.send(out);
+                }),
+            }
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .map_err(|_| LedgerError::Storage("ledger writer thread stopped".into()))?;
+        wait.await
+            .map_err(|_| LedgerError::Storage("ledger writer thread stopped".into()))?
+    }
+
+    /// Runs `f` on the writer thread; its writes are kept when it returns `Ok`.
     async fn run<T, F>(&self, f: F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &Inner) -> Result<T, LedgerError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, &Ctx) -> Result<T, LedgerError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .conn
-                .lock()
-                .map_err(|_| LedgerError::Storage("ledger connection poisoned".into()))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx, &inner)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| LedgerError::Storage(format!("ledger thread failed: {e}")))?
+        self.run_keep(move |tx, ctx| (f(tx, ctx), true)).await
     }
 
-    fn alive(inner: &Inner, owner: &OwnerId) -> bool {
-        *owner == inner.owner || probe_owner(&inner.owners_dir, owner)
-    }
-
-    fn holder_alive(inner: &Inner, intent: &Intent) -> bool {
+    fn holder_alive(ctx: &Ctx, intent: &Intent) -> bool {
         match &intent.state {
-            State::InFlight { owner, .. } => Self::alive(inner, owner),
+            State::InFlight { owner, .. } => {
+                *owner == ctx.owner || probe_owner(&ctx.owners_dir, owner)
+            }
             _ => true,
         }
     }
@@ -514,7 +628,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn owner(&self) -> &OwnerId {
-        &self.inner.owner
+        &self.inner.ctx.owner
     }
 
     async fn plan(&self, spec: IntentSpec) -> Result<Planned, LedgerError> {
@@ -536,40 +650,35 @@ impl Store for SqliteStore {
         &self,
         specs: Vec<IntentSpec>,
     ) -> Result<Result<Vec<Planned>, Vec<ImportConflict>>, LedgerError> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .conn
-                .lock()
-                .map_err(|_| LedgerError::Storage("ledger connection poisoned".into()))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now = now(&tx)?;
+        self.run_keep(move |tx, _| {
             let mut out = Vec::with_capacity(specs.len());
             let mut conflicts = Vec::new();
-            for (index, spec) in specs.into_iter().enumerate() {
-                let existing = load(&tx, spec.intent_id())?;
-                match transition::plan(existing.as_ref(), spec, 0) {
-                    Ok(Planned::Created(mut i)) => {
-                        i.seq = insert(&tx, &i, now)?;
-                        out.push(Planned::Created(i));
+            let step = (|| {
+                let now = now(tx)?;
+                for (index, spec) in specs.into_iter().enumerate() {
+                    let existing = load(tx, spec.intent_id())?;
+                    match transition::plan(existing.as_ref(), spec, 0) {
+                        Ok(Planned::Created(mut i)) => {
+                            i.seq = insert(tx, &i, now)?;
+                            out.push(Planned::Created(i));
+                        }
+                        Ok(e) => out.push(e),
+                        Err(crate::TransitionError::Conflict(conflict)) => {
+                            conflicts.push(ImportConflict { index, conflict })
+                        }
+                        Err(e) => return Err(LedgerError::from(e)),
                     }
-                    Ok(e) => out.push(e),
-                    Err(crate::TransitionError::Conflict(conflict)) => {
-                        conflicts.push(ImportConflict { index, conflict })
-                    }
-                    Err(e) => return Err(e.into()),
                 }
-            }
-            if conflicts.is_empty() {
-                tx.commit()?;
-                Ok(Ok(out))
-            } else {
-                // Dropping the transaction rolls every insert back: all or nothing.
-                Ok(Err(conflicts))
+                Ok(())
+            })();
+            match step {
+                Err(e) => (Err(e), false),
+                Ok(()) if conflicts.is_empty() => (Ok(Ok(out)), true),
+                // Rolled back: all or nothing.
+                Ok(()) => (Ok(Err(conflicts)), false),
             }
         })
         .await
-        .map_err(|e| LedgerError::Storage(format!("ledger thread failed: {e}")))?
     }
 
     async fn get(&self, intent_id: &IntentId) -> Result<Option<Intent>, LedgerError> {
@@ -586,22 +695,21 @@ impl Store for SqliteStore {
     }
 
     async fn lease_next(&self, ttl: Duration) -> Result<Option<Leased>, LedgerError> {
-        self.run(move |tx, inner| {
+        self.run(move |tx, ctx| {
             let now = now(tx)?;
             let seq: Option<i64> = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT i.seq FROM intents i WHERE i.state = 'planned' AND NOT EXISTS \
                      (SELECT 1 FROM intents e WHERE e.pg_cno = i.pg_cno AND e.seq < i.seq \
                       AND e.state NOT IN ('succeeded', 'declined', 'not_processed')) \
                      ORDER BY i.seq LIMIT 1",
-                    [],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row([], |r| r.get(0))
                 .optional()?;
             let Some(seq) = seq else { return Ok(None) };
             let old = load_where(tx, "seq = ?1", &seq)?
                 .ok_or_else(|| LedgerError::Storage("leased row vanished".into()))?;
-            let (new, lease) = transition::acquire(&old, &inner.owner, now, ttl, None, true)?;
+            let (new, lease) = transition::acquire(&old, &ctx.owner, now, ttl, None, true)?;
             write_back(tx, &old, &new, now)?;
             Ok(Some(Leased { lease, intent: new }))
         })
@@ -610,13 +718,13 @@ impl Store for SqliteStore {
 
     async fn lease(&self, intent_id: &IntentId, ttl: Duration) -> Result<Leased, LedgerError> {
         let id = intent_id.clone();
-        self.run(move |tx, inner| {
+        self.run(move |tx, ctx| {
             let now = now(tx)?;
             let old = load(tx, &id)?.ok_or_else(|| LedgerError::NotFound(id.clone()))?;
             let earlier = earlier_open(tx, old.spec.pg_cno(), old.seq)?;
-            let alive = Self::holder_alive(inner, &old);
+            let alive = Self::holder_alive(ctx, &old);
             let (new, lease) =
-                transition::acquire(&old, &inner.owner, now, ttl, earlier.as_ref(), alive)?;
+                transition::acquire(&old, &ctx.owner, now, ttl, earlier.as_ref(), alive)?;
             write_back(tx, &old, &new, now)?;
             Ok(Leased { lease, intent: new })
         })
@@ -675,12 +783,22 @@ impl Store for SqliteStore {
     }
 
     async fn recoverable(&self) -> Result<Vec<Intent>, LedgerError> {
-        self.run(|tx, inner| {
+        self.run(|tx, ctx| {
             let now = now(tx)?;
             let candidates = load_many(tx, "state IN ('in_flight', 'unknown')", None)?;
+            // Probe each owner once per call.
+            let mut alive: std::collections::HashMap<OwnerId, bool> = Default::default();
             Ok(candidates
                 .into_iter()
-                .filter(|i| transition::is_recoverable(i, now, Self::holder_alive(inner, i)))
+                .filter(|i| {
+                    let a = match &i.state {
+                        State::InFlight { owner, .. } => *alive
+                            .entry(owner.clone())
+                            .or_insert_with(|| Self::holder_alive(ctx, i)),
+                        _ => true,
+                    };
+                    transition::is_recoverable(i, now, a)
+                })
                 .collect())
         })
         .await

@@ -177,3 +177,43 @@ async fn a_newer_schema_is_refused() {
 fn rusqlite_conn(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_operations_fail_alone() {
+    let (_d, path) = fresh().await;
+    let s = SqliteStore::open(&path).await.unwrap();
+    s.plan(spec("g-base", Channel::Generic, "pg-g", Some(100)))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 4 == 0 {
+                // Conflicts with g-base: rolled back entirely, g-new-i included.
+                let out = s
+                    .import(vec![
+                        spec(&format!("g-new-{i}"), Channel::Generic, "pg-n", None),
+                        spec("g-base", Channel::Generic, "pg-g", Some(200)),
+                    ])
+                    .await
+                    .unwrap();
+                assert!(out.is_err());
+            } else {
+                s.plan(spec(&format!("g-ok-{i}"), Channel::Generic, "pg-ok", None))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    drop(s);
+    let s = SqliteStore::open(&path).await.unwrap();
+    let all = s.list(None).await.unwrap();
+    assert_eq!(all.len(), 1 + 30);
+    assert!(all
+        .iter()
+        .all(|i| !i.spec.intent_id().as_str().starts_with("g-new")));
+}
