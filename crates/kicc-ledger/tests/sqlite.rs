@@ -217,3 +217,88 @@ async fn grouped_operations_fail_alone() {
         .iter()
         .all(|i| !i.spec.intent_id().as_str().starts_with("g-new")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_contend_without_double_leases() {
+    let (_d, path) = fresh().await;
+    let s = SqliteStore::open(&path).await.unwrap();
+    let n = 150;
+    s.import(
+        (0..n)
+            .map(|i| {
+                spec(
+                    &format!("p-{i}"),
+                    Channel::Generic,
+                    &format!("pg-p-{}", i % 30),
+                    None,
+                )
+            })
+            .collect(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["child_works_the_queue", "--exact", "--test-threads=1"])
+                .env("KICC_LEDGER_CHILD_QUEUE", &path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    work_the_queue(&s).await;
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a child worker failed");
+    }
+    let all = s.list(None).await.unwrap();
+    assert_eq!(all.len(), n);
+    for i in &all {
+        assert_eq!(i.state.kind(), StateKind::Succeeded, "{i:?}");
+        assert_eq!(i.attempts.len(), 1, "{i:?}");
+        assert_eq!(i.generation, 1, "leased more than once: {i:?}");
+    }
+}
+
+async fn work_the_queue(s: &SqliteStore) {
+    loop {
+        match s.lease_next(TTL).await.unwrap() {
+            Some(l) => {
+                let key = format!("K-{}", l.intent.spec.intent_id());
+                s.record_attempt(&l.lease, plan(&key)).await.unwrap();
+                s.record_result(&l.lease, 1, result(OutcomeKind::Succeeded))
+                    .await
+                    .unwrap();
+                s.finish(
+                    &l.lease,
+                    kicc_ledger::Finish::Succeeded {
+                        cancel_pg_cno: s.owner().to_string(),
+                    },
+                )
+                .await
+                .unwrap();
+            }
+            // Nothing leasable now: done when nothing is left in flight or planned
+            // (a planned intent may wait behind one in flight on its pg_cno).
+            None => {
+                let sum = s.summary().await.unwrap();
+                if sum.planned == 0 {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+/// Runs only as a child of `processes_contend_without_double_leases`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_works_the_queue() {
+    let Some(path) = std::env::var_os("KICC_LEDGER_CHILD_QUEUE") else {
+        return;
+    };
+    let s = SqliteStore::open(&path).await.unwrap();
+    work_the_queue(&s).await;
+}
