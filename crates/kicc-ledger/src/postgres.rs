@@ -13,13 +13,14 @@
 //!
 //! Connections are plain TCP (`NoTls`): use a loopback or private network to the server.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls, Transaction};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
 
 use crate::error::LedgerError;
 use crate::model::{
@@ -83,11 +84,93 @@ const MIGRATIONS: &[(i64, &str)] = &[(
 
 const NOW_MS: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
+/// A pooled connection and the statements prepared on it (prepared once, then each use is
+/// one round trip instead of two).
+struct Conn {
+    client: Client,
+    stmts: std::sync::Mutex<HashMap<String, Statement>>,
+}
+
+impl Conn {
+    fn new(client: Client) -> Conn {
+        Conn {
+            client,
+            stmts: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn begin(&mut self) -> Result<Tx<'_>, tokio_postgres::Error> {
+        let Conn { client, stmts } = self;
+        Ok(Tx {
+            tx: client.transaction().await?,
+            stmts,
+        })
+    }
+}
+
+/// A transaction that prepares each distinct statement once per connection.
+struct Tx<'a> {
+    tx: Transaction<'a>,
+    stmts: &'a std::sync::Mutex<HashMap<String, Statement>>,
+}
+
+type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+impl Tx<'_> {
+    async fn prepared(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        let cached = self.stmts.lock().ok().and_then(|m| m.get(sql).cloned());
+        if let Some(st) = cached {
+            return Ok(st);
+        }
+        let st = self.tx.prepare(sql).await?;
+        if let Ok(mut m) = self.stmts.lock() {
+            m.insert(sql.to_owned(), st.clone());
+        }
+        Ok(st)
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let st = self.prepared(sql).await?;
+        self.tx.query(&st, params).await
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let st = self.prepared(sql).await?;
+        self.tx.query_opt(&st, params).await
+    }
+
+    async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, tokio_postgres::Error> {
+        let st = self.prepared(sql).await?;
+        self.tx.query_one(&st, params).await
+    }
+
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, tokio_postgres::Error> {
+        let st = self.prepared(sql).await?;
+        self.tx.execute(&st, params).await
+    }
+
+    async fn commit(self) -> Result<(), tokio_postgres::Error> {
+        self.tx.commit().await
+    }
+
+    async fn rollback(self) -> Result<(), tokio_postgres::Error> {
+        self.tx.rollback().await
+    }
+}
+
 struct Inner {
     owner: OwnerId,
     /// Holds the owner's advisory lock for as long as it is open.
     lock_client: Client,
-    pool: Vec<Mutex<Client>>,
+    pool: Vec<Mutex<Conn>>,
     next: AtomicUsize,
     target: PgTarget,
 }
@@ -183,13 +266,13 @@ fn attempt_row(r: &tokio_postgres::Row) -> Result<AttemptRow, LedgerError> {
     })
 }
 
-async fn now(tx: &Transaction<'_>) -> Result<Timestamp, LedgerError> {
+async fn now(tx: &Tx<'_>) -> Result<Timestamp, LedgerError> {
     let row = tx.query_one(NOW_MS, &[]).await?;
     Ok(Timestamp(get(&row, 0)?))
 }
 
 /// Owner numbers whose advisory lock is held right now in this database.
-async fn live_owners(tx: &Transaction<'_>) -> Result<HashSet<i64>, LedgerError> {
+async fn live_owners(tx: &Tx<'_>) -> Result<HashSet<i64>, LedgerError> {
     let ns = LOCK_NAMESPACE.unsigned_abs();
     let rows = tx
         .query(
@@ -210,7 +293,7 @@ fn alive_in(live: &HashSet<i64>, intent: &Intent) -> bool {
     }
 }
 
-async fn attempts_for(tx: &Transaction<'_>, seqs: &[i64]) -> Result<Vec<AttemptRow>, LedgerError> {
+async fn attempts_for(tx: &Tx<'_>, seqs: &[i64]) -> Result<Vec<AttemptRow>, LedgerError> {
     let rows = tx
         .query(
             &format!(
@@ -223,10 +306,7 @@ async fn attempts_for(tx: &Transaction<'_>, seqs: &[i64]) -> Result<Vec<AttemptR
     rows.iter().map(attempt_row).collect()
 }
 
-async fn with_attempts(
-    tx: &Transaction<'_>,
-    rows: Vec<IntentRow>,
-) -> Result<Vec<Intent>, LedgerError> {
+async fn with_attempts(tx: &Tx<'_>, rows: Vec<IntentRow>) -> Result<Vec<Intent>, LedgerError> {
     let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
     let mut by_seq = group_attempts(attempts_for(tx, &seqs).await?);
     rows.into_iter()
@@ -238,7 +318,7 @@ async fn with_attempts(
 }
 
 /// Loads one intent by id, locking its row (`FOR UPDATE`) for the rest of the transaction.
-async fn load_locked(tx: &Transaction<'_>, id: &IntentId) -> Result<Option<Intent>, LedgerError> {
+async fn load_locked(tx: &Tx<'_>, id: &IntentId) -> Result<Option<Intent>, LedgerError> {
     let row = tx
         .query_opt(
             &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE intent_id = $1 FOR UPDATE"),
@@ -251,7 +331,7 @@ async fn load_locked(tx: &Transaction<'_>, id: &IntentId) -> Result<Option<Inten
     }
 }
 
-async fn load_seq(tx: &Transaction<'_>, seq: i64) -> Result<Option<Intent>, LedgerError> {
+async fn load_seq(tx: &Tx<'_>, seq: i64) -> Result<Option<Intent>, LedgerError> {
     let row = tx
         .query_opt(
             &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE seq = $1"),
@@ -264,11 +344,7 @@ async fn load_seq(tx: &Transaction<'_>, seq: i64) -> Result<Option<Intent>, Ledg
     }
 }
 
-async fn earlier_open(
-    tx: &Transaction<'_>,
-    pg_cno: &str,
-    seq: i64,
-) -> Result<Option<Intent>, LedgerError> {
+async fn earlier_open(tx: &Tx<'_>, pg_cno: &str, seq: i64) -> Result<Option<Intent>, LedgerError> {
     let row = tx
         .query_opt(
             "SELECT seq FROM intents WHERE pg_cno = $1 AND seq < $2 \
@@ -284,11 +360,7 @@ async fn earlier_open(
 
 /// Inserts a new intent unless one with its id exists; returns its seq, or `None` when
 /// another transaction (or an earlier import) already stored that id.
-async fn insert(
-    tx: &Transaction<'_>,
-    i: &Intent,
-    now: Timestamp,
-) -> Result<Option<i64>, LedgerError> {
+async fn insert(tx: &Tx<'_>, i: &Intent, now: Timestamp) -> Result<Option<i64>, LedgerError> {
     let r = IntentRow::from_intent(i);
     let row = tx
         .query_opt(
@@ -316,7 +388,7 @@ async fn insert(
 }
 
 async fn write_back(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     old: &Intent,
     new: &Intent,
     now: Timestamp,
@@ -468,9 +540,9 @@ impl PostgresStore {
                 break owner;
             }
         };
-        let mut pool = vec![Mutex::new(first)];
+        let mut pool = vec![Mutex::new(Conn::new(first))];
         for _ in 1..pool_size.max(1) {
-            pool.push(Mutex::new(connect_one(target, password).await?));
+            pool.push(Mutex::new(Conn::new(connect_one(target, password).await?)));
         }
         Ok(PostgresStore {
             inner: Arc::new(Inner {
@@ -489,7 +561,7 @@ impl PostgresStore {
         !self.inner.lock_client.is_closed()
     }
 
-    async fn client(&self) -> tokio::sync::MutexGuard<'_, Client> {
+    async fn client(&self) -> tokio::sync::MutexGuard<'_, Conn> {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.pool.len();
         self.inner.pool[i].lock().await
     }
@@ -499,8 +571,8 @@ impl PostgresStore {
         lease: &Lease,
         step: impl FnOnce(&Intent, Timestamp) -> Result<(Intent, T), LedgerError>,
     ) -> Result<T, LedgerError> {
-        let mut client = self.client().await;
-        let tx = client.transaction().await?;
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
         let now = now(&tx).await?;
         let old = load_locked(&tx, &lease.intent_id)
             .await?
@@ -512,7 +584,7 @@ impl PostgresStore {
     }
 
     async fn plan_in(
-        tx: &Transaction<'_>,
+        tx: &Tx<'_>,
         spec: IntentSpec,
         now: Timestamp,
     ) -> Result<Planned, LedgerError> {
@@ -540,8 +612,8 @@ impl Store for PostgresStore {
     }
 
     async fn plan(&self, spec: IntentSpec) -> Result<Planned, LedgerError> {
-        let mut client = self.client().await;
-        let tx = client.transaction().await?;
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
         let now = now(&tx).await?;
         let out = Self::plan_in(&tx, spec, now).await?;
         tx.commit().await?;
@@ -552,8 +624,8 @@ impl Store for PostgresStore {
         &self,
         specs: Vec<IntentSpec>,
     ) -> Result<Result<Vec<Planned>, Vec<ImportConflict>>, LedgerError> {
-        let mut client = self.client().await;
-        let tx = client.transaction().await?;
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
         let now = now(&tx).await?;
         let mut out = Vec::with_capacity(specs.len());
         let mut conflicts = Vec::new();
@@ -576,8 +648,8 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, intent_id: &IntentId) -> Result<Option<Intent>, LedgerError> {
-        let mut client = self.client().await;
-        let tx = client.transaction().await?;
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
         let row = tx
             .query_opt(
                 &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE intent_id = $1"),
@@ -593,8 +665,8 @@ impl Store for PostgresStore {
     }
 
     async fn list(&self, state: Option<StateKind>) -> Result<Vec<Intent>, LedgerError> {
-        let mut client = self.client().await;
-        let tx = client.transaction().await?;
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
         let rows = match state {
             Some(k) => {
                 tx.query(
@@ -618,8 +690,8 @@ impl Store for PostgresStore {
     }
 
     async fn lease_next(&self, ttl: Duration) -> Result<Option<Leased>, LedgerError> {
-        let mut client = self.client().await;
-        let tx = client.transaction().await?;
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
         let now = now(&tx).await?;
         let row = tx
             .query_opt(
@@ -647,8 +719,8 @@ impl Store for PostgresStore {
     }
 
     async fn lease(&self, intent_id: &IntentId, ttl: Duration) -> Result<Leased, LedgerError> {
-        let mut client = self.client().await;
-        let tx = client.transaction().await?;
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
         let now = now(&tx).await?;
         let old = load_locked(&tx, intent_id)
             .await?
@@ -713,8 +785,8 @@ impl Store for PostgresStore {
     }
 
     async fn recoverable(&self) -> Result<Vec<Intent>, LedgerError> {
-        let mut client = self.client().await;
-        let tx = client.transaction().await?;
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
         let now = now(&tx).await?;
         let live = live_owners(&tx).await?;
         let rows = tx
@@ -736,8 +808,9 @@ impl Store for PostgresStore {
     }
 
     async fn summary(&self) -> Result<Summary, LedgerError> {
-        let client = self.client().await;
-        let rows = client
+        let conn = self.client().await;
+        let rows = conn
+            .client
             .query("SELECT state, COUNT(*) FROM intents GROUP BY state", &[])
             .await?;
         let mut s = Summary::default();
