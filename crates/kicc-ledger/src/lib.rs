@@ -39,6 +39,11 @@
 //! been processed as not processed unless every such key was looked up and found absent,
 //! and never lets a later refusal make it "declined" (DESIGN.md invariants 8 and 11).
 //!
+//! WeChat result notices are unsigned: [`Store::record_notice`] stores one durably (acknowledge
+//! it only after that returns) and names the intent whose accepted cancel it matches; the
+//! intent becomes final only after a status query confirms it. Notices that arrive early are
+//! kept and found with [`Store::notices`] once the acceptance is recorded.
+//!
 //! The rules are pure functions in [`transition`], shared by both backends and tested with a
 //! virtual clock; the stores only load, apply and write back, in one transaction.
 //!

@@ -377,6 +377,61 @@ impl IntentSpec {
     }
 }
 
+/// A result notice (WeChat webhook), stored durably before it is acknowledged.
+///
+/// Notices are unsigned: one only says "look again". It is matched to its intent by
+/// (`pg_cno`, `cancel_pg_cno`), and the intent becomes final only after a status query
+/// confirms it. A notice that arrives before the acceptance (`cancel_pg_cno`) is recorded is
+/// kept, and found by [`crate::Store::notices`] once it is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Storage order.
+    pub id: i64,
+    /// The payment's `pgCno`.
+    pub pg_cno: String,
+    /// The cancel's `cancelPgCno`.
+    pub cancel_pg_cno: String,
+    /// The notice exactly as received.
+    pub body: Vec<u8>,
+    /// When it was stored, database clock.
+    pub received_at: Timestamp,
+}
+
+impl fmt::Debug for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notice")
+            .field("id", &self.id)
+            .field("pg_cno", &self.pg_cno)
+            .field("cancel_pg_cno", &self.cancel_pg_cno)
+            .field("body_bytes", &self.body.len())
+            .field("received_at", &self.received_at)
+            .finish()
+    }
+}
+
+/// The largest notice body stored (bytes).
+pub const MAX_NOTICE_BYTES: usize = 64 * 1024;
+
+/// Checks a notice's ids and size before it is stored.
+pub(crate) fn check_notice(
+    pg_cno: &str,
+    cancel_pg_cno: &str,
+    body: &[u8],
+) -> Result<(), InvalidField> {
+    check_text("pg_cno", pg_cno, 60, true)?;
+    check_text("cancel_pg_cno", cancel_pg_cno, 60, true)?;
+    if body.len() > MAX_NOTICE_BYTES {
+        return Err(InvalidField::new(
+            "notice",
+            format!(
+                "is {} bytes, at most {MAX_NOTICE_BYTES} are stored",
+                body.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Who holds leases: one per open store (process, worker). Random 32 hex digits for SQLite,
 /// the owner's number for PostgreSQL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -24,8 +24,8 @@ use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
 
 use crate::error::LedgerError;
 use crate::model::{
-    Attempt, AttemptPlan, AttemptResult, Finish, Intent, IntentId, IntentSpec, Lease, OwnerId,
-    State, StateKind, Timestamp,
+    check_notice, Attempt, AttemptPlan, AttemptResult, Finish, Intent, IntentId, IntentSpec, Lease,
+    Notice, OwnerId, State, StateKind, Timestamp,
 };
 use crate::rows::{
     attempt_changes, group_attempts, AttemptRow, IntentRow, ATTEMPT_COLUMNS, INTENT_COLUMNS,
@@ -35,14 +35,15 @@ use crate::transition::{self, Planned};
 use crate::url::{password_from_env, Password, PgTarget};
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The first key of every advisory lock this library takes (`KICC` in ASCII).
 const LOCK_NAMESPACE: i32 = 0x4B49_4343;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE intents (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE intents (
         seq BIGSERIAL PRIMARY KEY,
         intent_id TEXT NOT NULL UNIQUE,
         channel TEXT NOT NULL,
@@ -80,7 +81,20 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         PRIMARY KEY (intent_seq, number)
     );
     CREATE SEQUENCE kicc_owner_seq;",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE notices (
+        id BIGSERIAL PRIMARY KEY,
+        pg_cno TEXT NOT NULL,
+        cancel_pg_cno TEXT NOT NULL,
+        body BYTEA NOT NULL,
+        received_ms BIGINT NOT NULL
+    );
+    CREATE INDEX notices_cancel ON notices (pg_cno, cancel_pg_cno, id);
+    CREATE INDEX intents_cancel ON intents (pg_cno, cancel_pg_cno);",
+    ),
+];
 
 const NOW_MS: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
@@ -822,5 +836,70 @@ impl Store for PostgresStore {
             s.add_count(kind, u64::try_from(n).unwrap_or(0));
         }
         Ok(s)
+    }
+
+    async fn record_notice(
+        &self,
+        pg_cno: &str,
+        cancel_pg_cno: &str,
+        body: Vec<u8>,
+    ) -> Result<(Notice, Option<Intent>), LedgerError> {
+        check_notice(pg_cno, cancel_pg_cno, &body).map_err(crate::TransitionError::from)?;
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
+        let now = now(&tx).await?;
+        let row = tx
+            .query_one(
+                "INSERT INTO notices (pg_cno, cancel_pg_cno, body, received_ms) \
+                 VALUES ($1, $2, $3, $4) RETURNING id",
+                &[&pg_cno, &cancel_pg_cno, &body, &now.0],
+            )
+            .await?;
+        let notice = Notice {
+            id: get(&row, 0)?,
+            pg_cno: pg_cno.to_owned(),
+            cancel_pg_cno: cancel_pg_cno.to_owned(),
+            body,
+            received_at: now,
+        };
+        let seq = tx
+            .query_opt(
+                "SELECT seq FROM intents WHERE pg_cno = $1 AND cancel_pg_cno = $2 \
+                 ORDER BY seq LIMIT 1",
+                &[&pg_cno, &cancel_pg_cno],
+            )
+            .await?;
+        let intent = match seq {
+            Some(r) => load_seq(&tx, get(&r, 0)?).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok((notice, intent))
+    }
+
+    async fn notices(&self, pg_cno: &str, cancel_pg_cno: &str) -> Result<Vec<Notice>, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
+        let rows = tx
+            .query(
+                "SELECT id, pg_cno, cancel_pg_cno, body, received_ms FROM notices \
+                 WHERE pg_cno = $1 AND cancel_pg_cno = $2 ORDER BY id",
+                &[&pg_cno, &cancel_pg_cno],
+            )
+            .await?;
+        let out = rows
+            .iter()
+            .map(|r| {
+                Ok(Notice {
+                    id: get(r, 0)?,
+                    pg_cno: get(r, 1)?,
+                    cancel_pg_cno: get(r, 2)?,
+                    body: get(r, 3)?,
+                    received_at: Timestamp(get(r, 4)?),
+                })
+            })
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        tx.commit().await?;
+        Ok(out)
     }
 }

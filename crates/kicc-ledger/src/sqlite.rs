@@ -29,8 +29,8 @@ use rusqlite::{
 
 use crate::error::LedgerError;
 use crate::model::{
-    Attempt, AttemptPlan, AttemptResult, Finish, Intent, IntentId, IntentSpec, Lease, OwnerId,
-    State, StateKind, Timestamp,
+    check_notice, Attempt, AttemptPlan, AttemptResult, Finish, Intent, IntentId, IntentSpec, Lease,
+    Notice, OwnerId, State, StateKind, Timestamp,
 };
 use crate::rows::{
     attempt_changes, group_attempts, AttemptRow, IntentRow, ATTEMPT_COLUMNS, INTENT_COLUMNS,
@@ -39,11 +39,12 @@ use crate::store::{ImportConflict, Leased, Store, Summary};
 use crate::transition::{self, Planned};
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE intents (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE intents (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         intent_id TEXT NOT NULL UNIQUE,
         channel TEXT NOT NULL,
@@ -80,7 +81,20 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         result_ms INTEGER,
         PRIMARY KEY (intent_seq, number)
     );",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE notices (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        pg_cno TEXT NOT NULL,
+        cancel_pg_cno TEXT NOT NULL,
+        body BLOB NOT NULL,
+        received_ms INTEGER NOT NULL
+    );
+    CREATE INDEX notices_cancel ON notices (pg_cno, cancel_pg_cno, id);
+    CREATE INDEX intents_cancel ON intents (pg_cno, cancel_pg_cno);",
+    ),
+];
 
 const NOW_MS: &str = "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
@@ -816,6 +830,65 @@ impl Store for SqliteStore {
                 s.add_count(kind, u64::try_from(n).unwrap_or(0));
             }
             Ok(s)
+        })
+        .await
+    }
+
+    async fn record_notice(
+        &self,
+        pg_cno: &str,
+        cancel_pg_cno: &str,
+        body: Vec<u8>,
+    ) -> Result<(Notice, Option<Intent>), LedgerError> {
+        check_notice(pg_cno, cancel_pg_cno, &body).map_err(crate::TransitionError::from)?;
+        let (pg_cno, cancel_pg_cno) = (pg_cno.to_owned(), cancel_pg_cno.to_owned());
+        self.run(move |tx, _| {
+            let now = now(tx)?;
+            tx.prepare_cached(
+                "INSERT INTO notices (pg_cno, cancel_pg_cno, body, received_ms) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![pg_cno, cancel_pg_cno, body, now.0])?;
+            let notice = Notice {
+                id: tx.last_insert_rowid(),
+                pg_cno,
+                cancel_pg_cno,
+                body,
+                received_at: now,
+            };
+            let seq: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT seq FROM intents WHERE pg_cno = ?1 AND cancel_pg_cno = ?2 \
+                     ORDER BY seq LIMIT 1",
+                )?
+                .query_row(params![notice.pg_cno, notice.cancel_pg_cno], |r| r.get(0))
+                .optional()?;
+            let intent = match seq {
+                Some(seq) => load_where(tx, "seq = ?1", &seq)?,
+                None => None,
+            };
+            Ok((notice, intent))
+        })
+        .await
+    }
+
+    async fn notices(&self, pg_cno: &str, cancel_pg_cno: &str) -> Result<Vec<Notice>, LedgerError> {
+        let (pg_cno, cancel_pg_cno) = (pg_cno.to_owned(), cancel_pg_cno.to_owned());
+        self.run(move |tx, _| {
+            let mut st = tx.prepare_cached(
+                "SELECT id, pg_cno, cancel_pg_cno, body, received_ms FROM notices \
+                 WHERE pg_cno = ?1 AND cancel_pg_cno = ?2 ORDER BY id",
+            )?;
+            let rows = st.query_map(params![pg_cno, cancel_pg_cno], |r| {
+                Ok(Notice {
+                    id: r.get(0)?,
+                    pg_cno: r.get(1)?,
+                    cancel_pg_cno: r.get(2)?,
+                    body: r.get(3)?,
+                    received_at: Timestamp(r.get(4)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::error::{Conflict, LedgerError};
 use crate::model::{
-    Attempt, AttemptPlan, AttemptResult, Finish, Intent, IntentId, IntentSpec, Lease, OwnerId,
-    StateKind,
+    Attempt, AttemptPlan, AttemptResult, Finish, Intent, IntentId, IntentSpec, Lease, Notice,
+    OwnerId, StateKind,
 };
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
@@ -172,10 +172,28 @@ pub trait Store: Send + Sync {
 
     /// Counts by state.
     fn summary(&self) -> impl Future<Output = Result<Summary, LedgerError>> + Send;
+
+    /// Stores a result notice; returns once it is committed (only then acknowledge it to the
+    /// sender), with the intent whose accepted cancel it names (`pg_cno` and
+    /// `cancel_pg_cno`), if that acceptance is recorded yet. Changes no intent.
+    fn record_notice(
+        &self,
+        pg_cno: &str,
+        cancel_pg_cno: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(Notice, Option<Intent>), LedgerError>> + Send;
+
+    /// Every stored notice for (`pg_cno`, `cancel_pg_cno`), oldest first, including those
+    /// that arrived before the acceptance was recorded.
+    fn notices(
+        &self,
+        pg_cno: &str,
+        cancel_pg_cno: &str,
+    ) -> impl Future<Output = Result<Vec<Notice>, LedgerError>> + Send;
 }
 
 /// Either backend, chosen by a ledger URL.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum AnyStore {
     /// `sqlite:PATH`.
     Sqlite(SqliteStore),
@@ -256,5 +274,16 @@ impl Store for AnyStore {
     }
     async fn summary(&self) -> Result<crate::store::Summary, LedgerError> {
         dispatch!(self, s => s.summary().await)
+    }
+    async fn record_notice(
+        &self,
+        pg_cno: &str,
+        cancel_pg_cno: &str,
+        body: Vec<u8>,
+    ) -> Result<(Notice, Option<Intent>), LedgerError> {
+        dispatch!(self, s => s.record_notice(pg_cno, cancel_pg_cno, body).await)
+    }
+    async fn notices(&self, pg_cno: &str, cancel_pg_cno: &str) -> Result<Vec<Notice>, LedgerError> {
+        dispatch!(self, s => s.notices(pg_cno, cancel_pg_cno).await)
     }
 }

@@ -505,7 +505,15 @@ async fn a_newer_schema_is_refused_on_postgres() {
         PostgresStore::connect_with(&t, pw.as_ref(), 1).await,
         Err(LedgerError::SchemaTooNew {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_on_postgres() {
+    let Some((t, pw)) = database("notices").await else {
+        return;
+    };
+    notices_flow(&store(&t, &pw).await).await;
 }

@@ -169,7 +169,7 @@ async fn a_newer_schema_is_refused() {
         SqliteStore::open(&path).await,
         Err(LedgerError::SchemaTooNew {
             found: 99,
-            supported: 1
+            supported: 2
         })
     ));
 }
@@ -301,4 +301,39 @@ async fn child_works_the_queue() {
     };
     let s = SqliteStore::open(&path).await.unwrap();
     work_the_queue(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_on_sqlite() {
+    let (_d, path) = fresh().await;
+    notices_flow(&SqliteStore::open(&path).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_ledger_is_migrated_in_place() {
+    let (_d, path) = fresh().await;
+    let s = SqliteStore::open(&path).await.unwrap();
+    s.plan(spec("m-1", Channel::Generic, "pg-m", None))
+        .await
+        .unwrap();
+    drop(s);
+    // Back to the version 1 schema, as an older release left it.
+    let conn = rusqlite_conn(&path);
+    conn.execute_batch(
+        "DROP TABLE notices; DROP INDEX intents_cancel; DELETE FROM schema_version WHERE version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let s = SqliteStore::open(&path).await.unwrap();
+    assert!(s.get(&id("m-1")).await.unwrap().is_some());
+    s.record_notice("pg-m", "C-1", b"n".to_vec()).await.unwrap();
+    let conn = rusqlite_conn(&path);
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, [1, 2]);
 }

@@ -339,3 +339,61 @@ pub async fn expiry_and_fencing<S: Store>(a: &S, b: &S) {
     let rec = b.recoverable().await.unwrap();
     assert!(rec.iter().any(|i| i.spec.intent_id() == &id("f-1")));
 }
+
+/// Notices are stored before acknowledgement and found by (pg_cno, cancel_pg_cno), also
+/// when they arrived before the acceptance was recorded.
+pub async fn notices_flow<S: Store>(store: &S) {
+    let early = store
+        .record_notice("pg-w", "C-9", b"{\"early\":true}".to_vec())
+        .await
+        .unwrap();
+    assert!(early.1.is_none());
+    assert_eq!(early.0.body, b"{\"early\":true}");
+    store
+        .plan(spec("w-1", Channel::Wechat, "pg-w", None))
+        .await
+        .unwrap();
+    let l = store.lease_next(TTL).await.unwrap().unwrap();
+    store.record_attempt(&l.lease, plan("W1")).await.unwrap();
+    store
+        .record_result(&l.lease, 1, result(OutcomeKind::Pending))
+        .await
+        .unwrap();
+    store
+        .finish(
+            &l.lease,
+            Finish::Pending {
+                cancel_pg_cno: "C-9".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let late = store
+        .record_notice("pg-w", "C-9", b"{\"late\":true}".to_vec())
+        .await
+        .unwrap();
+    let matched = late.1.expect("the notice names the accepted cancel");
+    assert_eq!(matched.spec.intent_id(), &id("w-1"));
+    assert_eq!(matched.state.kind(), StateKind::Pending);
+    // A notice changes nothing by itself.
+    assert_eq!(
+        store.get(&id("w-1")).await.unwrap().unwrap().state.kind(),
+        StateKind::Pending
+    );
+    let all = store.notices("pg-w", "C-9").await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].body, b"{\"early\":true}");
+    assert_eq!(all[1].body, b"{\"late\":true}");
+    assert!(all[0].id < all[1].id);
+    assert!(store.notices("pg-w", "C-other").await.unwrap().is_empty());
+    assert!(matches!(
+        store.record_notice("", "C-9", Vec::new()).await,
+        Err(LedgerError::Transition(TransitionError::Invalid(_)))
+    ));
+    assert!(matches!(
+        store
+            .record_notice("pg-w", "C-9", vec![b'x'; kicc_ledger::MAX_NOTICE_BYTES + 1])
+            .await,
+        Err(LedgerError::Transition(TransitionError::Invalid(_)))
+    ));
+}
