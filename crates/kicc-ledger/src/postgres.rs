@@ -120,6 +120,21 @@ impl Conn {
             stmts,
         })
     }
+
+    /// A read-only transaction on one snapshot, so an intent and its attempts are read
+    /// consistently.
+    async fn begin_snapshot(&mut self) -> Result<Tx<'_>, tokio_postgres::Error> {
+        let Conn { client, stmts } = self;
+        Ok(Tx {
+            tx: client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?,
+            stmts,
+        })
+    }
 }
 
 /// A transaction that prepares each distinct statement once per connection.
@@ -336,6 +351,21 @@ async fn load_locked(tx: &Tx<'_>, id: &IntentId) -> Result<Option<Intent>, Ledge
     let row = tx
         .query_opt(
             &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE intent_id = $1 FOR UPDATE"),
+            &[&id.as_str()],
+        )
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(with_attempts(tx, vec![intent_row(&r)?]).await?.pop()),
+    }
+}
+
+/// Loads one intent by id without locking it (its parameters never change; planning only
+/// compares them, so a rerun importing a file does not stall the workers).
+async fn load_unlocked(tx: &Tx<'_>, id: &IntentId) -> Result<Option<Intent>, LedgerError> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE intent_id = $1"),
             &[&id.as_str()],
         )
         .await?;
@@ -602,7 +632,7 @@ impl PostgresStore {
         spec: IntentSpec,
         now: Timestamp,
     ) -> Result<Planned, LedgerError> {
-        let existing = load_locked(tx, spec.intent_id()).await?;
+        let existing = load_unlocked(tx, spec.intent_id()).await?;
         match transition::plan(existing.as_ref(), spec.clone(), 0)? {
             Planned::Created(mut i) => match insert(tx, &i, now).await? {
                 Some(seq) => {
@@ -611,7 +641,7 @@ impl PostgresStore {
                 }
                 None => {
                     // Inserted concurrently by another transaction (now committed).
-                    let existing = load_locked(tx, spec.intent_id()).await?;
+                    let existing = load_unlocked(tx, spec.intent_id()).await?;
                     Ok(transition::plan(existing.as_ref(), spec, 0)?)
                 }
             },
@@ -663,24 +693,15 @@ impl Store for PostgresStore {
 
     async fn get(&self, intent_id: &IntentId) -> Result<Option<Intent>, LedgerError> {
         let mut conn = self.client().await;
-        let tx = conn.begin().await?;
-        let row = tx
-            .query_opt(
-                &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE intent_id = $1"),
-                &[&intent_id.as_str()],
-            )
-            .await?;
-        let out = match row {
-            None => None,
-            Some(r) => with_attempts(&tx, vec![intent_row(&r)?]).await?.pop(),
-        };
+        let tx = conn.begin_snapshot().await?;
+        let out = load_unlocked(&tx, intent_id).await?;
         tx.commit().await?;
         Ok(out)
     }
 
     async fn list(&self, state: Option<StateKind>) -> Result<Vec<Intent>, LedgerError> {
         let mut conn = self.client().await;
-        let tx = conn.begin().await?;
+        let tx = conn.begin_snapshot().await?;
         let rows = match state {
             Some(k) => {
                 tx.query(
@@ -800,7 +821,7 @@ impl Store for PostgresStore {
 
     async fn recoverable(&self) -> Result<Vec<Intent>, LedgerError> {
         let mut conn = self.client().await;
-        let tx = conn.begin().await?;
+        let tx = conn.begin_snapshot().await?;
         let now = now(&tx).await?;
         let live = live_owners(&tx).await?;
         let rows = tx
@@ -879,7 +900,7 @@ impl Store for PostgresStore {
 
     async fn notices(&self, pg_cno: &str, cancel_pg_cno: &str) -> Result<Vec<Notice>, LedgerError> {
         let mut conn = self.client().await;
-        let tx = conn.begin().await?;
+        let tx = conn.begin_snapshot().await?;
         let rows = tx
             .query(
                 "SELECT id, pg_cno, cancel_pg_cno, body, received_ms FROM notices \
