@@ -859,6 +859,14 @@ impl Store for PostgresStore {
         Ok(s)
     }
 
+    async fn now(&self) -> Result<Timestamp, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin_snapshot().await?;
+        let t = now(&tx).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
     async fn record_notice(
         &self,
         pg_cno: &str,

@@ -834,6 +834,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn now(&self) -> Result<Timestamp, LedgerError> {
+        self.run(|tx, _| now(tx)).await
+    }
+
     async fn record_notice(
         &self,
         pg_cno: &str,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::{Conflict, LedgerError};
 use crate::model::{
     Attempt, AttemptPlan, AttemptResult, Finish, Intent, IntentId, IntentSpec, Lease, Notice,
-    OwnerId, StateKind,
+    OwnerId, StateKind, Timestamp,
 };
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
@@ -173,6 +173,11 @@ pub trait Store: Send + Sync {
     /// Counts by state.
     fn summary(&self) -> impl Future<Output = Result<Summary, LedgerError>> + Send;
 
+    /// The database's clock now: the clock of leases and of every `sent_at`, for rules
+    /// such as "look up no sooner than the last send plus the processing bound" or "stop
+    /// identical resends a day after the first".
+    fn now(&self) -> impl Future<Output = Result<Timestamp, LedgerError>> + Send;
+
     /// Stores a result notice; returns once it is committed (only then acknowledge it to the
     /// sender), with the intent whose accepted cancel it names (`pg_cno` and
     /// `cancel_pg_cno`), if that acceptance is recorded yet. Changes no intent.
@@ -274,6 +279,9 @@ impl Store for AnyStore {
     }
     async fn summary(&self) -> Result<crate::store::Summary, LedgerError> {
         dispatch!(self, s => s.summary().await)
+    }
+    async fn now(&self) -> Result<Timestamp, LedgerError> {
+        dispatch!(self, s => s.now().await)
     }
     async fn record_notice(
         &self,

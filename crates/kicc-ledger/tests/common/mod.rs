@@ -74,8 +74,11 @@ pub async fn write_ahead_flow<S: Store>(store: &S) {
         .await
         .unwrap();
     assert!(lease.expires_at >= leased.lease.expires_at);
+    let before = store.now().await.unwrap();
     let a = store.record_attempt(&lease, plan("K1")).await.unwrap();
     assert_eq!(a.number, 1);
+    // sent_at is on the database's clock, the one `now` reads.
+    assert!(a.sent_at >= before && a.sent_at <= store.now().await.unwrap());
     // Durable before sending: a fresh read sees key, date and exact bytes.
     let seen = store.get(&id("flow-1")).await.unwrap().unwrap();
     assert_eq!(seen.attempts.len(), 1);
