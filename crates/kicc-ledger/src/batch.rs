@@ -468,4 +468,18 @@ mod tests {
         assert_eq!(line["attempts"], 0);
         assert!(line["cancel_pg_cno"].is_null());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_give_rows_or_reasons_never_a_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            text in "[a-z0-9,.\"\n\r -]{0,200}",
+        ) {
+            let mut with_header = HEADER.as_bytes().to_vec();
+            with_header.extend_from_slice(&body);
+            let _ = read_batch(&with_header);
+            let _ = read_batch(&body);
+            let _ = read_batch(format!("{HEADER}{text}").as_bytes());
+        }
+    }
 }

@@ -872,3 +872,215 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Random operation sequences against the pure rules, with two workers and a virtual
+    //! clock: whatever the order, the invariants hold.
+    use super::*;
+    use crate::model::{IntentParams, StateKind};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Acquire {
+            worker: usize,
+            alive: bool,
+        },
+        Renew {
+            worker: usize,
+        },
+        Attempt {
+            worker: usize,
+            key: u8,
+        },
+        Result {
+            worker: usize,
+            outcome: u8,
+        },
+        Finish {
+            worker: usize,
+            kind: u8,
+            keys: Vec<u8>,
+        },
+        Release {
+            worker: usize,
+        },
+        Tick {
+            ms: u16,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let w = 0usize..2;
+        prop_oneof![
+            (w.clone(), any::<bool>()).prop_map(|(worker, alive)| Op::Acquire { worker, alive }),
+            w.clone().prop_map(|worker| Op::Renew { worker }),
+            (w.clone(), 0u8..3).prop_map(|(worker, key)| Op::Attempt { worker, key }),
+            (w.clone(), 0u8..5).prop_map(|(worker, outcome)| Op::Result { worker, outcome }),
+            (w.clone(), 0u8..6, proptest::collection::vec(0u8..3, 0..3))
+                .prop_map(|(worker, kind, keys)| Op::Finish { worker, kind, keys }),
+            w.prop_map(|worker| Op::Release { worker }),
+            (0u16..40_000).prop_map(|ms| Op::Tick { ms }),
+        ]
+    }
+
+    const OUTCOMES: [OutcomeKind; 5] = [
+        OutcomeKind::Succeeded,
+        OutcomeKind::Declined,
+        OutcomeKind::NotDelivered,
+        OutcomeKind::Ambiguous,
+        OutcomeKind::Pending,
+    ];
+
+    fn check(channel: Channel, ops: Vec<Op>) {
+        let spec = IntentParams::new("p", channel, "pg").validate().unwrap();
+        let mut intent = Intent::planned(1, spec);
+        let owners = [OwnerId("w0".into()), OwnerId("w1".into())];
+        let mut leases: [Option<Lease>; 2] = [None, None];
+        let mut now = Timestamp(0);
+        let ttl = Duration::from_secs(30);
+        for op in ops {
+            let before = intent.clone();
+            let worker = match &op {
+                Op::Tick { ms } => {
+                    now = now.plus(Duration::from_millis(u64::from(*ms)));
+                    continue;
+                }
+                Op::Acquire { worker, .. }
+                | Op::Renew { worker }
+                | Op::Attempt { worker, .. }
+                | Op::Result { worker, .. }
+                | Op::Finish { worker, .. }
+                | Op::Release { worker } => *worker,
+            };
+            let held = leases[worker].clone();
+            let result: Result<Intent, TransitionError> = match (&op, &held) {
+                (Op::Acquire { alive, .. }, _) => {
+                    acquire(&intent, &owners[worker], now, ttl, None, *alive).map(|(i, l)| {
+                        leases[worker] = Some(l);
+                        i
+                    })
+                }
+                (_, None) => continue,
+                (Op::Renew { .. }, Some(l)) => renew(&intent, l, now, ttl).map(|(i, l)| {
+                    leases[worker] = Some(l);
+                    i
+                }),
+                (Op::Attempt { key, .. }, Some(l)) => {
+                    let plan = AttemptPlan {
+                        key: format!("k{key}"),
+                        korea_date: "20261202".into(),
+                        request: vec![*key],
+                    };
+                    record_attempt(&intent, l, now, plan).map(|(i, _)| i)
+                }
+                (Op::Result { outcome, .. }, Some(l)) => {
+                    let n = u32::try_from(intent.attempts.len()).unwrap_or(0);
+                    let r = AttemptResult {
+                        http_status: Some(200),
+                        res_cd: Some("0000".into()),
+                        detail: String::new(),
+                        outcome: OUTCOMES[usize::from(*outcome)],
+                    };
+                    record_result(&intent, l, now, n.max(1), r)
+                }
+                (Op::Finish { kind, keys, .. }, Some(l)) => {
+                    let keys: Vec<String> = keys.iter().map(|k| format!("k{k}")).collect();
+                    let f = match kind {
+                        0 => Finish::Succeeded {
+                            cancel_pg_cno: "c".into(),
+                        },
+                        1 => Finish::Declined {
+                            res_cd: "R".into(),
+                            detail: String::new(),
+                        },
+                        2 => Finish::NotProcessed(NotProcessedProof::NothingDelivered),
+                        3 => Finish::NotProcessed(NotProcessedProof::KeysAbsent {
+                            keys: keys.clone(),
+                        }),
+                        4 => Finish::Unknown {
+                            detail: String::new(),
+                        },
+                        _ => Finish::Pending {
+                            cancel_pg_cno: "c".into(),
+                        },
+                    };
+                    finish(&intent, l, now, f).inspect(|i| {
+                        // Not processed only with proof for every maybe-processed key.
+                        if i.state == State::NotProcessed {
+                            for a in before
+                                .attempts
+                                .iter()
+                                .filter(|a| a.may_have_been_processed())
+                            {
+                                assert!(*kind == 3 && keys.contains(&a.key), "{a:?} {keys:?}");
+                            }
+                        }
+                        // Declined never follows an earlier maybe-processed attempt,
+                        // except the final failure of an accepted WeChat cancel.
+                        if matches!(i.state, State::Declined { .. })
+                            && before.cancel_pg_cno.is_none()
+                        {
+                            let n = before.attempts.len();
+                            assert!(before.attempts[..n - 1]
+                                .iter()
+                                .all(|a| !a.may_have_been_processed()));
+                        }
+                    })
+                }
+                (Op::Release { .. }, Some(l)) => release(&intent, l, now),
+                (Op::Tick { .. }, _) => continue,
+            };
+            let Ok(next) = result else {
+                continue;
+            };
+            // Final states never change.
+            assert!(
+                !before.state.kind().is_final(),
+                "{before:?} changed to {next:?}"
+            );
+            // Only the current lease holder writes (fencing), except taking a lease.
+            if !matches!(op, Op::Acquire { .. }) {
+                let l = held.as_ref().unwrap();
+                assert_eq!(l.generation, before.generation);
+            } else {
+                assert_eq!(next.generation, before.generation + 1);
+            }
+            // Attempts are only appended, and recorded results never change.
+            assert!(next.attempts.len() >= before.attempts.len());
+            for (a, b) in before.attempts.iter().zip(&next.attempts) {
+                assert_eq!(
+                    (&a.key, &a.request, a.sent_at),
+                    (&b.key, &b.request, b.sent_at)
+                );
+                if a.result.is_some() {
+                    assert_eq!(a.result, b.result);
+                }
+            }
+            // Wallet attempts repeat the first message; generic ones never reuse a key.
+            if channel.resends_identically() {
+                assert!(next.attempts.iter().all(|a| a.key == next.attempts[0].key));
+            } else {
+                let keys: std::collections::HashSet<_> =
+                    next.attempts.iter().map(|a| &a.key).collect();
+                assert_eq!(keys.len(), next.attempts.len());
+            }
+            intent = next;
+        }
+        let _ = StateKind::ALL;
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn generic_sequences_keep_the_invariants(ops in proptest::collection::vec(op(), 0..40)) {
+            check(Channel::Generic, ops);
+        }
+
+        #[test]
+        fn wechat_sequences_keep_the_invariants(ops in proptest::collection::vec(op(), 0..40)) {
+            check(Channel::Wechat, ops);
+        }
+    }
+}
