@@ -770,6 +770,30 @@ impl Intent {
     pub fn last_key(&self) -> Option<&str> {
         self.attempts.last().map(|a| a.key.as_str())
     }
+
+    /// The keys of every attempt that may have been processed, each once, in attempt
+    /// order: what recovery must look up before [`NotProcessedProof::KeysAbsent`].
+    pub fn maybe_processed_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = Vec::new();
+        for a in self.attempts.iter().filter(|a| a.may_have_been_processed()) {
+            if !keys.contains(&a.key.as_str()) {
+                keys.push(&a.key);
+            }
+        }
+        keys
+    }
+
+    /// When the first attempt was recorded (database clock): where the age limit of
+    /// identical wallet resends counts from.
+    pub fn first_sent_at(&self) -> Option<Timestamp> {
+        self.attempts.first().map(|a| a.sent_at)
+    }
+
+    /// When the latest attempt was recorded (database clock): look-ups wait until this plus
+    /// the gateway's processing bound.
+    pub fn last_sent_at(&self) -> Option<Timestamp> {
+        self.attempts.last().map(|a| a.sent_at)
+    }
 }
 
 /// How a leased intent ends (or is parked): the input of [`crate::transition::finish`].

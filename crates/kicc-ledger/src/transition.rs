@@ -742,6 +742,7 @@ mod tests {
         .unwrap();
         let (i, _) = record_attempt(&i, &lease, clock.now(), attempt("k2")).unwrap();
         let i = record_result(&i, &lease, clock.now(), 2, result(OutcomeKind::Ambiguous)).unwrap();
+        assert_eq!(i.maybe_processed_keys(), ["k2"]);
         assert!(finish(
             &i,
             &lease,
