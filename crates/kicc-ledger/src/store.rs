@@ -83,6 +83,10 @@ pub struct ImportConflict {
 /// Durable storage of intents. Every method is one transaction; every write under a lease
 /// checks the lease's generation in that transaction (fencing).
 ///
+/// A method's `Ok` means committed. Dropping its future before it completes does not undo
+/// it: the operation may or may not have been committed (an attempt recorded that way has
+/// no result, so recovery treats it as possibly sent, which is safe).
+///
 /// The write-ahead protocol an executor follows:
 /// [`import`](Store::import) or [`plan`](Store::plan) → [`lease_next`](Store::lease_next) →
 /// ([`renew`](Store::renew) → [`record_attempt`](Store::record_attempt) → send →
