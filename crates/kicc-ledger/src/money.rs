@@ -1,0 +1,151 @@
+//! Currencies and decimal amounts as a person writes them, converted exactly to minor units.
+//!
+//! This duplicates the rules of `kicc_core::money` (`Amount::parse_major`) on purpose for now,
+//! so the ledger stays independent of kicc-core's types; integration is expected to switch to
+//! `kicc_core::Money`. No floats anywhere.
+
+use std::fmt;
+
+/// The largest amount accepted, in minor units (12 digits, like KICC's amount fields).
+pub const MAX_MINOR_UNITS: u64 = 999_999_999_999;
+
+/// A currency a cancel can be expressed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Currency {
+    /// Korean won: whole won, no minor unit.
+    Krw,
+    /// US dollar: amounts in cents.
+    Usd,
+}
+
+impl Currency {
+    /// The ISO 4217 code (`KRW`, `USD`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::Krw => "KRW",
+            Currency::Usd => "USD",
+        }
+    }
+
+    /// Decimal places a person writes (0 for KRW, 2 for USD).
+    pub fn decimals(self) -> u32 {
+        match self {
+            Currency::Krw => 0,
+            Currency::Usd => 2,
+        }
+    }
+
+    /// Parses `KRW` or `USD` exactly (case-sensitive, as the API sends them).
+    pub fn parse(text: &str) -> Option<Currency> {
+        match text {
+            "KRW" => Some(Currency::Krw),
+            "USD" => Some(Currency::Usd),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Reads `text`, a decimal in major units of `currency` (`"12.03"` USD is 1203 cents, `"1000"`
+/// KRW is 1000 won) and returns minor units, or why it is refused.
+///
+/// Refused: empty text, signs, exponents, separators, spaces, a missing integer or fraction
+/// part (`.5`, `5.`), more decimal places than the currency has unless they are zeros
+/// (`"0.105"` USD, `"10.5"` KRW), zero, and more than [`MAX_MINOR_UNITS`].
+pub fn parse_major(currency: Currency, text: &str) -> Result<u64, &'static str> {
+    let (int, frac) = match text.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (text, None),
+    };
+    if int.is_empty() {
+        return Err("needs digits before the decimal point");
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("only digits and one decimal point are allowed");
+    }
+    let frac = match frac {
+        Some("") => return Err("needs digits after the decimal point"),
+        Some(f) => f,
+        None => "",
+    };
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("only digits and one decimal point are allowed");
+    }
+    let places = currency.decimals() as usize;
+    let (kept, extra) = frac.split_at(frac.len().min(places));
+    if extra.bytes().any(|b| b != b'0') {
+        return Err(match currency {
+            Currency::Krw => "KRW has no fractional part (whole won only)",
+            Currency::Usd => "USD has at most 2 decimal places (cents)",
+        });
+    }
+    let digits = int
+        .bytes()
+        .chain(kept.bytes())
+        .chain(std::iter::repeat_n(b'0', places - kept.len()));
+    let mut minor: u64 = 0;
+    for b in digits {
+        minor = minor
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(u64::from(b - b'0')))
+            .ok_or("is larger than 999999999999 minor units")?;
+    }
+    if minor == 0 {
+        return Err("must be greater than zero");
+    }
+    if minor > MAX_MINOR_UNITS {
+        return Err("is larger than 999999999999 minor units");
+    }
+    Ok(minor)
+}
+
+/// Writes `minor` units of `currency` in major units (`1203` USD as `12.03`).
+pub fn display_major(currency: Currency, minor: u64) -> String {
+    match currency {
+        Currency::Krw => minor.to_string(),
+        Currency::Usd => format!("{}.{:02}", minor / 100, minor % 100),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usd_cents_exactly() {
+        assert_eq!(parse_major(Currency::Usd, "12.03"), Ok(1203));
+        assert_eq!(parse_major(Currency::Usd, "0.1"), Ok(10));
+        assert_eq!(parse_major(Currency::Usd, "7"), Ok(700));
+        assert_eq!(parse_major(Currency::Usd, "1.500"), Ok(150));
+        assert!(parse_major(Currency::Usd, "0.105").is_err());
+        assert!(parse_major(Currency::Usd, "1e3").is_err());
+        assert!(parse_major(Currency::Usd, "-1").is_err());
+        assert!(parse_major(Currency::Usd, ".5").is_err());
+        assert!(parse_major(Currency::Usd, "5.").is_err());
+        assert!(parse_major(Currency::Usd, "1,000").is_err());
+        assert!(parse_major(Currency::Usd, " 1").is_err());
+        assert!(parse_major(Currency::Usd, "0.00").is_err());
+        assert_eq!(display_major(Currency::Usd, 1203), "12.03");
+        assert_eq!(display_major(Currency::Usd, 5), "0.05");
+    }
+
+    #[test]
+    fn krw_whole_won() {
+        assert_eq!(parse_major(Currency::Krw, "1000"), Ok(1000));
+        assert_eq!(parse_major(Currency::Krw, "1000.0"), Ok(1000));
+        assert!(parse_major(Currency::Krw, "10.5").is_err());
+        assert_eq!(
+            parse_major(Currency::Krw, "999999999999"),
+            Ok(MAX_MINOR_UNITS)
+        );
+        assert!(parse_major(Currency::Krw, "1000000000000").is_err());
+        assert!(parse_major(Currency::Krw, "99999999999999999999999").is_err());
+        assert!(parse_major(Currency::Krw, "").is_err());
+        assert_eq!(display_major(Currency::Krw, 1000), "1000");
+    }
+}

@@ -1,0 +1,934 @@
+//! The PostgreSQL backend: many workers on many hosts share one database.
+//!
+//! - `intent_id` has a unique constraint; imports insert with `ON CONFLICT DO NOTHING`, so two
+//!   processes importing the same file at once end up with one row per intent.
+//! - Leases are taken under row locks: `lease_next` picks with `FOR UPDATE SKIP LOCKED`, so
+//!   two workers never take the same intent, and every write re-reads its row `FOR UPDATE`
+//!   and checks the lease generation (fencing) in the same transaction.
+//! - Time is the server's `clock_timestamp()`, never a host's clock.
+//! - Dead owners: each store holds a session advisory lock (`pg_try_advisory_lock`) on its own
+//!   owner number for as long as its session lives. The server drops it when the session
+//!   ends (process killed, host gone, connection cut), so `pg_locks` tells at once which
+//!   owners are alive.
+//!
+//! Connections are plain TCP (`NoTls`): use a loopback or private network to the server.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
+
+use crate::error::LedgerError;
+use crate::model::{
+    check_notice, Attempt, AttemptPlan, AttemptResult, Finish, Intent, IntentId, IntentSpec, Lease,
+    Notice, OwnerId, State, StateKind, Timestamp,
+};
+use crate::rows::{
+    attempt_changes, group_attempts, AttemptRow, IntentRow, ATTEMPT_COLUMNS, INTENT_COLUMNS,
+};
+use crate::store::{ImportConflict, Leased, Store, Summary};
+use crate::transition::{self, Planned};
+use crate::url::{password_from_env, Password, PgTarget};
+
+/// The schema version this library writes.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The first key of every advisory lock this library takes (`KICC` in ASCII).
+const LOCK_NAMESPACE: i32 = 0x4B49_4343;
+
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE intents (
+        seq BIGSERIAL PRIMARY KEY,
+        intent_id TEXT NOT NULL UNIQUE,
+        channel TEXT NOT NULL,
+        pg_cno TEXT NOT NULL,
+        amount BIGINT,
+        currency TEXT,
+        revise_type_code TEXT NOT NULL,
+        remain_amount BIGINT,
+        reason TEXT,
+        notify_url TEXT,
+        state TEXT NOT NULL,
+        lease_owner TEXT,
+        lease_expires_ms BIGINT,
+        generation BIGINT NOT NULL DEFAULT 0,
+        cancel_pg_cno TEXT,
+        res_cd TEXT,
+        detail TEXT,
+        created_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL
+    );
+    CREATE INDEX intents_pg_cno ON intents (pg_cno, seq);
+    CREATE INDEX intents_state ON intents (state, seq);
+    CREATE TABLE attempts (
+        intent_seq BIGINT NOT NULL REFERENCES intents (seq),
+        number BIGINT NOT NULL,
+        shop_transaction_id TEXT NOT NULL,
+        korea_date TEXT NOT NULL,
+        request BYTEA NOT NULL,
+        sent_ms BIGINT NOT NULL,
+        http_status BIGINT,
+        res_cd TEXT,
+        detail TEXT,
+        outcome TEXT,
+        result_ms BIGINT,
+        PRIMARY KEY (intent_seq, number)
+    );
+    CREATE SEQUENCE kicc_owner_seq;",
+    ),
+    (
+        2,
+        "CREATE TABLE notices (
+        id BIGSERIAL PRIMARY KEY,
+        pg_cno TEXT NOT NULL,
+        cancel_pg_cno TEXT NOT NULL,
+        body BYTEA NOT NULL,
+        received_ms BIGINT NOT NULL
+    );
+    CREATE INDEX notices_cancel ON notices (pg_cno, cancel_pg_cno, id);
+    CREATE INDEX intents_cancel ON intents (pg_cno, cancel_pg_cno);",
+    ),
+];
+
+const NOW_MS: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// A pooled connection and the statements prepared on it (prepared once, then each use is
+/// one round trip instead of two).
+struct Conn {
+    client: Client,
+    stmts: std::sync::Mutex<HashMap<String, Statement>>,
+}
+
+impl Conn {
+    fn new(client: Client) -> Conn {
+        Conn {
+            client,
+            stmts: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn begin(&mut self) -> Result<Tx<'_>, tokio_postgres::Error> {
+        let Conn { client, stmts } = self;
+        Ok(Tx {
+            tx: client.transaction().await?,
+            stmts,
+        })
+    }
+
+    /// A read-only transaction on one snapshot, so an intent and its attempts are read
+    /// consistently.
+    async fn begin_snapshot(&mut self) -> Result<Tx<'_>, tokio_postgres::Error> {
+        let Conn { client, stmts } = self;
+        Ok(Tx {
+            tx: client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?,
+            stmts,
+        })
+    }
+}
+
+/// A transaction that prepares each distinct statement once per connection.
+struct Tx<'a> {
+    tx: Transaction<'a>,
+    stmts: &'a std::sync::Mutex<HashMap<String, Statement>>,
+}
+
+type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+impl Tx<'_> {
+    async fn prepared(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        let cached = self.stmts.lock().ok().and_then(|m| m.get(sql).cloned());
+        if let Some(st) = cached {
+            return Ok(st);
+        }
+        let st = self.tx.prepare(sql).await?;
+        if let Ok(mut m) = self.stmts.lock() {
+            m.insert(sql.to_owned(), st.clone());
+        }
+        Ok(st)
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let st = self.prepared(sql).await?;
+        self.tx.query(&st, params).await
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let st = self.prepared(sql).await?;
+        self.tx.query_opt(&st, params).await
+    }
+
+    async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, tokio_postgres::Error> {
+        let st = self.prepared(sql).await?;
+        self.tx.query_one(&st, params).await
+    }
+
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, tokio_postgres::Error> {
+        let st = self.prepared(sql).await?;
+        self.tx.execute(&st, params).await
+    }
+
+    async fn commit(self) -> Result<(), tokio_postgres::Error> {
+        self.tx.commit().await
+    }
+
+    async fn rollback(self) -> Result<(), tokio_postgres::Error> {
+        self.tx.rollback().await
+    }
+}
+
+struct Inner {
+    owner: OwnerId,
+    /// Holds the owner's advisory lock for as long as it is open.
+    lock_client: Client,
+    pool: Vec<Mutex<Conn>>,
+    next: AtomicUsize,
+    target: PgTarget,
+}
+
+/// A ledger in a PostgreSQL database. Cheap to clone (clones share connections and owner).
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.inner.target.to_string())
+            .field("owner", &self.inner.owner)
+            .finish()
+    }
+}
+
+fn owner_number(owner: &OwnerId) -> Option<i64> {
+    let n: i64 = owner.0.parse().ok()?;
+    (n > 0).then(|| ((n - 1) % i64::from(i32::MAX)) + 1)
+}
+
+async fn connect_one(
+    target: &PgTarget,
+    password: Option<&Password>,
+) -> Result<Client, LedgerError> {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.user(&target.user)
+        .host(&target.host)
+        .port(target.port)
+        .dbname(&target.dbname)
+        .application_name("kicc-ledger")
+        .connect_timeout(Duration::from_secs(10));
+    if let Some(p) = password {
+        cfg.password(p.expose());
+    }
+    let (client, connection) = cfg
+        .connect(NoTls)
+        .await
+        .map_err(|e| LedgerError::Storage(format!("postgres: connecting to {target}: {e}")))?;
+    tokio::spawn(async move {
+        // Ends when the client is dropped or the server goes away; errors then surface on
+        // the client's next call.
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    idx: usize,
+) -> Result<T, LedgerError> {
+    row.try_get(idx)
+        .map_err(|e| LedgerError::Corrupt(format!("column {idx}: {e}")))
+}
+
+fn intent_row(r: &tokio_postgres::Row) -> Result<IntentRow, LedgerError> {
+    Ok(IntentRow {
+        seq: get(r, 0)?,
+        intent_id: get(r, 1)?,
+        channel: get(r, 2)?,
+        pg_cno: get(r, 3)?,
+        amount: get(r, 4)?,
+        currency: get(r, 5)?,
+        revise_type_code: get(r, 6)?,
+        remain_amount: get(r, 7)?,
+        reason: get(r, 8)?,
+        notify_url: get(r, 9)?,
+        state: get(r, 10)?,
+        lease_owner: get(r, 11)?,
+        lease_expires_ms: get(r, 12)?,
+        generation: get(r, 13)?,
+        cancel_pg_cno: get(r, 14)?,
+        res_cd: get(r, 15)?,
+        detail: get(r, 16)?,
+    })
+}
+
+fn attempt_row(r: &tokio_postgres::Row) -> Result<AttemptRow, LedgerError> {
+    Ok(AttemptRow {
+        intent_seq: get(r, 0)?,
+        number: get(r, 1)?,
+        key: get(r, 2)?,
+        korea_date: get(r, 3)?,
+        request: get(r, 4)?,
+        sent_ms: get(r, 5)?,
+        http_status: get(r, 6)?,
+        res_cd: get(r, 7)?,
+        detail: get(r, 8)?,
+        outcome: get(r, 9)?,
+    })
+}
+
+async fn now(tx: &Tx<'_>) -> Result<Timestamp, LedgerError> {
+    let row = tx.query_one(NOW_MS, &[]).await?;
+    Ok(Timestamp(get(&row, 0)?))
+}
+
+/// Owner numbers whose advisory lock is held right now in this database.
+async fn live_owners(tx: &Tx<'_>) -> Result<HashSet<i64>, LedgerError> {
+    let ns = LOCK_NAMESPACE.unsigned_abs();
+    let rows = tx
+        .query(
+            "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND objsubid = 2 AND classid = $1 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[&ns],
+        )
+        .await?;
+    rows.iter().map(|r| get::<i64>(r, 0)).collect()
+}
+
+fn alive_in(live: &HashSet<i64>, intent: &Intent) -> bool {
+    match &intent.state {
+        // An owner id this backend did not write: cannot probe, so wait for expiry.
+        State::InFlight { owner, .. } => owner_number(owner).is_none_or(|n| live.contains(&n)),
+        _ => true,
+    }
+}
+
+async fn attempts_for(tx: &Tx<'_>, seqs: &[i64]) -> Result<Vec<AttemptRow>, LedgerError> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE intent_seq = ANY($1) \
+                 ORDER BY intent_seq, number"
+            ),
+            &[&seqs],
+        )
+        .await?;
+    rows.iter().map(attempt_row).collect()
+}
+
+async fn with_attempts(tx: &Tx<'_>, rows: Vec<IntentRow>) -> Result<Vec<Intent>, LedgerError> {
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let mut by_seq = group_attempts(attempts_for(tx, &seqs).await?);
+    rows.into_iter()
+        .map(|r| {
+            let a = by_seq.remove(&r.seq).unwrap_or_default();
+            r.into_intent(a)
+        })
+        .collect()
+}
+
+/// Loads one intent by id, locking its row (`FOR UPDATE`) for the rest of the transaction.
+async fn load_locked(tx: &Tx<'_>, id: &IntentId) -> Result<Option<Intent>, LedgerError> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE intent_id = $1 FOR UPDATE"),
+            &[&id.as_str()],
+        )
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(with_attempts(tx, vec![intent_row(&r)?]).await?.pop()),
+    }
+}
+
+/// Loads one intent by id without locking it (its parameters never change; planning only
+/// compares them, so a rerun importing a file does not stall the workers).
+async fn load_unlocked(tx: &Tx<'_>, id: &IntentId) -> Result<Option<Intent>, LedgerError> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE intent_id = $1"),
+            &[&id.as_str()],
+        )
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(with_attempts(tx, vec![intent_row(&r)?]).await?.pop()),
+    }
+}
+
+async fn load_seq(tx: &Tx<'_>, seq: i64) -> Result<Option<Intent>, LedgerError> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE seq = $1"),
+            &[&seq],
+        )
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(with_attempts(tx, vec![intent_row(&r)?]).await?.pop()),
+    }
+}
+
+async fn earlier_open(tx: &Tx<'_>, pg_cno: &str, seq: i64) -> Result<Option<Intent>, LedgerError> {
+    let row = tx
+        .query_opt(
+            "SELECT seq FROM intents WHERE pg_cno = $1 AND seq < $2 \
+             AND state NOT IN ('succeeded', 'declined', 'not_processed') ORDER BY seq LIMIT 1",
+            &[&pg_cno, &seq],
+        )
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => load_seq(tx, get(&r, 0)?).await,
+    }
+}
+
+/// Inserts a new intent unless one with its id exists; returns its seq, or `None` when
+/// another transaction (or an earlier import) already stored that id.
+async fn insert(tx: &Tx<'_>, i: &Intent, now: Timestamp) -> Result<Option<i64>, LedgerError> {
+    let r = IntentRow::from_intent(i);
+    let row = tx
+        .query_opt(
+            "INSERT INTO intents (intent_id, channel, pg_cno, amount, currency, revise_type_code, \
+             remain_amount, reason, notify_url, state, generation, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+             ON CONFLICT (intent_id) DO NOTHING RETURNING seq",
+            &[
+                &r.intent_id,
+                &r.channel,
+                &r.pg_cno,
+                &r.amount,
+                &r.currency,
+                &r.revise_type_code,
+                &r.remain_amount,
+                &r.reason,
+                &r.notify_url,
+                &r.state,
+                &r.generation,
+                &now.0,
+            ],
+        )
+        .await?;
+    row.map(|r| get(&r, 0)).transpose()
+}
+
+async fn write_back(
+    tx: &Tx<'_>,
+    old: &Intent,
+    new: &Intent,
+    now: Timestamp,
+) -> Result<(), LedgerError> {
+    let r = IntentRow::from_intent(new);
+    let old_generation = i64::try_from(old.generation).unwrap_or(i64::MAX);
+    let changed = tx
+        .execute(
+            "UPDATE intents SET state = $1, lease_owner = $2, lease_expires_ms = $3, \
+             generation = $4, cancel_pg_cno = $5, res_cd = $6, detail = $7, updated_ms = $8 \
+             WHERE seq = $9 AND generation = $10",
+            &[
+                &r.state,
+                &r.lease_owner,
+                &r.lease_expires_ms,
+                &r.generation,
+                &r.cancel_pg_cno,
+                &r.res_cd,
+                &r.detail,
+                &now.0,
+                &new.seq,
+                &old_generation,
+            ],
+        )
+        .await?;
+    if changed != 1 {
+        return Err(LedgerError::Storage(format!(
+            "intent {} changed under a write transaction",
+            new.spec.intent_id()
+        )));
+    }
+    let (inserts, results) = attempt_changes(old, new);
+    for a in inserts {
+        let a = AttemptRow::from_attempt(new.seq, a);
+        tx.execute(
+            "INSERT INTO attempts (intent_seq, number, shop_transaction_id, korea_date, request, \
+             sent_ms, http_status, res_cd, detail, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &a.intent_seq,
+                &a.number,
+                &a.key,
+                &a.korea_date,
+                &a.request,
+                &a.sent_ms,
+                &a.http_status,
+                &a.res_cd,
+                &a.detail,
+                &a.outcome,
+            ],
+        )
+        .await?;
+    }
+    for a in results {
+        let a = AttemptRow::from_attempt(new.seq, a);
+        tx.execute(
+            "UPDATE attempts SET http_status = $1, res_cd = $2, detail = $3, outcome = $4, \
+             result_ms = $5 WHERE intent_seq = $6 AND number = $7",
+            &[
+                &a.http_status,
+                &a.res_cd,
+                &a.detail,
+                &a.outcome,
+                &now.0,
+                &a.intent_seq,
+                &a.number,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn migrate(client: &mut Client) -> Result<(), LedgerError> {
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .await
+        .or_else(|e| {
+            // Two processes creating the table at once: one wins, the other sees a unique
+            // violation on the catalog; the table exists either way.
+            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+    let tx = client.transaction().await?;
+    // Serialize migrations between processes.
+    tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_NAMESPACE])
+        .await?;
+    let row = tx
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+        .await?;
+    let current: i64 = get(&row, 0)?;
+    if current > SCHEMA_VERSION {
+        return Err(LedgerError::SchemaTooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (version, sql) in MIGRATIONS {
+        if *version > current {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                &[version],
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl PostgresStore {
+    /// Connects to `target` with the password from `PGPASSWORD` or `.pgpass` (if any), with
+    /// four pooled connections.
+    pub async fn connect(target: &PgTarget) -> Result<PostgresStore, LedgerError> {
+        let password = password_from_env(target);
+        Self::connect_with(target, password.as_ref(), 4).await
+    }
+
+    /// Connects with an explicit password and `pool_size` connections (at least 1) besides
+    /// the one holding the owner lock; applies pending migrations; takes a new owner number.
+    pub async fn connect_with(
+        target: &PgTarget,
+        password: Option<&Password>,
+        pool_size: usize,
+    ) -> Result<PostgresStore, LedgerError> {
+        let mut first = connect_one(target, password).await?;
+        migrate(&mut first).await?;
+        let lock_client = connect_one(target, password).await?;
+        let owner = loop {
+            let row = lock_client
+                .query_one("SELECT nextval('kicc_owner_seq')", &[])
+                .await?;
+            let owner = OwnerId(get::<i64>(&row, 0)?.to_string());
+            let no = owner_number(&owner)
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(|| LedgerError::Corrupt("owner sequence out of range".into()))?;
+            let row = lock_client
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, $2)",
+                    &[&LOCK_NAMESPACE, &no],
+                )
+                .await?;
+            // false only if the number wrapped around onto a live owner: take the next one.
+            if get::<bool>(&row, 0)? {
+                break owner;
+            }
+        };
+        let mut pool = vec![Mutex::new(Conn::new(first))];
+        for _ in 1..pool_size.max(1) {
+            pool.push(Mutex::new(Conn::new(connect_one(target, password).await?)));
+        }
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                owner,
+                lock_client,
+                pool,
+                next: AtomicUsize::new(0),
+                target: target.clone(),
+            }),
+        })
+    }
+
+    /// Whether this store's owner lock session is still open (if it is not, other workers
+    /// may take its leases over; its writes will then be fenced off).
+    pub fn owner_session_open(&self) -> bool {
+        !self.inner.lock_client.is_closed()
+    }
+
+    async fn client(&self) -> tokio::sync::MutexGuard<'_, Conn> {
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.pool.len();
+        self.inner.pool[i].lock().await
+    }
+
+    async fn under_lease<T>(
+        &self,
+        lease: &Lease,
+        step: impl FnOnce(&Intent, Timestamp) -> Result<(Intent, T), LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
+        let now = now(&tx).await?;
+        let old = load_locked(&tx, &lease.intent_id)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(lease.intent_id.clone()))?;
+        let (new, out) = step(&old, now)?;
+        write_back(&tx, &old, &new, now).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn plan_in(
+        tx: &Tx<'_>,
+        spec: IntentSpec,
+        now: Timestamp,
+    ) -> Result<Planned, LedgerError> {
+        let existing = load_unlocked(tx, spec.intent_id()).await?;
+        match transition::plan(existing.as_ref(), spec.clone(), 0)? {
+            Planned::Created(mut i) => match insert(tx, &i, now).await? {
+                Some(seq) => {
+                    i.seq = seq;
+                    Ok(Planned::Created(i))
+                }
+                None => {
+                    // Inserted concurrently by another transaction (now committed).
+                    let existing = load_unlocked(tx, spec.intent_id()).await?;
+                    Ok(transition::plan(existing.as_ref(), spec, 0)?)
+                }
+            },
+            e @ Planned::Existing(_) => Ok(e),
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn owner(&self) -> &OwnerId {
+        &self.inner.owner
+    }
+
+    async fn plan(&self, spec: IntentSpec) -> Result<Planned, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
+        let now = now(&tx).await?;
+        let out = Self::plan_in(&tx, spec, now).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn import(
+        &self,
+        specs: Vec<IntentSpec>,
+    ) -> Result<Result<Vec<Planned>, Vec<ImportConflict>>, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
+        let now = now(&tx).await?;
+        let mut out = Vec::with_capacity(specs.len());
+        let mut conflicts = Vec::new();
+        for (index, spec) in specs.into_iter().enumerate() {
+            match Self::plan_in(&tx, spec, now).await {
+                Ok(p) => out.push(p),
+                Err(LedgerError::Transition(crate::TransitionError::Conflict(conflict))) => {
+                    conflicts.push(ImportConflict { index, conflict })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if conflicts.is_empty() {
+            tx.commit().await?;
+            Ok(Ok(out))
+        } else {
+            tx.rollback().await?;
+            Ok(Err(conflicts))
+        }
+    }
+
+    async fn get(&self, intent_id: &IntentId) -> Result<Option<Intent>, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin_snapshot().await?;
+        let out = load_unlocked(&tx, intent_id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn list(&self, state: Option<StateKind>) -> Result<Vec<Intent>, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin_snapshot().await?;
+        let rows = match state {
+            Some(k) => {
+                tx.query(
+                    &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE state = $1 ORDER BY seq"),
+                    &[&k.as_str()],
+                )
+                .await?
+            }
+            None => {
+                tx.query(
+                    &format!("SELECT {INTENT_COLUMNS} FROM intents ORDER BY seq"),
+                    &[],
+                )
+                .await?
+            }
+        };
+        let rows = rows.iter().map(intent_row).collect::<Result<Vec<_>, _>>()?;
+        let out = with_attempts(&tx, rows).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn lease_next(&self, ttl: Duration) -> Result<Option<Leased>, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
+        let now = now(&tx).await?;
+        let row = tx
+            .query_opt(
+                &format!(
+                    "SELECT {INTENT_COLUMNS} FROM intents i WHERE i.state = 'planned' AND NOT EXISTS \
+                     (SELECT 1 FROM intents e WHERE e.pg_cno = i.pg_cno AND e.seq < i.seq \
+                      AND e.state NOT IN ('succeeded', 'declined', 'not_processed')) \
+                     ORDER BY i.seq LIMIT 1 FOR UPDATE SKIP LOCKED"
+                ),
+                &[],
+            )
+            .await?;
+        let Some(row) = row else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let old = with_attempts(&tx, vec![intent_row(&row)?])
+            .await?
+            .pop()
+            .ok_or_else(|| LedgerError::Storage("leased row vanished".into()))?;
+        let (new, lease) = transition::acquire(&old, &self.inner.owner, now, ttl, None, true)?;
+        write_back(&tx, &old, &new, now).await?;
+        tx.commit().await?;
+        Ok(Some(Leased { lease, intent: new }))
+    }
+
+    async fn lease(&self, intent_id: &IntentId, ttl: Duration) -> Result<Leased, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
+        let now = now(&tx).await?;
+        let old = load_locked(&tx, intent_id)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(intent_id.clone()))?;
+        let earlier = earlier_open(&tx, old.spec.pg_cno(), old.seq).await?;
+        let live = live_owners(&tx).await?;
+        let alive = alive_in(&live, &old);
+        let (new, lease) =
+            transition::acquire(&old, &self.inner.owner, now, ttl, earlier.as_ref(), alive)?;
+        write_back(&tx, &old, &new, now).await?;
+        tx.commit().await?;
+        Ok(Leased { lease, intent: new })
+    }
+
+    async fn renew(&self, lease: &Lease, min_remaining: Duration) -> Result<Lease, LedgerError> {
+        self.under_lease(lease, |old, now| {
+            Ok(transition::renew(old, lease, now, min_remaining)?)
+        })
+        .await
+    }
+
+    async fn record_attempt(
+        &self,
+        lease: &Lease,
+        plan: AttemptPlan,
+    ) -> Result<Attempt, LedgerError> {
+        self.under_lease(lease, |old, now| {
+            Ok(transition::record_attempt(old, lease, now, plan)?)
+        })
+        .await
+    }
+
+    async fn record_result(
+        &self,
+        lease: &Lease,
+        number: u32,
+        result: AttemptResult,
+    ) -> Result<(), LedgerError> {
+        self.under_lease(lease, |old, now| {
+            Ok((
+                transition::record_result(old, lease, now, number, result)?,
+                (),
+            ))
+        })
+        .await
+    }
+
+    async fn finish(&self, lease: &Lease, outcome: Finish) -> Result<Intent, LedgerError> {
+        self.under_lease(lease, |old, now| {
+            let new = transition::finish(old, lease, now, outcome)?;
+            Ok((new.clone(), new))
+        })
+        .await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<Intent, LedgerError> {
+        self.under_lease(lease, |old, now| {
+            let new = transition::release(old, lease, now)?;
+            Ok((new.clone(), new))
+        })
+        .await
+    }
+
+    async fn recoverable(&self) -> Result<Vec<Intent>, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin_snapshot().await?;
+        let now = now(&tx).await?;
+        let live = live_owners(&tx).await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {INTENT_COLUMNS} FROM intents \
+                     WHERE state IN ('in_flight', 'unknown') ORDER BY seq"
+                ),
+                &[],
+            )
+            .await?;
+        let rows = rows.iter().map(intent_row).collect::<Result<Vec<_>, _>>()?;
+        let all = with_attempts(&tx, rows).await?;
+        tx.commit().await?;
+        Ok(all
+            .into_iter()
+            .filter(|i| transition::is_recoverable(i, now, alive_in(&live, i)))
+            .collect())
+    }
+
+    async fn summary(&self) -> Result<Summary, LedgerError> {
+        let conn = self.client().await;
+        let rows = conn
+            .client
+            .query("SELECT state, COUNT(*) FROM intents GROUP BY state", &[])
+            .await?;
+        let mut s = Summary::default();
+        for r in &rows {
+            let state: String = get(r, 0)?;
+            let n: i64 = get(r, 1)?;
+            let kind = StateKind::parse(&state)
+                .ok_or_else(|| LedgerError::Corrupt(format!("unknown state {state:?}")))?;
+            s.add_count(kind, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(s)
+    }
+
+    async fn now(&self) -> Result<Timestamp, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin_snapshot().await?;
+        let t = now(&tx).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    async fn record_notice(
+        &self,
+        pg_cno: &str,
+        cancel_pg_cno: &str,
+        body: Vec<u8>,
+    ) -> Result<(Notice, Option<Intent>), LedgerError> {
+        check_notice(pg_cno, cancel_pg_cno, &body).map_err(crate::TransitionError::from)?;
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
+        let now = now(&tx).await?;
+        let row = tx
+            .query_one(
+                "INSERT INTO notices (pg_cno, cancel_pg_cno, body, received_ms) \
+                 VALUES ($1, $2, $3, $4) RETURNING id",
+                &[&pg_cno, &cancel_pg_cno, &body, &now.0],
+            )
+            .await?;
+        let notice = Notice {
+            id: get(&row, 0)?,
+            pg_cno: pg_cno.to_owned(),
+            cancel_pg_cno: cancel_pg_cno.to_owned(),
+            body,
+            received_at: now,
+        };
+        let seq = tx
+            .query_opt(
+                "SELECT seq FROM intents WHERE pg_cno = $1 AND cancel_pg_cno = $2 \
+                 ORDER BY seq LIMIT 1",
+                &[&pg_cno, &cancel_pg_cno],
+            )
+            .await?;
+        let intent = match seq {
+            Some(r) => load_seq(&tx, get(&r, 0)?).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok((notice, intent))
+    }
+
+    async fn notices(&self, pg_cno: &str, cancel_pg_cno: &str) -> Result<Vec<Notice>, LedgerError> {
+        let mut conn = self.client().await;
+        let tx = conn.begin_snapshot().await?;
+        let rows = tx
+            .query(
+                "SELECT id, pg_cno, cancel_pg_cno, body, received_ms FROM notices \
+                 WHERE pg_cno = $1 AND cancel_pg_cno = $2 ORDER BY id",
+                &[&pg_cno, &cancel_pg_cno],
+            )
+            .await?;
+        let out = rows
+            .iter()
+            .map(|r| {
+                Ok(Notice {
+                    id: get(r, 0)?,
+                    pg_cno: get(r, 1)?,
+                    cancel_pg_cno: get(r, 2)?,
+                    body: get(r, 3)?,
+                    received_at: Timestamp(get(r, 4)?),
+                })
+            })
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        tx.commit().await?;
+        Ok(out)
+    }
+}
