@@ -34,6 +34,20 @@ pub enum Action<'a, T> {
     Done(Result<T, Error>),
 }
 
+/// The request in flight (see [`Cancellation::in_flight`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlight<'a> {
+    /// A cancel attempt: it may cancel.
+    Attempt(&'a SentAttempt),
+    /// A look-up of an earlier key under `date`: it changes nothing.
+    LookUp {
+        /// The key looked up.
+        key: &'a ShopTransactionId,
+        /// The Korea date it is looked up under.
+        date: KoreaDate,
+    },
+}
+
 /// What is known of one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -166,6 +180,24 @@ impl<E: Exchange> Cancellation<E> {
     /// otherwise).
     pub fn may_have_been_processed(&self) -> bool {
         self.records.iter().any(|r| r.status == Status::Maybe)
+    }
+
+    /// What the request returned by the last [`Action::Send`] is, while it is in flight: an
+    /// attempt (record its key, date and bytes durably BEFORE sending it, if you journal) or
+    /// a look-up (which changes nothing).
+    pub fn in_flight(&self) -> Option<InFlight<'_>> {
+        match &self.state {
+            State::InFlight(Flight::Attempt) => {
+                self.records.last().map(|r| InFlight::Attempt(&r.sent))
+            }
+            State::InFlight(Flight::LookUp { record, date }) => {
+                self.records.get(*record).map(|r| InFlight::LookUp {
+                    key: &r.sent.key,
+                    date: *date,
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Every attempt recorded so far (resumed ones included), in order.

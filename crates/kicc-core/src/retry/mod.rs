@@ -60,7 +60,7 @@ use crate::revise::Channel;
 use crate::text::ShopTransactionId;
 
 pub use crate::revise::RetryStyle;
-pub use machine::{Action, Cancellation};
+pub use machine::{Action, Cancellation, InFlight};
 pub use table::{decide, Decision, Observed, ResendKind};
 pub use tie::{tie, Tie};
 

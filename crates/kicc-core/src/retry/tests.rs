@@ -196,10 +196,19 @@ fn run(
     loop {
         match c.poll(now) {
             Action::Send(req) => {
-                let s = Sent {
-                    body: String::from_utf8(req.body().to_vec()).unwrap(),
-                    at: now.wall,
-                };
+                let body = String::from_utf8(req.body().to_vec()).unwrap();
+                let _ = req;
+                match c.in_flight() {
+                    Some(InFlight::Attempt(a)) => {
+                        assert!(!body.starts_with("LOOKUP|"));
+                        assert!(body.starts_with(a.key.as_str()));
+                    }
+                    Some(InFlight::LookUp { key, date }) => {
+                        assert_eq!(body, format!("LOOKUP|{key}|{date}"));
+                    }
+                    None => panic!("a request was sent with nothing in flight"),
+                }
+                let s = Sent { body, at: now.wall };
                 let reply = (script.next().expect("script too short"))(&s);
                 sent.push(s);
                 now = now.plus(Duration::from_millis(10));
