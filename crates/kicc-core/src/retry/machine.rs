@@ -599,7 +599,14 @@ impl<E: Exchange> Cancellation<E> {
         }
         let attempts_left = self.attempts < self.policy.max_attempts;
         if attempts_left && self.in_time(now, Duration::ZERO) {
-            self.state = State::Ready(Some(ResendKind::Fresh));
+            // A resumed cancel has not sent its own (unused) key yet: send it, dated today;
+            // otherwise every key of this run was used: a new one.
+            let next = if self.attempts == 0 {
+                ResendKind::Undelivered
+            } else {
+                ResendKind::Fresh
+            };
+            self.state = State::Ready(Some(next));
         } else {
             self.state = State::Finished(Some(Err(Error::Transport {
                 reason: format!(
