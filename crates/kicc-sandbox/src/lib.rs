@@ -148,7 +148,10 @@
 //!
 //! The sandbox also plays WeChat Pay Global for merchants that revoke orders
 //! directly (the `wechatpay-direct` crate), with its RSA request signatures and
-//! signed answers. Its keys are **publicly known, sandbox-only keys, committed
+//! signed answers, checked and made by the sandbox's own code (its own message
+//! builders and strict `Authorization` parser over `ring`; PEM and X.509 read
+//! with `rustls-pki-types` and `rustls-webpki`): the sandbox does not depend on
+//! `wechatpay-direct`. Its keys are **publicly known, sandbox-only keys, committed
 //! under `keys/`: never use them anywhere else** (they are to WeChat Pay what
 //! [`DEFAULT_SECRET_KEY`] is to KICC).
 //!
@@ -172,13 +175,14 @@
 //! | order | check | status and `code` |
 //! |---|---|---|
 //! | 1 | `User-Agent` present; `Accept` allows `application/json`; `Content-Type` is `application/json` | 400 `INVALID_REQUEST` (message names the header) |
-//! | 2 | `Authorization: WECHATPAY2-SHA256-RSA2048 mchid=..,nonce_str=..,timestamp=..,serial_no=..,signature=..` present and well formed; `mchid` is the configured caller (`mchid`, or `sp_mchid` in institutional mode); `serial_no` is the configured merchant certificate serial; `timestamp` within 5 minutes (either way) of the **sandbox clock**, in seconds; the signature verifies over `POST\nPATH_AND_QUERY_AS_SENT\nTIMESTAMP\nNONCE\nBODY\n` with the configured merchant public key | 401 `SIGN_ERROR`, `detail` = `{field, value?, issue, location: "header", sign_information?}`; `sign_information` = `{method, url, truncated_sign_message, sign_message_length}`: the message the sandbox checked, rebuilt from what was sent |
+//! | 2 | `Authorization: WECHATPAY2-SHA256-RSA2048 mchid="..",nonce_str="..",timestamp="..",serial_no="..",signature=".."` present and strictly well formed (one space after the scheme, exactly these five quoted parameters in any order, each once, `,` with no spaces); `mchid` is the configured caller (`mchid`, or `sp_mchid` in institutional mode); `serial_no` is the configured merchant certificate serial; `timestamp` within 5 minutes (either way) of the **sandbox clock**, in seconds; the signature verifies over `POST\nPATH_AND_QUERY_AS_SENT\nTIMESTAMP\nNONCE\nBODY\n` with the configured merchant public key | 401 `SIGN_ERROR`, `detail` = `{field, value?, issue, location: "header", sign_information?}`; `sign_information` = `{method, url, truncated_sign_message, sign_message_length}`: the message the sandbox checked, rebuilt from what was sent |
 //! | 3 | path ID: valid UTF-8 once decoded, 1 to 32 characters, no control characters | 400 `PARAM_ERROR`, `detail` = `{field: "transaction_id"\|"out_trade_no", value, issue, location: "path"}` |
 //! | 4 | body: a JSON object; common mode `{"mchid"}`, institutional `{"sp_mchid", "sub_mchid"}` (not both); each a string of 1 to 32 characters; unknown fields are ignored | 400 `PARAM_ERROR`, `detail` = `{field: "body"\|"mchid"\|"sp_mchid"\|"sub_mchid", value, issue, location: "body"}` |
 //! | 5 | the body names the configured merchant, in the configured mode | 400 `INVALID_REQUEST` (no permission; the message names the field) |
 //! | 6 | the order exists: by `transaction_id` | 400 `INVALID_TRANSACTIONID` |
 //! | 6 | the order exists: by `out_trade_no` (the page has no code for this; the sandbox's choice) | 400 `PARAM_ERROR`, `detail.field` `out_trade_no`, `location` `path` |
-//! | 7 | already revoked: **answered 204 again** and nothing changes (so an identical retry after a lost answer is a success; the sandbox's reading) | 204 |
+//! | 2b | only with [`WechatpayConfig::reject_replayed_nonce`] (**inferred**, off by default): the `(mchid, nonce_str)` was not accepted in the last 5 minutes | 401 `SIGN_ERROR`, `detail.field` `nonce_str` |
+//! | 7 | already revoked (**inferred**, [`WechatpayConfig::second_revoke`]): by default [`SecondRevoke::Succeed`], **answered 204 again** and nothing changes (so an identical retry after a lost answer is a success); [`SecondRevoke::Error`] answers 400 `INVALID_REQUEST` | 204 |
 //! | 8 | paid more than 7 days (604 800 s) ago by the sandbox clock | 400 `REVERSE_EXPIRE` |
 //! | — | otherwise: revoked (`tradeState` `REVOKED`, `statusCode` `TS02`, `remainingAmount` 0) | 204 |
 //!
@@ -187,8 +191,8 @@
 //! permission / risk, 500 system). `TRADE_ERROR` (403) and `SYSTEM_ERROR`
 //! (500) are never produced by the rules, only by the `code` fault. The
 //! sandbox does not enforce the page's advice to wait 15 s after payment, nor
-//! the 150 qps rate limit, and keeps no nonce replay list (identical re-sends
-//! must be accepted). A request timestamp is checked against the sandbox
+//! the 150 qps rate limit, and by default keeps no nonce replay list (identical
+//! re-sends must be accepted; the pages say nothing of replays). A request timestamp is checked against the sandbox
 //! clock: after `POST /sandbox/clock`, clients must sign with the shifted
 //! time ([`SandboxHandle::unix_time`]), and answers are dated by it too.
 //!
@@ -278,7 +282,7 @@ pub use model::{
 };
 pub use server::{Sandbox, SandboxHandle, MAX_BODY_BYTES};
 pub use wechatpay::{
-    NewWechatpayOrder, PaidAt, PrivateKeyPem, WechatpayConfig, WechatpayMerchant,
+    NewWechatpayOrder, PaidAt, PrivateKeyPem, SecondRevoke, WechatpayConfig, WechatpayMerchant,
     WechatpayRequestRecord, DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID,
     SANDBOX_MERCHANT_CERTIFICATE_PEM, SANDBOX_MERCHANT_PRIVATE_KEY_PEM,
     SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO, SANDBOX_PLATFORM_CERTIFICATE_PEM,

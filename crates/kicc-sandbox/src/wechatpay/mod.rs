@@ -2,12 +2,13 @@
 //! signatures on requests and answers, JSON errors `{code, message, detail?}`,
 //! HTTP 204 on success. The rules are documented in the crate docs.
 //!
-//! Signing and verification use `wechatpay-direct`'s sans-IO primitives
-//! (`parse_authorization`, `verify_request_signature`, `sign_response`); the
-//! rules, the checks' order and the answers are the sandbox's own, written
-//! from the API page.
+//! Signing and verification are the sandbox's own ([`crypto`]: message
+//! builders, a strict `Authorization` parser, `ring`), written from the API
+//! pages independently of `wechatpay-direct`, like the rules, the checks'
+//! order and the answers.
 
 mod config;
+mod crypto;
 mod keys;
 mod orders;
 
@@ -20,13 +21,10 @@ use http_body_util::Full;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use wechatpay_direct::{
-    parse_authorization, sign_response, verify_request_signature, AuthorizationParts, Nonce,
-    SignatureHeaders, Timestamp, VerifyError, MAX_CLOCK_SKEW_SECS, PROBE_PREFIX,
-};
 
 pub(crate) use config::Settings;
-pub use config::{PrivateKeyPem, WechatpayConfig, WechatpayMerchant};
+pub use config::{PrivateKeyPem, SecondRevoke, WechatpayConfig, WechatpayMerchant};
+use crypto::{parse_authorization, AuthParts, SigCheck};
 pub use keys::{
     DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID, SANDBOX_MERCHANT_CERTIFICATE_PEM,
     SANDBOX_MERCHANT_PRIVATE_KEY_PEM, SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO,
@@ -59,6 +57,12 @@ const SUFFIX: &str = "/reverse";
 const OLD_TIMESTAMP_SECS: i64 = 600;
 /// Longest message excerpt in `detail.sign_information`.
 const SIGN_MESSAGE_EXCERPT: usize = 1024;
+/// The allowed distance between a signed timestamp and the sandbox's clock.
+const MAX_CLOCK_SKEW_SECS: i64 = 300;
+/// The prefix of WeChat Pay's deliberate bad-signature probes.
+const PROBE_PREFIX: &str = "WECHATPAY/SIGNTEST/";
+/// Length of a nonce (`nonce_str`, `Wechatpay-Nonce`).
+const NONCE_LEN: usize = 32;
 const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const HEX: &[u8] = b"0123456789ABCDEF";
 
@@ -362,18 +366,14 @@ fn check_headers(headers: &HeaderMap) -> Result<(), Answer> {
 }
 
 /// The message the client should have signed, rebuilt from what it sent.
-fn sign_information(head: &Head, parts: &AuthorizationParts, body: &[u8]) -> Value {
-    let mut message = Vec::with_capacity(head.target.len() + body.len() + 64);
-    for part in [
-        head.method.as_str().as_bytes(),
-        head.target.as_bytes(),
-        parts.timestamp.as_bytes(),
-        parts.nonce_str.as_bytes(),
+fn sign_information(head: &Head, parts: &AuthParts, body: &[u8]) -> Value {
+    let message = crypto::request_message(
+        head.method.as_str(),
+        &head.target,
+        &parts.timestamp,
+        &parts.nonce_str,
         body,
-    ] {
-        message.extend_from_slice(part);
-        message.push(b'\n');
-    }
+    );
     let excerpt: String = String::from_utf8_lossy(&message)
         .chars()
         .take(SIGN_MESSAGE_EXCERPT)
@@ -386,14 +386,14 @@ fn sign_information(head: &Head, parts: &AuthorizationParts, body: &[u8]) -> Val
     })
 }
 
-fn timestamp(unix: i64) -> Option<Timestamp> {
-    let clamped = u64::try_from(unix.clamp(0, MAX_UNIX_SECS)).ok()?;
-    Timestamp::from_unix_secs(clamped).ok()
-}
-
 /// `Authorization`: who calls, with which certificate, and a signature that
-/// verifies within 5 minutes of the sandbox's clock.
-fn check_signature(settings: &Settings, head: &Head, body: &[u8], now: i64) -> Result<(), Answer> {
+/// verifies within 5 minutes of the sandbox's clock. Returns the parts.
+fn check_signature(
+    settings: &Settings,
+    head: &Head,
+    body: &[u8],
+    now: i64,
+) -> Result<AuthParts, Answer> {
     let Some(raw) = head.headers.get(AUTHORIZATION) else {
         return Err(sign_error(
             "Authorization",
@@ -406,7 +406,7 @@ fn check_signature(settings: &Settings, head: &Head, body: &[u8], now: i64) -> R
         .to_str()
         .map_err(|_| sign_error("Authorization", None, "must be visible ASCII", None))?;
     let parts = parse_authorization(text)
-        .map_err(|e| sign_error("Authorization", None, &e.to_string(), None))?;
+        .map_err(|issue| sign_error("Authorization", None, &issue, None))?;
     let info = sign_information(head, &parts, body);
     let caller = settings.merchant.caller_mchid();
     if parts.mchid != caller {
@@ -426,56 +426,45 @@ fn check_signature(settings: &Settings, head: &Head, body: &[u8], now: i64) -> R
             Some(info),
         ));
     }
-    let Some(now_ts) = timestamp(now) else {
+    let Some(ts) = crypto::parse_timestamp(&parts.timestamp) else {
         return Err(sign_error(
-            "timestamp",
-            Some(&parts.timestamp),
-            "cannot be checked: the sandbox clock is outside Unix time",
-            Some(info),
-        ));
-    };
-    let verified = verify_request_signature(
-        &head.method,
-        &head.target,
-        body,
-        &parts,
-        now_ts,
-        &settings.merchant_key,
-    );
-    match verified {
-        Ok(()) => Ok(()),
-        Err(VerifyError::OutsideWindow { timestamp, now, .. }) => Err(sign_error(
-            "timestamp",
-            Some(&parts.timestamp),
-            &format!(
-                "{timestamp} is more than {MAX_CLOCK_SKEW_SECS} s away from the sandbox's time {now} (Unix seconds, not milliseconds)"
-            ),
-            Some(info),
-        )),
-        Err(VerifyError::InvalidHeader { .. }) => Err(sign_error(
             "timestamp",
             Some(&parts.timestamp),
             "must be decimal Unix seconds (at most 10 digits)",
             Some(info),
-        )),
-        Err(VerifyError::SignatureProbe | VerifyError::MalformedSignature) => Err(sign_error(
+        ));
+    };
+    if ts.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
+        return Err(sign_error(
+            "timestamp",
+            Some(&parts.timestamp),
+            &format!(
+                "{ts} is more than {MAX_CLOCK_SKEW_SECS} s away from the sandbox's time {now} (Unix seconds, not milliseconds)"
+            ),
+            Some(info),
+        ));
+    }
+    let message = crypto::request_message(
+        head.method.as_str(),
+        &head.target,
+        &parts.timestamp,
+        &parts.nonce_str,
+        body,
+    );
+    match settings.merchant_key.verify(&message, &parts.signature) {
+        Ok(()) => Ok(parts),
+        Err(SigCheck::NotBase64) => Err(sign_error(
             "signature",
             None,
             "is not valid Base64",
             Some(info),
         )),
-        Err(VerifyError::BadSignature { .. }) => Err(sign_error(
+        Err(SigCheck::Mismatch) => Err(sign_error(
             "signature",
             None,
             &format!(
                 "does not verify with the public key of certificate {serial}: sign exactly METHOD\\nURL\\nTIMESTAMP\\nNONCE\\nBODY\\n (see sign_information) with SHA256withRSA"
             ),
-            Some(info),
-        )),
-        Err(other) => Err(sign_error(
-            "Authorization",
-            None,
-            &other.to_string(),
             Some(info),
         )),
     }
@@ -627,7 +616,13 @@ fn check_body(settings: &Settings, body: &[u8]) -> Result<(), Answer> {
 }
 
 /// Finds the order and applies the revoke rules.
-fn revoke(st: &mut crate::state::State, key: OrderKey, id: &str, now: i64) -> Answer {
+fn revoke(
+    st: &mut crate::state::State,
+    settings: &Settings,
+    key: OrderKey,
+    id: &str,
+    now: i64,
+) -> Answer {
     let not_found = || match key {
         OrderKey::TransactionId => Answer::error(
             StatusCode::BAD_REQUEST,
@@ -656,8 +651,16 @@ fn revoke(st: &mut crate::state::State, key: OrderKey, id: &str, now: i64) -> An
         return not_found();
     };
     if wx.revoked_at.is_some() {
-        wx.reverse_calls = wx.reverse_calls.saturating_add(1);
-        return Answer::no_content();
+        // Inferred (the page is silent): see `SecondRevoke`.
+        return match settings.second_revoke {
+            SecondRevoke::Succeed => {
+                wx.reverse_calls = wx.reverse_calls.saturating_add(1);
+                Answer::no_content()
+            }
+            SecondRevoke::Error => invalid_request(
+                "The order has already been revoked (sandbox setting second_revoke: Error)",
+            ),
+        };
     }
     let age = now.saturating_sub(wx.paid_at);
     if age > REVOKE_WINDOW_SECS {
@@ -684,12 +687,38 @@ fn process(shared: &Shared, route: &WxRoute, head: &Head, body: &[u8]) -> Answer
     let now = st.unix_now();
     let checked = check_headers(&head.headers)
         .and_then(|()| check_signature(settings, head, body, now))
+        .and_then(|parts| check_replay(settings, &mut st, &parts, now))
         .and_then(|()| decode_id(route))
         .and_then(|id| check_body(settings, body).map(|()| id));
     match checked {
-        Ok(id) => revoke(&mut st, route.key, &id, now),
+        Ok(id) => revoke(&mut st, settings, route.key, &id, now),
         Err(answer) => answer,
     }
+}
+
+/// With [`WechatpayConfig::reject_replayed_nonce`] (inferred behaviour): a
+/// `(mchid, nonce_str)` accepted within the signature window is refused.
+fn check_replay(
+    settings: &Settings,
+    st: &mut crate::state::State,
+    parts: &AuthParts,
+    now: i64,
+) -> Result<(), Answer> {
+    if !settings.reject_replayed_nonce {
+        return Ok(());
+    }
+    if st
+        .wx
+        .nonce_seen(&parts.mchid, &parts.nonce_str, now, MAX_CLOCK_SKEW_SECS)
+    {
+        return Err(sign_error(
+            "nonce_str",
+            Some(&parts.nonce_str),
+            "was already used within the last 5 minutes (replay refused: sandbox setting reject_replayed_nonce)",
+            None,
+        ));
+    }
+    Ok(())
 }
 
 /// How an answer's signature is made.
@@ -711,27 +740,30 @@ fn signature_headers(
     nonce: &str,
     signing: Signing,
     probe_tail: &str,
-) -> Result<SignatureHeaders, String> {
-    let ts = timestamp(unix).ok_or("the sandbox clock is outside Unix time")?;
-    let nonce = Nonce::new(nonce).map_err(|e| e.to_string())?;
-    let sign = |message: &[u8]| {
-        sign_response(
-            message,
-            ts,
-            &nonce,
-            &settings.platform_serial,
-            &settings.platform_key,
-        )
-        .map_err(|e| e.to_string())
-    };
-    match signing {
-        Signing::Normal | Signing::Old => sign(body),
-        Signing::Bad => sign(b"not the body: signature spoiled by a badSignature fault"),
-        Signing::Probe => sign(body).map(|mut h| {
-            h.signature = format!("{PROBE_PREFIX}{probe_tail}");
-            h
-        }),
+) -> Result<[(&'static str, String); 4], String> {
+    if !(0..=MAX_UNIX_SECS).contains(&unix) {
+        return Err("the sandbox clock is outside Unix time".into());
     }
+    let ts = unix.to_string();
+    let signature = match signing {
+        Signing::Normal | Signing::Old => settings
+            .platform_key
+            .sign_base64(&crypto::response_message(&ts, nonce, body))?,
+        Signing::Bad => settings
+            .platform_key
+            .sign_base64(&crypto::response_message(
+                &ts,
+                nonce,
+                b"not the body: signature spoiled by a badSignature fault",
+            ))?,
+        Signing::Probe => format!("{PROBE_PREFIX}{probe_tail}"),
+    };
+    Ok([
+        ("wechatpay-timestamp", ts),
+        ("wechatpay-nonce", nonce.to_owned()),
+        ("wechatpay-signature", signature),
+        ("wechatpay-serial", settings.platform_serial.clone()),
+    ])
 }
 
 /// Signs and sends an answer.
@@ -742,7 +774,7 @@ fn signed_response(shared: &Shared, answer: &Answer, signing: Signing) -> Resp {
         let rng = &mut st.wx.rng;
         (
             now,
-            rng.text(ALNUM, Nonce::LEN),
+            rng.text(ALNUM, NONCE_LEN),
             rng.text(HEX, 32),
             rng.text(ALNUM, 40),
         )
@@ -769,7 +801,13 @@ fn signed_response(shared: &Shared, answer: &Answer, signing: Signing) -> Resp {
         signing,
         &probe_tail,
     ) {
-        Ok(sig) => sig.write_to(headers),
+        Ok(sig) => {
+            for (name, value) in sig {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(HeaderName::from_static(name), v);
+                }
+            }
+        }
         Err(e) => tracing::warn!("revoke answer sent unsigned: {e}"),
     }
     resp
@@ -781,7 +819,7 @@ struct LogDraft {
     path: String,
     order_field: &'static str,
     order_id: String,
-    auth: Option<AuthorizationParts>,
+    auth: Option<AuthParts>,
     request_sha256: String,
     body: String,
     fault: Option<&'static str>,

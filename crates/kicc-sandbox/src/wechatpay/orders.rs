@@ -191,6 +191,9 @@ pub(crate) struct WxState {
     pub(crate) by_out_trade_no: HashMap<String, String>,
     log: VecDeque<WechatpayRequestRecord>,
     pub(crate) rng: WxRng,
+    /// `(mchid, nonce_str)` of accepted requests and when, for the optional
+    /// replay check; entries older than the signature window are pruned.
+    nonces: HashMap<(String, String), i64>,
 }
 
 impl WxState {
@@ -200,7 +203,18 @@ impl WxState {
             by_out_trade_no: HashMap::new(),
             log: VecDeque::new(),
             rng: WxRng(seed ^ 0x7765_6368_6174_7061),
+            nonces: HashMap::new(),
         }
+    }
+
+    /// Records `(mchid, nonce)` at `now`; whether it was already seen within
+    /// `window` seconds.
+    pub(crate) fn nonce_seen(&mut self, mchid: &str, nonce: &str, now: i64, window: i64) -> bool {
+        self.nonces
+            .retain(|_, at| now.saturating_sub(*at) <= window);
+        self.nonces
+            .insert((mchid.to_owned(), nonce.to_owned()), now)
+            .is_some()
     }
 
     pub(crate) fn log(&mut self, record: WechatpayRequestRecord) {
