@@ -123,7 +123,7 @@
 //! |---|---|
 //! | `POST /sandbox/payments` | `{"channel": "card"\|"transfer"\|"mobile"\|"cash_receipt"\|"alipay"\|"wechat"\|"wechatpay", "amount": <minor units>, "currency": "KRW"\|"USD", "authorizedOnly": bool}` → [`Payment`] (`pgCno`, `mallId`, `amount`, `currency`, `channel`, ...); USD only for alipay/wechat/wechatpay, `authorizedOnly` only for card. `wechat` is WeChat Pay **through KICC**; `wechatpay` ([`Channel::WechatpayGlobal`]) is a WeChat Pay Global order for the direct revoke endpoint, which also takes `"outTradeNo"` (1 to 32 characters, unique; assigned if absent) and `"paidAt"` (Unix seconds) or `"paidSecondsAgo"` (default: paid now), and answers `transactionId`, `outTradeNo`, `paidAt` besides the usual fields |
 //! | `GET /sandbox/payments/{id}` | [`PaymentState`]: `statusCode`, `remainingAmount`, `cancels`, `webhookDeliveries` (404 if unknown); `id` is the `pgCno`, or for a `wechatpay` order also its `transactionId` or (percent-encoded) `outTradeNo`, which add `tradeState` (`SUCCESS`/`REVOKED`), `revokedAt`, `reverseCalls` |
-//! | `GET /sandbox/wechatpay/requests` | `{"requests": [...]}`: every WeChat Pay revoke request received ([`WechatpayRequestRecord`]: path, decoded order ID, `Authorization` parts, a SHA-256 of the exact bytes, status, code, fault) |
+//! | `GET /sandbox/wechatpay/requests` | `{"requests": [...]}`: every WeChat Pay revoke, order query and certificates request received ([`WechatpayRequestRecord`]: path, decoded order ID, `Authorization` parts, a SHA-256 of the exact bytes, status, code, fault) |
 //! | `POST /sandbox/faults` | `{"path", "kind": "timeout"\|"http500"\|"drop"\|"resCd"\|"withholdWebhook"\|"badSignature"\|"signatureProbe"\|"oldTimestamp"\|"code", "resCd", "code", "httpStatus", "times", "apply"}` → the faults waiting |
 //! | `GET /sandbox/faults` | the faults waiting |
 //! | `POST /sandbox/clock` | `{"offsetSeconds": N}`: "now" becomes real time + N seconds (not cumulative) |
@@ -159,6 +159,19 @@
 //! |---|---|
 //! | `POST /v3/global/micropay/transactions/id/{transaction_id}/reverse` | revoke by WeChat Pay order number |
 //! | `POST /v3/global/micropay/transactions/out-trade-no/{out_trade_no}/reverse` | revoke by merchant order number |
+//! | `GET /v3/global/transactions/id/{transaction_id}?mchid=M` (or `?sub_mchid=S&sp_mchid=SP`) | order query by WeChat Pay order number |
+//! | `GET /v3/global/transactions/out-trade-no/{out_trade_no}?mchid=M` (or `?sub_mchid=S&sp_mchid=SP`) | order query by merchant order number |
+//!
+//! The order query runs the same checks as the revoke (`Content-Type` is not
+//! required on a `GET`; the signed URL includes the query string as sent; the
+//! merchant fields come from the query, `location: "query"` in errors) and
+//! answers `200` with the order, signed: `mchid` (or `sp_mchid`, `sub_mchid`),
+//! `out_trade_no`, `transaction_id`, `trade_type` `MICROPAY`, `trade_state`
+//! (`SUCCESS` or `REVOKED`), `trade_state_desc`, `amount` `{total, currency}`,
+//! `success_time` (RFC 3339, +08:00). An unknown order is `404
+//! ORDER_NOT_EXIST` (**the sandbox's choice**: the Global query page lists no
+//! code for it). Faults apply to [`WECHATPAY_QUERY_BY_ID_PATH`] and
+//! [`WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH`] as to the revoke paths.
 //!
 //! The path segment is percent-decoded (`%2F` is a `/` inside the ID; a raw
 //! `/` is a different path: 404). Success is **HTTP 204 with an empty body**.
@@ -287,6 +300,7 @@ pub use wechatpay::{
     SANDBOX_MERCHANT_CERTIFICATE_PEM, SANDBOX_MERCHANT_PRIVATE_KEY_PEM,
     SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO, SANDBOX_PLATFORM_CERTIFICATE_PEM,
     SANDBOX_PLATFORM_CERTIFICATE_SERIAL, SANDBOX_PLATFORM_PRIVATE_KEY_PEM,
-    SANDBOX_PLATFORM_PUBLIC_KEY_ID, SANDBOX_PLATFORM_PUBLIC_KEY_PEM, WECHATPAY_REVERSE_BY_ID_PATH,
+    SANDBOX_PLATFORM_PUBLIC_KEY_ID, SANDBOX_PLATFORM_PUBLIC_KEY_PEM, WECHATPAY_QUERY_BY_ID_PATH,
+    WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH, WECHATPAY_REVERSE_BY_ID_PATH,
     WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH,
 };

@@ -11,11 +11,16 @@ use tracing::Instrument as _;
 
 use crate::ids::{BaseUrl, MerchantMode, Nonce, OrderRef, SerialNo, Timestamp};
 use crate::keys::{RsaPrivateKey, SignError, VerificationKeys};
-use crate::retry::{decide, AttemptResult, RetryDecision, RetryPolicy};
+use crate::query::{interpret_query_response, QueriedOrder, QueryError, QueryRequest};
+use crate::retry::{
+    after_query, after_revoke, decide, AfterRevoke, AttemptResult, QueryVerdict, RetryDecision,
+    RetryPolicy,
+};
 use crate::reverse::{
     interpret_reverse_response, ApiErrorCode, MaybeRevokedReason, NextStep, ReverseCall,
     ReverseError, ReverseOutcome, ReverseRequest, SignedRequest,
 };
+use crate::settle::Resolution;
 
 /// The merchant's side of the conversation: who calls, with which key, and
 /// which WeChat Pay keys to trust.
@@ -234,7 +239,12 @@ impl<T: Transport> ReverseClient<T> {
                             code = code.map(ApiErrorCode::as_str),
                             "response received"
                         );
-                        (AttemptResult::Status(status.as_u16()), outcome)
+                        let kind = if code == Some(&ApiErrorCode::SystemError) {
+                            AttemptResult::SystemError
+                        } else {
+                            AttemptResult::Status(status.as_u16())
+                        };
+                        (kind, outcome)
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "no response");
@@ -287,6 +297,151 @@ impl<T: Transport> ReverseClient<T> {
                             })
                         }
                         Err(last) => Err(last),
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl<T: Transport> ReverseClient<T> {
+    /// Revokes an order and, when the answer leaves the outcome open, decides
+    /// by querying it (the revoke page's advice for `SYSTEM_ERROR`):
+    ///
+    /// - a verified 204 → [`Resolution::Revoked`]; a definite refusal →
+    ///   [`Resolution::NotRevoked`];
+    /// - `SYSTEM_ERROR` → query at once; other 5xx / timeouts → the same
+    ///   signed bytes again (per the retry policy), then query;
+    /// - `REVOKED`/`CLOSED` → done; `SUCCESS`/`USERPAYING`/`NOTPAY` → revoke
+    ///   once more with a fresh signature, then decide again (at most
+    ///   [`retry::MAX_REVOKES`](crate::retry::MAX_REVOKES) revokes); `REFUND`
+    ///   → refund instead; `PAYERROR`/unknown → unknown; the query failed →
+    ///   unknown.
+    pub async fn reverse_and_settle(&self, call: &ReverseCall) -> Resolution {
+        let mut revokes: u32 = 0;
+        loop {
+            let result = self.reverse(call).await;
+            revokes = revokes.saturating_add(1);
+            match (after_revoke(&result), result) {
+                (AfterRevoke::Revoked, Ok(ReverseOutcome::Revoked(v))) => {
+                    return Resolution::Revoked(v)
+                }
+                (AfterRevoke::NotRevoked, Err(e)) => return Resolution::NotRevoked(e),
+                (_, result) => {
+                    let query = self.query(&call.order).await;
+                    let verdict = after_query(query.as_ref().map(|o| &o.trade_state), revokes);
+                    tracing::info!(?verdict, revokes, "decided by the order query");
+                    match (verdict, query) {
+                        (QueryVerdict::RevokeAgain, _) => continue,
+                        (_, Err(query)) => {
+                            return Resolution::QueryFailed {
+                                last_revoke: Box::new(result),
+                                query,
+                            }
+                        }
+                        (QueryVerdict::Revoked, Ok(o)) => return Resolution::RevokedPerQuery(o),
+                        (QueryVerdict::Closed, Ok(o)) => return Resolution::Closed(o),
+                        (QueryVerdict::NotRevocable, Ok(o)) => return Resolution::RefundInstead(o),
+                        (QueryVerdict::StillNotRevoked(_), Ok(o)) => {
+                            return Resolution::StillNotRevoked(o)
+                        }
+                        (QueryVerdict::UnknownState(_) | QueryVerdict::QueryFailed, Ok(o)) => {
+                            return Resolution::UnknownState(o)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Signs an order query once (no I/O).
+    pub fn sign_query(&self, order: &OrderRef) -> Result<SignedRequest, QueryError> {
+        let now = self.now().map_err(|_| {
+            QueryError::Invalid(crate::ids::InvalidInput::Rule {
+                field: "clock",
+                rule: "the system clock must be within Unix seconds of at most 10 digits",
+            })
+        })?;
+        let nonce = (self.nonce_source)().ok_or(SignError::Randomness)?;
+        Ok(
+            QueryRequest::new(order.clone(), self.config.mode.clone()).sign(
+                &self.config.serial_no,
+                &self.config.private_key,
+                now,
+                &nonce,
+            )?,
+        )
+    }
+
+    /// Queries an order (`GET /v3/global/transactions/...`): signs once, then
+    /// retries 5xx, timeouts and connection failures with the identical bytes
+    /// (a query changes nothing). Only a verified `200` is an answer; every
+    /// failure is "status unknown", never a revoke outcome.
+    pub async fn query(&self, order: &OrderRef) -> Result<QueriedOrder, QueryError> {
+        let span = tracing::info_span!("wechatpay_direct.query", trade_state = Empty);
+        async {
+            let signed = self.sign_query(order)?;
+            let result = self.send_query(&signed).await;
+            match &result {
+                Ok(o) => {
+                    tracing::Span::current().record("trade_state", o.trade_state.as_str());
+                }
+                Err(e) => tracing::info!(error = %e, "order query failed"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sends an already signed query with retries (identical bytes each time).
+    pub async fn send_query(&self, signed: &SignedRequest) -> Result<QueriedOrder, QueryError> {
+        let mut attempt: u32 = 0;
+        let mut on_backup = false;
+        loop {
+            attempt = attempt.saturating_add(1);
+            let base = match (&self.backup, on_backup) {
+                (Some(b), true) => b,
+                _ => &self.primary,
+            };
+            let request = signed.to_http_request(base)?;
+            let (kind, outcome) = match self.transport.send(request).await {
+                Ok(response) => {
+                    let now = self.now().unwrap_or(signed.timestamp());
+                    let status = response.status();
+                    let outcome = interpret_query_response(
+                        status,
+                        response.headers(),
+                        response.body(),
+                        now,
+                        &self.config.verification_keys,
+                    );
+                    (AttemptResult::Status(status.as_u16()), outcome)
+                }
+                Err(e) => (classify(&e), Err(QueryError::Transport(e))),
+            };
+            match decide(
+                &self.retry,
+                attempt,
+                kind,
+                on_backup,
+                self.backup.is_some(),
+                system_jitter(),
+            ) {
+                RetryDecision::Retry { delay, use_backup } => {
+                    tracing::warn!(attempt, ?kind, "retrying the order query");
+                    on_backup = use_backup;
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+                RetryDecision::Stop => {
+                    return match outcome {
+                        Err(last) if kind.is_retryable() => Err(QueryError::RetriesExhausted {
+                            attempts: attempt,
+                            last: Box::new(last),
+                        }),
+                        other => other,
                     };
                 }
             }

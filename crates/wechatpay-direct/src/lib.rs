@@ -68,8 +68,10 @@ mod der;
 mod ids;
 mod keys;
 mod pem;
+mod query;
 pub mod retry;
 mod reverse;
+mod settle;
 mod sign;
 mod verify;
 
@@ -86,12 +88,14 @@ pub use keys::{
 #[cfg(feature = "transport")]
 pub use kicc_transport;
 pub use pem::PemError;
-pub use retry::{AttemptResult, RetryDecision, RetryPolicy};
+pub use query::{interpret_query_response, QueriedOrder, QueryError, QueryRequest, TradeState};
+pub use retry::{AfterRevoke, AttemptResult, QueryVerdict, RetryDecision, RetryPolicy};
 pub use reverse::{
     interpret_reverse_response, ApiError, ApiErrorCode, ErrorDetail, MaybeRevokedReason, NextStep,
     ReverseCall, ReverseError, ReverseOutcome, ReverseRequest, SignedRequest, TimingChecks,
     TimingViolation, USER_AGENT,
 };
+pub use settle::{Resolution, Settled};
 pub use sign::{
     parse_authorization, request_message, sign_request, verify_request_signature,
     AuthorizationError, AuthorizationParts, RequestSignature, Signer, AUTH_SCHEME,

@@ -11,6 +11,7 @@ mod config;
 mod crypto;
 mod keys;
 mod orders;
+mod query;
 
 use std::sync::Arc;
 
@@ -49,6 +50,17 @@ pub const WECHATPAY_REVERSE_BY_ID_PATH: &str =
 pub const WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH: &str =
     "/v3/global/micropay/transactions/out-trade-no/{out_trade_no}/reverse";
 
+/// Path template of the order query by WeChat Pay order number (`GET`, with
+/// `?mchid=` or `?sub_mchid=&sp_mchid=`). As a fault `path` it hits every
+/// query by `transaction_id`.
+pub const WECHATPAY_QUERY_BY_ID_PATH: &str = "/v3/global/transactions/id/{transaction_id}";
+/// Path template of the order query by merchant order number. As a fault
+/// `path` it hits every query by `out_trade_no`.
+pub const WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH: &str =
+    "/v3/global/transactions/out-trade-no/{out_trade_no}";
+
+const QUERY_PREFIX_BY_ID: &str = "/v3/global/transactions/id/";
+const QUERY_PREFIX_BY_OUT_TRADE_NO: &str = "/v3/global/transactions/out-trade-no/";
 const PREFIX_BY_ID: &str = "/v3/global/micropay/transactions/id/";
 const PREFIX_BY_OUT_TRADE_NO: &str = "/v3/global/micropay/transactions/out-trade-no/";
 const SUFFIX: &str = "/reverse";
@@ -83,19 +95,21 @@ impl OrderKey {
             Self::OutTradeNo => "out_trade_no",
         }
     }
-
-    /// The path template (also the fault key for every order of this form).
-    fn template(self) -> &'static str {
-        match self {
-            Self::TransactionId => WECHATPAY_REVERSE_BY_ID_PATH,
-            Self::OutTradeNo => WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH,
-        }
-    }
 }
 
-/// A request path that is a revoke.
+/// What a WeChat Pay request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `POST .../micropay/transactions/.../reverse`.
+    Revoke,
+    /// `GET /v3/global/transactions/...`.
+    Query,
+}
+
+/// A request path of the WeChat Pay endpoints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct WxRoute {
+    op: Op,
     key: OrderKey,
     /// The id segment as sent (still percent-encoded).
     raw_id: String,
@@ -103,9 +117,44 @@ pub(crate) struct WxRoute {
     path: String,
 }
 
+impl WxRoute {
+    /// The method the endpoint takes, and the `Allow` header for others.
+    pub(crate) fn allowed(&self) -> (Method, &'static str) {
+        match self.op {
+            Op::Revoke => (Method::POST, "POST"),
+            Op::Query => (Method::GET, "GET"),
+        }
+    }
+
+    /// The path template (also the fault key for every order of this form).
+    fn template(&self) -> &'static str {
+        match (self.op, self.key) {
+            (Op::Revoke, OrderKey::TransactionId) => WECHATPAY_REVERSE_BY_ID_PATH,
+            (Op::Revoke, OrderKey::OutTradeNo) => WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH,
+            (Op::Query, OrderKey::TransactionId) => WECHATPAY_QUERY_BY_ID_PATH,
+            (Op::Query, OrderKey::OutTradeNo) => WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH,
+        }
+    }
+}
+
 /// Matches `/v3/global/micropay/transactions/{id|out-trade-no}/{segment}/reverse`
-/// where the segment holds no `/` (an encoded `%2F` is fine).
+/// (revoke) and `/v3/global/transactions/{id|out-trade-no}/{segment}` (query)
+/// where the segment holds no `/` (an encoded `%2F` is fine). `path` has no query.
 pub(crate) fn route(path: &str) -> Option<WxRoute> {
+    let order = |op, key, raw_id: &str| {
+        (!raw_id.contains('/')).then(|| WxRoute {
+            op,
+            key,
+            raw_id: raw_id.to_owned(),
+            path: path.to_owned(),
+        })
+    };
+    if let Some(rest) = path.strip_prefix(QUERY_PREFIX_BY_ID) {
+        return order(Op::Query, OrderKey::TransactionId, rest);
+    }
+    if let Some(rest) = path.strip_prefix(QUERY_PREFIX_BY_OUT_TRADE_NO) {
+        return order(Op::Query, OrderKey::OutTradeNo, rest);
+    }
     let (key, rest) = if let Some(rest) = path.strip_prefix(PREFIX_BY_ID) {
         (OrderKey::TransactionId, rest)
     } else {
@@ -114,15 +163,7 @@ pub(crate) fn route(path: &str) -> Option<WxRoute> {
             path.strip_prefix(PREFIX_BY_OUT_TRADE_NO)?,
         )
     };
-    let raw_id = rest.strip_suffix(SUFFIX)?;
-    if raw_id.contains('/') {
-        return None;
-    }
-    Some(WxRoute {
-        key,
-        raw_id: raw_id.to_owned(),
-        path: path.to_owned(),
-    })
+    order(Op::Revoke, key, rest.strip_suffix(SUFFIX)?)
 }
 
 /// Whether `path` names the revoke endpoint (a template or a concrete path).
@@ -327,8 +368,9 @@ fn header_text(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// `User-Agent`, `Accept` and `Content-Type`, which API v3 requires.
-fn check_headers(headers: &HeaderMap) -> Result<(), Answer> {
+/// `User-Agent`, `Accept` and (when a body is sent: `POST`) `Content-Type`,
+/// which API v3 requires.
+fn check_headers(headers: &HeaderMap, with_body: bool) -> Result<(), Answer> {
     if header_text(headers, http::header::USER_AGENT).is_none() {
         return Err(invalid_request(
             "User-Agent header is required (WeChat Pay API v3 refuses requests without one)",
@@ -353,6 +395,9 @@ fn check_headers(headers: &HeaderMap) -> Result<(), Answer> {
                 )));
             }
         }
+    }
+    if !with_body {
+        return Ok(());
     }
     match header_text(headers, CONTENT_TYPE) {
         None => Err(invalid_request(
@@ -508,26 +553,30 @@ fn decode_id(route: &WxRoute) -> Result<String, Answer> {
 }
 
 /// A body ID field: present, a string of 1 to 32 characters.
-fn body_id<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Answer> {
+fn body_id<'a>(
+    obj: &'a Map<String, Value>,
+    field: &str,
+    location: &str,
+) -> Result<&'a str, Answer> {
     match obj.get(field) {
-        None | Some(Value::Null) => Err(param_error(field, "", "is required", "body")),
+        None | Some(Value::Null) => Err(param_error(field, "", "is required", location)),
         Some(Value::String(s)) => {
             let count = s.chars().count();
             if count == 0 {
-                Err(param_error(field, s, "must not be empty", "body"))
+                Err(param_error(field, s, "must not be empty", location))
             } else if count > 32 {
                 Err(param_error(
                     field,
                     s,
                     &format!("must be at most 32 characters (string(32)), got {count}"),
-                    "body",
+                    location,
                 ))
             } else if s.chars().any(char::is_control) {
                 Err(param_error(
                     field,
                     s,
                     "must not contain control characters",
-                    "body",
+                    location,
                 ))
             } else {
                 Ok(s)
@@ -537,7 +586,7 @@ fn body_id<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Answ
             field,
             &other.to_string(),
             "must be a string",
-            "body",
+            location,
         )),
     }
 }
@@ -556,6 +605,12 @@ fn check_body(settings: &Settings, body: &[u8]) -> Result<(), Answer> {
             ));
         }
     };
+    check_ids(settings, &obj, "body")
+}
+
+/// The merchant fields (`mchid`, or `sp_mchid` and `sub_mchid`) of a body or
+/// query name the configured merchant, in the configured mode.
+fn check_ids(settings: &Settings, obj: &Map<String, Value>, location: &str) -> Result<(), Answer> {
     let has = |f: &str| obj.get(f).is_some_and(|v| !v.is_null());
     let institutional = has("sp_mchid") || has("sub_mchid");
     if has("mchid") && institutional {
@@ -563,7 +618,7 @@ fn check_body(settings: &Settings, body: &[u8]) -> Result<(), Answer> {
             "mchid",
             "",
             "must not be sent with sp_mchid/sub_mchid (common mode sends mchid, institutional mode sp_mchid and sub_mchid)",
-            "body",
+            location,
         ));
     }
     let configured = &settings.merchant;
@@ -573,8 +628,8 @@ fn check_body(settings: &Settings, body: &[u8]) -> Result<(), Answer> {
         (false, false) => matches!(configured, WechatpayMerchant::Institutional { .. }),
     };
     if wants_institutional {
-        let sp = body_id(&obj, "sp_mchid")?;
-        let sub = body_id(&obj, "sub_mchid")?;
+        let sp = body_id(obj, "sp_mchid", location)?;
+        let sub = body_id(obj, "sub_mchid", location)?;
         match configured {
             WechatpayMerchant::Institutional {
                 sp_mchid,
@@ -597,7 +652,7 @@ fn check_body(settings: &Settings, body: &[u8]) -> Result<(), Answer> {
             ))),
         }
     } else {
-        let got = body_id(&obj, "mchid")?;
+        let got = body_id(obj, "mchid", location)?;
         match configured {
             WechatpayMerchant::Common { mchid } => {
                 if got == mchid {
@@ -680,12 +735,20 @@ fn revoke(
     Answer::no_content()
 }
 
-/// Processes one revoke atomically: every check in order, then the rules.
+/// Processes one request atomically: every check in order, then the rules.
 fn process(shared: &Shared, route: &WxRoute, head: &Head, body: &[u8]) -> Answer {
+    match route.op {
+        Op::Revoke => process_revoke(shared, route, head, body),
+        Op::Query => query::process(shared, route, head, body),
+    }
+}
+
+/// One revoke: every check in order, then the revoke rules.
+fn process_revoke(shared: &Shared, route: &WxRoute, head: &Head, body: &[u8]) -> Answer {
     let settings = &shared.wechatpay;
     let mut st = shared.lock();
     let now = st.unix_now();
-    let checked = check_headers(&head.headers)
+    let checked = check_headers(&head.headers, true)
         .and_then(|()| check_signature(settings, head, body, now))
         .and_then(|parts| check_replay(settings, &mut st, &parts, now))
         .and_then(|()| decode_id(route))
@@ -919,7 +982,7 @@ pub(crate) async fn call(
         let mut st = shared.lock();
         let fault = st
             .take_fault(&route.path)
-            .or_else(|| st.take_fault(route.key.template()));
+            .or_else(|| st.take_fault(route.template()));
         (fault, st.unix_now())
     };
     let draft = LogDraft::new(
@@ -1168,7 +1231,7 @@ mod tests {
     #[test]
     fn header_rules() {
         let mut h = HeaderMap::new();
-        let code = |h: &HeaderMap| check_headers(h).err().and_then(|a| a.code);
+        let code = |h: &HeaderMap| check_headers(h, true).err().and_then(|a| a.code);
         assert_eq!(code(&h).as_deref(), Some("INVALID_REQUEST"));
         h.insert(http::header::USER_AGENT, HeaderValue::from_static("t/1"));
         h.insert(ACCEPT, HeaderValue::from_static("text/html"));
@@ -1310,7 +1373,7 @@ mod tests {
                     h.insert(name, v);
                 }
             }
-            let _ = check_headers(&h);
+            let _ = check_headers(&h, true);
         }
     }
 }
