@@ -209,6 +209,26 @@
 //! clock: after `POST /sandbox/clock`, clients must sign with the shifted
 //! time ([`SandboxHandle::unix_time`]), and answers are dated by it too.
 //!
+//! ## Platform certificates and rotation
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `GET /v3/global/certificates` | `{"data": [{"serial_no", "effective_time", "expire_time", "encrypt_certificate": {"algorithm": "AEAD_AES_256_GCM", "nonce", "associated_data": "certificate", "ciphertext"}}]}`, signed; same header and signature checks as the query |
+//! | `POST /sandbox/wechatpay/rotate` `{"switchAfterSeconds"?: 0, "keepOldSeconds"?: 86400}` | admin (unsigned): a new platform certificate (new serial `5A4DB0C5A4DB0C5A4DB0C5A4DB0C5A4DB0C50101`, `...0102`, ..., made by rcgen) is listed at once and signs every answer from `switchAfterSeconds` on; every older one stays listed until `keepOldSeconds` after the switch. Answers `{"serialNo", "previousSerialNo", "switchAt", "previousDelistedAt"}` ([`SandboxHandle::rotate_wechatpay_platform`]) |
+//!
+//! Each certificate's PEM is encrypted with AES-256-GCM under the API v3 key
+//! ([`WechatpayConfig::apiv3_key`], default [`SANDBOX_APIV3_KEY`]; `kicc
+//! sandbox serve` takes `WECHATPAY_APIV3_KEY`), a fresh 12-character nonce and
+//! associated data `certificate`; the tag is the ciphertext's last 16 bytes.
+//! The listed times are the sandbox's (RFC 3339, +08:00): the first
+//! certificate effective a day before the sandbox first used it, each rotated
+//! one from its switch, each for 5 years. Rotations alternate between the
+//! committed rotation key ([`SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM`]) and
+//! the configured platform key (ring cannot generate RSA keys); the serial and
+//! the certificate are new each time. WeChat Pay lists a new certificate 24 h
+//! before switching; the sandbox's default switches at once so a client must
+//! handle an answer signed under a serial it does not hold yet.
+//!
 //! ## Keys and merchants
 //!
 //! [`WechatpayConfig`] ([`SandboxConfig::wechatpay`]) sets every part; the
@@ -222,6 +242,8 @@
 //! | platform key the sandbox signs with | [`SANDBOX_PLATFORM_PRIVATE_KEY_PEM`] |
 //! | certificate mode: `Wechatpay-Serial`, certificate | [`SANDBOX_PLATFORM_CERTIFICATE_SERIAL`], [`SANDBOX_PLATFORM_CERTIFICATE_PEM`] |
 //! | public-key mode ([`WechatpayConfig::public_key_mode`]): `Wechatpay-Serial`, key | [`SANDBOX_PLATFORM_PUBLIC_KEY_ID`], [`SANDBOX_PLATFORM_PUBLIC_KEY_PEM`] |
+//! | API v3 key (certificates listing) | [`SANDBOX_APIV3_KEY`] |
+//! | key of the first rotation | [`SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM`] |
 //!
 //! ## Faults on the revoke path
 //!
@@ -295,12 +317,13 @@ pub use model::{
 };
 pub use server::{Sandbox, SandboxHandle, MAX_BODY_BYTES};
 pub use wechatpay::{
-    NewWechatpayOrder, PaidAt, PrivateKeyPem, SecondRevoke, WechatpayConfig, WechatpayMerchant,
-    WechatpayRequestRecord, DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID,
-    SANDBOX_MERCHANT_CERTIFICATE_PEM, SANDBOX_MERCHANT_PRIVATE_KEY_PEM,
-    SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO, SANDBOX_PLATFORM_CERTIFICATE_PEM,
-    SANDBOX_PLATFORM_CERTIFICATE_SERIAL, SANDBOX_PLATFORM_PRIVATE_KEY_PEM,
-    SANDBOX_PLATFORM_PUBLIC_KEY_ID, SANDBOX_PLATFORM_PUBLIC_KEY_PEM, WECHATPAY_QUERY_BY_ID_PATH,
-    WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH, WECHATPAY_REVERSE_BY_ID_PATH,
-    WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH,
+    ApiV3KeyText, NewWechatpayOrder, PaidAt, PrivateKeyPem, SecondRevoke, WechatpayConfig,
+    WechatpayMerchant, WechatpayRequestRecord, DEFAULT_WECHATPAY_MCHID,
+    DEFAULT_WECHATPAY_SUB_MCHID, SANDBOX_APIV3_KEY, SANDBOX_MERCHANT_CERTIFICATE_PEM,
+    SANDBOX_MERCHANT_PRIVATE_KEY_PEM, SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO,
+    SANDBOX_PLATFORM_CERTIFICATE_PEM, SANDBOX_PLATFORM_CERTIFICATE_SERIAL,
+    SANDBOX_PLATFORM_PRIVATE_KEY_PEM, SANDBOX_PLATFORM_PUBLIC_KEY_ID,
+    SANDBOX_PLATFORM_PUBLIC_KEY_PEM, SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM,
+    WECHATPAY_CERTIFICATES_PATH, WECHATPAY_QUERY_BY_ID_PATH, WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH,
+    WECHATPAY_REVERSE_BY_ID_PATH, WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH, WECHATPAY_ROTATE_PATH,
 };

@@ -1,7 +1,8 @@
 //! The revoke client over [`kicc_transport::Transport`] (feature `transport`).
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use kicc_transport::{Transport, TransportError};
@@ -9,6 +10,10 @@ use ring::rand::SecureRandom as _;
 use tracing::field::Empty;
 use tracing::Instrument as _;
 
+use crate::certs::{
+    certificates_request, interpret_certificates_response, ApiV3Key, CertError, CertificateManager,
+    PlatformCertificate,
+};
 use crate::ids::{BaseUrl, MerchantMode, Nonce, OrderRef, SerialNo, Timestamp};
 use crate::keys::{RsaPrivateKey, SignError, VerificationKeys};
 use crate::query::{interpret_query_response, QueriedOrder, QueryError, QueryRequest};
@@ -21,6 +26,7 @@ use crate::reverse::{
     ReverseError, ReverseOutcome, ReverseRequest, SignedRequest,
 };
 use crate::settle::Resolution;
+use crate::verify::VerifyError;
 
 /// The merchant's side of the conversation: who calls, with which key, and
 /// which WeChat Pay keys to trust.
@@ -77,6 +83,14 @@ pub struct ReverseClient<T> {
     retry: RetryPolicy,
     clock: Clock,
     nonce_source: NonceSource,
+    certificates: Option<CertificateSource>,
+}
+
+/// A shared certificate manager and the API v3 key that decrypts downloads.
+#[derive(Clone)]
+struct CertificateSource {
+    manager: Arc<Mutex<CertificateManager>>,
+    api_key: ApiV3Key,
 }
 
 impl<T> fmt::Debug for ReverseClient<T> {
@@ -86,6 +100,7 @@ impl<T> fmt::Debug for ReverseClient<T> {
             .field("primary", &self.primary)
             .field("backup", &self.backup)
             .field("retry", &self.retry)
+            .field("certificate_manager", &self.certificates.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -102,7 +117,23 @@ impl<T: Transport> ReverseClient<T> {
             retry: RetryPolicy::default(),
             clock: Arc::new(SystemTime::now),
             nonce_source: Arc::new(system_nonce),
+            certificates: None,
         }
+    }
+
+    /// Verifies with the platform certificates of `manager` (shared, so one
+    /// place refreshes them for every client) besides the fixed
+    /// [`MerchantConfig::verification_keys`]. Before each call the client
+    /// refreshes when [`CertificateManager::due`] says so; when an answer
+    /// names a serial it does not hold, it refreshes (rate-limited by
+    /// [`CertificateManager::refresh_for_unknown`]) and verifies again.
+    pub fn with_certificate_manager(
+        mut self,
+        manager: Arc<Mutex<CertificateManager>>,
+        api_key: ApiV3Key,
+    ) -> Self {
+        self.certificates = Some(CertificateSource { manager, api_key });
+        self
     }
 
     /// Sets the primary base URL and an optional backup (e.g.
@@ -171,6 +202,7 @@ impl<T: Transport> ReverseClient<T> {
     pub async fn reverse(&self, call: &ReverseCall) -> Result<ReverseOutcome, ReverseError> {
         let span = call_span(&call.order);
         async {
+            self.ensure_certificates().await;
             let result = match self.sign(call) {
                 Ok(signed) => self.send_attempts(&signed).await,
                 Err(e) => Err(e),
@@ -223,13 +255,28 @@ impl<T: Transport> ReverseClient<T> {
                         // The clock worked when signing a moment ago; if it fails now,
                         // the signing time is the best stand-in for the window check.
                         let now = self.now().unwrap_or(signed.timestamp());
-                        let outcome = interpret_reverse_response(
+                        let mut outcome = interpret_reverse_response(
                             status,
                             response.headers(),
                             response.body(),
                             now,
-                            &self.config.verification_keys,
+                            &self.keys(),
                         );
+                        if let Some(VerifyError::UnknownSerial { serial }) = outcome
+                            .as_ref()
+                            .ok()
+                            .and_then(ReverseOutcome::verification_error)
+                        {
+                            if self.refresh_for_unknown(serial).await {
+                                outcome = interpret_reverse_response(
+                                    status,
+                                    response.headers(),
+                                    response.body(),
+                                    now,
+                                    &self.keys(),
+                                );
+                            }
+                        }
                         let code = outcome.as_ref().err().and_then(ReverseError::api_code);
                         if let Some(code) = code {
                             tracing::Span::current().record("code", code.as_str());
@@ -380,6 +427,7 @@ impl<T: Transport> ReverseClient<T> {
     pub async fn query(&self, order: &OrderRef) -> Result<QueriedOrder, QueryError> {
         let span = tracing::info_span!("wechatpay_direct.query", trade_state = Empty);
         async {
+            self.ensure_certificates().await;
             let signed = self.sign_query(order)?;
             let result = self.send_query(&signed).await;
             match &result {
@@ -396,6 +444,57 @@ impl<T: Transport> ReverseClient<T> {
 
     /// Sends an already signed query with retries (identical bytes each time).
     pub async fn send_query(&self, signed: &SignedRequest) -> Result<QueriedOrder, QueryError> {
+        let (kind, attempts, result) = self.send_idempotent(signed).await;
+        let response = match result {
+            Ok(r) => r,
+            Err(e) if kind.is_retryable() && attempts > 1 => {
+                return Err(QueryError::RetriesExhausted {
+                    attempts,
+                    last: Box::new(QueryError::Transport(e)),
+                })
+            }
+            Err(e) => return Err(QueryError::Transport(e)),
+        };
+        let now = self.now().unwrap_or(signed.timestamp());
+        let interpret = |keys: &VerificationKeys| {
+            interpret_query_response(
+                response.status(),
+                response.headers(),
+                response.body(),
+                now,
+                keys,
+            )
+        };
+        let mut outcome = interpret(&self.keys());
+        if let Err(QueryError::Unverified {
+            error: VerifyError::UnknownSerial { serial },
+            ..
+        }) = &outcome
+        {
+            if self.refresh_for_unknown(serial).await {
+                outcome = interpret(&self.keys());
+            }
+        }
+        match outcome {
+            Err(last) if kind.is_retryable() => Err(QueryError::RetriesExhausted {
+                attempts,
+                last: Box::new(last),
+            }),
+            other => other,
+        }
+    }
+
+    /// Sends `signed` until an attempt is not retryable or the policy's
+    /// attempts are used up; returns the last attempt's kind, the number of
+    /// attempts, and its response or transport error.
+    async fn send_idempotent(
+        &self,
+        signed: &SignedRequest,
+    ) -> (
+        AttemptResult,
+        u32,
+        Result<kicc_transport::HttpResponse, TransportError>,
+    ) {
         let mut attempt: u32 = 0;
         let mut on_backup = false;
         loop {
@@ -404,21 +503,13 @@ impl<T: Transport> ReverseClient<T> {
                 (Some(b), true) => b,
                 _ => &self.primary,
             };
-            let request = signed.to_http_request(base)?;
-            let (kind, outcome) = match self.transport.send(request).await {
-                Ok(response) => {
-                    let now = self.now().unwrap_or(signed.timestamp());
-                    let status = response.status();
-                    let outcome = interpret_query_response(
-                        status,
-                        response.headers(),
-                        response.body(),
-                        now,
-                        &self.config.verification_keys,
-                    );
-                    (AttemptResult::Status(status.as_u16()), outcome)
-                }
-                Err(e) => (classify(&e), Err(QueryError::Transport(e))),
+            let result = match signed.to_http_request(base) {
+                Ok(request) => self.transport.send(request).await,
+                Err(e) => Err(TransportError::Refused(e.to_string())),
+            };
+            let kind = match &result {
+                Ok(response) => AttemptResult::Status(response.status().as_u16()),
+                Err(e) => classify(e),
             };
             match decide(
                 &self.retry,
@@ -429,23 +520,123 @@ impl<T: Transport> ReverseClient<T> {
                 system_jitter(),
             ) {
                 RetryDecision::Retry { delay, use_backup } => {
-                    tracing::warn!(attempt, ?kind, "retrying the order query");
+                    tracing::warn!(attempt, ?kind, "retrying with the same signed request");
                     on_backup = use_backup;
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
                 }
-                RetryDecision::Stop => {
-                    return match outcome {
-                        Err(last) if kind.is_retryable() => Err(QueryError::RetriesExhausted {
-                            attempts: attempt,
-                            last: Box::new(last),
-                        }),
-                        other => other,
-                    };
-                }
+                RetryDecision::Stop => return (kind, attempt, result),
             }
         }
+    }
+
+    /// The keys answers are verified with: the fixed ones, plus the
+    /// manager's platform certificates.
+    fn keys(&self) -> Cow<'_, VerificationKeys> {
+        match &self.certificates {
+            None => Cow::Borrowed(&self.config.verification_keys),
+            Some(src) => Cow::Owned(
+                src.manager
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .verification_keys(&self.config.verification_keys),
+            ),
+        }
+    }
+
+    fn unix_now(&self) -> u64 {
+        self.now().map_or(0, Timestamp::unix_secs)
+    }
+
+    /// Downloads, verifies and decrypts the platform certificates
+    /// (`GET /v3/global/certificates`) with `api_key`, retrying 5xx and
+    /// timeouts with the same signed bytes. Changes nothing held.
+    pub async fn download_certificates(
+        &self,
+        api_key: &ApiV3Key,
+    ) -> Result<Vec<PlatformCertificate>, CertError> {
+        let now = Timestamp::from_system_time((self.clock)())?;
+        let nonce = (self.nonce_source)().ok_or(SignError::Randomness)?;
+        let signed = certificates_request(
+            &self.config.mode,
+            &self.config.serial_no,
+            &self.config.private_key,
+            now,
+            &nonce,
+        )?;
+        let (_, _, result) = self.send_idempotent(&signed).await;
+        let response = result.map_err(CertError::Transport)?;
+        let now = self.now().unwrap_or(signed.timestamp());
+        interpret_certificates_response(
+            response.status(),
+            response.headers(),
+            response.body(),
+            now,
+            api_key,
+            &self.keys(),
+        )
+        .map(|(certs, verified)| {
+            tracing::info!(count = certs.len(), verified_by = %verified.serial, "platform certificates downloaded");
+            certs
+        })
+    }
+
+    /// Refreshes the manager now (see [`ReverseClient::with_certificate_manager`]):
+    /// on success the download is applied, on failure nothing is dropped.
+    /// Returns how many certificates are held afterwards.
+    pub async fn refresh_certificates(&self) -> Result<usize, CertError> {
+        let Some(src) = &self.certificates else {
+            return Err(CertError::Malformed(
+                "no certificate manager configured (ReverseClient::with_certificate_manager)"
+                    .into(),
+            ));
+        };
+        let result = self.download_certificates(&src.api_key).await;
+        let now = self.unix_now();
+        let mut manager = src.manager.lock().unwrap_or_else(PoisonError::into_inner);
+        match result {
+            Ok(certs) => {
+                manager.apply(certs, now);
+                Ok(manager.certificates().count())
+            }
+            Err(e) => {
+                manager.failed(now);
+                tracing::warn!(error = %e, "platform certificate refresh failed; keeping the held ones");
+                Err(e)
+            }
+        }
+    }
+
+    /// Refreshes when the manager's schedule says so (errors are logged; the
+    /// held certificates stay).
+    async fn ensure_certificates(&self) {
+        let Some(src) = &self.certificates else {
+            return;
+        };
+        let due = src
+            .manager
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .due(self.unix_now());
+        if let Some(reason) = due {
+            tracing::debug!(?reason, "refreshing platform certificates");
+            let _ = self.refresh_certificates().await;
+        }
+    }
+
+    /// After an answer named `serial`, which is not held: refresh if the
+    /// rate limit allows. Whether a refresh succeeded.
+    async fn refresh_for_unknown(&self, serial: &str) -> bool {
+        let Some(src) = &self.certificates else {
+            return false;
+        };
+        let allowed = src
+            .manager
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .refresh_for_unknown(serial, self.unix_now());
+        allowed && self.refresh_certificates().await.is_ok()
     }
 }
 

@@ -262,7 +262,7 @@ impl PublicKey {
 
 /// An RSA private key that signs SHA256withRSA. `Debug` is redacted.
 pub(crate) struct PrivateKey {
-    pair: RsaKeyPair,
+    pair: std::sync::Arc<RsaKeyPair>,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -282,7 +282,16 @@ impl PrivateKey {
             _ => return Err("not an RSA key (PKCS#8 or PKCS#1 RSA expected)".into()),
         }
         .map_err(|e| format!("RSA key rejected by ring: {e}"))?;
-        Ok(Self { pair })
+        Ok(Self {
+            pair: std::sync::Arc::new(pair),
+        })
+    }
+
+    /// Another handle on the same key.
+    pub(crate) fn clone_arc(&self) -> Self {
+        Self {
+            pair: std::sync::Arc::clone(&self.pair),
+        }
     }
 
     /// Base64 SHA256withRSA over `message`.
@@ -303,6 +312,28 @@ impl PrivateKey {
             pkcs1: self.pair.public_key().as_ref().to_vec(),
         }
     }
+}
+
+/// AEAD_AES_256_GCM as WeChat Pay encrypts certificates: Base64 of the
+/// ciphertext with the 16-byte tag appended.
+pub(crate) fn seal_aes_256_gcm(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<String, String> {
+    use ring::aead;
+    let key = aead::UnboundKey::new(&aead::AES_256_GCM, key)
+        .map(aead::LessSafeKey::new)
+        .map_err(|_| "AES-256-GCM key rejected".to_owned())?;
+    let mut in_out = plaintext.to_vec();
+    key.seal_in_place_append_tag(
+        aead::Nonce::assume_unique_for_key(*nonce),
+        aead::Aad::from(aad),
+        &mut in_out,
+    )
+    .map_err(|_| "AES-256-GCM sealing failed".to_owned())?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(in_out))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod config;
 mod crypto;
 mod keys;
 mod orders;
+mod platform;
 mod query;
 
 use std::sync::Arc;
@@ -24,14 +25,15 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 pub(crate) use config::Settings;
-pub use config::{PrivateKeyPem, SecondRevoke, WechatpayConfig, WechatpayMerchant};
+pub use config::{ApiV3KeyText, PrivateKeyPem, SecondRevoke, WechatpayConfig, WechatpayMerchant};
 use crypto::{parse_authorization, AuthParts, SigCheck};
 pub use keys::{
-    DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID, SANDBOX_MERCHANT_CERTIFICATE_PEM,
-    SANDBOX_MERCHANT_PRIVATE_KEY_PEM, SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO,
-    SANDBOX_PLATFORM_CERTIFICATE_PEM, SANDBOX_PLATFORM_CERTIFICATE_SERIAL,
-    SANDBOX_PLATFORM_PRIVATE_KEY_PEM, SANDBOX_PLATFORM_PUBLIC_KEY_ID,
-    SANDBOX_PLATFORM_PUBLIC_KEY_PEM,
+    DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID, SANDBOX_APIV3_KEY,
+    SANDBOX_MERCHANT_CERTIFICATE_PEM, SANDBOX_MERCHANT_PRIVATE_KEY_PEM,
+    SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO, SANDBOX_PLATFORM_CERTIFICATE_PEM,
+    SANDBOX_PLATFORM_CERTIFICATE_SERIAL, SANDBOX_PLATFORM_PRIVATE_KEY_PEM,
+    SANDBOX_PLATFORM_PUBLIC_KEY_ID, SANDBOX_PLATFORM_PUBLIC_KEY_PEM,
+    SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM,
 };
 pub use orders::{NewWechatpayOrder, PaidAt, WechatpayRequestRecord};
 pub(crate) use orders::{WxOrderRec, WxState};
@@ -58,6 +60,11 @@ pub const WECHATPAY_QUERY_BY_ID_PATH: &str = "/v3/global/transactions/id/{transa
 /// `path` it hits every query by `out_trade_no`.
 pub const WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH: &str =
     "/v3/global/transactions/out-trade-no/{out_trade_no}";
+
+/// The platform certificates download (`GET`, no parameters).
+pub const WECHATPAY_CERTIFICATES_PATH: &str = "/v3/global/certificates";
+/// The admin call that rotates the sandbox's platform certificate (`POST`).
+pub const WECHATPAY_ROTATE_PATH: &str = "/sandbox/wechatpay/rotate";
 
 const QUERY_PREFIX_BY_ID: &str = "/v3/global/transactions/id/";
 const QUERY_PREFIX_BY_OUT_TRADE_NO: &str = "/v3/global/transactions/out-trade-no/";
@@ -104,6 +111,10 @@ pub(crate) enum Op {
     Revoke,
     /// `GET /v3/global/transactions/...`.
     Query,
+    /// `GET /v3/global/certificates`.
+    Certificates,
+    /// `POST /sandbox/wechatpay/rotate` (admin, unsigned).
+    Rotate,
 }
 
 /// A request path of the WeChat Pay endpoints.
@@ -121,8 +132,8 @@ impl WxRoute {
     /// The method the endpoint takes, and the `Allow` header for others.
     pub(crate) fn allowed(&self) -> (Method, &'static str) {
         match self.op {
-            Op::Revoke => (Method::POST, "POST"),
-            Op::Query => (Method::GET, "GET"),
+            Op::Revoke | Op::Rotate => (Method::POST, "POST"),
+            Op::Query | Op::Certificates => (Method::GET, "GET"),
         }
     }
 
@@ -133,6 +144,8 @@ impl WxRoute {
             (Op::Revoke, OrderKey::OutTradeNo) => WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH,
             (Op::Query, OrderKey::TransactionId) => WECHATPAY_QUERY_BY_ID_PATH,
             (Op::Query, OrderKey::OutTradeNo) => WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH,
+            (Op::Certificates, _) => WECHATPAY_CERTIFICATES_PATH,
+            (Op::Rotate, _) => WECHATPAY_ROTATE_PATH,
         }
     }
 }
@@ -149,6 +162,20 @@ pub(crate) fn route(path: &str) -> Option<WxRoute> {
             path: path.to_owned(),
         })
     };
+    let whole = |op| {
+        Some(WxRoute {
+            op,
+            key: OrderKey::OutTradeNo,
+            raw_id: String::new(),
+            path: path.to_owned(),
+        })
+    };
+    if path == WECHATPAY_CERTIFICATES_PATH {
+        return whole(Op::Certificates);
+    }
+    if path == WECHATPAY_ROTATE_PATH {
+        return whole(Op::Rotate);
+    }
     if let Some(rest) = path.strip_prefix(QUERY_PREFIX_BY_ID) {
         return order(Op::Query, OrderKey::TransactionId, rest);
     }
@@ -166,9 +193,9 @@ pub(crate) fn route(path: &str) -> Option<WxRoute> {
     order(Op::Revoke, key, rest.strip_suffix(SUFFIX)?)
 }
 
-/// Whether `path` names the revoke endpoint (a template or a concrete path).
+/// Whether `path` names a WeChat Pay endpoint (a template or a concrete path).
 pub(crate) fn is_fault_path(path: &str) -> bool {
-    route(path).is_some()
+    route(path).is_some_and(|r| r.op != Op::Rotate)
 }
 
 /// Which fault kinds apply where; `(field, rule)` on a misfit.
@@ -740,6 +767,108 @@ fn process(shared: &Shared, route: &WxRoute, head: &Head, body: &[u8]) -> Answer
     match route.op {
         Op::Revoke => process_revoke(shared, route, head, body),
         Op::Query => query::process(shared, route, head, body),
+        Op::Certificates => process_certificates(shared, head, body),
+        // Handled before any fault or check (an admin call).
+        Op::Rotate => Answer::error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "not a WeChat Pay API",
+            None,
+        ),
+    }
+}
+
+/// The certificates download: the query's header and signature checks, then
+/// the listing, each certificate encrypted with the API v3 key.
+fn process_certificates(shared: &Shared, head: &Head, body: &[u8]) -> Answer {
+    let settings = &shared.wechatpay;
+    let mut st = shared.lock();
+    let now = st.unix_now();
+    let checked = check_headers(&head.headers, false)
+        .and_then(|()| check_signature(settings, head, body, now))
+        .and_then(|parts| check_replay(settings, &mut st, &parts, now));
+    if let Err(answer) = checked {
+        return answer;
+    }
+    let wx = &mut st.wx;
+    let set = wx
+        .platform
+        .get_or_insert_with(|| platform::PlatformSet::new(settings, now));
+    let rng = &mut wx.rng;
+    match set.listing(settings.apiv3_key.bytes(), now, || rng.text(ALNUM, 12)) {
+        Ok(listing) => Answer {
+            status: StatusCode::OK,
+            body: Bytes::from(listing.to_string()),
+            code: None,
+        },
+        Err(e) => Answer::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SYSTEM_ERROR",
+            &format!("the sandbox could not encrypt its certificates: {e}"),
+            None,
+        ),
+    }
+}
+
+/// `POST /sandbox/wechatpay/rotate` `{"switchAfterSeconds"?, "keepOldSeconds"?}`.
+fn rotate_admin(shared: &Shared, body: &[u8]) -> Resp {
+    let obj = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(o)) => o,
+            _ => return json_error(StatusCode::BAD_REQUEST, "body must be a JSON object"),
+        }
+    };
+    let secs = |name: &str, default: i64| match obj.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| i64::try_from(n).ok())
+            .filter(|n| *n <= 10 * 365 * 86_400)
+            .ok_or(format!(
+                "{name} must be a non-negative integer of seconds (at most 10 years)"
+            )),
+    };
+    let (switch_after, keep_old) = match (
+        secs("switchAfterSeconds", 0),
+        secs("keepOldSeconds", 86_400),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    match shared.rotate_platform(switch_after, keep_old) {
+        Ok(r) => respond(
+            StatusCode::OK,
+            JSON,
+            Bytes::from(
+                json!({
+                    "serialNo": r.serial,
+                    "previousSerialNo": r.previous,
+                    "switchAt": r.switch_at,
+                    "previousDelistedAt": r.previous_delisted_at,
+                })
+                .to_string(),
+            ),
+        ),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+impl Shared {
+    /// Rotates the platform certificate (see [`SandboxHandle::rotate_wechatpay_platform`]).
+    pub(crate) fn rotate_platform(
+        &self,
+        switch_after: i64,
+        keep_old: i64,
+    ) -> Result<platform::Rotated, String> {
+        let settings = &self.wechatpay;
+        let mut st = self.lock();
+        let now = st.unix_now();
+        st.wx
+            .platform
+            .get_or_insert_with(|| platform::PlatformSet::new(settings, now))
+            .rotate(settings, now, switch_after, keep_old)
     }
 }
 
@@ -797,7 +926,7 @@ enum Signing {
 }
 
 fn signature_headers(
-    settings: &Settings,
+    (serial, key): (&str, &crypto::PrivateKey),
     body: &[u8],
     unix: i64,
     nonce: &str,
@@ -809,37 +938,43 @@ fn signature_headers(
     }
     let ts = unix.to_string();
     let signature = match signing {
-        Signing::Normal | Signing::Old => settings
-            .platform_key
-            .sign_base64(&crypto::response_message(&ts, nonce, body))?,
-        Signing::Bad => settings
-            .platform_key
-            .sign_base64(&crypto::response_message(
-                &ts,
-                nonce,
-                b"not the body: signature spoiled by a badSignature fault",
-            ))?,
+        Signing::Normal | Signing::Old => {
+            key.sign_base64(&crypto::response_message(&ts, nonce, body))?
+        }
+        Signing::Bad => key.sign_base64(&crypto::response_message(
+            &ts,
+            nonce,
+            b"not the body: signature spoiled by a badSignature fault",
+        ))?,
         Signing::Probe => format!("{PROBE_PREFIX}{probe_tail}"),
     };
     Ok([
         ("wechatpay-timestamp", ts),
         ("wechatpay-nonce", nonce.to_owned()),
         ("wechatpay-signature", signature),
-        ("wechatpay-serial", settings.platform_serial.clone()),
+        ("wechatpay-serial", serial.to_owned()),
     ])
 }
 
 /// Signs and sends an answer.
 fn signed_response(shared: &Shared, answer: &Answer, signing: Signing) -> Resp {
-    let (now, nonce, request_id, probe_tail) = {
+    let (now, nonce, request_id, probe_tail, signer) = {
         let mut st = shared.lock();
         let now = st.unix_now();
+        let settings = &shared.wechatpay;
+        let signer = st
+            .wx
+            .platform
+            .get_or_insert_with(|| platform::PlatformSet::new(settings, now))
+            .signer(now)
+            .map(|(serial, key)| (serial.to_owned(), key.clone_arc()));
         let rng = &mut st.wx.rng;
         (
             now,
             rng.text(ALNUM, NONCE_LEN),
             rng.text(HEX, 32),
             rng.text(ALNUM, 40),
+            signer,
         )
     };
     let unix = if signing == Signing::Old {
@@ -856,14 +991,18 @@ fn signed_response(shared: &Shared, answer: &Answer, signing: Signing) -> Resp {
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(HeaderName::from_static("request-id"), v);
     }
-    match signature_headers(
-        &shared.wechatpay,
-        &answer.body,
-        unix,
-        &nonce,
-        signing,
-        &probe_tail,
-    ) {
+    let signed = match &signer {
+        Some((serial, key)) => signature_headers(
+            (serial, key),
+            &answer.body,
+            unix,
+            &nonce,
+            signing,
+            &probe_tail,
+        ),
+        None => Err("no platform key".to_owned()),
+    };
+    match signed {
         Ok(sig) => {
             for (name, value) in sig {
                 if let Ok(v) = HeaderValue::from_str(&value) {
@@ -978,6 +1117,9 @@ pub(crate) async fn call(
     head: Head,
     body: Bytes,
 ) -> Result<Resp, DropConnection> {
+    if route.op == Op::Rotate {
+        return Ok(rotate_admin(&shared, &body));
+    }
     let (fault, arrived) = {
         let mut st = shared.lock();
         let fault = st
@@ -1179,9 +1321,35 @@ impl SandboxHandle {
         &self.shared.wechatpay.merchant
     }
 
-    /// The `Wechatpay-Serial` the revoke endpoint signs its answers under.
-    pub fn wechatpay_platform_serial(&self) -> &str {
-        self.shared.wechatpay.platform_serial.as_str()
+    /// The `Wechatpay-Serial` the endpoints sign their answers under now
+    /// (changes after a [rotation](Self::rotate_wechatpay_platform) switches).
+    pub fn wechatpay_platform_serial(&self) -> String {
+        let settings = &self.shared.wechatpay;
+        let mut st = self.shared.lock();
+        let now = st.unix_now();
+        st.wx
+            .platform
+            .get_or_insert_with(|| platform::PlatformSet::new(settings, now))
+            .signer(now)
+            .map_or_else(String::new, |(s, _)| s.to_owned())
+    }
+
+    /// Rotates the platform certificate (as `POST /sandbox/wechatpay/rotate`):
+    /// a new certificate (new serial, made by rcgen) is listed at once and
+    /// signs every answer from `switch_after_secs` (sandbox clock) on; the one
+    /// it replaces stays listed `keep_old_secs` longer. Returns the new serial.
+    pub fn rotate_wechatpay_platform(
+        &self,
+        switch_after_secs: u32,
+        keep_old_secs: u32,
+    ) -> Result<String, SandboxError> {
+        self.shared
+            .rotate_platform(i64::from(switch_after_secs), i64::from(keep_old_secs))
+            .map(|r| r.serial)
+            .map_err(|rule| SandboxError::InvalidConfig {
+                field: "wechatpay.rotation",
+                rule,
+            })
     }
 }
 

@@ -194,6 +194,8 @@ pub(crate) struct WxState {
     /// `(mchid, nonce_str)` of accepted requests and when, for the optional
     /// replay check; entries older than the signature window are pruned.
     nonces: HashMap<(String, String), i64>,
+    /// The platform certificates (created on first use from the settings).
+    pub(crate) platform: Option<super::platform::PlatformSet>,
 }
 
 impl WxState {
@@ -204,6 +206,7 @@ impl WxState {
             log: VecDeque::new(),
             rng: WxRng(seed ^ 0x7765_6368_6174_7061),
             nonces: HashMap::new(),
+            platform: None,
         }
     }
 
