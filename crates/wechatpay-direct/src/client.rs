@@ -556,15 +556,7 @@ impl<T: Transport> ReverseClient<T> {
         &self,
         api_key: &ApiV3Key,
     ) -> Result<Vec<PlatformCertificate>, CertError> {
-        let now = Timestamp::from_system_time((self.clock)())?;
-        let nonce = (self.nonce_source)().ok_or(SignError::Randomness)?;
-        let signed = certificates_request(
-            &self.config.mode,
-            &self.config.serial_no,
-            &self.config.private_key,
-            now,
-            &nonce,
-        )?;
+        let signed = self.sign_certificates()?;
         let (_, _, result) = self.send_idempotent(&signed).await;
         let response = result.map_err(CertError::Transport)?;
         let now = self.now().unwrap_or(signed.timestamp());
@@ -580,6 +572,19 @@ impl<T: Transport> ReverseClient<T> {
             tracing::info!(count = certs.len(), verified_by = %verified.serial, "platform certificates downloaded");
             certs
         })
+    }
+
+    /// Signs `GET /v3/global/certificates` once (no I/O).
+    pub fn sign_certificates(&self) -> Result<SignedRequest, CertError> {
+        let now = Timestamp::from_system_time((self.clock)())?;
+        let nonce = (self.nonce_source)().ok_or(SignError::Randomness)?;
+        Ok(certificates_request(
+            &self.config.mode,
+            &self.config.serial_no,
+            &self.config.private_key,
+            now,
+            &nonce,
+        )?)
     }
 
     /// Refreshes the manager now (see [`ReverseClient::with_certificate_manager`]):
