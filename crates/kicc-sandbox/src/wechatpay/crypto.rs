@@ -396,6 +396,52 @@ mod tests {
         assert!(PublicKey::from_pem("nothing").is_err());
     }
 
+    /// Signatures and headers made with openssl (wechatpay-direct's fixtures,
+    /// commands in their README) pass the sandbox's own parser and verifier.
+    #[test]
+    fn openssl_fixtures_verify_with_the_sandboxs_own_code() {
+        macro_rules! fixture {
+            ($name:literal) => {
+                include_str!(concat!("../../../wechatpay-direct/tests/fixtures/", $name))
+            };
+        }
+        let public = PublicKey::from_pem(fixture!("pub-2048.pem")).unwrap();
+        for (message, header, target) in [
+            (
+                fixture!("query-common-message.txt"),
+                fixture!("query-common-authorization.txt"),
+                "/v3/global/transactions/out-trade-no/ORDER-20240101-0001?mchid=1900000109",
+            ),
+            (
+                fixture!("query-institutional-message.txt"),
+                fixture!("query-institutional-authorization.txt"),
+                "/v3/global/transactions/id/4200000001202401010000000001?sub_mchid=1900000100&sp_mchid=1900000109",
+            ),
+        ] {
+            let parts = parse_authorization(header).unwrap();
+            assert_eq!(parts.mchid, "1900000109");
+            assert_eq!(parts.timestamp, "1700000000");
+            let rebuilt = request_message("GET", target, &parts.timestamp, &parts.nonce_str, b"");
+            assert_eq!(rebuilt, message.as_bytes());
+            assert_eq!(public.verify(&rebuilt, &parts.signature), Ok(()));
+        }
+        let encoded = fixture!("query-encoded-message.txt");
+        let sig = fixture!("query-encoded-message.sig-2048.b64");
+        assert_eq!(public.verify(encoded.as_bytes(), sig), Ok(()));
+        let body_public = PublicKey::from_pem(fixture!("pub-3072.pem")).unwrap();
+        let body = fixture!("response-body.json");
+        let message = response_message(
+            "1700000000",
+            "593BEC0C930BF1AFEB40B4A08C8FB242",
+            body.as_bytes(),
+        );
+        assert_eq!(message, fixture!("response-body-message.txt").as_bytes());
+        assert_eq!(
+            body_public.verify(&message, fixture!("response-body-message.sig-3072.b64")),
+            Ok(())
+        );
+    }
+
     #[test]
     fn timestamps() {
         assert_eq!(parse_timestamp("1700000000"), Some(1_700_000_000));
