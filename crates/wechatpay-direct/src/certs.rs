@@ -13,7 +13,7 @@ use http::{Method, StatusCode};
 use ring::aead;
 use zeroize::Zeroizing;
 
-use crate::ids::{MerchantMode, Nonce, OrderRef, SerialNo, Timestamp};
+use crate::ids::{MerchantMode, Nonce, SerialNo, Timestamp};
 use crate::keys::{KeyError, KeyKind, RsaPrivateKey, RsaPublicKey, SignError, VerificationKeys};
 use crate::reverse::{excerpt, parse_api_error, ApiError, SignedRequest};
 use crate::sign::Signer;
@@ -150,9 +150,13 @@ pub enum CertError {
     #[cfg(feature = "transport")]
     #[error("transport: {0}")]
     Transport(kicc_transport::TransportError),
-    /// An invalid base URL.
+    /// An invalid base URL, or a clock outside Unix seconds.
     #[error("{0}")]
     Invalid(#[from] crate::ids::InvalidInput),
+    /// [`refresh_certificates`](crate::ReverseClient::refresh_certificates) on a
+    /// client without a certificate manager.
+    #[error("no certificate manager is configured (ReverseClient::with_certificate_manager)")]
+    NoManager,
 }
 
 /// One decrypted, checked platform certificate.
@@ -285,11 +289,9 @@ pub fn certificates_request(
     timestamp: Timestamp,
     nonce: &Nonce,
 ) -> Result<SignedRequest, SignError> {
-    // The order is not part of this request; SignedRequest keeps one for logs.
-    let placeholder = OrderRef::out_trade_no("certificates").map_err(|_| SignError::Crypto)?;
     SignedRequest::sign(
         Method::GET,
-        &placeholder,
+        None,
         PathAndQuery::from_static(CERTIFICATES_PATH),
         Vec::new(),
         Signer {

@@ -219,7 +219,10 @@ impl<T: Transport> ReverseClient<T> {
     /// The signature's timestamp must still be within WeChat Pay's 5-minute
     /// window when it arrives.
     pub async fn send(&self, signed: &SignedRequest) -> Result<ReverseOutcome, ReverseError> {
-        let span = call_span(signed.order());
+        let span = match signed.order() {
+            Some(order) => call_span(order),
+            None => tracing::info_span!("wechatpay_direct.reverse"),
+        };
         async {
             let result = self.send_attempts(signed).await;
             record_result(&result);
@@ -592,10 +595,7 @@ impl<T: Transport> ReverseClient<T> {
     /// Returns how many certificates are held afterwards.
     pub async fn refresh_certificates(&self) -> Result<usize, CertError> {
         let Some(src) = &self.certificates else {
-            return Err(CertError::Malformed(
-                "no certificate manager configured (ReverseClient::with_certificate_manager)"
-                    .into(),
-            ));
+            return Err(CertError::NoManager);
         };
         let result = self.download_certificates(&src.api_key).await;
         let now = self.unix_now();

@@ -92,7 +92,7 @@ impl QueryRequest {
     ) -> Result<SignedRequest, SignError> {
         SignedRequest::sign(
             Method::GET,
-            &self.order,
+            Some(&self.order),
             self.path(),
             Vec::new(),
             Signer {

@@ -121,7 +121,7 @@ impl ReverseRequest {
     ) -> Result<SignedRequest, SignError> {
         SignedRequest::sign(
             Method::POST,
-            &self.order,
+            Some(&self.order),
             self.path(),
             self.body(),
             Signer {
@@ -143,7 +143,7 @@ impl ReverseRequest {
 #[derive(Clone)]
 pub struct SignedRequest {
     method: Method,
-    order: OrderRef,
+    order: Option<OrderRef>,
     path: PathAndQuery,
     body: Bytes,
     headers: HeaderMap,
@@ -158,7 +158,7 @@ impl SignedRequest {
     /// the official SDKs do).
     pub(crate) fn sign(
         method: Method,
-        order: &OrderRef,
+        order: Option<&OrderRef>,
         path: PathAndQuery,
         body: Vec<u8>,
         signer: Signer<'_>,
@@ -178,7 +178,7 @@ impl SignedRequest {
         headers.insert(USER_AGENT_HEADER, HeaderValue::from_static(USER_AGENT));
         Ok(Self {
             method,
-            order: order.clone(),
+            order: order.cloned(),
             path,
             body: Bytes::from(body),
             headers,
@@ -189,9 +189,9 @@ impl SignedRequest {
         })
     }
 
-    /// The order being revoked or queried.
-    pub fn order(&self) -> &OrderRef {
-        &self.order
+    /// The order being revoked or queried (`None` for the certificates download).
+    pub fn order(&self) -> Option<&OrderRef> {
+        self.order.as_ref()
     }
 
     /// `POST` for a revoke, `GET` for a query.

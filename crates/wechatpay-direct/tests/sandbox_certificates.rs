@@ -232,3 +232,44 @@ async fn a_failed_refresh_keeps_the_certificates_held() {
         .unwrap()
         .holds(SANDBOX_PLATFORM_CERTIFICATE_SERIAL));
 }
+
+async fn revoke(c: &ReverseClient<HyperTransport>, sb: &SandboxHandle) -> ReverseOutcome {
+    let p = sb
+        .create_wechatpay_order(NewWechatpayOrder::new(100, Currency::Usd))
+        .unwrap();
+    let call = ReverseCall::without_timing_checks(
+        OrderRef::out_trade_no(p.out_trade_no.unwrap()).unwrap(),
+    );
+    c.reverse(&call).await.expect("answered")
+}
+
+#[tokio::test]
+async fn certificates_are_refreshed_when_the_schedule_says_so() {
+    let sb = sandbox().await;
+    let downloads = |sb: &SandboxHandle| {
+        sb.wechatpay_requests()
+            .iter()
+            .filter(|r| r.path == kicc_sandbox::WECHATPAY_CERTIFICATES_PATH)
+            .count()
+    };
+    // Default policy: one download serves many calls.
+    let manager = Arc::new(Mutex::new(
+        CertificateManager::new(RefreshPolicy::default()),
+    ));
+    let c = client(&sb, VerificationKeys::new()).with_certificate_manager(manager, api_key());
+    for _ in 0..3 {
+        assert!(revoke(&c, &sb).await.is_revoked());
+    }
+    assert_eq!(downloads(&sb), 1);
+    // A schedule that is always due: one download before every call.
+    let always = RefreshPolicy {
+        interval_secs: 0,
+        ..RefreshPolicy::default()
+    };
+    let manager = Arc::new(Mutex::new(CertificateManager::new(always)));
+    let c = client(&sb, VerificationKeys::new()).with_certificate_manager(manager, api_key());
+    for _ in 0..3 {
+        assert!(revoke(&c, &sb).await.is_revoked());
+    }
+    assert_eq!(downloads(&sb), 4);
+}
