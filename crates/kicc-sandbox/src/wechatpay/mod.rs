@@ -1053,7 +1053,10 @@ impl LogDraft {
         Self {
             at,
             path: head.target.clone(),
-            order_field: route.key.field(),
+            order_field: match route.op {
+                Op::Certificates | Op::Rotate => "",
+                Op::Revoke | Op::Query => route.key.field(),
+            },
             order_id: percent_decode_str(&route.raw_id)
                 .decode_utf8_lossy()
                 .into_owned(),
@@ -1304,7 +1307,8 @@ impl SandboxHandle {
             .create_wechatpay_order(&self.shared.mall_id, &order)
     }
 
-    /// Every WeChat Pay revoke request received, oldest first (as
+    /// Every WeChat Pay request received (revokes, order queries, certificate
+    /// downloads), oldest first (as
     /// `GET /sandbox/wechatpay/requests`; the last 1000 are kept).
     pub fn wechatpay_requests(&self) -> Vec<WechatpayRequestRecord> {
         self.shared.lock().wx.requests()

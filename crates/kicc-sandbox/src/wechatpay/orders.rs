@@ -120,7 +120,7 @@ impl WxOrderRec {
     }
 }
 
-/// One revoke request as the sandbox received and answered it
+/// One WeChat Pay request (revoke, order query, certificates) as the sandbox received and answered it
 /// (`GET /sandbox/wechatpay/requests`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -130,7 +130,8 @@ pub struct WechatpayRequestRecord {
     pub at: i64,
     /// The request target as received (path and query, percent-encoded).
     pub path: String,
-    /// `transaction_id` or `out_trade_no`: which path form was used.
+    /// `transaction_id` or `out_trade_no`: which path form was used (empty for
+    /// the certificates download).
     pub order_field: String,
     /// The order ID from the path, percent-decoded (lossy for invalid UTF-8).
     pub order_id: String,
