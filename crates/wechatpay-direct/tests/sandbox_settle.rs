@@ -225,3 +225,30 @@ async fn a_failed_query_is_never_a_revoke_outcome() {
     assert_eq!(r.settled(), Settled::Unknown);
     assert!(r.describe().contains("outcome unknown"), "{}", r.describe());
 }
+
+#[tokio::test]
+async fn a_lost_answer_settles_as_revoked_under_every_inferred_setting() {
+    // The sandbox's inferred behaviours (a second revoke of a revoked order; nonce
+    // replay) change how the identical retry after a lost answer is answered, never
+    // the settled outcome: the query decides.
+    let settings = [
+        WechatpayConfig::default(),
+        WechatpayConfig::default().with_second_revoke(kicc_sandbox::SecondRevoke::Error),
+        WechatpayConfig::default().with_reject_replayed_nonce(true),
+    ];
+    for config in settings {
+        let label = format!("{config:?}");
+        let sb = sandbox(config).await;
+        let (out, _) = order(&sb, None);
+        sb.inject_fault(
+            Fault::new(WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH, FaultKind::Drop).apply(true),
+        )
+        .unwrap();
+        let r = client(&sb, common()).reverse_and_settle(&call(&out)).await;
+        assert_eq!(r.settled(), Settled::Done, "{label}: {r:?}");
+        assert_eq!(
+            sb.payment(&out).unwrap().trade_state.as_deref(),
+            Some("REVOKED")
+        );
+    }
+}
