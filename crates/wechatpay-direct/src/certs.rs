@@ -501,6 +501,29 @@ impl CertificateManager {
         }
     }
 
+    /// Seconds from `now` until [`CertificateManager::due`] says yes (0 if it does now).
+    pub fn seconds_until_due(&self, now: u64) -> u64 {
+        if self.due(now).is_some() {
+            return 0;
+        }
+        let after_failure = self
+            .last_failure
+            .map(|f| f.saturating_add(self.policy.retry_after_failure_secs));
+        let scheduled = self
+            .last_success
+            .map(|s| s.saturating_add(self.policy.interval_secs));
+        let at = if self.certs.is_empty() {
+            after_failure
+        } else {
+            match (scheduled, after_failure) {
+                (Some(s), Some(f)) if s <= now => Some(f),
+                (Some(s), _) => Some(s),
+                (None, f) => f,
+            }
+        };
+        at.map_or(0, |t| t.saturating_sub(now).max(1))
+    }
+
     /// Whether an answer naming `serial` should trigger a refresh at `now`:
     /// only if it is not held, and not more often than the policy allows.
     /// Records the decision when it says yes.
@@ -653,6 +676,17 @@ mod tests {
         assert!(!m.refresh_for_unknown("BB", 1_229));
         assert!(m.refresh_for_unknown("BB", 1_230));
         assert!(policy.interval_secs < 12 * 3_600);
+        // The driver's wait: until the next scheduled refresh, or the end of a back-off.
+        let mut m = CertificateManager::new(policy);
+        assert_eq!(m.seconds_until_due(0), 0);
+        m.failed(0);
+        assert_eq!(m.seconds_until_due(4), 6);
+        m.apply(vec![cert("AA", 0, 10_000)], 10);
+        assert_eq!(m.seconds_until_due(10), 100);
+        assert_eq!(m.seconds_until_due(60), 50);
+        assert_eq!(m.seconds_until_due(110), 0);
+        m.failed(110);
+        assert_eq!(m.seconds_until_due(113), 7);
         assert!(RefreshPolicy::default().interval_secs < 12 * 3_600);
     }
 

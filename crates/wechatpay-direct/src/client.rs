@@ -613,6 +613,29 @@ impl<T: Transport> ReverseClient<T> {
         }
     }
 
+    /// A small driver that keeps the manager's certificates fresh on its own:
+    /// sleeps until [`CertificateManager::seconds_until_due`] is 0, refreshes
+    /// (a failure keeps what is held and backs off), and repeats. Spawn it once
+    /// per manager; it returns only [`CertError::NoManager`] when the client has
+    /// none. Calls refresh on demand anyway, so this is for long idle periods.
+    pub async fn keep_certificates_fresh(&self) -> CertError {
+        let Some(src) = &self.certificates else {
+            return CertError::NoManager;
+        };
+        loop {
+            let wait = src
+                .manager
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .seconds_until_due(self.unix_now());
+            if wait > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                continue;
+            }
+            let _ = self.refresh_certificates().await;
+        }
+    }
+
     /// Refreshes when the manager's schedule says so (errors are logged; the
     /// held certificates stay).
     async fn ensure_certificates(&self) {

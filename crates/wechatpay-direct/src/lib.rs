@@ -50,6 +50,8 @@
 //! - [`ReverseClient::with_certificate_manager`] makes revokes and queries use
 //!   it: refreshed before a call when due, and once more (rate-limited) when an
 //!   answer names an unknown serial, then verified again.
+//!   [`ReverseClient::keep_certificates_fresh`] is a small driver to spawn for
+//!   long idle periods: it sleeps until the schedule is due and refreshes.
 //!
 //! ```no_run
 //! # #[cfg(feature = "hyper-client")]

@@ -273,3 +273,41 @@ async fn certificates_are_refreshed_when_the_schedule_says_so() {
     }
     assert_eq!(downloads(&sb), 4);
 }
+
+#[tokio::test]
+async fn the_driver_refreshes_on_its_own_schedule() {
+    let sb = sandbox().await;
+    let policy = RefreshPolicy {
+        interval_secs: 1,
+        ..RefreshPolicy::default()
+    };
+    let manager = Arc::new(Mutex::new(CertificateManager::new(policy)));
+    let c = Arc::new(
+        client(&sb, VerificationKeys::new())
+            .with_certificate_manager(Arc::clone(&manager), api_key()),
+    );
+    let driver = {
+        let c = Arc::clone(&c);
+        tokio::spawn(async move { c.keep_certificates_fresh().await })
+    };
+    // Wait for the event that proves it: three downloads, with no call made.
+    loop {
+        let n = sb
+            .wechatpay_requests()
+            .iter()
+            .filter(|r| r.path == kicc_sandbox::WECHATPAY_CERTIFICATES_PATH)
+            .count();
+        if n >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    driver.abort();
+    assert!(manager
+        .lock()
+        .unwrap()
+        .holds(SANDBOX_PLATFORM_CERTIFICATE_SERIAL));
+    // Without a manager the driver says so at once.
+    let none = client(&sb, VerificationKeys::new());
+    assert_eq!(none.keep_certificates_fresh().await, CertError::NoManager);
+}
