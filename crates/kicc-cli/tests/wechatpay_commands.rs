@@ -327,6 +327,30 @@ fn reverse_downloads_certificates_and_settles_by_query() {
         "REVOKED"
     );
 
+    // The table, through the sandbox's trade-state hook: the query decides.
+    for (state, code, result) in [
+        ("CLOSED", 0, "closed"),
+        ("REFUND", 1, "not revocable"),
+        ("PAYERROR", 3, "unknown"),
+    ] {
+        let o = order(&s);
+        let no = o["outTradeNo"].as_str().unwrap();
+        let (status, v) = http(
+            &s.base_url,
+            "POST",
+            "/sandbox/wechatpay/trade-state",
+            Some(&json!({"outTradeNo": no, "tradeState": state})),
+        );
+        assert_eq!(status, 200, "{v}");
+        s.fault(json!({"path": kicc_sandbox::WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH, "kind": "code", "code": "SYSTEM_ERROR", "apply": false}));
+        let r = wx(&s, "reverse", &f, &["--out-trade-no", no], &[]);
+        assert_eq!(r.code, code, "{state}: {r:#?}");
+        let v = r.json();
+        assert_eq!(v["result"], result, "{state}");
+        assert_eq!(v["trade_state"], state);
+        assert_eq!(r.stderr.lines().count(), 1, "{r:#?}");
+    }
+
     // --dry-run with a broken key: needs none, downloads nothing.
     let r = wx(
         &s,

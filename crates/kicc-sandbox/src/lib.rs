@@ -215,6 +215,7 @@
 //! |---|---|
 //! | `GET /v3/global/certificates` | `{"data": [{"serial_no", "effective_time", "expire_time", "encrypt_certificate": {"algorithm": "AEAD_AES_256_GCM", "nonce", "associated_data": "certificate", "ciphertext"}}]}`, signed; same header and signature checks as the query |
 //! | `POST /sandbox/wechatpay/rotate` `{"switchAfterSeconds"?: 0, "keepOldSeconds"?: 86400}` | admin (unsigned): a new platform certificate (new serial `5A4DB0C5A4DB0C5A4DB0C5A4DB0C5A4DB0C50101`, `...0102`, ..., made by rcgen) is listed at once and signs every answer from `switchAfterSeconds` on; every older one stays listed until `keepOldSeconds` after the switch. Answers `{"serialNo", "previousSerialNo", "switchAt", "previousDelistedAt"}` ([`SandboxHandle::rotate_wechatpay_platform`]) |
+//! | `POST /sandbox/wechatpay/trade-state` `{"transactionId"\|"outTradeNo", "tradeState"}` | admin (unsigned): the order query reports this `trade_state` (`SUCCESS`, `REFUND`, `NOTPAY`, `CLOSED`, `REVOKED`, `USERPAYING`, `PAYERROR`, or `X_...` for one no client knows) instead of the rules' own; a test hook for states the sandbox never reaches by itself. The revoke rules do not change; a successful revoke clears it ([`SandboxHandle::set_wechatpay_trade_state`]) |
 //!
 //! Each certificate's PEM is encrypted with AES-256-GCM under the API v3 key
 //! ([`WechatpayConfig::apiv3_key`], default [`SANDBOX_APIV3_KEY`]; `kicc

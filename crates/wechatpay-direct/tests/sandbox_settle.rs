@@ -252,3 +252,42 @@ async fn a_lost_answer_settles_as_revoked_under_every_inferred_setting() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_row_of_the_table_against_the_sandbox() {
+    let sb = sandbox(WechatpayConfig::default()).await;
+    let c = client(&sb, common());
+    // (state the query reports, expected verdict, whether the order ends revoked)
+    let rows: [(&str, Settled, &str); 7] = [
+        ("REVOKED", Settled::Done, "RevokedPerQuery"),
+        ("CLOSED", Settled::Done, "Closed"),
+        ("SUCCESS", Settled::Done, "Revoked"),
+        ("USERPAYING", Settled::Done, "Revoked"),
+        ("NOTPAY", Settled::Done, "Revoked"),
+        ("REFUND", Settled::NotDone, "RefundInstead"),
+        ("PAYERROR", Settled::Unknown, "UnknownState"),
+    ];
+    for (state, settled, variant) in rows {
+        let (out, _) = order(&sb, None);
+        sb.set_wechatpay_trade_state(&out, state).unwrap();
+        // SYSTEM_ERROR before anything happened: the query decides.
+        sb.inject_fault(system_error(false)).unwrap();
+        let r = c.reverse_and_settle(&call(&out)).await;
+        assert_eq!(r.settled(), settled, "{state}: {r:?}");
+        assert!(format!("{r:?}").starts_with(variant), "{state}: {r:?}");
+    }
+    // A state no client knows is never treated as done.
+    let (out, _) = order(&sb, None);
+    sb.set_wechatpay_trade_state(&out, "X_SOMETHING_NEW")
+        .unwrap();
+    sb.inject_fault(system_error(false)).unwrap();
+    let r = c.reverse_and_settle(&call(&out)).await;
+    let Resolution::UnknownState(o) = &r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(o.trade_state, TradeState::Unknown("X_SOMETHING_NEW".into()));
+    assert_eq!(r.settled(), Settled::Unknown);
+    // A hook for an order that does not exist, or a state out of the list: refused.
+    assert!(sb.set_wechatpay_trade_state("NOPE", "REFUND").is_err());
+    assert!(sb.set_wechatpay_trade_state(&out, "refund").is_err());
+}

@@ -65,6 +65,8 @@ pub const WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH: &str =
 pub const WECHATPAY_CERTIFICATES_PATH: &str = "/v3/global/certificates";
 /// The admin call that rotates the sandbox's platform certificate (`POST`).
 pub const WECHATPAY_ROTATE_PATH: &str = "/sandbox/wechatpay/rotate";
+/// The admin call that sets the `trade_state` the order query reports (`POST`).
+pub const WECHATPAY_TRADE_STATE_PATH: &str = "/sandbox/wechatpay/trade-state";
 
 const QUERY_PREFIX_BY_ID: &str = "/v3/global/transactions/id/";
 const QUERY_PREFIX_BY_OUT_TRADE_NO: &str = "/v3/global/transactions/out-trade-no/";
@@ -115,6 +117,8 @@ pub(crate) enum Op {
     Certificates,
     /// `POST /sandbox/wechatpay/rotate` (admin, unsigned).
     Rotate,
+    /// `POST /sandbox/wechatpay/trade-state` (admin, unsigned).
+    SetTradeState,
 }
 
 /// A request path of the WeChat Pay endpoints.
@@ -132,7 +136,7 @@ impl WxRoute {
     /// The method the endpoint takes, and the `Allow` header for others.
     pub(crate) fn allowed(&self) -> (Method, &'static str) {
         match self.op {
-            Op::Revoke | Op::Rotate => (Method::POST, "POST"),
+            Op::Revoke | Op::Rotate | Op::SetTradeState => (Method::POST, "POST"),
             Op::Query | Op::Certificates => (Method::GET, "GET"),
         }
     }
@@ -146,6 +150,7 @@ impl WxRoute {
             (Op::Query, OrderKey::OutTradeNo) => WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH,
             (Op::Certificates, _) => WECHATPAY_CERTIFICATES_PATH,
             (Op::Rotate, _) => WECHATPAY_ROTATE_PATH,
+            (Op::SetTradeState, _) => WECHATPAY_TRADE_STATE_PATH,
         }
     }
 }
@@ -176,6 +181,9 @@ pub(crate) fn route(path: &str) -> Option<WxRoute> {
     if path == WECHATPAY_ROTATE_PATH {
         return whole(Op::Rotate);
     }
+    if path == WECHATPAY_TRADE_STATE_PATH {
+        return whole(Op::SetTradeState);
+    }
     if let Some(rest) = path.strip_prefix(QUERY_PREFIX_BY_ID) {
         return order(Op::Query, OrderKey::TransactionId, rest);
     }
@@ -195,7 +203,7 @@ pub(crate) fn route(path: &str) -> Option<WxRoute> {
 
 /// Whether `path` names a WeChat Pay endpoint (a template or a concrete path).
 pub(crate) fn is_fault_path(path: &str) -> bool {
-    route(path).is_some_and(|r| r.op != Op::Rotate)
+    route(path).is_some_and(|r| !matches!(r.op, Op::Rotate | Op::SetTradeState))
 }
 
 /// Which fault kinds apply where; `(field, rule)` on a misfit.
@@ -756,6 +764,7 @@ fn revoke(
         );
     }
     wx.revoked_at = Some(now);
+    wx.reported_state = None;
     wx.reverse_calls = wx.reverse_calls.saturating_add(1);
     p.remaining = 0;
     p.reserved = 0;
@@ -769,7 +778,7 @@ fn process(shared: &Shared, route: &WxRoute, head: &Head, body: &[u8]) -> Answer
         Op::Query => query::process(shared, route, head, body),
         Op::Certificates => process_certificates(shared, head, body),
         // Handled before any fault or check (an admin call).
-        Op::Rotate => Answer::error(
+        Op::Rotate | Op::SetTradeState => Answer::error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             "not a WeChat Pay API",
@@ -855,7 +864,78 @@ fn rotate_admin(shared: &Shared, body: &[u8]) -> Resp {
     }
 }
 
+/// `POST /sandbox/wechatpay/trade-state` `{"transactionId"|"outTradeNo", "tradeState"}`.
+fn trade_state_admin(shared: &Shared, body: &[u8]) -> Resp {
+    let obj = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => o,
+        _ => return json_error(StatusCode::BAD_REQUEST, "body must be a JSON object"),
+    };
+    let text = |name: &str| obj.get(name).and_then(Value::as_str);
+    let Some(id) = text("transactionId").or_else(|| text("outTradeNo")) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "transactionId or outTradeNo (a string) is required",
+        );
+    };
+    let Some(state) = text("tradeState") else {
+        return json_error(StatusCode::BAD_REQUEST, "tradeState (a string) is required");
+    };
+    match shared.set_trade_state(id, state) {
+        Ok(()) => respond(
+            StatusCode::OK,
+            JSON,
+            Bytes::from(json!({"id": id, "tradeState": state}).to_string()),
+        ),
+        Err(e @ SandboxError::InvalidPayment { field: "id", .. }) => {
+            json_error(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        Err(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// The `trade_state` values the order query may be told to report.
+const REPORTABLE_STATES: [&str; 7] = [
+    "SUCCESS",
+    "REFUND",
+    "NOTPAY",
+    "CLOSED",
+    "REVOKED",
+    "USERPAYING",
+    "PAYERROR",
+];
+
 impl Shared {
+    /// See [`SandboxHandle::set_wechatpay_trade_state`].
+    pub(crate) fn set_trade_state(&self, id: &str, state: &str) -> Result<(), SandboxError> {
+        let valid =
+            REPORTABLE_STATES.contains(&state) || (state.starts_with("X_") && state.len() <= 32);
+        if !valid {
+            return Err(SandboxError::InvalidPayment {
+                field: "tradeState",
+                rule: format!(
+                    "must be one of {} (or X_... for a state no client knows), got {state:?}",
+                    REPORTABLE_STATES.join(", ")
+                ),
+            });
+        }
+        let mut st = self.lock();
+        let not_found = || SandboxError::InvalidPayment {
+            field: "id",
+            rule: format!("names no WeChat Pay order: {id:?}"),
+        };
+        let pg = st
+            .wechatpay_pg_cno(id)
+            .map(str::to_owned)
+            .ok_or_else(not_found)?;
+        let wx = st
+            .payments
+            .get_mut(&pg)
+            .and_then(|p| p.wechatpay.as_mut())
+            .ok_or_else(not_found)?;
+        wx.reported_state = Some(state.to_owned());
+        Ok(())
+    }
+
     /// Rotates the platform certificate (see [`SandboxHandle::rotate_wechatpay_platform`]).
     pub(crate) fn rotate_platform(
         &self,
@@ -1054,7 +1134,7 @@ impl LogDraft {
             at,
             path: head.target.clone(),
             order_field: match route.op {
-                Op::Certificates | Op::Rotate => "",
+                Op::Certificates | Op::Rotate | Op::SetTradeState => "",
                 Op::Revoke | Op::Query => route.key.field(),
             },
             order_id: percent_decode_str(&route.raw_id)
@@ -1120,8 +1200,10 @@ pub(crate) async fn call(
     head: Head,
     body: Bytes,
 ) -> Result<Resp, DropConnection> {
-    if route.op == Op::Rotate {
-        return Ok(rotate_admin(&shared, &body));
+    match route.op {
+        Op::Rotate => return Ok(rotate_admin(&shared, &body)),
+        Op::SetTradeState => return Ok(trade_state_admin(&shared, &body)),
+        Op::Revoke | Op::Query | Op::Certificates => {}
     }
     let (fault, arrived) = {
         let mut st = shared.lock();
@@ -1336,6 +1418,16 @@ impl SandboxHandle {
             .get_or_insert_with(|| platform::PlatformSet::new(settings, now))
             .signer(now)
             .map_or_else(String::new, |(s, _)| s.to_owned())
+    }
+
+    /// Makes the order query report `trade_state` `state` for the order with
+    /// this `transaction_id` or `out_trade_no` (as `POST
+    /// /sandbox/wechatpay/trade-state`): a test hook for the states the
+    /// sandbox's own rules never reach (`REFUND`, `CLOSED`, `NOTPAY`,
+    /// `USERPAYING`, `PAYERROR`, or `X_...` for one no client knows). The revoke
+    /// rules do not change; a successful revoke clears it.
+    pub fn set_wechatpay_trade_state(&self, id: &str, state: &str) -> Result<(), SandboxError> {
+        self.shared.set_trade_state(id, state)
     }
 
     /// Rotates the platform certificate (as `POST /sandbox/wechatpay/rotate`):

@@ -107,6 +107,8 @@ pub(crate) struct WxOrderRec {
     pub(crate) revoked_at: Option<i64>,
     /// How many revoke calls were answered 204 (repeats included).
     pub(crate) reverse_calls: u32,
+    /// What the order query reports instead of the rules' state (admin test hook).
+    pub(crate) reported_state: Option<String>,
 }
 
 impl WxOrderRec {
@@ -336,6 +338,7 @@ impl State {
                 paid_at,
                 revoked_at: None,
                 reverse_calls: 0,
+                reported_state: None,
             }),
         };
         self.payments.insert(pg_cno.clone(), rec);

@@ -117,10 +117,16 @@ pub(super) fn process(shared: &Shared, route: &WxRoute, head: &Head, body: &[u8]
     let Some(wx) = p.wechatpay.as_ref() else {
         return not_found(route.key, &id);
     };
-    let state = wx.trade_state();
+    let state = wx.reported_state.as_deref().unwrap_or(wx.trade_state());
     let desc = match state {
         "REVOKED" => "The order has been revoked",
-        _ => "Payment successful",
+        "SUCCESS" => "Payment successful",
+        "REFUND" => "A refund exists",
+        "CLOSED" => "The order is closed",
+        "NOTPAY" => "Not paid",
+        "USERPAYING" => "Waiting for the payer",
+        "PAYERROR" => "The payment failed",
+        _ => "(sandbox test state)",
     };
     let mut order = Map::new();
     match &settings.merchant {
