@@ -311,3 +311,49 @@ async fn the_driver_refreshes_on_its_own_schedule() {
     let none = client(&sb, VerificationKeys::new());
     assert_eq!(none.keep_certificates_fresh().await, CertError::NoManager);
 }
+
+#[tokio::test]
+async fn a_certificate_listed_before_it_signs_is_already_held_at_the_switch() {
+    let sb = sandbox().await;
+    let manager = Arc::new(Mutex::new(
+        CertificateManager::new(RefreshPolicy::default()),
+    ));
+    // The client's clock follows the sandbox's (which the test moves forward).
+    let offset = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let clock_offset = Arc::clone(&offset);
+    let c = client(&sb, VerificationKeys::new())
+        .with_certificate_manager(Arc::clone(&manager), api_key())
+        .with_clock(move || {
+            SystemTime::now()
+                + Duration::from_secs(clock_offset.load(std::sync::atomic::Ordering::SeqCst))
+        });
+    // Like WeChat Pay: the new certificate is listed ahead of the switch.
+    let new_serial = sb.rotate_wechatpay_platform(600, 3_600).unwrap();
+    assert_eq!(
+        verified_by(revoke(&c, &sb).await),
+        SANDBOX_PLATFORM_CERTIFICATE_SERIAL,
+        "the old key still signs"
+    );
+    {
+        let m = manager.lock().unwrap();
+        assert!(m.holds(SANDBOX_PLATFORM_CERTIFICATE_SERIAL) && m.holds(&new_serial));
+    }
+    // Ten minutes later the new key signs; it is already held: no new download.
+    sb.set_clock(601).unwrap();
+    offset.store(601, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(verified_by(revoke(&c, &sb).await), new_serial);
+    let downloads = sb
+        .wechatpay_requests()
+        .iter()
+        .filter(|r| r.path == kicc_sandbox::WECHATPAY_CERTIFICATES_PATH)
+        .count();
+    assert_eq!(downloads, 1);
+}
+
+/// The serial that verified a revoke (panics unless it is a verified 204).
+fn verified_by(outcome: ReverseOutcome) -> String {
+    match outcome {
+        ReverseOutcome::Revoked(v) => v.serial,
+        other => panic!("not a verified revoke: {other:?}"),
+    }
+}
