@@ -21,7 +21,9 @@ Exit codes:
 
 Credentials come only from the environment: KICC_MALL_ID and KICC_SECRET_KEY. With --env sandbox and
 no --base-url (or a loopback one), missing ones fall back to the sandbox-only credentials T0000001 /
-sandbox-secret-key; with --env test or production they are required. Production is never a default.";
+sandbox-secret-key; with --env test or production they are required. Production is never a default.
+WeChat Pay Global's API v3 key (to decrypt platform certificates) comes only from WECHATPAY_APIV3_KEY;
+with --env sandbox it falls back to the sandbox-only key.";
 
 /// `kicc`: cancel KICC EasyPay payments, check WeChat Pay cancellations, revoke WeChat Pay Global
 /// orders, and run the local KICC sandbox.
@@ -340,18 +342,29 @@ pub enum WechatpayCommand {
     /// Revoke (reverse) an order through WeChat Pay Global API v3, signed with your RSA key.
     #[command(after_help = REVERSE_HELP)]
     Reverse(ReverseArgs),
+    /// Query an order (its trade_state) through WeChat Pay Global API v3, verified.
+    Query(crate::wechatpay_cmds::QueryArgs),
+    /// Download, verify and decrypt WeChat Pay's platform certificates into a directory.
+    Certificates(crate::wechatpay_cmds::CertificatesArgs),
 }
 
 /// What `kicc wechatpay reverse --help` adds.
 const REVERSE_HELP: &str = "\
 Where it goes: --base-url if given; otherwise --env sandbox = http://127.0.0.1:8780 (the sandbox),
 --env production = https://apihk.mch.weixin.qq.com. WeChat Pay Global has no test host.
-A real send needs a key to verify WeChat Pay's answer: --platform-cert and/or --wechatpay-public-key
-with --wechatpay-public-key-id. --timestamp and --nonce fix the signature inputs and are only accepted
-with --dry-run, whose JSON adds \"signed_message\", the exact string that was signed.
+WeChat Pay's answer is verified with --platform-cert and/or --wechatpay-public-key (with
+--wechatpay-public-key-id); without either, the platform certificates are downloaded first and
+decrypted with the API v3 key from WECHATPAY_APIV3_KEY (with --env sandbox: the sandbox-only key
+when unset). --timestamp and --nonce fix the signature inputs and are only accepted with --dry-run,
+whose JSON adds \"signed_message\", the exact string that was signed; --dry-run downloads nothing.
+When the answer leaves the outcome open (SYSTEM_ERROR, 5xx after the retries, an unverifiable 2xx,
+a lost answer) the order is queried: REVOKED or CLOSED is done; SUCCESS, USERPAYING or NOTPAY is
+revoked once more with a fresh signature; REFUND cannot be revoked (refund instead). --no-query
+skips this and reports the outcome as unknown.
 
-Exit codes: 0 revoked (HTTP 204, signature verified); 1 certainly not revoked; 2 invalid input;
-3 outcome unknown (timeouts, unverifiable answers): query the order before acting; 5 local failure.";
+Exit codes: 0 revoked (HTTP 204 verified, or the order query says REVOKED or CLOSED); 1 certainly
+not revoked (also REFUND: refund instead); 2 invalid input; 3 outcome unknown (PAYERROR or an
+unknown trade_state, or the query failed): query the order again before acting; 5 local failure.";
 
 /// `kicc wechatpay reverse`.
 #[derive(Debug, Args)]
@@ -410,6 +423,10 @@ pub struct ReverseArgs {
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub max_attempts: u32,
 
+    /// Do not query the order when the outcome is open: report it as unknown (exit 3).
+    #[arg(long)]
+    pub no_query: bool,
+
     /// Send nothing: print the signed request as one JSON object, with "signed_message".
     #[arg(long)]
     pub dry_run: bool,
@@ -429,6 +446,8 @@ const SERVE_HELP: &str = "\
 Credentials the sandbox accepts: mall ID from KICC_MALL_ID or else T0000001; secret key from
 KICC_SECRET_KEY or else the sandbox-only key `sandbox-secret-key` (it protects nothing: never use
 it anywhere else). The sandbox's codes other than 0000 are sandbox codes; see kicc-sandbox's docs.
+WeChat Pay Global: the platform certificates listing is encrypted with the API v3 key from
+WECHATPAY_APIV3_KEY (exactly 32 bytes) or else the sandbox-only `kicc-sandbox-apiv3-key-PUBLIC-01`.
 
 With --tls the sandbox serves HTTPS with a certificate signed by a root generated at start. The
 root's PEM is written to --root-cert-out FILE, or else to a new file in the temporary directory

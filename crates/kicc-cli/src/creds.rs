@@ -41,7 +41,7 @@ pub fn environment(global: &Global) -> Result<Environment, Failure> {
 
 /// Whether missing credentials may fall back to the sandbox's documented ones: only with
 /// `--env sandbox`, and only towards the default sandbox URL or a loopback `--base-url`.
-fn sandbox_fallback(global: &Global) -> bool {
+pub fn sandbox_fallback(global: &Global) -> bool {
     if global.env != EnvName::Sandbox {
         return false;
     }

@@ -7,7 +7,12 @@
 //!             [--reason TEXT] [--shop-transaction-id KEY] [--notify-url URL] [--wait SECONDS] [--dry-run]
 //! kicc status wechat --pg-cno ID --cancel-pg-cno ID [--shop-transaction-id KEY] [--dry-run]
 //! kicc wechatpay reverse (--out-trade-no NO | --transaction-id ID) --mchid ID --serial-no SERIAL
-//!             --private-key PEM_FILE [--timestamp UNIX] [--nonce STR] [--dry-run]
+//!             --private-key PEM_FILE [--platform-cert PEM_FILE] [--timestamp UNIX] [--nonce STR]
+//!             [--no-query] [--dry-run]
+//! kicc wechatpay query (--out-trade-no NO | --transaction-id ID) --mchid ID [--sub-mchid ID]
+//!             --serial-no SERIAL --private-key PEM_FILE [--platform-cert PEM_FILE] [--dry-run]
+//! kicc wechatpay certificates --mchid ID --serial-no SERIAL --private-key PEM_FILE --out DIR
+//!             [--dry-run]
 //! kicc sandbox serve [--addr 127.0.0.1:8780] [--tls] [--root-cert-out FILE]
 //! kicc demo
 //! ```
@@ -54,6 +59,7 @@ mod receiver;
 mod resume;
 mod reverse;
 mod serve;
+mod wechatpay_cmds;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -71,6 +77,12 @@ async fn run(cli: Cli) -> Result<Report, Failure> {
             kicc_cmds::status_wechat(global, args).await
         }
         Command::Wechatpay(WechatpayCommand::Reverse(args)) => reverse::reverse(global, args).await,
+        Command::Wechatpay(WechatpayCommand::Query(args)) => {
+            wechatpay_cmds::query(global, args).await
+        }
+        Command::Wechatpay(WechatpayCommand::Certificates(args)) => {
+            wechatpay_cmds::certificates(global, args).await
+        }
         Command::Sandbox(SandboxCommand::Serve(args)) => serve::serve(args).await,
         Command::Demo => demo::demo().await,
     }

@@ -3,53 +3,27 @@
 //! The request is signed by `wechatpay-direct` with the merchant's RSA key (read from the PEM
 //! file `--private-key`, never printed). `--dry-run` prints `SignedRequest::dry_run_json`: the
 //! contract's object plus `signed_message`, the exact string that was signed; `--timestamp` and
-//! `--nonce` fix the signature inputs and are refused without `--dry-run`. A real send needs at
-//! least one WeChat Pay verification key, because success is a 204 whose signature verifies.
+//! `--nonce` fix the signature inputs and are refused without `--dry-run`. Success is a 204
+//! whose signature verifies: with the keys given, or else with platform certificates downloaded
+//! first (never by `--dry-run`). An open outcome is settled by querying the order
+//! (`ReverseClient::reverse_and_settle`) unless `--no-query`.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::json;
 use wechatpay_direct::{
-    BaseUrl, KeyKind, MaybeRevokedReason, MerchantConfig, MerchantMode, NextStep, Nonce, OrderRef,
-    ReverseCall, ReverseClient, ReverseError, ReverseOutcome, RsaPrivateKey, SecretPem, SerialNo,
-    Timestamp, VerificationKeys,
+    KeyKind, MaybeRevokedReason, NextStep, Nonce, OrderRef, QueriedOrder, Resolution, ReverseCall,
+    ReverseError, ReverseOutcome, Timestamp, VerificationKeys,
 };
 
-use crate::cli::{EnvName, Global, ReverseArgs};
-use crate::creds::{self, SANDBOX_URL};
+use crate::cli::{Global, ReverseArgs};
 use crate::exit::{Exit, Failure, Report};
-use crate::kicc_cmds::progress_wanted;
-use crate::observe::Observed;
-
-/// Where the revoke goes: `--base-url`, else the sandbox or WeChat Pay's Hong Kong host.
-fn base_url(global: &Global) -> Result<BaseUrl, Failure> {
-    if let Some(url) = &global.base_url {
-        return Ok(BaseUrl::new(url.as_str())?);
-    }
-    match global.env {
-        EnvName::Sandbox => Ok(BaseUrl::new(SANDBOX_URL)?),
-        EnvName::Production => Ok(BaseUrl::hong_kong()),
-        EnvName::Test => Err(Failure::invalid(
-            "env: WeChat Pay Global has no test environment; use --env sandbox, --env production or --base-url",
-        )),
-    }
-}
-
-fn read_text(flag: &str, path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Failure::invalid(format!("{flag}: cannot read {}: {e}", path.display())))
-}
+use crate::wechatpay_cmds::{self, read_text};
 
 /// The verification keys given on the command line.
 fn verification_keys(args: &ReverseArgs) -> Result<VerificationKeys, Failure> {
     let mut keys = VerificationKeys::new();
-    for path in &args.platform_cert {
-        let pem = read_text("platform-cert", path)?;
-        keys.add_certificate_pem(&pem)
-            .map_err(|e| Failure::invalid(format!("platform-cert: {}: {e}", path.display())))?;
-    }
+    wechatpay_cmds::platform_certs(&args.platform_cert, &mut keys)?;
     if let (Some(path), Some(id)) = (&args.wechatpay_public_key, &args.wechatpay_public_key_id) {
         let pem = read_text("wechatpay-public-key", path)?;
         keys.add_public_key_pem(id, &pem)
@@ -135,11 +109,7 @@ pub async fn reverse(global: &Global, args: &ReverseArgs) -> Result<Report, Fail
             ))
         }
     };
-    let mode = match &args.sub_mchid {
-        None => MerchantMode::common(args.mchid.as_str())?,
-        Some(sub) => MerchantMode::institutional(args.mchid.as_str(), sub.as_str())?,
-    };
-    let serial_no = SerialNo::new(args.serial_no.as_str())?;
+    let mode = wechatpay_cmds::mode(&args.mchid, args.sub_mchid.as_deref())?;
     let timestamp = args
         .timestamp
         .as_deref()
@@ -151,32 +121,17 @@ pub async fn reverse(global: &Global, args: &ReverseArgs) -> Result<Report, Fail
         .as_deref()
         .map(|t| Timestamp::parse("paid_at", t))
         .transpose()?;
-    let base = base_url(global)?;
     let verification_keys = verification_keys(args)?;
-    if !args.dry_run && verification_keys.is_empty() {
-        return Err(Failure::invalid(
-            "platform-cert: a WeChat Pay platform certificate (--platform-cert) or public key \
-             (--wechatpay-public-key with --wechatpay-public-key-id) is required to verify the answer",
-        ));
-    }
-    let pem = SecretPem::new(read_text("private-key", &args.private_key)?);
-    let private_key =
-        RsaPrivateKey::from_pem(&pem).map_err(|e| Failure::invalid(format!("private-key: {e}")))?;
-    drop(pem);
-
-    let transport = Observed::new(creds::transport(global)?, progress_wanted());
-    let config = MerchantConfig {
+    let download = verification_keys.is_empty();
+    let private_key = wechatpay_cmds::private_key(&args.private_key)?;
+    let (mut client, base) = wechatpay_cmds::client(
+        global,
         mode,
-        serial_no,
-        private_key: Arc::new(private_key),
+        &args.serial_no,
+        private_key,
         verification_keys,
-    };
-    let mut client = ReverseClient::new(transport, config)
-        .with_base_urls(base.clone(), None)
-        .with_retry_policy(wechatpay_direct::RetryPolicy {
-            max_attempts: args.max_attempts,
-            ..wechatpay_direct::RetryPolicy::default()
-        });
+        args.max_attempts,
+    )?;
     if let Some(t) = timestamp {
         client = client.with_clock(move || UNIX_EPOCH + Duration::from_secs(t.unix_secs()));
     }
@@ -192,30 +147,128 @@ pub async fn reverse(global: &Global, args: &ReverseArgs) -> Result<Report, Fail
         let signed = client.sign(&call).map_err(failure)?;
         return Ok(Report::ok(pretty(&signed.dry_run_json(&base))));
     }
-    match client.reverse(&call).await {
-        Ok(ReverseOutcome::Revoked(v)) => Ok(Report::ok(pretty(&json!({
+    if download {
+        // Nothing is revoked before the answer can be verified.
+        client = wechatpay_cmds::with_downloaded_certificates(global, client)
+            .await
+            .map_err(|f| match f.exit {
+                Exit::Unknown => Failure {
+                    exit: Exit::NotDone,
+                    message: format!("{}; nothing was sent, the order was not revoked", f.message),
+                },
+                _ => f,
+            })?;
+    }
+    if args.no_query {
+        return match client.reverse(&call).await {
+            Ok(outcome) => Ok(outcome_report(&order, outcome)),
+            Err(e) => Err(failure(e)),
+        };
+    }
+    let resolution = client.reverse_and_settle(&call).await;
+    resolution_report(&order, resolution)
+}
+
+/// The report of one revoke answer, without a query (`--no-query`).
+fn outcome_report(order: &OrderRef, outcome: ReverseOutcome) -> Report {
+    match outcome {
+        ReverseOutcome::Revoked(v) => Report::ok(pretty(&json!({
             "result": "revoked",
-            "order": order_json(&order),
+            "order": order_json(order),
             "verifiedBy": v.serial,
             "verifiedWith": key_kind(&v.kind),
-        })))),
-        Ok(ReverseOutcome::MaybeRevoked { status, reason }) => Ok(Report::with_note(
+        }))),
+        ReverseOutcome::MaybeRevoked { status, reason } => Report::with_note(
             Exit::Unknown,
             pretty(&json!({
                 "result": "maybe revoked",
-                "order": order_json(&order),
+                "order": order_json(order),
                 "httpStatus": status,
                 "reason": maybe_reason(&reason),
             })),
             format!(
                 "WeChat Pay answered HTTP {status}, which is not a verified revoke: query the order before acting"
             ),
-        )),
-        Ok(other) => Ok(Report::with_note(
+        ),
+        other => Report::with_note(
             Exit::Unknown,
-            pretty(&json!({ "result": "unknown", "order": order_json(&order) })),
+            pretty(&json!({ "result": "unknown", "order": order_json(order) })),
             format!("an answer this version of kicc does not know ({other:?}): query the order before acting"),
-        )),
-        Err(e) => Err(failure(e)),
+        ),
     }
+}
+
+/// `{"result", "order", "confirmedBy": "order query", "trade_state", "verifiedBy"}`.
+fn queried_json(result: &str, order: &OrderRef, o: &QueriedOrder) -> serde_json::Value {
+    json!({
+        "result": result,
+        "order": order_json(order),
+        "confirmedBy": "order query",
+        "trade_state": o.trade_state.as_str(),
+        "trade_state_desc": o.trade_state_desc,
+        "verifiedBy": o.verified.serial,
+    })
+}
+
+/// The report of a settled revoke (the issue's table: exit 0, 1 or 3).
+fn resolution_report(order: &OrderRef, resolution: Resolution) -> Result<Report, Failure> {
+    let line = resolution.describe();
+    Ok(match resolution {
+        Resolution::Revoked(v) => Report::ok(pretty(&json!({
+            "result": "revoked",
+            "order": order_json(order),
+            "verifiedBy": v.serial,
+            "verifiedWith": key_kind(&v.kind),
+        }))),
+        Resolution::RevokedPerQuery(o) => Report::with_note(
+            Exit::Ok,
+            pretty(&queried_json("revoked", order, &o)),
+            line,
+        ),
+        Resolution::Closed(o) => Report::with_note(
+            Exit::Ok,
+            pretty(&queried_json("closed", order, &o)),
+            line,
+        ),
+        Resolution::NotRevoked(e) => return Err(failure(e)),
+        Resolution::StillNotRevoked(o) => Report::with_note(
+            Exit::NotDone,
+            pretty(&queried_json("not revoked", order, &o)),
+            line,
+        ),
+        Resolution::RefundInstead(o) => Report::with_note(
+            Exit::NotDone,
+            pretty(&queried_json("not revocable", order, &o)),
+            line,
+        ),
+        Resolution::UnknownState(o) => Report::with_note(
+            Exit::Unknown,
+            pretty(&queried_json("unknown", order, &o)),
+            line,
+        ),
+        Resolution::QueryFailed { last_revoke, query } => {
+            let revoke = match *last_revoke {
+                Ok(ReverseOutcome::MaybeRevoked { status, reason }) => {
+                    format!("HTTP {status}: {}", maybe_reason(&reason))
+                }
+                Ok(other) => format!("{other:?}"),
+                Err(e) => e.to_string(),
+            };
+            Report::with_note(
+                Exit::Unknown,
+                pretty(&json!({
+                    "result": "unknown",
+                    "order": order_json(order),
+                    "revoke": revoke,
+                    "queryError": query.to_string(),
+                })),
+                line,
+            )
+        }
+        other => Report::with_note(
+            Exit::Unknown,
+            pretty(&json!({ "result": "unknown", "order": order_json(order) })),
+            format!("an outcome this version of kicc does not know ({other:?}): query the order before acting"),
+        ),
+    })
 }

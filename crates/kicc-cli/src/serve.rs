@@ -153,6 +153,19 @@ pub async fn serve(args: &ServeArgs) -> Result<Report, Failure> {
     if let Some(key) = key_from_env {
         config = config.with_secret_key(key);
     }
+    // The API v3 key the WeChat Pay certificates listing is encrypted with.
+    if let Some(key) = env_var(crate::wechatpay_cmds::APIV3_KEY_VAR)? {
+        let key = zeroize::Zeroizing::new(key);
+        if key.len() != 32 {
+            return Err(Failure::invalid(format!(
+                "{}: must be exactly 32 bytes, got {}",
+                crate::wechatpay_cmds::APIV3_KEY_VAR,
+                key.len()
+            )));
+        }
+        let wechatpay = config.wechatpay.clone().with_apiv3_key(key.as_str());
+        config = config.with_wechatpay(wechatpay);
+    }
 
     // Before anything is announced, so that a signal sent right after the first line counts.
     let signals = StopSignals::watch()?;

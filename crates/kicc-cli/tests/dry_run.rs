@@ -287,8 +287,10 @@ fn wechatpay_reverse_refusals() {
     kicc_run(&reverse_args("/nonexistent/key.pem", &["--dry-run"]))
         .assert_invalid(&["private-key", "/nonexistent/key.pem"]);
     kicc_run(&reverse_args(key, &["--env", "test", "--dry-run"])).assert_invalid(&["env", "test"]);
-    // A real send must be able to verify the answer.
-    kicc_run(&reverse_args(key, &[])).assert_invalid(&["platform-cert"]);
+    // A real send must be able to verify the answer: without --platform-cert it downloads the
+    // certificates, which needs the API v3 key (only the sandbox has a default).
+    kicc_run(&reverse_args(key, &["--env", "production"]))
+        .assert_invalid(&["WECHATPAY_APIV3_KEY", "--platform-cert"]);
     // Exactly one order reference.
     let r = kicc_run(&[
         "wechatpay",

@@ -144,16 +144,28 @@ fn refusals_and_unknown_outcomes() {
     );
     r.assert_invalid(&["paid_at", "7 days"]);
 
-    // A 204 whose signature does not verify is not a success: outcome unknown, exit 3.
+    // A 204 whose signature does not verify is not a success: with --no-query, outcome
+    // unknown, exit 3.
+    let o = order(&s, 60);
+    let no = o["outTradeNo"].as_str().unwrap();
+    s.fault(json!({"path": kicc_sandbox::WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH, "kind": "badSignature"}));
+    let r = reverse(&s, &["--out-trade-no", no], &verify, &keys, &["--no-query"]);
+    assert_eq!(r.code, 3, "{r:#?}");
+    assert!(r.stderr.contains("query the order"), "{r:#?}");
+    assert_eq!(r.json()["result"], "maybe revoked");
+    // By default the order is queried: the (verified) query says REVOKED, exit 0.
     let o = order(&s, 60);
     let no = o["outTradeNo"].as_str().unwrap();
     s.fault(json!({"path": kicc_sandbox::WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH, "kind": "badSignature"}));
     let r = reverse(&s, &["--out-trade-no", no], &verify, &keys, &[]);
-    assert_eq!(r.code, 3, "{r:#?}");
-    assert!(r.stderr.contains("query the order"), "{r:#?}");
-    assert_eq!(r.json()["result"], "maybe revoked");
+    assert_eq!(r.code, 0, "{r:#?}");
+    let v = r.json();
+    assert_eq!(v["result"], "revoked");
+    assert_eq!(v["confirmedBy"], "order query");
+    assert_eq!(v["trade_state"], "REVOKED");
 
-    // Only a key the answer is not signed with (public-key ID vs. certificate serial): the same.
+    // Only a key the answer is not signed with (public-key ID vs. certificate serial): the
+    // query cannot be verified either, so the outcome is unknown, exit 3.
     let o = order(&s, 60);
     let r = reverse(
         &s,
@@ -169,7 +181,22 @@ fn refusals_and_unknown_outcomes() {
     );
     assert_eq!(r.code, 3, "{r:#?}");
 
-    // A lost answer after the order was revoked: outcome unknown, exit 3.
+    // A lost answer after the order was revoked: with --no-query, outcome unknown, exit 3 ...
+    let o = order(&s, 60);
+    s.fault(json!({"path": kicc_sandbox::WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH, "kind": "drop"}));
+    let r = reverse(
+        &s,
+        &["--out-trade-no", o["outTradeNo"].as_str().unwrap()],
+        &verify,
+        &keys,
+        &["--max-attempts", "1", "--no-query"],
+    );
+    assert_eq!(r.code, 3, "{r:#?}");
+    assert_eq!(
+        s.state(o["pgCno"].as_str().unwrap())["tradeState"],
+        "REVOKED"
+    );
+    // ... and by default the query settles it: revoked, exit 0.
     let o = order(&s, 60);
     s.fault(json!({"path": kicc_sandbox::WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH, "kind": "drop"}));
     let r = reverse(
@@ -179,7 +206,8 @@ fn refusals_and_unknown_outcomes() {
         &keys,
         &["--max-attempts", "1"],
     );
-    assert_eq!(r.code, 3, "{r:#?}");
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(r.json()["confirmedBy"], "order query");
     assert_eq!(
         s.state(o["pgCno"].as_str().unwrap())["tradeState"],
         "REVOKED"

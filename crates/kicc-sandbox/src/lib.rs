@@ -181,7 +181,7 @@
 //! |---|---|
 //! | `POST /sandbox/payments` | `{"channel": "card"\|"transfer"\|"mobile"\|"cash_receipt"\|"alipay"\|"wechat"\|"wechatpay", "amount": <minor units>, "currency": "KRW"\|"USD", "authorizedOnly": bool, "escrow": bool}` → [`Payment`] (`pgCno`, `mallId`, `amount`, `currency`, `channel`, ...) plus `escrow`; USD only for alipay/wechat/wechatpay, `authorizedOnly` only for card, `escrow` only for card/transfer/mobile. `wechat` is WeChat Pay **through KICC**; `wechatpay` ([`Channel::WechatpayGlobal`]) is a WeChat Pay Global order for the direct revoke endpoint, which also takes `"outTradeNo"` (1 to 32 characters, unique; assigned if absent) and `"paidAt"` (Unix seconds) or `"paidSecondsAgo"` (default: paid now), and answers `transactionId`, `outTradeNo`, `paidAt` besides the usual fields |
 //! | `GET /sandbox/payments/{id}` | [`PaymentState`]: `statusCode`, `remainingAmount`, `escrow`, `cancels` (each [`CancelState`]: `cancelPgCno`, `shopTransactionId`, `reviseTypeCode`, `amount`, `status`, `outcome` `pending`\|`applied`\|`failed`, `resCd` when failed, `cancelReqDate`, `transactionDate`), `webhookDeliveries` (404 if unknown); `id` is the `pgCno`, or for a `wechatpay` order also its `transactionId` or (percent-encoded) `outTradeNo`, which add `tradeState` (`SUCCESS`/`REVOKED`), `revokedAt`, `reverseCalls` |
-//! | `GET /sandbox/wechatpay/requests` | `{"requests": [...]}`: every WeChat Pay revoke request received ([`WechatpayRequestRecord`]: path, decoded order ID, `Authorization` parts, a SHA-256 of the exact bytes, status, code, fault) |
+//! | `GET /sandbox/wechatpay/requests` | `{"requests": [...]}`: every WeChat Pay revoke, order query and certificates request received ([`WechatpayRequestRecord`]: path, decoded order ID, `Authorization` parts, a SHA-256 of the exact bytes, status, code, fault) |
 //! | `POST /sandbox/faults` | `{"path", "kind": "timeout"\|"http500"\|"drop"\|"resCd"\|"withholdWebhook"\|"wechatFail"\|"wechatVoid"\|"badSignature"\|"signatureProbe"\|"oldTimestamp"\|"code", "resCd", "resDetailMsg", "code", "httpStatus", "times", "apply"}` → the faults waiting |
 //! | `GET /sandbox/faults` | the faults waiting |
 //! | `POST /sandbox/clock` | `{"offsetSeconds": N}`: "now" becomes real time + N seconds (not cumulative) |
@@ -246,7 +246,10 @@
 //!
 //! The sandbox also plays WeChat Pay Global for merchants that revoke orders
 //! directly (the `wechatpay-direct` crate), with its RSA request signatures and
-//! signed answers. Its keys are **publicly known, sandbox-only keys, committed
+//! signed answers, checked and made by the sandbox's own code (its own message
+//! builders and strict `Authorization` parser over `ring`; PEM and X.509 read
+//! with `rustls-pki-types` and `rustls-webpki`): the sandbox does not depend on
+//! `wechatpay-direct`. Its keys are **publicly known, sandbox-only keys, committed
 //! under `keys/`: never use them anywhere else** (they are to WeChat Pay what
 //! [`DEFAULT_SECRET_KEY`] is to KICC).
 //!
@@ -254,6 +257,19 @@
 //! |---|---|
 //! | `POST /v3/global/micropay/transactions/id/{transaction_id}/reverse` | revoke by WeChat Pay order number |
 //! | `POST /v3/global/micropay/transactions/out-trade-no/{out_trade_no}/reverse` | revoke by merchant order number |
+//! | `GET /v3/global/transactions/id/{transaction_id}?mchid=M` (or `?sub_mchid=S&sp_mchid=SP`) | order query by WeChat Pay order number |
+//! | `GET /v3/global/transactions/out-trade-no/{out_trade_no}?mchid=M` (or `?sub_mchid=S&sp_mchid=SP`) | order query by merchant order number |
+//!
+//! The order query runs the same checks as the revoke (`Content-Type` is not
+//! required on a `GET`; the signed URL includes the query string as sent; the
+//! merchant fields come from the query, `location: "query"` in errors) and
+//! answers `200` with the order, signed: `mchid` (or `sp_mchid`, `sub_mchid`),
+//! `out_trade_no`, `transaction_id`, `trade_type` `MICROPAY`, `trade_state`
+//! (`SUCCESS` or `REVOKED`), `trade_state_desc`, `amount` `{total, currency}`,
+//! `success_time` (RFC 3339, +08:00). An unknown order is `404
+//! ORDER_NOT_EXIST` (**the sandbox's choice**: the Global query page lists no
+//! code for it). Faults apply to [`WECHATPAY_QUERY_BY_ID_PATH`] and
+//! [`WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH`] as to the revoke paths.
 //!
 //! The path segment is percent-decoded (`%2F` is a `/` inside the ID; a raw
 //! `/` is a different path: 404). Success is **HTTP 204 with an empty body**.
@@ -270,13 +286,14 @@
 //! | order | check | status and `code` |
 //! |---|---|---|
 //! | 1 | `User-Agent` present; `Accept` allows `application/json`; `Content-Type` is `application/json` | 400 `INVALID_REQUEST` (message names the header) |
-//! | 2 | `Authorization: WECHATPAY2-SHA256-RSA2048 mchid=..,nonce_str=..,timestamp=..,serial_no=..,signature=..` present and well formed; `mchid` is the configured caller (`mchid`, or `sp_mchid` in institutional mode); `serial_no` is the configured merchant certificate serial; `timestamp` within 5 minutes (either way) of the **sandbox clock**, in seconds; the signature verifies over `POST\nPATH_AND_QUERY_AS_SENT\nTIMESTAMP\nNONCE\nBODY\n` with the configured merchant public key | 401 `SIGN_ERROR`, `detail` = `{field, value?, issue, location: "header", sign_information?}`; `sign_information` = `{method, url, truncated_sign_message, sign_message_length}`: the message the sandbox checked, rebuilt from what was sent |
+//! | 2 | `Authorization: WECHATPAY2-SHA256-RSA2048 mchid="..",nonce_str="..",timestamp="..",serial_no="..",signature=".."` present and strictly well formed (one space after the scheme, exactly these five quoted parameters in any order, each once, `,` with no spaces); `mchid` is the configured caller (`mchid`, or `sp_mchid` in institutional mode); `serial_no` is the configured merchant certificate serial; `timestamp` within 5 minutes (either way) of the **sandbox clock**, in seconds; the signature verifies over `POST\nPATH_AND_QUERY_AS_SENT\nTIMESTAMP\nNONCE\nBODY\n` with the configured merchant public key | 401 `SIGN_ERROR`, `detail` = `{field, value?, issue, location: "header", sign_information?}`; `sign_information` = `{method, url, truncated_sign_message, sign_message_length}`: the message the sandbox checked, rebuilt from what was sent |
 //! | 3 | path ID: valid UTF-8 once decoded, 1 to 32 characters, no control characters | 400 `PARAM_ERROR`, `detail` = `{field: "transaction_id"\|"out_trade_no", value, issue, location: "path"}` |
 //! | 4 | body: a JSON object; common mode `{"mchid"}`, institutional `{"sp_mchid", "sub_mchid"}` (not both); each a string of 1 to 32 characters; unknown fields are ignored | 400 `PARAM_ERROR`, `detail` = `{field: "body"\|"mchid"\|"sp_mchid"\|"sub_mchid", value, issue, location: "body"}` |
 //! | 5 | the body names the configured merchant, in the configured mode | 400 `INVALID_REQUEST` (no permission; the message names the field) |
 //! | 6 | the order exists: by `transaction_id` | 400 `INVALID_TRANSACTIONID` |
 //! | 6 | the order exists: by `out_trade_no` (the page has no code for this; the sandbox's choice) | 400 `PARAM_ERROR`, `detail.field` `out_trade_no`, `location` `path` |
-//! | 7 | already revoked: **answered 204 again** and nothing changes (so an identical retry after a lost answer is a success; the sandbox's reading) | 204 |
+//! | 2b | only with [`WechatpayConfig::reject_replayed_nonce`] (**inferred**, off by default): the `(mchid, nonce_str)` was not accepted in the last 5 minutes | 401 `SIGN_ERROR`, `detail.field` `nonce_str` |
+//! | 7 | already revoked (**inferred**, [`WechatpayConfig::second_revoke`]): by default [`SecondRevoke::Succeed`], **answered 204 again** and nothing changes (so an identical retry after a lost answer is a success); [`SecondRevoke::Error`] answers 400 `INVALID_REQUEST` | 204 |
 //! | 8 | paid more than 7 days (604 800 s) ago by the sandbox clock | 400 `REVERSE_EXPIRE` |
 //! | — | otherwise: revoked (`tradeState` `REVOKED`, `statusCode` `TS02`, `remainingAmount` 0) | 204 |
 //!
@@ -285,10 +302,31 @@
 //! permission / risk, 500 system). `TRADE_ERROR` (403) and `SYSTEM_ERROR`
 //! (500) are never produced by the rules, only by the `code` fault. The
 //! sandbox does not enforce the page's advice to wait 15 s after payment, nor
-//! the 150 qps rate limit, and keeps no nonce replay list (identical re-sends
-//! must be accepted). A request timestamp is checked against the sandbox
+//! the 150 qps rate limit, and by default keeps no nonce replay list (identical
+//! re-sends must be accepted; the pages say nothing of replays). A request timestamp is checked against the sandbox
 //! clock: after `POST /sandbox/clock`, clients must sign with the shifted
 //! time ([`SandboxHandle::unix_time`]), and answers are dated by it too.
+//!
+//! ## Platform certificates and rotation
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `GET /v3/global/certificates` | `{"data": [{"serial_no", "effective_time", "expire_time", "encrypt_certificate": {"algorithm": "AEAD_AES_256_GCM", "nonce", "associated_data": "certificate", "ciphertext"}}]}`, signed; same header and signature checks as the query |
+//! | `POST /sandbox/wechatpay/rotate` `{"switchAfterSeconds"?: 0, "keepOldSeconds"?: 86400}` | admin (unsigned): a new platform certificate (new serial `5A4DB0C5A4DB0C5A4DB0C5A4DB0C5A4DB0C50101`, `...0102`, ..., made by rcgen) is listed at once and signs every answer from `switchAfterSeconds` on; every older one stays listed until `keepOldSeconds` after the switch. Answers `{"serialNo", "previousSerialNo", "switchAt", "previousDelistedAt"}` ([`SandboxHandle::rotate_wechatpay_platform`]) |
+//! | `POST /sandbox/wechatpay/trade-state` `{"transactionId"\|"outTradeNo", "tradeState"}` | admin (unsigned): the order query reports this `trade_state` (`SUCCESS`, `REFUND`, `NOTPAY`, `CLOSED`, `REVOKED`, `USERPAYING`, `PAYERROR`, or `X_...` for one no client knows) instead of the rules' own; a test hook for states the sandbox never reaches by itself. The revoke rules do not change; a successful revoke clears it ([`SandboxHandle::set_wechatpay_trade_state`]) |
+//!
+//! Each certificate's PEM is encrypted with AES-256-GCM under the API v3 key
+//! ([`WechatpayConfig::apiv3_key`], default [`SANDBOX_APIV3_KEY`]; `kicc
+//! sandbox serve` takes `WECHATPAY_APIV3_KEY`), a fresh 12-character nonce and
+//! associated data `certificate`; the tag is the ciphertext's last 16 bytes.
+//! The listed times are the sandbox's (RFC 3339, +08:00): the first
+//! certificate effective a day before the sandbox first used it, each rotated
+//! one from its switch, each for 5 years. Rotations alternate between the
+//! committed rotation key ([`SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM`]) and
+//! the configured platform key (ring cannot generate RSA keys); the serial and
+//! the certificate are new each time. WeChat Pay lists a new certificate 24 h
+//! before switching; the sandbox's default switches at once so a client must
+//! handle an answer signed under a serial it does not hold yet.
 //!
 //! ## Keys and merchants
 //!
@@ -303,6 +341,8 @@
 //! | platform key the sandbox signs with | [`SANDBOX_PLATFORM_PRIVATE_KEY_PEM`] |
 //! | certificate mode: `Wechatpay-Serial`, certificate | [`SANDBOX_PLATFORM_CERTIFICATE_SERIAL`], [`SANDBOX_PLATFORM_CERTIFICATE_PEM`] |
 //! | public-key mode ([`WechatpayConfig::public_key_mode`]): `Wechatpay-Serial`, key | [`SANDBOX_PLATFORM_PUBLIC_KEY_ID`], [`SANDBOX_PLATFORM_PUBLIC_KEY_PEM`] |
+//! | API v3 key (certificates listing) | [`SANDBOX_APIV3_KEY`] |
+//! | key of the first rotation | [`SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM`] |
 //!
 //! ## Faults on the revoke path
 //!
@@ -381,11 +421,13 @@ pub use model::{
 pub use server::{Sandbox, SandboxHandle, MAX_BODY_BYTES};
 pub use settings::{RefundQueryMatch, RemainAmountConvention, Settings};
 pub use wechatpay::{
-    NewWechatpayOrder, PaidAt, PrivateKeyPem, WechatpayConfig, WechatpayMerchant,
-    WechatpayRequestRecord, DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID,
-    SANDBOX_MERCHANT_CERTIFICATE_PEM, SANDBOX_MERCHANT_PRIVATE_KEY_PEM,
-    SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO, SANDBOX_PLATFORM_CERTIFICATE_PEM,
-    SANDBOX_PLATFORM_CERTIFICATE_SERIAL, SANDBOX_PLATFORM_PRIVATE_KEY_PEM,
-    SANDBOX_PLATFORM_PUBLIC_KEY_ID, SANDBOX_PLATFORM_PUBLIC_KEY_PEM, WECHATPAY_REVERSE_BY_ID_PATH,
-    WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH,
+    ApiV3KeyText, NewWechatpayOrder, PaidAt, PrivateKeyPem, SecondRevoke, WechatpayConfig,
+    WechatpayMerchant, WechatpayRequestRecord, DEFAULT_WECHATPAY_MCHID,
+    DEFAULT_WECHATPAY_SUB_MCHID, SANDBOX_APIV3_KEY, SANDBOX_MERCHANT_CERTIFICATE_PEM,
+    SANDBOX_MERCHANT_PRIVATE_KEY_PEM, SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO,
+    SANDBOX_PLATFORM_CERTIFICATE_PEM, SANDBOX_PLATFORM_CERTIFICATE_SERIAL,
+    SANDBOX_PLATFORM_PRIVATE_KEY_PEM, SANDBOX_PLATFORM_PUBLIC_KEY_ID,
+    SANDBOX_PLATFORM_PUBLIC_KEY_PEM, SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM,
+    WECHATPAY_CERTIFICATES_PATH, WECHATPAY_QUERY_BY_ID_PATH, WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH,
+    WECHATPAY_REVERSE_BY_ID_PATH, WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH, WECHATPAY_ROTATE_PATH,
 };

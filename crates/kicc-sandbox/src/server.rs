@@ -481,7 +481,8 @@ fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
         return only(&Method::POST, "POST", Route::Api(ep));
     }
     if let Some(r) = wechatpay::route(path) {
-        return only(&Method::POST, "POST", Route::Wechatpay(r));
+        let (allowed, allow) = r.allowed();
+        return only(&allowed, allow, Route::Wechatpay(r));
     }
     match path {
         "/sandbox/payments" => only(

@@ -5,10 +5,11 @@ mod wechatpay_support;
 
 use kicc_sandbox::{
     PrivateKeyPem, SandboxConfig, SandboxError, WechatpayConfig, WechatpayMerchant,
-    SANDBOX_MERCHANT_CERTIFICATE_PEM, SANDBOX_MERCHANT_PRIVATE_KEY_PEM,
+    SANDBOX_APIV3_KEY, SANDBOX_MERCHANT_CERTIFICATE_PEM, SANDBOX_MERCHANT_PRIVATE_KEY_PEM,
     SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO, SANDBOX_PLATFORM_CERTIFICATE_PEM,
     SANDBOX_PLATFORM_CERTIFICATE_SERIAL, SANDBOX_PLATFORM_PRIVATE_KEY_PEM,
     SANDBOX_PLATFORM_PUBLIC_KEY_ID, SANDBOX_PLATFORM_PUBLIC_KEY_PEM,
+    SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM,
 };
 use serde_json::json;
 use wechatpay_direct::{RsaPrivateKey, RsaPublicKey, VerificationKeys};
@@ -59,12 +60,44 @@ fn constants_match_the_committed_key_files() {
         SANDBOX_MERCHANT_SERIAL_NO,
         SANDBOX_PLATFORM_CERTIFICATE_SERIAL,
         SANDBOX_PLATFORM_PUBLIC_KEY_ID,
+        SANDBOX_APIV3_KEY,
+        "platform-rotation-private-key.pem",
     ] {
         assert!(
             readme.to_lowercase().contains(&needle.to_lowercase()),
             "{needle}"
         );
     }
+    // The API v3 key is exactly 32 bytes; the rotation key is another RSA 2048 key.
+    assert_eq!(SANDBOX_APIV3_KEY.len(), 32);
+    let rotation = RsaPrivateKey::from_pem(SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM).unwrap();
+    assert_eq!(rotation.bits(), 2048);
+    assert_ne!(rotation.public_key(), platform.public_key());
+}
+
+#[test]
+fn config_debug_never_shows_the_api_v3_key() {
+    let config = SandboxConfig::default().with_wechatpay(
+        WechatpayConfig::default().with_apiv3_key("abcdefghijklmnopqrstuvwxyz012345"),
+    );
+    let text = format!("{config:?}");
+    assert!(!text.contains("abcdefghij"), "{text}");
+    assert!(!text.contains(SANDBOX_APIV3_KEY), "{text}");
+}
+
+#[tokio::test]
+async fn a_bad_api_v3_key_is_refused_at_start() {
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let err = kicc_sandbox::Sandbox::start(
+        addr,
+        SandboxConfig::default().with_wechatpay(WechatpayConfig::default().with_apiv3_key("short")),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::InvalidConfig { field: "wechatpay.apiv3_key", rule } if rule.contains("32 bytes")),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The revoke client over [`kicc_transport::Transport`] (feature `transport`).
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use kicc_transport::{Transport, TransportError};
@@ -9,13 +10,23 @@ use ring::rand::SecureRandom as _;
 use tracing::field::Empty;
 use tracing::Instrument as _;
 
+use crate::certs::{
+    certificates_request, interpret_certificates_response, ApiV3Key, CertError, CertificateManager,
+    PlatformCertificate,
+};
 use crate::ids::{BaseUrl, MerchantMode, Nonce, OrderRef, SerialNo, Timestamp};
 use crate::keys::{RsaPrivateKey, SignError, VerificationKeys};
-use crate::retry::{decide, AttemptResult, RetryDecision, RetryPolicy};
+use crate::query::{interpret_query_response, QueriedOrder, QueryError, QueryRequest};
+use crate::retry::{
+    after_query, after_revoke, decide, AfterRevoke, AttemptResult, QueryVerdict, RetryDecision,
+    RetryPolicy,
+};
 use crate::reverse::{
     interpret_reverse_response, ApiErrorCode, MaybeRevokedReason, NextStep, ReverseCall,
     ReverseError, ReverseOutcome, ReverseRequest, SignedRequest,
 };
+use crate::settle::Resolution;
+use crate::verify::VerifyError;
 
 /// The merchant's side of the conversation: who calls, with which key, and
 /// which WeChat Pay keys to trust.
@@ -72,6 +83,14 @@ pub struct ReverseClient<T> {
     retry: RetryPolicy,
     clock: Clock,
     nonce_source: NonceSource,
+    certificates: Option<CertificateSource>,
+}
+
+/// A shared certificate manager and the API v3 key that decrypts downloads.
+#[derive(Clone)]
+struct CertificateSource {
+    manager: Arc<Mutex<CertificateManager>>,
+    api_key: ApiV3Key,
 }
 
 impl<T> fmt::Debug for ReverseClient<T> {
@@ -81,6 +100,7 @@ impl<T> fmt::Debug for ReverseClient<T> {
             .field("primary", &self.primary)
             .field("backup", &self.backup)
             .field("retry", &self.retry)
+            .field("certificate_manager", &self.certificates.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -97,7 +117,23 @@ impl<T: Transport> ReverseClient<T> {
             retry: RetryPolicy::default(),
             clock: Arc::new(SystemTime::now),
             nonce_source: Arc::new(system_nonce),
+            certificates: None,
         }
+    }
+
+    /// Verifies with the platform certificates of `manager` (shared, so one
+    /// place refreshes them for every client) besides the fixed
+    /// [`MerchantConfig::verification_keys`]. Before each call the client
+    /// refreshes when [`CertificateManager::due`] says so; when an answer
+    /// names a serial it does not hold, it refreshes (rate-limited by
+    /// [`CertificateManager::refresh_for_unknown`]) and verifies again.
+    pub fn with_certificate_manager(
+        mut self,
+        manager: Arc<Mutex<CertificateManager>>,
+        api_key: ApiV3Key,
+    ) -> Self {
+        self.certificates = Some(CertificateSource { manager, api_key });
+        self
     }
 
     /// Sets the primary base URL and an optional backup (e.g.
@@ -166,6 +202,7 @@ impl<T: Transport> ReverseClient<T> {
     pub async fn reverse(&self, call: &ReverseCall) -> Result<ReverseOutcome, ReverseError> {
         let span = call_span(&call.order);
         async {
+            self.ensure_certificates().await;
             let result = match self.sign(call) {
                 Ok(signed) => self.send_attempts(&signed).await,
                 Err(e) => Err(e),
@@ -182,7 +219,10 @@ impl<T: Transport> ReverseClient<T> {
     /// The signature's timestamp must still be within WeChat Pay's 5-minute
     /// window when it arrives.
     pub async fn send(&self, signed: &SignedRequest) -> Result<ReverseOutcome, ReverseError> {
-        let span = call_span(signed.order());
+        let span = match signed.order() {
+            Some(order) => call_span(order),
+            None => tracing::info_span!("wechatpay_direct.reverse"),
+        };
         async {
             let result = self.send_attempts(signed).await;
             record_result(&result);
@@ -218,13 +258,28 @@ impl<T: Transport> ReverseClient<T> {
                         // The clock worked when signing a moment ago; if it fails now,
                         // the signing time is the best stand-in for the window check.
                         let now = self.now().unwrap_or(signed.timestamp());
-                        let outcome = interpret_reverse_response(
+                        let mut outcome = interpret_reverse_response(
                             status,
                             response.headers(),
                             response.body(),
                             now,
-                            &self.config.verification_keys,
+                            &self.keys(),
                         );
+                        if let Some(VerifyError::UnknownSerial { serial }) = outcome
+                            .as_ref()
+                            .ok()
+                            .and_then(ReverseOutcome::verification_error)
+                        {
+                            if self.refresh_for_unknown(serial).await {
+                                outcome = interpret_reverse_response(
+                                    status,
+                                    response.headers(),
+                                    response.body(),
+                                    now,
+                                    &self.keys(),
+                                );
+                            }
+                        }
                         let code = outcome.as_ref().err().and_then(ReverseError::api_code);
                         if let Some(code) = code {
                             tracing::Span::current().record("code", code.as_str());
@@ -234,7 +289,12 @@ impl<T: Transport> ReverseClient<T> {
                             code = code.map(ApiErrorCode::as_str),
                             "response received"
                         );
-                        (AttemptResult::Status(status.as_u16()), outcome)
+                        let kind = if code == Some(&ApiErrorCode::SystemError) {
+                            AttemptResult::SystemError
+                        } else {
+                            AttemptResult::Status(status.as_u16())
+                        };
+                        (kind, outcome)
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "no response");
@@ -291,6 +351,320 @@ impl<T: Transport> ReverseClient<T> {
                 }
             }
         }
+    }
+}
+
+impl<T: Transport> ReverseClient<T> {
+    /// Revokes an order and, when the answer leaves the outcome open, decides
+    /// by querying it (the revoke page's advice for `SYSTEM_ERROR`):
+    ///
+    /// - a verified 204 → [`Resolution::Revoked`]; a definite refusal →
+    ///   [`Resolution::NotRevoked`];
+    /// - `SYSTEM_ERROR` → query at once; other 5xx / timeouts → the same
+    ///   signed bytes again (per the retry policy), then query;
+    /// - `REVOKED`/`CLOSED` → done; `SUCCESS`/`USERPAYING`/`NOTPAY` → revoke
+    ///   once more with a fresh signature, then decide again (at most
+    ///   [`retry::MAX_REVOKES`](crate::retry::MAX_REVOKES) revokes); `REFUND`
+    ///   → refund instead; `PAYERROR`/unknown → unknown; the query failed →
+    ///   unknown.
+    pub async fn reverse_and_settle(&self, call: &ReverseCall) -> Resolution {
+        let mut revokes: u32 = 0;
+        loop {
+            let result = self.reverse(call).await;
+            revokes = revokes.saturating_add(1);
+            match (after_revoke(&result), result) {
+                (AfterRevoke::Revoked, Ok(ReverseOutcome::Revoked(v))) => {
+                    return Resolution::Revoked(v)
+                }
+                (AfterRevoke::NotRevoked, Err(e)) => return Resolution::NotRevoked(e),
+                (_, result) => {
+                    let query = self.query(&call.order).await;
+                    let verdict = after_query(query.as_ref().map(|o| &o.trade_state), revokes);
+                    tracing::info!(?verdict, revokes, "decided by the order query");
+                    match (verdict, query) {
+                        (QueryVerdict::RevokeAgain, _) => continue,
+                        (_, Err(query)) => {
+                            return Resolution::QueryFailed {
+                                last_revoke: Box::new(result),
+                                query,
+                            }
+                        }
+                        (QueryVerdict::Revoked, Ok(o)) => return Resolution::RevokedPerQuery(o),
+                        (QueryVerdict::Closed, Ok(o)) => return Resolution::Closed(o),
+                        (QueryVerdict::NotRevocable, Ok(o)) => return Resolution::RefundInstead(o),
+                        (QueryVerdict::StillNotRevoked(_), Ok(o)) => {
+                            return Resolution::StillNotRevoked(o)
+                        }
+                        (QueryVerdict::UnknownState(_) | QueryVerdict::QueryFailed, Ok(o)) => {
+                            return Resolution::UnknownState(o)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Signs an order query once (no I/O).
+    pub fn sign_query(&self, order: &OrderRef) -> Result<SignedRequest, QueryError> {
+        let now = self.now().map_err(|_| {
+            QueryError::Invalid(crate::ids::InvalidInput::Rule {
+                field: "clock",
+                rule: "the system clock must be within Unix seconds of at most 10 digits",
+            })
+        })?;
+        let nonce = (self.nonce_source)().ok_or(SignError::Randomness)?;
+        Ok(
+            QueryRequest::new(order.clone(), self.config.mode.clone()).sign(
+                &self.config.serial_no,
+                &self.config.private_key,
+                now,
+                &nonce,
+            )?,
+        )
+    }
+
+    /// Queries an order (`GET /v3/global/transactions/...`): signs once, then
+    /// retries 5xx, timeouts and connection failures with the identical bytes
+    /// (a query changes nothing). Only a verified `200` is an answer; every
+    /// failure is "status unknown", never a revoke outcome.
+    pub async fn query(&self, order: &OrderRef) -> Result<QueriedOrder, QueryError> {
+        let span = tracing::info_span!("wechatpay_direct.query", trade_state = Empty);
+        async {
+            self.ensure_certificates().await;
+            let signed = self.sign_query(order)?;
+            let result = self.send_query(&signed).await;
+            match &result {
+                Ok(o) => {
+                    tracing::Span::current().record("trade_state", o.trade_state.as_str());
+                }
+                Err(e) => tracing::info!(error = %e, "order query failed"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sends an already signed query with retries (identical bytes each time).
+    pub async fn send_query(&self, signed: &SignedRequest) -> Result<QueriedOrder, QueryError> {
+        let (kind, attempts, result) = self.send_idempotent(signed).await;
+        let response = match result {
+            Ok(r) => r,
+            Err(e) if kind.is_retryable() && attempts > 1 => {
+                return Err(QueryError::RetriesExhausted {
+                    attempts,
+                    last: Box::new(QueryError::Transport(e)),
+                })
+            }
+            Err(e) => return Err(QueryError::Transport(e)),
+        };
+        let now = self.now().unwrap_or(signed.timestamp());
+        let interpret = |keys: &VerificationKeys| {
+            interpret_query_response(
+                response.status(),
+                response.headers(),
+                response.body(),
+                now,
+                keys,
+            )
+        };
+        let mut outcome = interpret(&self.keys());
+        if let Err(QueryError::Unverified {
+            error: VerifyError::UnknownSerial { serial },
+            ..
+        }) = &outcome
+        {
+            if self.refresh_for_unknown(serial).await {
+                outcome = interpret(&self.keys());
+            }
+        }
+        match outcome {
+            Err(last) if kind.is_retryable() => Err(QueryError::RetriesExhausted {
+                attempts,
+                last: Box::new(last),
+            }),
+            other => other,
+        }
+    }
+
+    /// Sends `signed` until an attempt is not retryable or the policy's
+    /// attempts are used up; returns the last attempt's kind, the number of
+    /// attempts, and its response or transport error.
+    async fn send_idempotent(
+        &self,
+        signed: &SignedRequest,
+    ) -> (
+        AttemptResult,
+        u32,
+        Result<kicc_transport::HttpResponse, TransportError>,
+    ) {
+        let mut attempt: u32 = 0;
+        let mut on_backup = false;
+        loop {
+            attempt = attempt.saturating_add(1);
+            let base = match (&self.backup, on_backup) {
+                (Some(b), true) => b,
+                _ => &self.primary,
+            };
+            let result = match signed.to_http_request(base) {
+                Ok(request) => self.transport.send(request).await,
+                Err(e) => Err(TransportError::Refused(e.to_string())),
+            };
+            let kind = match &result {
+                Ok(response) => AttemptResult::Status(response.status().as_u16()),
+                Err(e) => classify(e),
+            };
+            match decide(
+                &self.retry,
+                attempt,
+                kind,
+                on_backup,
+                self.backup.is_some(),
+                system_jitter(),
+            ) {
+                RetryDecision::Retry { delay, use_backup } => {
+                    tracing::warn!(attempt, ?kind, "retrying with the same signed request");
+                    on_backup = use_backup;
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+                RetryDecision::Stop => return (kind, attempt, result),
+            }
+        }
+    }
+
+    /// The keys answers are verified with: the fixed ones, plus the
+    /// manager's platform certificates.
+    fn keys(&self) -> Cow<'_, VerificationKeys> {
+        match &self.certificates {
+            None => Cow::Borrowed(&self.config.verification_keys),
+            Some(src) => Cow::Owned(
+                src.manager
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .verification_keys(&self.config.verification_keys),
+            ),
+        }
+    }
+
+    fn unix_now(&self) -> u64 {
+        self.now().map_or(0, Timestamp::unix_secs)
+    }
+
+    /// Downloads, verifies and decrypts the platform certificates
+    /// (`GET /v3/global/certificates`) with `api_key`, retrying 5xx and
+    /// timeouts with the same signed bytes. Changes nothing held.
+    pub async fn download_certificates(
+        &self,
+        api_key: &ApiV3Key,
+    ) -> Result<Vec<PlatformCertificate>, CertError> {
+        let signed = self.sign_certificates()?;
+        let (_, _, result) = self.send_idempotent(&signed).await;
+        let response = result.map_err(CertError::Transport)?;
+        let now = self.now().unwrap_or(signed.timestamp());
+        interpret_certificates_response(
+            response.status(),
+            response.headers(),
+            response.body(),
+            now,
+            api_key,
+            &self.keys(),
+        )
+        .map(|(certs, verified)| {
+            tracing::info!(count = certs.len(), verified_by = %verified.serial, "platform certificates downloaded");
+            certs
+        })
+    }
+
+    /// Signs `GET /v3/global/certificates` once (no I/O).
+    pub fn sign_certificates(&self) -> Result<SignedRequest, CertError> {
+        let now = Timestamp::from_system_time((self.clock)())?;
+        let nonce = (self.nonce_source)().ok_or(SignError::Randomness)?;
+        Ok(certificates_request(
+            &self.config.mode,
+            &self.config.serial_no,
+            &self.config.private_key,
+            now,
+            &nonce,
+        )?)
+    }
+
+    /// Refreshes the manager now (see [`ReverseClient::with_certificate_manager`]):
+    /// on success the download is applied, on failure nothing is dropped.
+    /// Returns how many certificates are held afterwards.
+    pub async fn refresh_certificates(&self) -> Result<usize, CertError> {
+        let Some(src) = &self.certificates else {
+            return Err(CertError::NoManager);
+        };
+        let result = self.download_certificates(&src.api_key).await;
+        let now = self.unix_now();
+        let mut manager = src.manager.lock().unwrap_or_else(PoisonError::into_inner);
+        match result {
+            Ok(certs) => {
+                manager.apply(certs, now);
+                Ok(manager.certificates().count())
+            }
+            Err(e) => {
+                manager.failed(now);
+                tracing::warn!(error = %e, "platform certificate refresh failed; keeping the held ones");
+                Err(e)
+            }
+        }
+    }
+
+    /// A small driver that keeps the manager's certificates fresh on its own:
+    /// sleeps until [`CertificateManager::seconds_until_due`] is 0, refreshes
+    /// (a failure keeps what is held and backs off), and repeats. Spawn it once
+    /// per manager; it returns only [`CertError::NoManager`] when the client has
+    /// none. Calls refresh on demand anyway, so this is for long idle periods.
+    pub async fn keep_certificates_fresh(&self) -> CertError {
+        let Some(src) = &self.certificates else {
+            return CertError::NoManager;
+        };
+        loop {
+            let wait = src
+                .manager
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .seconds_until_due(self.unix_now());
+            if wait > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                continue;
+            }
+            let _ = self.refresh_certificates().await;
+        }
+    }
+
+    /// Refreshes when the manager's schedule says so (errors are logged; the
+    /// held certificates stay).
+    async fn ensure_certificates(&self) {
+        let Some(src) = &self.certificates else {
+            return;
+        };
+        let due = src
+            .manager
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .due(self.unix_now());
+        if let Some(reason) = due {
+            tracing::debug!(?reason, "refreshing platform certificates");
+            let _ = self.refresh_certificates().await;
+        }
+    }
+
+    /// After an answer named `serial`, which is not held: refresh if the
+    /// rate limit allows. Whether a refresh succeeded.
+    async fn refresh_for_unknown(&self, serial: &str) -> bool {
+        let Some(src) = &self.certificates else {
+            return false;
+        };
+        let allowed = src
+            .manager
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .refresh_for_unknown(serial, self.unix_now());
+        allowed && self.refresh_certificates().await.is_ok()
     }
 }
 

@@ -1,5 +1,8 @@
-//! A tiny, panic-free DER walker: just enough to read an X.509 certificate's
-//! serial number and public key, and to unwrap a SubjectPublicKeyInfo.
+//! A tiny, panic-free DER walker: just enough to unwrap a SubjectPublicKeyInfo
+//! into the PKCS#1 key ring verifies with, and to read a private key's
+//! algorithm and modulus size before ring sees it (neither rustls-pki-types
+//! nor rustls-webpki exposes these). X.509 certificates are read by
+//! rustls-webpki.
 //!
 //! Only single-byte tags and definite lengths (up to 4 length bytes) are
 //! accepted; everything else is a [`DerError`]. No function here indexes or
@@ -44,8 +47,6 @@ pub(crate) const NULL: u8 = 0x05;
 pub(crate) const OID: u8 = 0x06;
 /// Tag of SEQUENCE (constructed).
 pub(crate) const SEQUENCE: u8 = 0x30;
-/// Tag of `[0]` EXPLICIT (context-specific, constructed).
-pub(crate) const CONTEXT_0: u8 = 0xa0;
 
 /// DER encoding of the OID 1.2.840.113549.1.1.1 (rsaEncryption), value bytes only.
 pub(crate) const RSA_ENCRYPTION_OID: &[u8] =
@@ -71,11 +72,6 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.rest.is_empty()
-    }
-
-    /// Tag of the next element, if any.
-    pub(crate) fn peek_tag(&self) -> Option<u8> {
-        self.rest.first().copied()
     }
 
     /// Reads the next element.
@@ -221,57 +217,6 @@ fn spki_fields<'a>(seq: &mut Reader<'a>) -> Result<&'a [u8], DerError> {
     };
     parse_rsa_public_key(key)?;
     Ok(key)
-}
-
-/// What this crate needs from an X.509 certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CertificateInfo<'a> {
-    /// The serial number as uppercase hex, without sign-padding zeros.
-    pub(crate) serial_hex: String,
-    /// The subject's PKCS#1 `RSAPublicKey` DER.
-    pub(crate) rsa_public_key: &'a [u8],
-}
-
-/// Reads a certificate's serial number and RSA public key.
-///
-/// `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }`,
-/// `TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature,
-/// issuer, validity, subject, subjectPublicKeyInfo, ... }`.
-pub(crate) fn parse_certificate(der: &[u8]) -> Result<CertificateInfo<'_>, DerError> {
-    let mut cert = Reader::new(single(der, SEQUENCE)?);
-    let mut tbs = Reader::new(cert.expect(SEQUENCE)?);
-    // signatureAlgorithm and signatureValue must be present.
-    cert.expect(SEQUENCE)?;
-    cert.expect(BIT_STRING)?;
-    cert.finish()?;
-
-    if tbs.peek_tag() == Some(CONTEXT_0) {
-        tbs.read()?;
-    }
-    let serial_value = tbs.expect(INTEGER)?;
-    if serial_value.is_empty() {
-        return Err(DerError::Structure("empty serial number"));
-    }
-    // Serial numbers are positive, but tolerate a stray sign bit by reading raw bytes.
-    let mut serial = serial_value;
-    while let [0, rest @ ..] = serial {
-        if rest.is_empty() {
-            break;
-        }
-        serial = rest;
-    }
-    let serial_hex = serial.iter().map(|b| format!("{b:02X}")).collect();
-    tbs.expect(SEQUENCE)?; // signature AlgorithmIdentifier
-    tbs.expect(SEQUENCE)?; // issuer
-    tbs.expect(SEQUENCE)?; // validity
-    tbs.expect(SEQUENCE)?; // subject
-    let mut spki = Reader::new(tbs.expect(SEQUENCE)?);
-    let rsa_public_key = spki_fields(&mut spki)?;
-    spki.finish()?;
-    Ok(CertificateInfo {
-        serial_hex,
-        rsa_public_key,
-    })
 }
 
 /// Checks that PKCS#8 `PrivateKeyInfo` names rsaEncryption, so the caller can
@@ -434,7 +379,7 @@ mod tests {
             for _ in 0..64 {
                 if r.read().is_err() { break; }
             }
-            let _ = parse_certificate(&bytes);
+            let _ = crate::keys::RsaPublicKey::from_certificate_der(&bytes);
             let _ = spki_to_rsa_public_key(&bytes);
             let _ = parse_rsa_public_key(&bytes);
             let _ = pkcs8_is_rsa(&bytes);
@@ -453,7 +398,7 @@ mod tests {
                 inner.extend(encode(*tag, value));
             }
             let cert = encode(SEQUENCE, &encode(SEQUENCE, &inner));
-            let _ = parse_certificate(&cert);
+            let _ = crate::keys::RsaPublicKey::from_certificate_der(&cert);
             let _ = spki_to_rsa_public_key(&encode(SEQUENCE, &inner));
             let _ = parse_rsa_public_key(&encode(SEQUENCE, &inner));
         }

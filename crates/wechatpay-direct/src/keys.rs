@@ -36,7 +36,7 @@ pub enum KeyError {
         /// Largest accepted size.
         max: usize,
     },
-    /// `ring` rejected the private key (the reason names the check, not the key).
+    /// `ring` rejected the private key (after the size check; never key material).
     #[error("RSA private key rejected: {reason}")]
     Rejected {
         /// ring's description of the failed check.
@@ -45,6 +45,9 @@ pub enum KeyError {
     /// A key ID or serial is not acceptable.
     #[error("{0}")]
     InvalidId(#[from] InvalidInput),
+    /// The bytes are not an X.509 certificate rustls-webpki can read.
+    #[error("not a readable X.509 certificate")]
+    Certificate,
 }
 
 /// Signature creation failed (ring reported an internal failure).
@@ -88,16 +91,18 @@ impl RsaPrivateKey {
         if !der::pkcs8_is_rsa(der)? {
             return Err(KeyError::NotRsa);
         }
+        check_private_size(der::pkcs8_private_key(der)?)?;
         RsaKeyPair::from_pkcs8(der)
             .map(|pair| Self { pair })
-            .map_err(|e| rejected(der::pkcs8_private_key(der).ok(), e))
+            .map_err(rejected)
     }
 
     /// Loads PKCS#1 `RSAPrivateKey` DER.
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, KeyError> {
+        check_private_size(der)?;
         RsaKeyPair::from_der(der)
             .map(|pair| Self { pair })
-            .map_err(|e| rejected(Some(der), e))
+            .map_err(rejected)
     }
 
     /// Smallest accepted modulus.
@@ -210,11 +215,14 @@ impl RsaPublicKey {
         Self::from_certificate_der(&block.der)
     }
 
-    /// [`RsaPublicKey::from_certificate_pem`] for DER input.
+    /// [`RsaPublicKey::from_certificate_pem`] for DER input. The certificate
+    /// is read by rustls-webpki (serial, SubjectPublicKeyInfo).
     pub fn from_certificate_der(der: &[u8]) -> Result<(SerialNo, Self), KeyError> {
-        let info = der::parse_certificate(der).map_err(not_rsa)?;
-        let serial = SerialNo::new_for_field("certificate serial", info.serial_hex)?;
-        Ok((serial, Self::from_pkcs1_der(info.rsa_public_key)?))
+        let der = rustls_pki_types::CertificateDer::from(der);
+        let cert = webpki::EndEntityCert::try_from(&der).map_err(|_| KeyError::Certificate)?;
+        let serial = SerialNo::new_for_field("certificate serial", serial_hex(cert.serial()))?;
+        let key = Self::from_spki_der(cert.subject_public_key_info().as_ref())?;
+        Ok((serial, key))
     }
 
     /// Modulus size in bits.
@@ -248,38 +256,39 @@ impl RsaPublicKey {
     }
 }
 
-/// Maps ring's rejection to a typed error; reads the (public) modulus size for
-/// size errors. Never includes key material.
-fn rejected(pkcs1: Option<&[u8]>, e: ring::error::KeyRejected) -> KeyError {
-    const REASONS: [&str; 11] = [
-        "InconsistentComponents",
-        "InvalidComponent",
-        "InvalidEncoding",
-        "RNG failed",
-        "PublicKeyIsMissing",
-        "TooSmall",
-        "TooLarge",
-        "VersionNotSupported",
-        "WrongAlgorithm",
-        "PrivateModulusLenNotMultipleOf512Bits",
-        "UnexpectedError",
-    ];
-    let text = e.to_string();
-    let reason = REASONS
-        .iter()
-        .copied()
-        .find(|r| *r == text)
-        .unwrap_or("unknown reason");
-    match reason {
-        "TooSmall" | "TooLarge" => KeyError::SizeOutOfRange {
-            bits: pkcs1
-                .and_then(|d| der::rsa_private_key_modulus_bits(d).ok())
-                .unwrap_or(0),
+/// Checks the modulus size of PKCS#1 `RSAPrivateKey` DER before ring sees it,
+/// so a size problem is reported as such without reading ring's error text.
+fn check_private_size(pkcs1: &[u8]) -> Result<(), KeyError> {
+    let bits = der::rsa_private_key_modulus_bits(pkcs1)?;
+    if !(RsaPrivateKey::MIN_BITS..=RsaPrivateKey::MAX_BITS).contains(&bits) {
+        return Err(KeyError::SizeOutOfRange {
+            bits,
             min: RsaPrivateKey::MIN_BITS,
             max: RsaPrivateKey::MAX_BITS,
-        },
-        other => KeyError::Rejected { reason: other },
+        });
     }
+    Ok(())
+}
+
+/// ring's `KeyRejected` by type: its reasons are not a public enum (only
+/// text), so every rejection after the size check maps to one variant.
+fn rejected(_: ring::error::KeyRejected) -> KeyError {
+    KeyError::Rejected {
+        reason: "inconsistent or invalid RSA key components",
+    }
+}
+
+/// A certificate serial as uppercase hex, without sign-padding zeros (as
+/// WeChat Pay writes `serial_no`).
+pub(crate) fn serial_hex(raw: &[u8]) -> String {
+    let mut serial = raw;
+    while let [0, rest @ ..] = serial {
+        if rest.is_empty() {
+            break;
+        }
+        serial = rest;
+    }
+    serial.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 fn not_rsa(e: DerError) -> KeyError {

@@ -1,5 +1,6 @@
-//! WeChat Pay Global API v3: revoke ("reverse") an order, with RSA request
-//! signing and response verification done by `ring`.
+//! WeChat Pay Global API v3: revoke ("reverse") an order, query it, and
+//! download and rotate platform certificates, with RSA request signing,
+//! response verification and AES-256-GCM decryption done by `ring`.
 //!
 //! Two layers, like the rest of kicc-rs:
 //!
@@ -15,9 +16,58 @@
 //!   server-side helpers for simulators ([`parse_authorization`],
 //!   [`verify_request_signature`], [`sign_response`]). Time and randomness are
 //!   inputs here, never read inside.
+//!   The order query ([`QueryRequest`], [`interpret_query_response`] →
+//!   [`QueriedOrder`] with a typed [`TradeState`]), what to do after a revoke
+//!   ([`retry::after_revoke`], [`retry::after_query`] → [`Resolution`]), and
+//!   platform certificates ([`certificates_request`],
+//!   [`interpret_certificates_response`], [`ApiV3Key`], [`CertificateManager`]).
 //! - **client** (feature `transport`, on by default): [`ReverseClient`] over
 //!   `kicc_transport::Transport`, signing once and retrying 5xx / timeouts /
-//!   connection failures with the identical bytes.
+//!   connection failures with the identical bytes; on `SYSTEM_ERROR` or an
+//!   unknown outcome, [`ReverseClient::reverse_and_settle`] queries the order
+//!   and decides by its `trade_state`.
+//!
+//! # Platform certificates
+//!
+//! WeChat Pay signs its answers with a platform certificate it rotates (a new
+//! one is listed 24 h before it takes over). Either configure a fixed
+//! certificate or public key in [`VerificationKeys`], or let a shared
+//! [`CertificateManager`] keep them:
+//!
+//! - [`ReverseClient::download_certificates`] calls
+//!   `GET /v3/global/certificates`, decrypts every `encrypt_certificate` with
+//!   the API v3 key ([`ApiV3Key`]: exactly 32 bytes, `Debug` redacted, zeroed
+//!   on drop) using AEAD_AES_256_GCM with the given nonce and associated data,
+//!   checks each certificate's serial against its `serial_no` (X.509 read by
+//!   rustls-webpki), and verifies the answer; the first time, with the
+//!   decrypted certificate whose serial is the answer's `Wechatpay-Serial`.
+//!   A wrong key or a tampered ciphertext is [`CertError::Decrypt`].
+//! - [`CertificateManager`] (sans-IO; time is an input) says when a refresh is
+//!   due ([`RefreshPolicy`]: every 6 h by default, under WeChat Pay's 12 h),
+//!   allows a rate-limited refresh when an answer names a serial it does not
+//!   hold, keeps old and new through a rotation, and never drops the last
+//!   valid certificate on a failed refresh or an expiry.
+//! - [`ReverseClient::with_certificate_manager`] makes revokes and queries use
+//!   it: refreshed before a call when due, and once more (rate-limited) when an
+//!   answer names an unknown serial, then verified again.
+//!   [`ReverseClient::keep_certificates_fresh`] is a small driver to spawn for
+//!   long idle periods: it sleeps until the schedule is due and refreshes.
+//!
+//! ```no_run
+//! # #[cfg(feature = "hyper-client")]
+//! # async fn demo(config: wechatpay_direct::MerchantConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::{Arc, Mutex};
+//! use wechatpay_direct::kicc_transport::HyperTransport;
+//! use wechatpay_direct::{ApiV3Key, CertificateManager, RefreshPolicy, ReverseClient};
+//!
+//! let key = std::env::var("WECHATPAY_APIV3_KEY")?;
+//! let manager = Arc::new(Mutex::new(CertificateManager::new(RefreshPolicy::default())));
+//! let client = ReverseClient::new(HyperTransport::new()?, config)
+//!     .with_certificate_manager(Arc::clone(&manager), ApiV3Key::new(key.as_bytes())?);
+//! client.refresh_certificates().await?; // or let the first call do it
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Example: build and sign a revoke request (no network)
 //!
@@ -62,17 +112,25 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod certs;
 #[cfg(feature = "transport")]
 mod client;
 mod der;
 mod ids;
 mod keys;
 mod pem;
+mod query;
 pub mod retry;
 mod reverse;
+mod settle;
 mod sign;
 mod verify;
 
+pub use certs::{
+    certificates_request, interpret_certificates_response, parse_rfc3339, ApiV3Key, ApiV3KeyError,
+    CertError, CertificateManager, PlatformCertificate, RefreshPolicy, RefreshReason,
+    CERTIFICATES_PATH,
+};
 #[cfg(feature = "transport")]
 pub use client::{MerchantConfig, ReverseClient};
 pub use der::DerError;
@@ -86,12 +144,14 @@ pub use keys::{
 #[cfg(feature = "transport")]
 pub use kicc_transport;
 pub use pem::PemError;
-pub use retry::{AttemptResult, RetryDecision, RetryPolicy};
+pub use query::{interpret_query_response, QueriedOrder, QueryError, QueryRequest, TradeState};
+pub use retry::{AfterRevoke, AttemptResult, QueryVerdict, RetryDecision, RetryPolicy};
 pub use reverse::{
     interpret_reverse_response, ApiError, ApiErrorCode, ErrorDetail, MaybeRevokedReason, NextStep,
     ReverseCall, ReverseError, ReverseOutcome, ReverseRequest, SignedRequest, TimingChecks,
     TimingViolation, USER_AGENT,
 };
+pub use settle::{Resolution, Settled};
 pub use sign::{
     parse_authorization, request_message, sign_request, verify_request_signature,
     AuthorizationError, AuthorizationParts, RequestSignature, Signer, AUTH_SCHEME,

@@ -1,5 +1,10 @@
 //! A small PEM reader (RFC 7468 "strict" form plus whitespace tolerance).
 //!
+//! Kept hand-written rather than rustls-pki-types' reader because that one
+//! skips labels it does not know: `RSA PUBLIC KEY` (PKCS#1 public keys, which
+//! this crate accepts) and `ENCRYPTED PRIVATE KEY` / `Proc-Type` encrypted keys
+//! (which must be refused with a clear [`PemError::Encrypted`], not "no key").
+//!
 //! Decoded bytes live in [`Zeroizing`] buffers, so private key DER is wiped
 //! when dropped. Panic-free on any input.
 

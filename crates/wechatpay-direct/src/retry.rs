@@ -1,7 +1,13 @@
-//! The retry decision as a pure function: what happened on attempt `n`, and
-//! what to do next. The client executes it with real timers; tests table it.
+//! The retry decisions as pure functions: what happened on attempt `n`, and
+//! what to do next ([`decide`]); after a revoke, whether to query the order
+//! ([`after_revoke`]); and what the order's `trade_state` means for the revoke
+//! ([`after_query`]). The client executes them with real timers and I/O;
+//! tests table them.
 
 use std::time::Duration;
+
+use crate::query::{QueryError, TradeState};
+use crate::reverse::{NextStep, ReverseError, ReverseOutcome};
 
 /// How many times to try, and how long to wait in between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +44,9 @@ pub enum AttemptResult {
     ConnectionLost,
     /// The client refused to send (policy): retrying will not help.
     Refused,
+    /// WeChat Pay answered `SYSTEM_ERROR` (whatever the HTTP status): the
+    /// revoke page says to query the order at once, not to resend.
+    SystemError,
 }
 
 impl AttemptResult {
@@ -51,7 +60,7 @@ impl AttemptResult {
         match self {
             Self::Status(s) => (500..=599).contains(&s),
             Self::ConnectFailed | Self::TimedOut | Self::ConnectionLost => true,
-            Self::Refused => false,
+            Self::Refused | Self::SystemError => false,
         }
     }
 }
@@ -72,7 +81,8 @@ pub enum RetryDecision {
 
 /// Decides what follows attempt number `attempt` (1-based) that ended in `result`.
 ///
-/// - Retryable: HTTP 5xx, timeout, connection failure (before or after sending).
+/// - Retryable: HTTP 5xx (but not `SYSTEM_ERROR`: query instead), timeout,
+///   connection failure (before or after sending).
 /// - Backoff: `min(max_delay, base_delay * 2^(attempt-1))`, then "equal jitter":
 ///   half fixed, half scaled by `jitter` (a random fraction `0..=u16::MAX`,
 ///   drawn by the caller so this stays pure).
@@ -108,6 +118,81 @@ pub fn decide(
     }
 }
 
+/// What to do once a revoke call (with its retries) has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRevoke {
+    /// A verified 204: revoked, nothing more to do.
+    Revoked,
+    /// The outcome is not known (`SYSTEM_ERROR`, attempts exhausted, a 2xx
+    /// that did not verify, an unexpected answer): query the order.
+    Query,
+    /// A definite refusal: nothing was revoked; the error says why.
+    NotRevoked,
+}
+
+/// Decides what follows a revoke call's result.
+///
+/// `SYSTEM_ERROR` and exhausted attempts (other 5xx were already resent with
+/// the same bytes) go to the order query, as does any answer that leaves the
+/// outcome open; definite refusals (`REVERSE_EXPIRE`, `PARAM_ERROR`, a
+/// signature error, a timing rule...) end it.
+pub fn after_revoke(result: &Result<ReverseOutcome, ReverseError>) -> AfterRevoke {
+    match result {
+        Ok(ReverseOutcome::Revoked(_)) => AfterRevoke::Revoked,
+        Ok(_) => AfterRevoke::Query,
+        Err(e) => match e.next_step() {
+            NextStep::NotRevoked => AfterRevoke::NotRevoked,
+            NextStep::QueryOrder | NextStep::Retry => AfterRevoke::Query,
+        },
+    }
+}
+
+/// At most this many revokes per order in one settle: the first, and one
+/// more with a fresh signature after a query found the order still paid.
+pub const MAX_REVOKES: u32 = 2;
+
+/// What an order query says about a revoke whose outcome was unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryVerdict {
+    /// `REVOKED`: done.
+    Revoked,
+    /// `CLOSED`: done, nothing was charged.
+    Closed,
+    /// `SUCCESS`, `USERPAYING`, `NOTPAY`: revoke once more with a fresh
+    /// signature, then decide again.
+    RevokeAgain,
+    /// Still `SUCCESS`/`USERPAYING`/`NOTPAY` after [`MAX_REVOKES`] revokes:
+    /// definitely not revoked (yet); the state is given.
+    StillNotRevoked(TradeState),
+    /// `REFUND`: a refund exists, revoke no longer applies: refund instead.
+    NotRevocable,
+    /// `PAYERROR` or a value this crate does not know: the outcome is
+    /// unknown; the state is given.
+    UnknownState(TradeState),
+    /// The query itself failed: the outcome is unknown (never a revoke outcome).
+    QueryFailed,
+}
+
+/// Decides by the order's state, after `revokes_sent` revokes (1 or more).
+pub fn after_query(query: Result<&TradeState, &QueryError>, revokes_sent: u32) -> QueryVerdict {
+    let Ok(state) = query else {
+        return QueryVerdict::QueryFailed;
+    };
+    match state {
+        TradeState::Revoked => QueryVerdict::Revoked,
+        TradeState::Closed => QueryVerdict::Closed,
+        TradeState::Success | TradeState::UserPaying | TradeState::NotPay => {
+            if revokes_sent < MAX_REVOKES {
+                QueryVerdict::RevokeAgain
+            } else {
+                QueryVerdict::StillNotRevoked(state.clone())
+            }
+        }
+        TradeState::Refund => QueryVerdict::NotRevocable,
+        TradeState::PayError | TradeState::Unknown(_) => QueryVerdict::UnknownState(state.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +211,7 @@ mod tests {
             (1, Status(429), false, true, 0, RetryDecision::Stop),
             (1, Status(302), false, true, 0, RetryDecision::Stop),
             (1, Refused, false, true, 0, RetryDecision::Stop),
+            (1, SystemError, false, true, 0, RetryDecision::Stop),
             (
                 1,
                 Status(500),
@@ -284,12 +370,97 @@ mod tests {
     }
 
     #[test]
+    fn the_issue_table_after_a_query() {
+        use crate::query::TradeState as S;
+        let failed = QueryError::Malformed {
+            status: 200,
+            reason: "x",
+        };
+        let unknown = S::Unknown("ACCEPT".into());
+        // (state or failure, revokes sent) -> verdict
+        let table: Vec<(Result<&S, &QueryError>, u32, QueryVerdict)> = vec![
+            (Ok(&S::Revoked), 1, QueryVerdict::Revoked),
+            (Ok(&S::Revoked), 2, QueryVerdict::Revoked),
+            (Ok(&S::Closed), 1, QueryVerdict::Closed),
+            (Ok(&S::Success), 1, QueryVerdict::RevokeAgain),
+            (Ok(&S::UserPaying), 1, QueryVerdict::RevokeAgain),
+            (Ok(&S::NotPay), 1, QueryVerdict::RevokeAgain),
+            (
+                Ok(&S::Success),
+                2,
+                QueryVerdict::StillNotRevoked(S::Success),
+            ),
+            (Ok(&S::NotPay), 2, QueryVerdict::StillNotRevoked(S::NotPay)),
+            (Ok(&S::Refund), 1, QueryVerdict::NotRevocable),
+            (Ok(&S::PayError), 1, QueryVerdict::UnknownState(S::PayError)),
+            (Ok(&unknown), 1, QueryVerdict::UnknownState(unknown.clone())),
+            (Err(&failed), 1, QueryVerdict::QueryFailed),
+            (Err(&failed), 2, QueryVerdict::QueryFailed),
+        ];
+        for (query, sent, expected) in table {
+            assert_eq!(after_query(query, sent), expected, "{query:?} after {sent}");
+        }
+    }
+
+    #[test]
+    fn the_issue_table_after_a_revoke() {
+        use crate::reverse::{ApiError, ApiErrorCode, MaybeRevokedReason};
+        use crate::verify::VerifyError;
+        let api = |status, code| {
+            Err(ReverseError::Api(Box::new(ApiError {
+                status,
+                code,
+                message: String::new(),
+                detail: None,
+                request_id: None,
+            })))
+        };
+        let table: Vec<(Result<ReverseOutcome, ReverseError>, AfterRevoke)> = vec![
+            (api(500, ApiErrorCode::SystemError), AfterRevoke::Query),
+            (api(400, ApiErrorCode::SystemError), AfterRevoke::Query),
+            (
+                Err(ReverseError::RetriesExhausted {
+                    attempts: 3,
+                    may_have_reached_server: true,
+                    last: Box::new(ReverseError::UnexpectedResponse {
+                        status: 502,
+                        body_excerpt: String::new(),
+                    }),
+                }),
+                AfterRevoke::Query,
+            ),
+            (
+                Ok(ReverseOutcome::MaybeRevoked {
+                    status: 204,
+                    reason: MaybeRevokedReason::Unverified(VerifyError::SignatureProbe),
+                }),
+                AfterRevoke::Query,
+            ),
+            (
+                api(403, ApiErrorCode::ReverseExpire),
+                AfterRevoke::NotRevoked,
+            ),
+            (api(400, ApiErrorCode::ParamError), AfterRevoke::NotRevoked),
+            (api(401, ApiErrorCode::SignError), AfterRevoke::NotRevoked),
+            (
+                api(400, ApiErrorCode::Other("NEW".into())),
+                AfterRevoke::Query,
+            ),
+        ];
+        for (result, expected) in table {
+            assert_eq!(after_revoke(&result), expected, "{result:?}");
+        }
+    }
+
+    #[test]
     fn reach_and_retryability() {
         assert!(!ConnectFailed.may_have_reached_server());
         assert!(!Refused.may_have_reached_server());
         assert!(TimedOut.may_have_reached_server());
         assert!(ConnectionLost.may_have_reached_server());
         assert!(Status(500).may_have_reached_server());
+        assert!(SystemError.may_have_reached_server());
+        assert!(!SystemError.is_retryable());
         assert!(Status(599).is_retryable());
         assert!(!Status(600).is_retryable());
     }

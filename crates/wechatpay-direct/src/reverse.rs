@@ -21,7 +21,7 @@ use crate::verify::{verify_response, Verified, VerifyError};
 pub const USER_AGENT: &str = concat!("kicc-rs wechatpay-direct/", env!("CARGO_PKG_VERSION"));
 
 /// Characters left as-is in a path segment: RFC 3986 unreserved.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -119,14 +119,53 @@ impl ReverseRequest {
         timestamp: Timestamp,
         nonce: &Nonce,
     ) -> Result<SignedRequest, SignError> {
-        let path = self.path();
-        let body = self.body();
-        let signer = Signer {
-            mchid: self.mode.caller_mchid(),
-            serial_no,
-            key,
-        };
-        let signature = sign_request(signer, &Method::POST, &path, timestamp, nonce, &body)?;
+        SignedRequest::sign(
+            Method::POST,
+            Some(&self.order),
+            self.path(),
+            self.body(),
+            Signer {
+                mchid: self.mode.caller_mchid(),
+                serial_no,
+                key,
+            },
+            timestamp,
+            nonce,
+        )
+    }
+}
+
+/// A signed request (a revoke, or an order query): the exact bytes to send
+/// (and re-send on retry).
+///
+/// The host is not signed, so [`SignedRequest::to_http_request`] can target
+/// the primary or a backup base URL with the same signature.
+#[derive(Clone)]
+pub struct SignedRequest {
+    method: Method,
+    order: Option<OrderRef>,
+    path: PathAndQuery,
+    body: Bytes,
+    headers: HeaderMap,
+    signed_message: String,
+    timestamp: Timestamp,
+    nonce: Nonce,
+}
+
+impl SignedRequest {
+    /// Signs `method path body` once and builds the headers: `Authorization`,
+    /// `Accept`, `User-Agent`, and `Content-Type` (sent with every request, as
+    /// the official SDKs do).
+    pub(crate) fn sign(
+        method: Method,
+        order: Option<&OrderRef>,
+        path: PathAndQuery,
+        body: Vec<u8>,
+        signer: Signer<'_>,
+        timestamp: Timestamp,
+        nonce: &Nonce,
+    ) -> Result<Self, SignError> {
+        let signature = sign_request(signer, &method, &path, timestamp, nonce, &body)?;
         let mut headers = HeaderMap::new();
         // The Authorization value is built from validated ASCII parts and Base64.
         if let Ok(v) = HeaderValue::from_str(signature.authorization()) {
@@ -137,8 +176,9 @@ impl ReverseRequest {
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT_HEADER, HeaderValue::from_static(USER_AGENT));
-        Ok(SignedRequest {
-            order: self.order.clone(),
+        Ok(Self {
+            method,
+            order: order.cloned(),
             path,
             body: Bytes::from(body),
             headers,
@@ -148,35 +188,18 @@ impl ReverseRequest {
             nonce: nonce.clone(),
         })
     }
-}
 
-/// A signed revoke request: the exact bytes to send (and re-send on retry).
-///
-/// The host is not signed, so [`SignedRequest::to_http_request`] can target
-/// the primary or a backup base URL with the same signature.
-#[derive(Clone)]
-pub struct SignedRequest {
-    order: OrderRef,
-    path: PathAndQuery,
-    body: Bytes,
-    headers: HeaderMap,
-    signed_message: String,
-    timestamp: Timestamp,
-    nonce: Nonce,
-}
-
-impl SignedRequest {
-    /// The order being revoked.
-    pub fn order(&self) -> &OrderRef {
-        &self.order
+    /// The order being revoked or queried (`None` for the certificates download).
+    pub fn order(&self) -> Option<&OrderRef> {
+        self.order.as_ref()
     }
 
-    /// Always `POST`.
+    /// `POST` for a revoke, `GET` for a query.
     pub fn method(&self) -> Method {
-        Method::POST
+        self.method.clone()
     }
 
-    /// The request target (path), as signed.
+    /// The request target (path and query), as signed.
     pub fn path(&self) -> &PathAndQuery {
         &self.path
     }
@@ -219,7 +242,7 @@ impl SignedRequest {
             rule: "must be an absolute URL like https://host[:port]",
         })?;
         let mut request = http::Request::new(self.body.clone());
-        *request.method_mut() = Method::POST;
+        *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
         *request.headers_mut() = self.headers.clone();
         Ok(request)
@@ -239,7 +262,7 @@ impl SignedRequest {
             })
             .collect();
         serde_json::json!({
-            "method": "POST",
+            "method": self.method.as_str(),
             "url": self.url(base),
             "headers": headers,
             "body": String::from_utf8_lossy(&self.body),
@@ -251,6 +274,7 @@ impl SignedRequest {
 impl fmt::Debug for SignedRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignedRequest")
+            .field("method", &self.method)
             .field("order", &self.order)
             .field("path", &self.path.as_str())
             .field("body", &String::from_utf8_lossy(&self.body))
@@ -402,6 +426,8 @@ pub enum ApiErrorCode {
     TradeError,
     /// `SIGN_ERROR` (HTTP 401): the request signature was refused.
     SignError,
+    /// `ORDER_NOT_EXIST` (order query, HTTP 404): no such order.
+    OrderNotExist,
     /// Any other code, verbatim.
     Other(String),
 }
@@ -417,6 +443,7 @@ impl ApiErrorCode {
             "INVALID_REQUEST" => Self::InvalidRequest,
             "TRADE_ERROR" => Self::TradeError,
             "SIGN_ERROR" => Self::SignError,
+            "ORDER_NOT_EXIST" => Self::OrderNotExist,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -431,6 +458,7 @@ impl ApiErrorCode {
             Self::InvalidRequest => "INVALID_REQUEST",
             Self::TradeError => "TRADE_ERROR",
             Self::SignError => "SIGN_ERROR",
+            Self::OrderNotExist => "ORDER_NOT_EXIST",
             Self::Other(s) => s,
         }
     }
@@ -580,6 +608,9 @@ impl ReverseError {
         match self {
             Self::Invalid(_) | Self::Timing(_) | Self::Sign(_) => NextStep::NotRevoked,
             Self::Api(e) => {
+                if e.code == ApiErrorCode::SystemError {
+                    return NextStep::QueryOrder;
+                }
                 if e.status >= 500 {
                     return NextStep::Retry;
                 }
@@ -590,7 +621,8 @@ impl ReverseError {
                     | ApiErrorCode::ReverseExpire
                     | ApiErrorCode::InvalidRequest
                     | ApiErrorCode::TradeError
-                    | ApiErrorCode::SignError => NextStep::NotRevoked,
+                    | ApiErrorCode::SignError
+                    | ApiErrorCode::OrderNotExist => NextStep::NotRevoked,
                 }
             }
             Self::UnexpectedResponse { status, .. } => {
@@ -692,7 +724,30 @@ struct ErrorBody {
     detail: Option<serde_json::Value>,
 }
 
-fn excerpt(body: &[u8]) -> String {
+/// WeChat Pay's JSON error `{code, message, detail?}` of a 4xx/5xx, if the body is one.
+pub(crate) fn parse_api_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Option<ApiError> {
+    let err = serde_json::from_slice::<ErrorBody>(body).ok()?;
+    let message = match err.message {
+        Some(serde_json::Value::String(s)) => s,
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    Some(ApiError {
+        status,
+        code: ApiErrorCode::parse(&err.code),
+        message,
+        detail: err
+            .detail
+            .filter(|d| !d.is_null())
+            .map(ErrorDetail::from_json),
+        request_id: headers
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    })
+}
+
+pub(crate) fn excerpt(body: &[u8]) -> String {
     String::from_utf8_lossy(body).chars().take(256).collect()
 }
 
@@ -726,25 +781,8 @@ pub fn interpret_reverse_response(
         });
     }
     if status.is_client_error() || status.is_server_error() {
-        if let Ok(err) = serde_json::from_slice::<ErrorBody>(body) {
-            let message = match err.message {
-                Some(serde_json::Value::String(s)) => s,
-                Some(serde_json::Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
-            return Err(ReverseError::Api(Box::new(ApiError {
-                status: code,
-                code: ApiErrorCode::parse(&err.code),
-                message,
-                detail: err
-                    .detail
-                    .filter(|d| !d.is_null())
-                    .map(ErrorDetail::from_json),
-                request_id: headers
-                    .get("request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-            })));
+        if let Some(err) = parse_api_error(code, headers, body) {
+            return Err(ReverseError::Api(Box::new(err)));
         }
     }
     Err(ReverseError::UnexpectedResponse {
@@ -833,7 +871,7 @@ mod tests {
         let now = ts(1_700_000_000);
         let cases = [
             (400, "SYSTEM_ERROR", NextStep::QueryOrder),
-            (500, "SYSTEM_ERROR", NextStep::Retry),
+            (500, "SYSTEM_ERROR", NextStep::QueryOrder),
             (400, "INVALID_TRANSACTIONID", NextStep::NotRevoked),
             (400, "PARAM_ERROR", NextStep::NotRevoked),
             (403, "REVERSE_EXPIRE", NextStep::NotRevoked),

@@ -97,7 +97,19 @@ async fn each_error_code_is_typed_with_what_to_do_next() {
         (
             404,
             "ORDER_NOT_EXIST",
-            ApiErrorCode::Other("ORDER_NOT_EXIST".into()),
+            ApiErrorCode::OrderNotExist,
+            NextStep::NotRevoked,
+        ),
+        (
+            400,
+            "SOMETHING_NEW",
+            ApiErrorCode::Other("SOMETHING_NEW".into()),
+            NextStep::QueryOrder,
+        ),
+        (
+            500,
+            "SYSTEM_ERROR",
+            ApiErrorCode::SystemError,
             NextStep::QueryOrder,
         ),
     ];
@@ -111,7 +123,7 @@ async fn each_error_code_is_typed_with_what_to_do_next() {
         assert_eq!(api.code, expected);
         assert_eq!(api.message, format!("scripted {code}"));
         assert_eq!(err.next_step(), step, "{code}");
-        // Definite answers are not retried.
+        // Definite answers, and SYSTEM_ERROR (query at once), are not resent.
         assert_eq!(fake.received().len(), 1, "{code}");
     }
 }
@@ -142,7 +154,7 @@ async fn sign_error_401_when_the_signature_is_refused() {
 #[tokio::test]
 async fn server_errors_are_retried_with_identical_bytes_then_succeed() {
     let fake = FakeWechat::new([
-        Step::Error(500, "SYSTEM_ERROR"),
+        Step::Error(503, "SERVICE_UNAVAILABLE"),
         Step::Raw(502, "<html>bad gateway</html>"),
         Step::Revoked,
     ]);
@@ -165,8 +177,8 @@ async fn server_errors_are_retried_with_identical_bytes_then_succeed() {
 #[tokio::test]
 async fn all_attempts_5xx_is_maybe_revoked_retries_exhausted() {
     let fake = FakeWechat::new([
-        Step::Error(500, "SYSTEM_ERROR"),
-        Step::Error(503, "SYSTEM_ERROR"),
+        Step::Error(500, "INTERNAL_ERROR"),
+        Step::Error(503, "SERVICE_UNAVAILABLE"),
         Step::Raw(500, ""),
     ]);
     let err = client(&fake).reverse(&call()).await.unwrap_err();

@@ -33,7 +33,7 @@ fn tracing_names_the_order_and_never_the_signature() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    let fake = FakeWechat::new([Step::Error(500, "SYSTEM_ERROR"), Step::Revoked]);
+    let fake = FakeWechat::new([Step::Error(503, "SERVICE_UNAVAILABLE"), Step::Revoked]);
     let c = client(&fake);
     tracing::subscriber::with_default(subscriber, || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -45,7 +45,7 @@ fn tracing_names_the_order_and_never_the_signature() {
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("ORDER-20240101-0001"), "{logs}");
     assert!(logs.contains("attempt=2"), "{logs}");
-    assert!(logs.contains("500"), "{logs}");
+    assert!(logs.contains("503"), "{logs}");
     let sent = fake.received();
     let auth = sent[0].headers()["authorization"].to_str().unwrap();
     let signature = parse_authorization(auth).unwrap().signature;

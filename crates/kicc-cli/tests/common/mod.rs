@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// The variables a test must never inherit from the developer's shell.
-const CREDENTIAL_VARS: [&str; 2] = ["KICC_MALL_ID", "KICC_SECRET_KEY"];
+const CREDENTIAL_VARS: [&str; 3] = ["KICC_MALL_ID", "KICC_SECRET_KEY", "WECHATPAY_APIV3_KEY"];
 
 /// Proxy variables: `kicc` honours them, so a test sets the ones it wants itself.
 const PROXY_VARS: [&str; 8] = [

@@ -30,6 +30,23 @@ pub const SANDBOX_MERCHANT_SERIAL_NO: &str = "3A4DB0C5A4DB0C5A4DB0C5A4DB0C5A4DB0
 pub const SANDBOX_PLATFORM_PRIVATE_KEY_PEM: &str =
     include_str!("../../keys/platform-private-key.pem");
 
+/// The key the sandbox's first platform-certificate rotation switches to
+/// (PKCS#8 PEM, RSA 2048; `POST /sandbox/wechatpay/rotate`). Rotations
+/// alternate between it and the configured platform key, each time with a new
+/// certificate and serial made by rcgen.
+///
+/// **Publicly known, sandbox-only: never trust it anywhere else.**
+pub const SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM: &str =
+    include_str!("../../keys/platform-rotation-private-key.pem");
+
+/// The sandbox's API v3 key (32 ASCII bytes): what it encrypts the platform
+/// certificates of `GET /v3/global/certificates` with, unless configured
+/// otherwise (`kicc sandbox serve` takes `WECHATPAY_APIV3_KEY`), and what the
+/// CLI falls back to with `--env sandbox`.
+///
+/// **Publicly known, sandbox-only: never use it anywhere else.**
+pub const SANDBOX_APIV3_KEY: &str = "kicc-sandbox-apiv3-key-PUBLIC-01";
+
 /// A self-signed platform certificate for [`SANDBOX_PLATFORM_PRIVATE_KEY_PEM`]
 /// (certificate mode); its serial is [`SANDBOX_PLATFORM_CERTIFICATE_SERIAL`].
 pub const SANDBOX_PLATFORM_CERTIFICATE_PEM: &str =

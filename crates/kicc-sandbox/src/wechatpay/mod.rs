@@ -2,14 +2,17 @@
 //! signatures on requests and answers, JSON errors `{code, message, detail?}`,
 //! HTTP 204 on success. The rules are documented in the crate docs.
 //!
-//! Signing and verification use `wechatpay-direct`'s sans-IO primitives
-//! (`parse_authorization`, `verify_request_signature`, `sign_response`); the
-//! rules, the checks' order and the answers are the sandbox's own, written
-//! from the API page.
+//! Signing and verification are the sandbox's own ([`crypto`]: message
+//! builders, a strict `Authorization` parser, `ring`), written from the API
+//! pages independently of `wechatpay-direct`, like the rules, the checks'
+//! order and the answers.
 
 mod config;
+mod crypto;
 mod keys;
 mod orders;
+mod platform;
+mod query;
 
 use std::sync::Arc;
 
@@ -20,19 +23,17 @@ use http_body_util::Full;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use wechatpay_direct::{
-    parse_authorization, sign_response, verify_request_signature, AuthorizationParts, Nonce,
-    SignatureHeaders, Timestamp, VerifyError, MAX_CLOCK_SKEW_SECS, PROBE_PREFIX,
-};
 
 pub(crate) use config::Settings;
-pub use config::{PrivateKeyPem, WechatpayConfig, WechatpayMerchant};
+pub use config::{ApiV3KeyText, PrivateKeyPem, SecondRevoke, WechatpayConfig, WechatpayMerchant};
+use crypto::{parse_authorization, AuthParts, SigCheck};
 pub use keys::{
-    DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID, SANDBOX_MERCHANT_CERTIFICATE_PEM,
-    SANDBOX_MERCHANT_PRIVATE_KEY_PEM, SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO,
-    SANDBOX_PLATFORM_CERTIFICATE_PEM, SANDBOX_PLATFORM_CERTIFICATE_SERIAL,
-    SANDBOX_PLATFORM_PRIVATE_KEY_PEM, SANDBOX_PLATFORM_PUBLIC_KEY_ID,
-    SANDBOX_PLATFORM_PUBLIC_KEY_PEM,
+    DEFAULT_WECHATPAY_MCHID, DEFAULT_WECHATPAY_SUB_MCHID, SANDBOX_APIV3_KEY,
+    SANDBOX_MERCHANT_CERTIFICATE_PEM, SANDBOX_MERCHANT_PRIVATE_KEY_PEM,
+    SANDBOX_MERCHANT_PUBLIC_KEY_PEM, SANDBOX_MERCHANT_SERIAL_NO, SANDBOX_PLATFORM_CERTIFICATE_PEM,
+    SANDBOX_PLATFORM_CERTIFICATE_SERIAL, SANDBOX_PLATFORM_PRIVATE_KEY_PEM,
+    SANDBOX_PLATFORM_PUBLIC_KEY_ID, SANDBOX_PLATFORM_PUBLIC_KEY_PEM,
+    SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM,
 };
 pub use orders::{NewWechatpayOrder, PaidAt, WechatpayRequestRecord};
 pub(crate) use orders::{WxOrderRec, WxState};
@@ -51,6 +52,24 @@ pub const WECHATPAY_REVERSE_BY_ID_PATH: &str =
 pub const WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH: &str =
     "/v3/global/micropay/transactions/out-trade-no/{out_trade_no}/reverse";
 
+/// Path template of the order query by WeChat Pay order number (`GET`, with
+/// `?mchid=` or `?sub_mchid=&sp_mchid=`). As a fault `path` it hits every
+/// query by `transaction_id`.
+pub const WECHATPAY_QUERY_BY_ID_PATH: &str = "/v3/global/transactions/id/{transaction_id}";
+/// Path template of the order query by merchant order number. As a fault
+/// `path` it hits every query by `out_trade_no`.
+pub const WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH: &str =
+    "/v3/global/transactions/out-trade-no/{out_trade_no}";
+
+/// The platform certificates download (`GET`, no parameters).
+pub const WECHATPAY_CERTIFICATES_PATH: &str = "/v3/global/certificates";
+/// The admin call that rotates the sandbox's platform certificate (`POST`).
+pub const WECHATPAY_ROTATE_PATH: &str = "/sandbox/wechatpay/rotate";
+/// The admin call that sets the `trade_state` the order query reports (`POST`).
+pub const WECHATPAY_TRADE_STATE_PATH: &str = "/sandbox/wechatpay/trade-state";
+
+const QUERY_PREFIX_BY_ID: &str = "/v3/global/transactions/id/";
+const QUERY_PREFIX_BY_OUT_TRADE_NO: &str = "/v3/global/transactions/out-trade-no/";
 const PREFIX_BY_ID: &str = "/v3/global/micropay/transactions/id/";
 const PREFIX_BY_OUT_TRADE_NO: &str = "/v3/global/micropay/transactions/out-trade-no/";
 const SUFFIX: &str = "/reverse";
@@ -59,6 +78,12 @@ const SUFFIX: &str = "/reverse";
 const OLD_TIMESTAMP_SECS: i64 = 600;
 /// Longest message excerpt in `detail.sign_information`.
 const SIGN_MESSAGE_EXCERPT: usize = 1024;
+/// The allowed distance between a signed timestamp and the sandbox's clock.
+const MAX_CLOCK_SKEW_SECS: i64 = 300;
+/// The prefix of WeChat Pay's deliberate bad-signature probes.
+const PROBE_PREFIX: &str = "WECHATPAY/SIGNTEST/";
+/// Length of a nonce (`nonce_str`, `Wechatpay-Nonce`).
+const NONCE_LEN: usize = 32;
 const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const HEX: &[u8] = b"0123456789ABCDEF";
 
@@ -79,19 +104,27 @@ impl OrderKey {
             Self::OutTradeNo => "out_trade_no",
         }
     }
-
-    /// The path template (also the fault key for every order of this form).
-    fn template(self) -> &'static str {
-        match self {
-            Self::TransactionId => WECHATPAY_REVERSE_BY_ID_PATH,
-            Self::OutTradeNo => WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH,
-        }
-    }
 }
 
-/// A request path that is a revoke.
+/// What a WeChat Pay request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `POST .../micropay/transactions/.../reverse`.
+    Revoke,
+    /// `GET /v3/global/transactions/...`.
+    Query,
+    /// `GET /v3/global/certificates`.
+    Certificates,
+    /// `POST /sandbox/wechatpay/rotate` (admin, unsigned).
+    Rotate,
+    /// `POST /sandbox/wechatpay/trade-state` (admin, unsigned).
+    SetTradeState,
+}
+
+/// A request path of the WeChat Pay endpoints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct WxRoute {
+    op: Op,
     key: OrderKey,
     /// The id segment as sent (still percent-encoded).
     raw_id: String,
@@ -99,9 +132,64 @@ pub(crate) struct WxRoute {
     path: String,
 }
 
+impl WxRoute {
+    /// The method the endpoint takes, and the `Allow` header for others.
+    pub(crate) fn allowed(&self) -> (Method, &'static str) {
+        match self.op {
+            Op::Revoke | Op::Rotate | Op::SetTradeState => (Method::POST, "POST"),
+            Op::Query | Op::Certificates => (Method::GET, "GET"),
+        }
+    }
+
+    /// The path template (also the fault key for every order of this form).
+    fn template(&self) -> &'static str {
+        match (self.op, self.key) {
+            (Op::Revoke, OrderKey::TransactionId) => WECHATPAY_REVERSE_BY_ID_PATH,
+            (Op::Revoke, OrderKey::OutTradeNo) => WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH,
+            (Op::Query, OrderKey::TransactionId) => WECHATPAY_QUERY_BY_ID_PATH,
+            (Op::Query, OrderKey::OutTradeNo) => WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH,
+            (Op::Certificates, _) => WECHATPAY_CERTIFICATES_PATH,
+            (Op::Rotate, _) => WECHATPAY_ROTATE_PATH,
+            (Op::SetTradeState, _) => WECHATPAY_TRADE_STATE_PATH,
+        }
+    }
+}
+
 /// Matches `/v3/global/micropay/transactions/{id|out-trade-no}/{segment}/reverse`
-/// where the segment holds no `/` (an encoded `%2F` is fine).
+/// (revoke) and `/v3/global/transactions/{id|out-trade-no}/{segment}` (query)
+/// where the segment holds no `/` (an encoded `%2F` is fine). `path` has no query.
 pub(crate) fn route(path: &str) -> Option<WxRoute> {
+    let order = |op, key, raw_id: &str| {
+        (!raw_id.contains('/')).then(|| WxRoute {
+            op,
+            key,
+            raw_id: raw_id.to_owned(),
+            path: path.to_owned(),
+        })
+    };
+    let whole = |op| {
+        Some(WxRoute {
+            op,
+            key: OrderKey::OutTradeNo,
+            raw_id: String::new(),
+            path: path.to_owned(),
+        })
+    };
+    if path == WECHATPAY_CERTIFICATES_PATH {
+        return whole(Op::Certificates);
+    }
+    if path == WECHATPAY_ROTATE_PATH {
+        return whole(Op::Rotate);
+    }
+    if path == WECHATPAY_TRADE_STATE_PATH {
+        return whole(Op::SetTradeState);
+    }
+    if let Some(rest) = path.strip_prefix(QUERY_PREFIX_BY_ID) {
+        return order(Op::Query, OrderKey::TransactionId, rest);
+    }
+    if let Some(rest) = path.strip_prefix(QUERY_PREFIX_BY_OUT_TRADE_NO) {
+        return order(Op::Query, OrderKey::OutTradeNo, rest);
+    }
     let (key, rest) = if let Some(rest) = path.strip_prefix(PREFIX_BY_ID) {
         (OrderKey::TransactionId, rest)
     } else {
@@ -110,20 +198,12 @@ pub(crate) fn route(path: &str) -> Option<WxRoute> {
             path.strip_prefix(PREFIX_BY_OUT_TRADE_NO)?,
         )
     };
-    let raw_id = rest.strip_suffix(SUFFIX)?;
-    if raw_id.contains('/') {
-        return None;
-    }
-    Some(WxRoute {
-        key,
-        raw_id: raw_id.to_owned(),
-        path: path.to_owned(),
-    })
+    order(Op::Revoke, key, rest.strip_suffix(SUFFIX)?)
 }
 
-/// Whether `path` names the revoke endpoint (a template or a concrete path).
+/// Whether `path` names a WeChat Pay endpoint (a template or a concrete path).
 pub(crate) fn is_fault_path(path: &str) -> bool {
-    route(path).is_some()
+    route(path).is_some_and(|r| !matches!(r.op, Op::Rotate | Op::SetTradeState))
 }
 
 /// Which fault kinds apply where; `(field, rule)` on a misfit.
@@ -326,8 +406,9 @@ fn header_text(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// `User-Agent`, `Accept` and `Content-Type`, which API v3 requires.
-fn check_headers(headers: &HeaderMap) -> Result<(), Answer> {
+/// `User-Agent`, `Accept` and (when a body is sent: `POST`) `Content-Type`,
+/// which API v3 requires.
+fn check_headers(headers: &HeaderMap, with_body: bool) -> Result<(), Answer> {
     if header_text(headers, http::header::USER_AGENT).is_none() {
         return Err(invalid_request(
             "User-Agent header is required (WeChat Pay API v3 refuses requests without one)",
@@ -353,6 +434,9 @@ fn check_headers(headers: &HeaderMap) -> Result<(), Answer> {
             }
         }
     }
+    if !with_body {
+        return Ok(());
+    }
     match header_text(headers, CONTENT_TYPE) {
         None => Err(invalid_request(
             "Content-Type header is required: application/json",
@@ -365,18 +449,14 @@ fn check_headers(headers: &HeaderMap) -> Result<(), Answer> {
 }
 
 /// The message the client should have signed, rebuilt from what it sent.
-fn sign_information(head: &Head, parts: &AuthorizationParts, body: &[u8]) -> Value {
-    let mut message = Vec::with_capacity(head.target.len() + body.len() + 64);
-    for part in [
-        head.method.as_str().as_bytes(),
-        head.target.as_bytes(),
-        parts.timestamp.as_bytes(),
-        parts.nonce_str.as_bytes(),
+fn sign_information(head: &Head, parts: &AuthParts, body: &[u8]) -> Value {
+    let message = crypto::request_message(
+        head.method.as_str(),
+        &head.target,
+        &parts.timestamp,
+        &parts.nonce_str,
         body,
-    ] {
-        message.extend_from_slice(part);
-        message.push(b'\n');
-    }
+    );
     let excerpt: String = String::from_utf8_lossy(&message)
         .chars()
         .take(SIGN_MESSAGE_EXCERPT)
@@ -389,14 +469,14 @@ fn sign_information(head: &Head, parts: &AuthorizationParts, body: &[u8]) -> Val
     })
 }
 
-fn timestamp(unix: i64) -> Option<Timestamp> {
-    let clamped = u64::try_from(unix.clamp(0, MAX_UNIX_SECS)).ok()?;
-    Timestamp::from_unix_secs(clamped).ok()
-}
-
 /// `Authorization`: who calls, with which certificate, and a signature that
-/// verifies within 5 minutes of the sandbox's clock.
-fn check_signature(settings: &Settings, head: &Head, body: &[u8], now: i64) -> Result<(), Answer> {
+/// verifies within 5 minutes of the sandbox's clock. Returns the parts.
+fn check_signature(
+    settings: &Settings,
+    head: &Head,
+    body: &[u8],
+    now: i64,
+) -> Result<AuthParts, Answer> {
     let Some(raw) = head.headers.get(AUTHORIZATION) else {
         return Err(sign_error(
             "Authorization",
@@ -409,7 +489,7 @@ fn check_signature(settings: &Settings, head: &Head, body: &[u8], now: i64) -> R
         .to_str()
         .map_err(|_| sign_error("Authorization", None, "must be visible ASCII", None))?;
     let parts = parse_authorization(text)
-        .map_err(|e| sign_error("Authorization", None, &e.to_string(), None))?;
+        .map_err(|issue| sign_error("Authorization", None, &issue, None))?;
     let info = sign_information(head, &parts, body);
     let caller = settings.merchant.caller_mchid();
     if parts.mchid != caller {
@@ -429,56 +509,45 @@ fn check_signature(settings: &Settings, head: &Head, body: &[u8], now: i64) -> R
             Some(info),
         ));
     }
-    let Some(now_ts) = timestamp(now) else {
+    let Some(ts) = crypto::parse_timestamp(&parts.timestamp) else {
         return Err(sign_error(
-            "timestamp",
-            Some(&parts.timestamp),
-            "cannot be checked: the sandbox clock is outside Unix time",
-            Some(info),
-        ));
-    };
-    let verified = verify_request_signature(
-        &head.method,
-        &head.target,
-        body,
-        &parts,
-        now_ts,
-        &settings.merchant_key,
-    );
-    match verified {
-        Ok(()) => Ok(()),
-        Err(VerifyError::OutsideWindow { timestamp, now, .. }) => Err(sign_error(
-            "timestamp",
-            Some(&parts.timestamp),
-            &format!(
-                "{timestamp} is more than {MAX_CLOCK_SKEW_SECS} s away from the sandbox's time {now} (Unix seconds, not milliseconds)"
-            ),
-            Some(info),
-        )),
-        Err(VerifyError::InvalidHeader { .. }) => Err(sign_error(
             "timestamp",
             Some(&parts.timestamp),
             "must be decimal Unix seconds (at most 10 digits)",
             Some(info),
-        )),
-        Err(VerifyError::SignatureProbe | VerifyError::MalformedSignature) => Err(sign_error(
+        ));
+    };
+    if ts.abs_diff(now) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
+        return Err(sign_error(
+            "timestamp",
+            Some(&parts.timestamp),
+            &format!(
+                "{ts} is more than {MAX_CLOCK_SKEW_SECS} s away from the sandbox's time {now} (Unix seconds, not milliseconds)"
+            ),
+            Some(info),
+        ));
+    }
+    let message = crypto::request_message(
+        head.method.as_str(),
+        &head.target,
+        &parts.timestamp,
+        &parts.nonce_str,
+        body,
+    );
+    match settings.merchant_key.verify(&message, &parts.signature) {
+        Ok(()) => Ok(parts),
+        Err(SigCheck::NotBase64) => Err(sign_error(
             "signature",
             None,
             "is not valid Base64",
             Some(info),
         )),
-        Err(VerifyError::BadSignature { .. }) => Err(sign_error(
+        Err(SigCheck::Mismatch) => Err(sign_error(
             "signature",
             None,
             &format!(
                 "does not verify with the public key of certificate {serial}: sign exactly METHOD\\nURL\\nTIMESTAMP\\nNONCE\\nBODY\\n (see sign_information) with SHA256withRSA"
             ),
-            Some(info),
-        )),
-        Err(other) => Err(sign_error(
-            "Authorization",
-            None,
-            &other.to_string(),
             Some(info),
         )),
     }
@@ -522,26 +591,30 @@ fn decode_id(route: &WxRoute) -> Result<String, Answer> {
 }
 
 /// A body ID field: present, a string of 1 to 32 characters.
-fn body_id<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Answer> {
+fn body_id<'a>(
+    obj: &'a Map<String, Value>,
+    field: &str,
+    location: &str,
+) -> Result<&'a str, Answer> {
     match obj.get(field) {
-        None | Some(Value::Null) => Err(param_error(field, "", "is required", "body")),
+        None | Some(Value::Null) => Err(param_error(field, "", "is required", location)),
         Some(Value::String(s)) => {
             let count = s.chars().count();
             if count == 0 {
-                Err(param_error(field, s, "must not be empty", "body"))
+                Err(param_error(field, s, "must not be empty", location))
             } else if count > 32 {
                 Err(param_error(
                     field,
                     s,
                     &format!("must be at most 32 characters (string(32)), got {count}"),
-                    "body",
+                    location,
                 ))
             } else if s.chars().any(char::is_control) {
                 Err(param_error(
                     field,
                     s,
                     "must not contain control characters",
-                    "body",
+                    location,
                 ))
             } else {
                 Ok(s)
@@ -551,7 +624,7 @@ fn body_id<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Answ
             field,
             &other.to_string(),
             "must be a string",
-            "body",
+            location,
         )),
     }
 }
@@ -570,6 +643,12 @@ fn check_body(settings: &Settings, body: &[u8]) -> Result<(), Answer> {
             ));
         }
     };
+    check_ids(settings, &obj, "body")
+}
+
+/// The merchant fields (`mchid`, or `sp_mchid` and `sub_mchid`) of a body or
+/// query name the configured merchant, in the configured mode.
+fn check_ids(settings: &Settings, obj: &Map<String, Value>, location: &str) -> Result<(), Answer> {
     let has = |f: &str| obj.get(f).is_some_and(|v| !v.is_null());
     let institutional = has("sp_mchid") || has("sub_mchid");
     if has("mchid") && institutional {
@@ -577,7 +656,7 @@ fn check_body(settings: &Settings, body: &[u8]) -> Result<(), Answer> {
             "mchid",
             "",
             "must not be sent with sp_mchid/sub_mchid (common mode sends mchid, institutional mode sp_mchid and sub_mchid)",
-            "body",
+            location,
         ));
     }
     let configured = &settings.merchant;
@@ -587,8 +666,8 @@ fn check_body(settings: &Settings, body: &[u8]) -> Result<(), Answer> {
         (false, false) => matches!(configured, WechatpayMerchant::Institutional { .. }),
     };
     if wants_institutional {
-        let sp = body_id(&obj, "sp_mchid")?;
-        let sub = body_id(&obj, "sub_mchid")?;
+        let sp = body_id(obj, "sp_mchid", location)?;
+        let sub = body_id(obj, "sub_mchid", location)?;
         match configured {
             WechatpayMerchant::Institutional {
                 sp_mchid,
@@ -611,7 +690,7 @@ fn check_body(settings: &Settings, body: &[u8]) -> Result<(), Answer> {
             ))),
         }
     } else {
-        let got = body_id(&obj, "mchid")?;
+        let got = body_id(obj, "mchid", location)?;
         match configured {
             WechatpayMerchant::Common { mchid } => {
                 if got == mchid {
@@ -630,7 +709,13 @@ fn check_body(settings: &Settings, body: &[u8]) -> Result<(), Answer> {
 }
 
 /// Finds the order and applies the revoke rules.
-fn revoke(st: &mut crate::state::State, key: OrderKey, id: &str, now: i64) -> Answer {
+fn revoke(
+    st: &mut crate::state::State,
+    settings: &Settings,
+    key: OrderKey,
+    id: &str,
+    now: i64,
+) -> Answer {
     let not_found = || match key {
         OrderKey::TransactionId => Answer::error(
             StatusCode::BAD_REQUEST,
@@ -659,8 +744,16 @@ fn revoke(st: &mut crate::state::State, key: OrderKey, id: &str, now: i64) -> An
         return not_found();
     };
     if wx.revoked_at.is_some() {
-        wx.reverse_calls = wx.reverse_calls.saturating_add(1);
-        return Answer::no_content();
+        // Inferred (the page is silent): see `SecondRevoke`.
+        return match settings.second_revoke {
+            SecondRevoke::Succeed => {
+                wx.reverse_calls = wx.reverse_calls.saturating_add(1);
+                Answer::no_content()
+            }
+            SecondRevoke::Error => invalid_request(
+                "The order has already been revoked (sandbox setting second_revoke: Error)",
+            ),
+        };
     }
     let age = now.saturating_sub(wx.paid_at);
     if age > REVOKE_WINDOW_SECS {
@@ -674,25 +767,233 @@ fn revoke(st: &mut crate::state::State, key: OrderKey, id: &str, now: i64) -> An
         );
     }
     wx.revoked_at = Some(now);
+    wx.reported_state = None;
     wx.reverse_calls = wx.reverse_calls.saturating_add(1);
     p.remaining = 0;
     p.reserved = 0;
     Answer::no_content()
 }
 
-/// Processes one revoke atomically: every check in order, then the rules.
+/// Processes one request atomically: every check in order, then the rules.
 fn process(shared: &Shared, route: &WxRoute, head: &Head, body: &[u8]) -> Answer {
+    match route.op {
+        Op::Revoke => process_revoke(shared, route, head, body),
+        Op::Query => query::process(shared, route, head, body),
+        Op::Certificates => process_certificates(shared, head, body),
+        // Handled before any fault or check (an admin call).
+        Op::Rotate | Op::SetTradeState => Answer::error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "not a WeChat Pay API",
+            None,
+        ),
+    }
+}
+
+/// The certificates download: the query's header and signature checks, then
+/// the listing, each certificate encrypted with the API v3 key.
+fn process_certificates(shared: &Shared, head: &Head, body: &[u8]) -> Answer {
     let settings = &shared.wechatpay;
     let mut st = shared.lock();
     let now = st.unix_now();
-    let checked = check_headers(&head.headers)
+    let checked = check_headers(&head.headers, false)
         .and_then(|()| check_signature(settings, head, body, now))
+        .and_then(|parts| check_replay(settings, &mut st, &parts, now));
+    if let Err(answer) = checked {
+        return answer;
+    }
+    let wx = &mut st.wx;
+    let set = wx
+        .platform
+        .get_or_insert_with(|| platform::PlatformSet::new(settings, now));
+    let rng = &mut wx.rng;
+    match set.listing(settings.apiv3_key.bytes(), now, || rng.text(ALNUM, 12)) {
+        Ok(listing) => Answer {
+            status: StatusCode::OK,
+            body: Bytes::from(listing.to_string()),
+            code: None,
+        },
+        Err(e) => Answer::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SYSTEM_ERROR",
+            &format!("the sandbox could not encrypt its certificates: {e}"),
+            None,
+        ),
+    }
+}
+
+/// `POST /sandbox/wechatpay/rotate` `{"switchAfterSeconds"?, "keepOldSeconds"?}`.
+fn rotate_admin(shared: &Shared, body: &[u8]) -> Resp {
+    let obj = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(o)) => o,
+            _ => return json_error(StatusCode::BAD_REQUEST, "body must be a JSON object"),
+        }
+    };
+    let secs = |name: &str, default: i64| match obj.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| i64::try_from(n).ok())
+            .filter(|n| *n <= 10 * 365 * 86_400)
+            .ok_or(format!(
+                "{name} must be a non-negative integer of seconds (at most 10 years)"
+            )),
+    };
+    let (switch_after, keep_old) = match (
+        secs("switchAfterSeconds", 0),
+        secs("keepOldSeconds", 86_400),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    match shared.rotate_platform(switch_after, keep_old) {
+        Ok(r) => respond(
+            StatusCode::OK,
+            JSON,
+            Bytes::from(
+                json!({
+                    "serialNo": r.serial,
+                    "previousSerialNo": r.previous,
+                    "switchAt": r.switch_at,
+                    "previousDelistedAt": r.previous_delisted_at,
+                })
+                .to_string(),
+            ),
+        ),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+/// `POST /sandbox/wechatpay/trade-state` `{"transactionId"|"outTradeNo", "tradeState"}`.
+fn trade_state_admin(shared: &Shared, body: &[u8]) -> Resp {
+    let obj = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => o,
+        _ => return json_error(StatusCode::BAD_REQUEST, "body must be a JSON object"),
+    };
+    let text = |name: &str| obj.get(name).and_then(Value::as_str);
+    let Some(id) = text("transactionId").or_else(|| text("outTradeNo")) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "transactionId or outTradeNo (a string) is required",
+        );
+    };
+    let Some(state) = text("tradeState") else {
+        return json_error(StatusCode::BAD_REQUEST, "tradeState (a string) is required");
+    };
+    match shared.set_trade_state(id, state) {
+        Ok(()) => respond(
+            StatusCode::OK,
+            JSON,
+            Bytes::from(json!({"id": id, "tradeState": state}).to_string()),
+        ),
+        Err(e @ SandboxError::InvalidPayment { field: "id", .. }) => {
+            json_error(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        Err(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// The `trade_state` values the order query may be told to report.
+const REPORTABLE_STATES: [&str; 7] = [
+    "SUCCESS",
+    "REFUND",
+    "NOTPAY",
+    "CLOSED",
+    "REVOKED",
+    "USERPAYING",
+    "PAYERROR",
+];
+
+impl Shared {
+    /// See [`SandboxHandle::set_wechatpay_trade_state`].
+    pub(crate) fn set_trade_state(&self, id: &str, state: &str) -> Result<(), SandboxError> {
+        let valid =
+            REPORTABLE_STATES.contains(&state) || (state.starts_with("X_") && state.len() <= 32);
+        if !valid {
+            return Err(SandboxError::InvalidPayment {
+                field: "tradeState",
+                rule: format!(
+                    "must be one of {} (or X_... for a state no client knows), got {state:?}",
+                    REPORTABLE_STATES.join(", ")
+                ),
+            });
+        }
+        let mut st = self.lock();
+        let not_found = || SandboxError::InvalidPayment {
+            field: "id",
+            rule: format!("names no WeChat Pay order: {id:?}"),
+        };
+        let pg = st
+            .wechatpay_pg_cno(id)
+            .map(str::to_owned)
+            .ok_or_else(not_found)?;
+        let wx = st
+            .payments
+            .get_mut(&pg)
+            .and_then(|p| p.wechatpay.as_mut())
+            .ok_or_else(not_found)?;
+        wx.reported_state = Some(state.to_owned());
+        Ok(())
+    }
+
+    /// Rotates the platform certificate (see [`SandboxHandle::rotate_wechatpay_platform`]).
+    pub(crate) fn rotate_platform(
+        &self,
+        switch_after: i64,
+        keep_old: i64,
+    ) -> Result<platform::Rotated, String> {
+        let settings = &self.wechatpay;
+        let mut st = self.lock();
+        let now = st.unix_now();
+        st.wx
+            .platform
+            .get_or_insert_with(|| platform::PlatformSet::new(settings, now))
+            .rotate(settings, now, switch_after, keep_old)
+    }
+}
+
+/// One revoke: every check in order, then the revoke rules.
+fn process_revoke(shared: &Shared, route: &WxRoute, head: &Head, body: &[u8]) -> Answer {
+    let settings = &shared.wechatpay;
+    let mut st = shared.lock();
+    let now = st.unix_now();
+    let checked = check_headers(&head.headers, true)
+        .and_then(|()| check_signature(settings, head, body, now))
+        .and_then(|parts| check_replay(settings, &mut st, &parts, now))
         .and_then(|()| decode_id(route))
         .and_then(|id| check_body(settings, body).map(|()| id));
     match checked {
-        Ok(id) => revoke(&mut st, route.key, &id, now),
+        Ok(id) => revoke(&mut st, settings, route.key, &id, now),
         Err(answer) => answer,
     }
+}
+
+/// With [`WechatpayConfig::reject_replayed_nonce`] (inferred behaviour): a
+/// `(mchid, nonce_str)` accepted within the signature window is refused.
+fn check_replay(
+    settings: &Settings,
+    st: &mut crate::state::State,
+    parts: &AuthParts,
+    now: i64,
+) -> Result<(), Answer> {
+    if !settings.reject_replayed_nonce {
+        return Ok(());
+    }
+    if st
+        .wx
+        .nonce_seen(&parts.mchid, &parts.nonce_str, now, MAX_CLOCK_SKEW_SECS)
+    {
+        return Err(sign_error(
+            "nonce_str",
+            Some(&parts.nonce_str),
+            "was already used within the last 5 minutes (replay refused: sandbox setting reject_replayed_nonce)",
+            None,
+        ));
+    }
+    Ok(())
 }
 
 /// How an answer's signature is made.
@@ -708,46 +1009,55 @@ enum Signing {
 }
 
 fn signature_headers(
-    settings: &Settings,
+    (serial, key): (&str, &crypto::PrivateKey),
     body: &[u8],
     unix: i64,
     nonce: &str,
     signing: Signing,
     probe_tail: &str,
-) -> Result<SignatureHeaders, String> {
-    let ts = timestamp(unix).ok_or("the sandbox clock is outside Unix time")?;
-    let nonce = Nonce::new(nonce).map_err(|e| e.to_string())?;
-    let sign = |message: &[u8]| {
-        sign_response(
-            message,
-            ts,
-            &nonce,
-            &settings.platform_serial,
-            &settings.platform_key,
-        )
-        .map_err(|e| e.to_string())
-    };
-    match signing {
-        Signing::Normal | Signing::Old => sign(body),
-        Signing::Bad => sign(b"not the body: signature spoiled by a badSignature fault"),
-        Signing::Probe => sign(body).map(|mut h| {
-            h.signature = format!("{PROBE_PREFIX}{probe_tail}");
-            h
-        }),
+) -> Result<[(&'static str, String); 4], String> {
+    if !(0..=MAX_UNIX_SECS).contains(&unix) {
+        return Err("the sandbox clock is outside Unix time".into());
     }
+    let ts = unix.to_string();
+    let signature = match signing {
+        Signing::Normal | Signing::Old => {
+            key.sign_base64(&crypto::response_message(&ts, nonce, body))?
+        }
+        Signing::Bad => key.sign_base64(&crypto::response_message(
+            &ts,
+            nonce,
+            b"not the body: signature spoiled by a badSignature fault",
+        ))?,
+        Signing::Probe => format!("{PROBE_PREFIX}{probe_tail}"),
+    };
+    Ok([
+        ("wechatpay-timestamp", ts),
+        ("wechatpay-nonce", nonce.to_owned()),
+        ("wechatpay-signature", signature),
+        ("wechatpay-serial", serial.to_owned()),
+    ])
 }
 
 /// Signs and sends an answer.
 fn signed_response(shared: &Shared, answer: &Answer, signing: Signing) -> Resp {
-    let (now, nonce, request_id, probe_tail) = {
+    let (now, nonce, request_id, probe_tail, signer) = {
         let mut st = shared.lock();
         let now = st.unix_now();
+        let settings = &shared.wechatpay;
+        let signer = st
+            .wx
+            .platform
+            .get_or_insert_with(|| platform::PlatformSet::new(settings, now))
+            .signer(now)
+            .map(|(serial, key)| (serial.to_owned(), key.clone_arc()));
         let rng = &mut st.wx.rng;
         (
             now,
-            rng.text(ALNUM, Nonce::LEN),
+            rng.text(ALNUM, NONCE_LEN),
             rng.text(HEX, 32),
             rng.text(ALNUM, 40),
+            signer,
         )
     };
     let unix = if signing == Signing::Old {
@@ -764,15 +1074,25 @@ fn signed_response(shared: &Shared, answer: &Answer, signing: Signing) -> Resp {
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(HeaderName::from_static("request-id"), v);
     }
-    match signature_headers(
-        &shared.wechatpay,
-        &answer.body,
-        unix,
-        &nonce,
-        signing,
-        &probe_tail,
-    ) {
-        Ok(sig) => sig.write_to(headers),
+    let signed = match &signer {
+        Some((serial, key)) => signature_headers(
+            (serial, key),
+            &answer.body,
+            unix,
+            &nonce,
+            signing,
+            &probe_tail,
+        ),
+        None => Err("no platform key".to_owned()),
+    };
+    match signed {
+        Ok(sig) => {
+            for (name, value) in sig {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(HeaderName::from_static(name), v);
+                }
+            }
+        }
         Err(e) => tracing::warn!("revoke answer sent unsigned: {e}"),
     }
     resp
@@ -784,7 +1104,7 @@ struct LogDraft {
     path: String,
     order_field: &'static str,
     order_id: String,
-    auth: Option<AuthorizationParts>,
+    auth: Option<AuthParts>,
     request_sha256: String,
     body: String,
     fault: Option<&'static str>,
@@ -816,7 +1136,10 @@ impl LogDraft {
         Self {
             at,
             path: head.target.clone(),
-            order_field: route.key.field(),
+            order_field: match route.op {
+                Op::Certificates | Op::Rotate | Op::SetTradeState => "",
+                Op::Revoke | Op::Query => route.key.field(),
+            },
             order_id: percent_decode_str(&route.raw_id)
                 .decode_utf8_lossy()
                 .into_owned(),
@@ -880,11 +1203,16 @@ pub(crate) async fn call(
     head: Head,
     body: Bytes,
 ) -> Result<Resp, DropConnection> {
+    match route.op {
+        Op::Rotate => return Ok(rotate_admin(&shared, &body)),
+        Op::SetTradeState => return Ok(trade_state_admin(&shared, &body)),
+        Op::Revoke | Op::Query | Op::Certificates => {}
+    }
     let (fault, arrived) = {
         let mut st = shared.lock();
         let fault = st
             .take_fault(&route.path)
-            .or_else(|| st.take_fault(route.key.template()));
+            .or_else(|| st.take_fault(route.template()));
         (fault, st.unix_now())
     };
     let draft = LogDraft::new(
@@ -1067,7 +1395,8 @@ impl SandboxHandle {
             .create_wechatpay_order(&self.shared.mall_id, &order)
     }
 
-    /// Every WeChat Pay revoke request received, oldest first (as
+    /// Every WeChat Pay request received (revokes, order queries, certificate
+    /// downloads), oldest first (as
     /// `GET /sandbox/wechatpay/requests`; the last 1000 are kept).
     pub fn wechatpay_requests(&self) -> Vec<WechatpayRequestRecord> {
         self.shared.lock().wx.requests()
@@ -1084,9 +1413,45 @@ impl SandboxHandle {
         &self.shared.wechatpay.merchant
     }
 
-    /// The `Wechatpay-Serial` the revoke endpoint signs its answers under.
-    pub fn wechatpay_platform_serial(&self) -> &str {
-        self.shared.wechatpay.platform_serial.as_str()
+    /// The `Wechatpay-Serial` the endpoints sign their answers under now
+    /// (changes after a [rotation](Self::rotate_wechatpay_platform) switches).
+    pub fn wechatpay_platform_serial(&self) -> String {
+        let settings = &self.shared.wechatpay;
+        let mut st = self.shared.lock();
+        let now = st.unix_now();
+        st.wx
+            .platform
+            .get_or_insert_with(|| platform::PlatformSet::new(settings, now))
+            .signer(now)
+            .map_or_else(String::new, |(s, _)| s.to_owned())
+    }
+
+    /// Makes the order query report `trade_state` `state` for the order with
+    /// this `transaction_id` or `out_trade_no` (as `POST
+    /// /sandbox/wechatpay/trade-state`): a test hook for the states the
+    /// sandbox's own rules never reach (`REFUND`, `CLOSED`, `NOTPAY`,
+    /// `USERPAYING`, `PAYERROR`, or `X_...` for one no client knows). The revoke
+    /// rules do not change; a successful revoke clears it.
+    pub fn set_wechatpay_trade_state(&self, id: &str, state: &str) -> Result<(), SandboxError> {
+        self.shared.set_trade_state(id, state)
+    }
+
+    /// Rotates the platform certificate (as `POST /sandbox/wechatpay/rotate`):
+    /// a new certificate (new serial, made by rcgen) is listed at once and
+    /// signs every answer from `switch_after_secs` (sandbox clock) on; the one
+    /// it replaces stays listed `keep_old_secs` longer. Returns the new serial.
+    pub fn rotate_wechatpay_platform(
+        &self,
+        switch_after_secs: u32,
+        keep_old_secs: u32,
+    ) -> Result<String, SandboxError> {
+        self.shared
+            .rotate_platform(i64::from(switch_after_secs), i64::from(keep_old_secs))
+            .map(|r| r.serial)
+            .map_err(|rule| SandboxError::InvalidConfig {
+                field: "wechatpay.rotation",
+                rule,
+            })
     }
 }
 
@@ -1136,7 +1501,7 @@ mod tests {
     #[test]
     fn header_rules() {
         let mut h = HeaderMap::new();
-        let code = |h: &HeaderMap| check_headers(h).err().and_then(|a| a.code);
+        let code = |h: &HeaderMap| check_headers(h, true).err().and_then(|a| a.code);
         assert_eq!(code(&h).as_deref(), Some("INVALID_REQUEST"));
         h.insert(http::header::USER_AGENT, HeaderValue::from_static("t/1"));
         h.insert(ACCEPT, HeaderValue::from_static("text/html"));
@@ -1278,7 +1643,7 @@ mod tests {
                     h.insert(name, v);
                 }
             }
-            let _ = check_headers(&h);
+            let _ = check_headers(&h, true);
         }
     }
 }

@@ -107,6 +107,8 @@ pub(crate) struct WxOrderRec {
     pub(crate) revoked_at: Option<i64>,
     /// How many revoke calls were answered 204 (repeats included).
     pub(crate) reverse_calls: u32,
+    /// What the order query reports instead of the rules' state (admin test hook).
+    pub(crate) reported_state: Option<String>,
 }
 
 impl WxOrderRec {
@@ -120,7 +122,7 @@ impl WxOrderRec {
     }
 }
 
-/// One revoke request as the sandbox received and answered it
+/// One WeChat Pay request (revoke, order query, certificates) as the sandbox received and answered it
 /// (`GET /sandbox/wechatpay/requests`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -130,7 +132,8 @@ pub struct WechatpayRequestRecord {
     pub at: i64,
     /// The request target as received (path and query, percent-encoded).
     pub path: String,
-    /// `transaction_id` or `out_trade_no`: which path form was used.
+    /// `transaction_id` or `out_trade_no`: which path form was used (empty for
+    /// the certificates download).
     pub order_field: String,
     /// The order ID from the path, percent-decoded (lossy for invalid UTF-8).
     pub order_id: String,
@@ -191,6 +194,11 @@ pub(crate) struct WxState {
     pub(crate) by_out_trade_no: HashMap<String, String>,
     log: VecDeque<WechatpayRequestRecord>,
     pub(crate) rng: WxRng,
+    /// `(mchid, nonce_str)` of accepted requests and when, for the optional
+    /// replay check; entries older than the signature window are pruned.
+    nonces: HashMap<(String, String), i64>,
+    /// The platform certificates (created on first use from the settings).
+    pub(crate) platform: Option<super::platform::PlatformSet>,
 }
 
 impl WxState {
@@ -200,7 +208,19 @@ impl WxState {
             by_out_trade_no: HashMap::new(),
             log: VecDeque::new(),
             rng: WxRng(seed ^ 0x7765_6368_6174_7061),
+            nonces: HashMap::new(),
+            platform: None,
         }
+    }
+
+    /// Records `(mchid, nonce)` at `now`; whether it was already seen within
+    /// `window` seconds.
+    pub(crate) fn nonce_seen(&mut self, mchid: &str, nonce: &str, now: i64, window: i64) -> bool {
+        self.nonces
+            .retain(|_, at| now.saturating_sub(*at) <= window);
+        self.nonces
+            .insert((mchid.to_owned(), nonce.to_owned()), now)
+            .is_some()
     }
 
     pub(crate) fn log(&mut self, record: WechatpayRequestRecord) {
@@ -318,6 +338,7 @@ impl State {
                 paid_at,
                 revoked_at: None,
                 reverse_calls: 0,
+                reported_state: None,
             }),
         };
         self.payments.insert(pg_cno.clone(), rec);
