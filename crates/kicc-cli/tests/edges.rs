@@ -7,8 +7,9 @@ mod common;
 use common::{kicc_run, Run, Served};
 use serde_json::{json, Value};
 
-/// A sandbox whose requests in flight stall 1 s and are processed within 1.2 s, with short
-/// webhook delays.
+/// A sandbox whose stalled requests answer after 2 s (well after the client's 1 s attempt
+/// timeout, even on a loaded machine) and are processed within 2.2 s, with short webhook
+/// delays.
 fn served(extra: &[&str]) -> Served {
     let mut args = vec![
         "--webhook-delay-ms",
@@ -16,9 +17,9 @@ fn served(extra: &[&str]) -> Served {
         "--webhook-retry-interval-ms",
         "100",
         "--timeout-fault-delay-ms",
-        "1000",
+        "2000",
         "--processing-bound-ms",
-        "1200",
+        "2200",
     ];
     args.extend_from_slice(extra);
     Served::start(&args, &[])
@@ -28,7 +29,7 @@ fn served(extra: &[&str]) -> Served {
 fn cancel(s: &Served, args: &[&str]) -> Run {
     let mut all = vec!["cancel"];
     all.extend_from_slice(args);
-    all.extend_from_slice(&["--timeout", "1", "--processing-bound", "1.3"]);
+    all.extend_from_slice(&["--timeout", "1", "--processing-bound", "2.3"]);
     s.kicc(&all)
 }
 

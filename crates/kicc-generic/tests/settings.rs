@@ -19,7 +19,7 @@ const MATCHES: [RefundQueryMatch; 3] = [
 ];
 
 async fn sandbox(config: SandboxConfig) -> SandboxHandle {
-    let config = config.with_timeout_fault_delay(Duration::from_millis(300));
+    let config = config.with_timeout_fault_delay(Duration::from_millis(700));
     Sandbox::start("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap()
@@ -38,7 +38,7 @@ fn client(sb: &SandboxHandle, clock_skew: Duration) -> GenericClient<HyperTransp
     GenericClient::with_transport(merchant, transport).retry_policy(RetryPolicy {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(20),
-        processing_bound: Duration::from_millis(400),
+        processing_bound: Duration::from_millis(800),
         clock_skew,
         lookup_not_found_codes: vec!["R001".into()],
         ..RetryPolicy::default()
