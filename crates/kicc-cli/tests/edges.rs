@@ -387,3 +387,20 @@ fn generic_options_reach_the_wire_and_channel_options_are_checked() {
     assert_eq!(body["regId"], "ops");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_escrow_payment_is_refused_with_a_message_that_says_why() {
+    let s = served(&[]);
+    let (status, v) = common::http(
+        &s.base_url,
+        "POST",
+        "/sandbox/payments",
+        Some(&json!({"channel": "card", "amount": 5000, "currency": "KRW", "escrow": true})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let pg = v["pgCno"].as_str().unwrap().to_owned();
+    let r = cancel(&s, &["generic", "--pg-cno", &pg]);
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert!(r.stderr.contains("escrow status change"), "{r:#?}");
+    assert_eq!(s.state(&pg)["statusCode"], "TS01");
+}
