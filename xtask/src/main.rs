@@ -1,20 +1,25 @@
-//! Project chores: `cargo xtask ci` (what CI runs) and `cargo xtask bench`.
+//! Project chores: `cargo xtask ci` (what CI runs), `cargo xtask audit` (advisories),
+//! `cargo xtask fuzz` and `cargo xtask bench`.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod bench;
 
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci|bench [--quick]>
+const USAGE: &str = "usage: cargo xtask <ci|audit|bench [--quick]>
 
   ci      fmt check, clippy -D warnings (default and message-only features), all tests and
-          doc tests, rustdoc -D warnings, and the dependency-footprint checks
+          doc tests, the message-only builds' tests, rustdoc -D warnings, the
+          dependency-footprint checks and the advisory audit
+  audit   Cargo.lock against the offline RustSec snapshot in ../shared/advisory-db
   bench   criterion micro-benchmarks and the end-to-end load benchmark (see BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("audit") => audit::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
@@ -130,10 +135,22 @@ fn ci() -> Result<(), String> {
     assert_tree_lacks(&["-p", "kicc-core"], &["rsa"])?;
     assert_tree_lacks(&["-p", "wechatpay-direct"], &["rsa"])?;
     cargo(&["test", "--workspace"], &[])?;
+    // The message layers' own tests as a `default-features = false` consumer builds them
+    // (tests that need the client declare `required-features` and are skipped).
+    for krate in [
+        "kicc-generic",
+        "kicc-alipay",
+        "kicc-wechat",
+        "wechatpay-direct",
+    ] {
+        cargo(&["test", "-p", krate, "--no-default-features"], &[])?;
+    }
     cargo(
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    eprintln!("\n==> cargo xtask audit");
+    audit::run(&[])?;
     eprintln!("\nxtask ci: all checks passed");
     Ok(())
 }
