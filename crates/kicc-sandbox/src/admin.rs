@@ -147,7 +147,7 @@ fn clock_err(field: &'static str, rule: String) -> SandboxError {
 
 type NewPayment = (Channel, u64, Currency, bool, Option<NewWechatpayOrder>);
 
-fn parse_payment(body: &[u8]) -> Result<NewPayment, SandboxError> {
+pub(crate) fn parse_payment(body: &[u8]) -> Result<NewPayment, SandboxError> {
     let obj = object(body, payment_err)?;
     let channel = match obj.get("channel") {
         Some(Value::String(s)) => Channel::parse(s).ok_or_else(|| {
@@ -187,7 +187,7 @@ fn parse_payment(body: &[u8]) -> Result<NewPayment, SandboxError> {
     Ok((channel, amount, currency, authorized_only, wechatpay))
 }
 
-fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
+pub(crate) fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
     let obj = object(body, fault_err)?;
     let path = match obj.get("path") {
         Some(Value::String(s)) => s.clone(),
@@ -260,7 +260,7 @@ fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
     })
 }
 
-fn parse_clock(body: &[u8]) -> Result<i64, SandboxError> {
+pub(crate) fn parse_clock(body: &[u8]) -> Result<i64, SandboxError> {
     let obj = object(body, clock_err)?;
     obj.get("offsetSeconds")
         .and_then(Value::as_i64)

@@ -260,6 +260,8 @@ mod clock;
 mod codes;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod ids;
 mod model;
 mod server;
