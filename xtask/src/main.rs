@@ -4,15 +4,17 @@
 
 mod audit;
 mod bench;
+mod fuzz;
 
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci|audit|bench [--quick]>
+const USAGE: &str = "usage: cargo xtask <ci|audit|fuzz [--time SECS] [TARGET...]|bench [--quick]>
 
   ci      fmt check, clippy -D warnings (default and message-only features), all tests and
           doc tests, the message-only builds' tests, rustdoc -D warnings, the
           dependency-footprint checks and the advisory audit
   audit   Cargo.lock against the offline RustSec snapshot in ../shared/advisory-db
+  fuzz    the cargo-fuzz targets in fuzz/ (nightly), SECS each (see `cargo xtask fuzz -h`)
   bench   criterion micro-benchmarks and the end-to-end load benchmark (see BENCHMARKS.md)";
 
 fn main() -> ExitCode {
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("audit") => audit::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
