@@ -139,14 +139,25 @@ fn ci() -> Result<(), String> {
     assert_tree_lacks(&["-p", "wechatpay-direct"], &["rsa"])?;
     cargo(&["test", "--workspace"], &[])?;
     // The message layers' own tests as a `default-features = false` consumer builds them
-    // (tests that need the client declare `required-features` and are skipped).
+    // (tests that need the client declare `required-features` and are skipped; the doc
+    // tests show the client, and run in the default build above).
     for krate in [
         "kicc-generic",
         "kicc-alipay",
         "kicc-wechat",
         "wechatpay-direct",
     ] {
-        cargo(&["test", "-p", krate, "--no-default-features"], &[])?;
+        cargo(
+            &[
+                "test",
+                "-p",
+                krate,
+                "--no-default-features",
+                "--lib",
+                "--tests",
+            ],
+            &[],
+        )?;
     }
     cargo(
         &["doc", "--workspace", "--no-deps"],
