@@ -1,20 +1,28 @@
-//! Project chores: `cargo xtask ci` (what CI runs) and `cargo xtask bench`.
+//! Project chores: `cargo xtask ci` (what CI runs), `cargo xtask audit` (advisories),
+//! `cargo xtask fuzz` and `cargo xtask bench`.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod bench;
+mod fuzz;
 
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci|bench [--quick]>
+const USAGE: &str = "usage: cargo xtask <ci|audit|fuzz [--time SECS] [TARGET...]|bench [--quick]>
 
   ci      fmt check, clippy -D warnings (default and message-only features), all tests and
-          doc tests, rustdoc -D warnings, and the dependency-footprint checks
+          doc tests, the message-only builds' tests, rustdoc -D warnings, the
+          dependency-footprint checks and the advisory audit
+  audit   Cargo.lock against the offline RustSec snapshot in ../shared/advisory-db
+  fuzz    the cargo-fuzz targets in fuzz/ (nightly), SECS each (see `cargo xtask fuzz -h`)
   bench   criterion micro-benchmarks and the end-to-end load benchmark (see BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("audit") => audit::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
@@ -145,10 +153,33 @@ fn ci() -> Result<(), String> {
         &[],
     )?;
     cargo(&["test", "-p", "kicc-transport", "--all-features"], &[])?;
+    // The message layers' own tests as a `default-features = false` consumer builds them
+    // (tests that need the client declare `required-features` and are skipped; the doc
+    // tests show the client, and run in the default build above).
+    for krate in [
+        "kicc-generic",
+        "kicc-alipay",
+        "kicc-wechat",
+        "wechatpay-direct",
+    ] {
+        cargo(
+            &[
+                "test",
+                "-p",
+                krate,
+                "--no-default-features",
+                "--lib",
+                "--tests",
+            ],
+            &[],
+        )?;
+    }
     cargo(
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    eprintln!("\n==> cargo xtask audit");
+    audit::run(&[])?;
     eprintln!("\nxtask ci: all checks passed");
     Ok(())
 }

@@ -314,6 +314,38 @@ mod tests {
         );
     }
 
+    /// Every February 29th from year 1 to 9999 against the `time` crate's leap-year rule,
+    /// and the instants around each year's end.
+    #[test]
+    fn leap_days_and_year_ends_agree_with_the_time_crate() {
+        for y in 1..=9999i32 {
+            let text = format!("{y:04}0229");
+            assert_eq!(
+                KoreaDate::parse("d", &text).is_ok(),
+                time::util::is_leap_year(y),
+                "{text}"
+            );
+        }
+        let kst = time::UtcOffset::from_hms(9, 0, 0).unwrap();
+        for y in [1970, 1999, 2000, 2024, 2026, 2100, 2400, 9998] {
+            let midnight = time::Date::from_calendar_date(y + 1, time::Month::January, 1)
+                .unwrap()
+                .midnight()
+                .assume_offset(kst)
+                .unix_timestamp();
+            for secs in [midnight - 1, midnight] {
+                let o = time::OffsetDateTime::from_unix_timestamp(secs)
+                    .unwrap()
+                    .to_offset(kst);
+                let t = at(u64::try_from(secs).unwrap());
+                assert_eq!(
+                    KoreaDate::of(t).as_str(),
+                    format!("{:04}{:02}{:02}", o.year(), u8::from(o.month()), o.day())
+                );
+            }
+        }
+    }
+
     #[test]
     fn parse_rejects_non_dates() {
         assert!(KoreaDate::parse("cancelReqDate", "20240229").is_ok());
@@ -335,6 +367,9 @@ mod tests {
     }
 
     proptest! {
+        // Many instants: these compare with an outside source, and each case is cheap.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
         #[test]
         fn formatted_dates_parse_back(secs in 0u64..4_000_000_000) {
             let dt = KoreaDateTime::of(at(secs));
@@ -345,6 +380,44 @@ mod tests {
             let (y, m, d) = civil_from_days(utc_days as i64);
             let date = dt.date();
             prop_assert_eq!(date.as_str(), format!("{y:04}{m:02}{d:02}"));
+        }
+
+        /// The calendar arithmetic against an outside source: the `time` crate's conversion
+        /// of the same instant to UTC+09:00, over the whole range the format can show
+        /// (years 0001 to 9999), before and after the epoch.
+        #[test]
+        fn date_time_of_an_instant_agrees_with_the_time_crate(
+            secs in -62_135_596_800i64 + 1..=253_402_300_799 - 9 * 3600,
+        ) {
+            let t = if secs >= 0 {
+                UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+            } else {
+                UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+            };
+            let kst = time::UtcOffset::from_hms(9, 0, 0).unwrap();
+            let o = time::OffsetDateTime::from_unix_timestamp(secs).unwrap().to_offset(kst);
+            let expected = format!(
+                "{:04}{:02}{:02}{:02}{:02}{:02}",
+                o.year(),
+                u8::from(o.month()),
+                o.day(),
+                o.hour(),
+                o.minute(),
+                o.second()
+            );
+            let (dt, date) = (KoreaDateTime::of(t), KoreaDate::of(t));
+            prop_assert_eq!(dt.as_str(), expected.as_str());
+            prop_assert_eq!(date.as_str(), &expected[..8]);
+        }
+
+        /// Which `yyyyMMdd` strings are real dates, against the `time` crate.
+        #[test]
+        fn parse_accepts_exactly_the_real_dates(y in 1i32..=9999, m in 1u8..=12, d in 0u8..=32) {
+            let text = format!("{y:04}{m:02}{d:02}");
+            let real = time::Month::try_from(m)
+                .and_then(|month| time::Date::from_calendar_date(y, month, d))
+                .is_ok();
+            prop_assert_eq!(KoreaDate::parse("d", &text).is_ok(), real, "{}", text);
         }
 
         #[test]

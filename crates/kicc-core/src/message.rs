@@ -224,7 +224,7 @@ pub fn interpret_response<T: KiccResponse>(
             .ok()
             .map(|r| r.res_detail_msg())
             .filter(|d| !d.is_empty())
-            .map(crate::wire::url_decode);
+            .map(|d| crate::wire::decode_form_value(d).into_owned());
         return Interpreted::Gateway {
             res_cd: res_cd.to_owned(),
             res_msg: res_msg.to_owned(),
@@ -255,7 +255,7 @@ fn detail_of(body: &[u8]) -> Option<String> {
         .ok()
         .and_then(|d| d.res_detail_msg)
         .filter(|d| !d.is_empty())
-        .map(|d| crate::wire::url_decode(&d))
+        .map(|d| crate::wire::decode_form_value(&d).into_owned())
 }
 
 /// Reads a whole HTTP response: any status but 200 is [`Interpreted::Unreadable`] (`resCd`

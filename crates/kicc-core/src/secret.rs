@@ -10,6 +10,7 @@ use std::fmt;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::{FieldError, Rule};
@@ -101,11 +102,9 @@ impl MsgAuthValue {
 
     /// Compares with a received value in constant time (for servers and tests).
     pub fn matches(&self, received: &str) -> bool {
-        let r = received.as_bytes();
-        if r.len() != self.0.len() {
-            return false;
-        }
-        self.0.iter().zip(r).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        // `subtle` keeps the comparison free of data-dependent branches (a length mismatch
+        // returns early, which only tells that the length is not 64).
+        self.0[..].ct_eq(received.as_bytes()).into()
     }
 }
 
@@ -156,6 +155,16 @@ mod tests {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert!(v.matches(include_str!("../tests/vectors/hmac2.txt").trim()));
         assert!(!v.matches("00"));
+        // Same length, one character off (first, last), and the uppercase spelling.
+        let good = v.as_str().to_owned();
+        for i in [0, 63] {
+            let mut bad = good.clone().into_bytes();
+            bad[i] = if bad[i] == b'0' { b'1' } else { b'0' };
+            assert!(!v.matches(std::str::from_utf8(&bad).unwrap()));
+        }
+        assert!(!v.matches(&good.to_uppercase()));
+        assert!(!v.matches(&format!("{good}0")));
+        assert!(!v.matches(""));
     }
 
     #[test]

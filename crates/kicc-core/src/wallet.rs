@@ -324,8 +324,8 @@ crate::kicc_response!(
 );
 
 impl WalletReviseResponse {
-    /// `resDetailMsg`, URL-decoded.
+    /// `resDetailMsg`, URL-decoded (see [`crate::wire::decode_form_value`]).
     pub fn detail(&self) -> String {
-        crate::wire::url_decode(&self.res_detail_msg)
+        crate::wire::decode_form_value(&self.res_detail_msg).into_owned()
     }
 }

@@ -5,7 +5,9 @@
 //! Floats, negatives and non-digit strings are refused: an amount that cannot be read exactly
 //! is not guessed at.
 
+use percent_encoding::percent_decode_str;
 use serde::de::{self, Deserializer, Visitor};
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::money::{Amount, Currency};
@@ -115,42 +117,65 @@ pub struct ResponseAmountInfo {
     pub tot_amount: Option<u64>,
 }
 
-/// Decodes `application/x-www-form-urlencoded` text (`%XX` and `+`); malformed escapes are
-/// kept as they are, invalid UTF-8 is replaced. Never panics.
-pub fn url_decode(s: &str) -> String {
+/// Decodes one `application/x-www-form-urlencoded` value (as KICC sends `resDetailMsg`).
+///
+/// `+` is a space and `%XX` (two hex digits) is the byte `XX`, decoded by the
+/// `percent-encoding` crate. A malformed escape, a `%` and the (at most two, ASCII)
+/// characters after it, is kept as it is: `%+5` stays `%+5` (its `+` is not a space), `%4`
+/// stays `%4`, `100%` stays `100%`. Bytes that are not UTF-8 after decoding are replaced with
+/// U+FFFD. Borrows `s` when there is nothing to decode. Never panics.
+pub fn decode_form_value(s: &str) -> Cow<'_, str> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+    let well_formed = |i: usize| {
+        b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+    };
+    let needs_rewrite = b
+        .iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'+' || (c == b'%' && !well_formed(i)));
+    if !needs_rewrite {
+        return percent_decode_str(s).decode_utf8_lossy();
+    }
+    // Rewrite into plain percent-encoding first: a literal `+` becomes a space, and the
+    // characters of a malformed escape are escaped themselves so that they come out as
+    // they went in. The decoding proper is then `percent-encoding`'s.
+    let mut plain = String::with_capacity(s.len() + 8);
     let mut i = 0;
     while i < b.len() {
         match b[i] {
             b'+' => {
-                out.push(b' ');
+                plain.push(' ');
                 i += 1;
+            }
+            b'%' if well_formed(i) => {
+                plain.push_str(&s[i..i + 3]);
+                i += 3;
             }
             b'%' => {
-                let hex = b.get(i + 1..i + 3).and_then(|h| {
-                    std::str::from_utf8(h)
-                        .ok()
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                });
-                match hex {
-                    Some(v) => {
-                        out.push(v);
-                        i += 3;
+                plain.push_str("%25");
+                i += 1;
+                let mut taken = 0;
+                while taken < 2 && b.get(i).is_some_and(u8::is_ascii) {
+                    match b[i] {
+                        b'%' => plain.push_str("%25"),
+                        b'+' => plain.push_str("%2B"),
+                        c => plain.push(char::from(c)),
                     }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
+                    i += 1;
+                    taken += 1;
                 }
             }
-            c => {
-                out.push(c);
-                i += 1;
+            _ => {
+                // The whole character, however many bytes it has (`i` is always on a
+                // character boundary: every other branch steps over ASCII bytes only).
+                let ch = s[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+                plain.push(ch);
+                i += ch.len_utf8();
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(percent_decode_str(&plain).decode_utf8_lossy().into_owned())
 }
 
 #[cfg(test)]
@@ -198,16 +223,74 @@ mod tests {
     }
 
     #[test]
-    fn decodes_details() {
-        assert_eq!(url_decode("%E8%AE%A2%E5%8D%95+closed"), "订单 closed");
-        assert_eq!(url_decode("100%"), "100%");
-        assert_eq!(url_decode("%zz%4"), "%zz%4");
+    fn decodes_form_values() {
+        // (input, expected)
+        let table: &[(&str, &str)] = &[
+            ("", ""),
+            ("plain", "plain"),
+            ("%E8%AE%A2%E5%8D%95+closed", "订单 closed"),
+            ("OK+done", "OK done"),
+            ("a%20b", "a b"),
+            ("%2B", "+"),
+            ("1%2B1+%3D+2", "1+1 = 2"),
+            ("%e8%ae%a2", "订"),
+            ("100%", "100%"),
+            ("%", "%"),
+            ("%4", "%4"),
+            ("%zz%4", "%zz%4"),
+            ("%+5", "%+5"),
+            ("%-5", "%-5"),
+            ("% 5", "% 5"),
+            ("%%41", "%%41"),
+            ("%4%41", "%4%41"),
+            ("%+5+x", "%+5 x"),
+            ("100%+off", "100%+off"),
+            ("%é", "%é"),
+            ("%4é%41", "%4éA"),
+            ("a+%zz+b", "a %zz b"),
+            ("%G1", "%G1"),
+            ("%ff", "\u{fffd}"),
+            ("a%C3b", "a\u{fffd}b"),
+            ("%C3%A9", "é"),
+            ("%00", "\u{0}"),
+            ("订单", "订单"),
+        ];
+        for (input, expected) in table {
+            assert_eq!(decode_form_value(input), *expected, "decoding {input:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_to_decode_borrows() {
+        assert!(matches!(decode_form_value("OK"), Cow::Borrowed("OK")));
+        assert!(matches!(
+            decode_form_value("订单 OK"),
+            Cow::Borrowed("订单 OK")
+        ));
+        assert!(matches!(decode_form_value("%4"), Cow::Owned(_)));
+        assert!(matches!(decode_form_value("a+b"), Cow::Owned(_)));
     }
 
     proptest! {
         #[test]
         fn decode_never_panics(s in "\\PC{0,40}") {
-            let _ = url_decode(&s);
+            let _ = decode_form_value(&s);
+        }
+
+        /// Whatever is percent-encoded (with `+` for spaces) decodes back to itself.
+        #[test]
+        fn encoding_round_trips(s in "\\PC{0,40}") {
+            let encoded: String = s
+                .bytes()
+                .map(|b| match b {
+                    b' ' => "+".to_owned(),
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            prop_assert_eq!(decode_form_value(&encoded), s.as_str());
         }
     }
 }

@@ -65,7 +65,7 @@ pub struct ReviseResponse {
 impl ReviseResponse {
     /// `resDetailMsg`, form-decoded.
     pub fn detail(&self) -> String {
-        kicc_core::wire::url_decode(&self.res_detail_msg)
+        kicc_core::wire::decode_form_value(&self.res_detail_msg).into_owned()
     }
 
     /// The `shopTransactionId` a body echoes, if it is readable JSON with one.

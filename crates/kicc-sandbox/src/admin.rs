@@ -182,7 +182,7 @@ fn clock_err(field: &'static str, rule: String) -> SandboxError {
 }
 
 /// A parsed `POST /sandbox/payments` body.
-struct NewPayment {
+pub(crate) struct NewPayment {
     channel: Channel,
     amount: u64,
     currency: Currency,
@@ -191,7 +191,7 @@ struct NewPayment {
     wechatpay: Option<NewWechatpayOrder>,
 }
 
-fn parse_payment(body: &[u8]) -> Result<NewPayment, SandboxError> {
+pub(crate) fn parse_payment(body: &[u8]) -> Result<NewPayment, SandboxError> {
     let obj = object(body, payment_err)?;
     let channel = match obj.get("channel") {
         Some(Value::String(s)) => Channel::parse(s).ok_or_else(|| {
@@ -249,7 +249,7 @@ fn parse_payment(body: &[u8]) -> Result<NewPayment, SandboxError> {
     })
 }
 
-fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
+pub(crate) fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
     let obj = object(body, fault_err)?;
     let path = match obj.get("path") {
         Some(Value::String(s)) => s.clone(),
@@ -338,7 +338,7 @@ fn parse_fault(body: &[u8]) -> Result<Fault, SandboxError> {
     })
 }
 
-fn parse_clock(body: &[u8]) -> Result<i64, SandboxError> {
+pub(crate) fn parse_clock(body: &[u8]) -> Result<i64, SandboxError> {
     let obj = object(body, clock_err)?;
     obj.get("offsetSeconds")
         .and_then(Value::as_i64)

@@ -398,6 +398,8 @@ mod clock;
 mod codes;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod ids;
 mod model;
 mod retrieve;

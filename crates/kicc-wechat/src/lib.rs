@@ -57,7 +57,8 @@ mod wait;
 #[cfg(feature = "transport")]
 pub use client::{Accepted, WechatClient};
 pub use kicc_core::inbox::SourcePolicy;
-pub use kicc_core::wire::url_decode;
+/// `resDetailMsg` decoding under its earlier name: [`kicc_core::wire::decode_form_value`].
+pub use kicc_core::wire::decode_form_value as url_decode;
 
 use kicc_core::wallet::{
     TakesNotifyUrl, WalletApi, WalletCancel, WalletRevise, WalletReviseResponse,

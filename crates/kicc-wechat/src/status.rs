@@ -222,7 +222,7 @@ kicc_core::kicc_response!(
 impl FindResponse {
     /// `resDetailMsg`, form-decoded.
     pub fn detail(&self) -> String {
-        kicc_core::wire::url_decode(&self.res_detail_msg)
+        kicc_core::wire::decode_form_value(&self.res_detail_msg).into_owned()
     }
 
     /// Whether the answer says the cancel FAILED (a `resCd` other than `0000`).

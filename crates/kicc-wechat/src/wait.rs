@@ -237,7 +237,11 @@ impl ResultWaiter {
                 n.res_msg.clone(),
                 self.shop_transaction_id.clone(),
             )
-            .with_detail(n.res_detail_msg.as_deref().map(kicc_core::wire::url_decode)),
+            .with_detail(
+                n.res_detail_msg
+                    .as_deref()
+                    .map(|d| kicc_core::wire::decode_form_value(d).into_owned()),
+            ),
         )
     }
 
