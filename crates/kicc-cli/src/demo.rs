@@ -28,7 +28,9 @@ use bytes::Bytes;
 use http::Method;
 use kicc_core::retry::RetryPolicy;
 use kicc_core::{BaseUrl, Environment, Error, MallId, Merchant, SecretKey, TransactionStatus};
-use kicc_sandbox::{Sandbox, SandboxConfig, ALIPAY_REVISE_PATH};
+use kicc_sandbox::{
+    Sandbox, SandboxConfig, ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, RETRIEVE_TRANSACTION_PATH,
+};
 use kicc_transport::{HyperTransport, Transport};
 use kicc_wechat::{ResultSource, StatusQuery, WaitPolicy, WebhookInbox};
 use serde_json::{json, Value};
@@ -273,6 +275,49 @@ async fn card_over_cancel(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), Stri
             "the decline changed the payment: {} remaining, {} cancels",
             s.remaining_amount,
             s.cancels.len()
+        )
+    })
+}
+
+/// A generic cancel whose answer is lost after the gateway made it: the SDK looks its own key
+/// up (retrieveTransaction) instead of resending, and reports the cancel it finds.
+async fn card_lost_answer(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
+    let pg = ctx.admin.create_payment("card", 10_000, "KRW").await?;
+    row.request = "generic 32: 4000 of 10000 KRW, answer lost (HTTP 500 after the cancel)".into();
+    ctx.admin
+        .call(
+            Method::POST,
+            "/sandbox/faults",
+            Some(json!({ "path": GENERIC_REVISE_PATH, "kind": "http500", "apply": true })),
+        )
+        .await?;
+    let before = ctx.transport.attempts().len();
+    let request = kicc_generic::CancelRequest::from_text(&pg, None, Some("4000"), Some("KRW"))
+        .map_err(|e| e.to_string())?;
+    let r = generic_client(ctx)
+        .cancel(&request)
+        .await
+        .map_err(|e| format!("expected the look-up to find the cancel, got: {e}"))?;
+    row.result = format!("{} {} (found by look-up)", r.res_cd, r.cancel_pg_cno);
+    let attempts = ctx.transport.attempts();
+    let seen: Vec<&str> = attempts[before.min(attempts.len())..]
+        .iter()
+        .map(|a| a.path.as_str())
+        .collect();
+    row.notes.push(format!(
+        "requests: {} (the look-up of the same key, after the processing bound; no second cancel)",
+        seen.join(", ")
+    ));
+    check(
+        seen == [GENERIC_REVISE_PATH, RETRIEVE_TRANSACTION_PATH],
+        || format!("expected one cancel and one look-up, saw {seen:?}"),
+    )?;
+    let s = state_note(ctx, row, &pg).await?;
+    check(s.remaining_amount == 6_000 && s.cancels.len() == 1, || {
+        format!(
+            "expected exactly one cancel of 4000, the sandbox has {} cancels and {} remaining",
+            s.cancels.len(),
+            s.remaining_amount
         )
     })
 }
@@ -690,6 +735,10 @@ pub async fn demo() -> Result<Report, Failure> {
     })
     .await;
     let alipay_pg = ctx.admin.create_payment("alipay", 5_000, "USD").await;
+    run_step(&mut rows, "card: lost answer", async |row: &mut Row| {
+        card_lost_answer(&ctx, row).await
+    })
+    .await;
     run_step(&mut rows, "Alipay: USD partial", async |row: &mut Row| {
         alipay_usd(&ctx, row, alipay_pg.as_deref().map_err(Clone::clone)?).await
     })

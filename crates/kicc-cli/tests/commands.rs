@@ -295,7 +295,7 @@ fn demo_walks_every_channel_and_passes() {
         "WeChat Pay Global revoke",
         "signature verified",
         "Error::Invalid",
-        "All 7 steps behaved as expected",
+        "All 8 steps behaved as expected",
     ] {
         assert!(
             r.stdout.contains(needle),
