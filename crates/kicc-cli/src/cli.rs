@@ -114,7 +114,7 @@ pub enum EnvName {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Cancel a payment, fully or partly, through KICC.
-    Cancel(CancelArgs),
+    Cancel(Box<CancelArgs>),
     /// Ask KICC about a cancellation.
     #[command(subcommand)]
     Status(StatusCommand),
