@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod cycles;
 
 use std::process::{Command, ExitCode};
 
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
+        Some("cycles") => cycles::run(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -84,6 +86,7 @@ fn assert_tree_lacks(args: &[&str], forbidden: &[&str]) -> Result<(), String> {
 
 fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    cycles::run()?;
     cargo(
         &[
             "clippy",
