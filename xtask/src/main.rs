@@ -4,6 +4,7 @@
 
 mod audit;
 mod bench;
+mod cycles;
 mod fuzz;
 
 use std::process::{Command, ExitCode};
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Some("audit") => audit::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("cycles") => cycles::run(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -92,6 +94,7 @@ fn assert_tree_lacks(args: &[&str], forbidden: &[&str]) -> Result<(), String> {
 
 fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    cycles::run()?;
     cargo(
         &[
             "clippy",

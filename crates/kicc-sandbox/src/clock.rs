@@ -1,4 +1,6 @@
-//! The sandbox's notion of "now", in Korea Standard Time (UTC+9, no DST).
+//! The sandbox's one clock: "now" as Unix seconds shifted by the clock
+//! offset ([`unix_now`]), as a Korea Standard Time wall clock (UTC+9, no DST;
+//! [`KoreaTime`]) and as WeChat Pay's China-time RFC 3339 ([`rfc3339_china`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,6 +14,29 @@ pub(crate) const OFFSET_RULE: &str = "must be within +/- 100 years (in seconds)"
 /// Whether a clock shift is accepted.
 pub(crate) fn offset_in_range(offset: i64) -> bool {
     (-MAX_OFFSET_SECS..=MAX_OFFSET_SECS).contains(&offset)
+}
+
+/// The sandbox's "now" as Unix seconds (real time plus the clock offset).
+pub(crate) fn unix_now(offset: i64) -> i64 {
+    let real = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    real.saturating_add(offset)
+}
+
+/// Unix seconds as RFC 3339 in China time, as WeChat Pay writes times:
+/// `2024-01-01T08:00:00+08:00`.
+pub(crate) fn rfc3339_china(unix: i64) -> String {
+    let local = unix.saturating_add(8 * 3_600);
+    let (y, m, d) = civil_from_days(local.div_euclid(SECS_PER_DAY));
+    let secs = local.rem_euclid(SECS_PER_DAY);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+08:00",
+        secs / 3_600,
+        secs % 3_600 / 60,
+        secs % 60
+    )
 }
 
 /// A moment as a wall-clock time in Korea.
@@ -28,11 +53,7 @@ pub(crate) struct KoreaTime {
 impl KoreaTime {
     /// Now, shifted by `offset` seconds.
     pub(crate) fn now(offset: i64) -> Self {
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        Self::from_unix(unix.saturating_add(offset))
+        Self::from_unix(unix_now(offset))
     }
 
     /// The Korea wall-clock time of a Unix timestamp.
@@ -133,6 +154,13 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn china_time() {
+        assert_eq!(rfc3339_china(0), "1970-01-01T08:00:00+08:00");
+        assert_eq!(rfc3339_china(1_700_000_000), "2023-11-15T06:13:20+08:00");
+        assert_eq!(rfc3339_china(951_782_400), "2000-02-29T08:00:00+08:00");
+    }
+
+    #[test]
     fn known_instants_in_korea() {
         // 2021-03-26T00:02:00Z is 09:02 in Korea.
         let t = KoreaTime::from_unix(1_616_716_920);
@@ -192,6 +220,11 @@ mod tests {
             let t = KoreaTime::from_unix(unix);
             prop_assert_eq!(parse_yyyymmdd(&t.date_string()), Some(t.day));
             prop_assert_eq!(t.datetime_string().len(), 14);
+        }
+
+        #[test]
+        fn china_time_never_panics(unix in any::<i64>()) {
+            let _ = rfc3339_china(unix);
         }
 
         #[test]

@@ -10,9 +10,11 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::api::{self, ApiEndpoint, Ctx};
+use crate::clock::KoreaTime;
 use crate::config::{SecretKey, DEFAULT_MALL_ID, DEFAULT_SECRET_KEY, DEFAULT_SEED};
 use crate::model::{Channel, Currency};
+use crate::routes::ApiEndpoint;
+use crate::rules::common::Ctx;
 use crate::state::State;
 
 /// What one fuzz input was read as, and what the sandbox made of it.
@@ -50,7 +52,12 @@ pub fn request(input: &[u8]) -> Handled {
         mall_id: DEFAULT_MALL_ID,
         secret: &secret,
     };
-    Handled::Api(api::handle(ep, &mut st, &ctx, body).body.to_vec())
+    let now = KoreaTime::now(0);
+    Handled::Api(
+        crate::rules::kicc::handle(ep, &mut st, &ctx, now, body)
+            .body
+            .to_vec(),
+    )
 }
 
 /// The payments every fuzz state holds: (channel, pgCno).

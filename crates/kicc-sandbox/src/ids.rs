@@ -1,4 +1,7 @@
-//! Deterministic identifiers from the configured seed (SplitMix64).
+//! The sandbox's one generator of identifiers and random text: deterministic
+//! from the configured seed (SplitMix64). The KICC identifiers and the WeChat
+//! Pay nonces and request IDs use separate instances, so neither shifts the
+//! other.
 
 /// A deterministic generator: the same seed yields the same sequence.
 #[derive(Clone, Debug)]
@@ -26,6 +29,17 @@ impl IdGen {
         let n = self.next_u64() % modulus;
         format!("{prefix}{n:0width$}", width = digits as usize)
     }
+
+    /// `len` characters from `alphabet` (non-empty).
+    pub(crate) fn text(&mut self, alphabet: &[u8], len: usize) -> String {
+        let n = alphabet.len().max(1) as u64;
+        (0..len)
+            .map(|_| {
+                let i = usize::try_from(self.next_u64() % n).unwrap_or(0);
+                char::from(alphabet.get(i).copied().unwrap_or(b'0'))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -43,5 +57,14 @@ mod tests {
         assert_eq!(xa, xb);
         assert_ne!(xa, xc);
         assert!(xa.iter().all(|id| id.len() == 20 && id.starts_with("SBP")));
+    }
+
+    #[test]
+    fn text_uses_the_alphabet() {
+        let mut r = IdGen::new(1);
+        let t = r.text(b"ab", 64);
+        assert_eq!(t.len(), 64);
+        assert!(t.bytes().all(|c| c == b'a' || c == b'b'));
+        assert_ne!(r.text(b"0123456789", 20), r.text(b"0123456789", 20));
     }
 }

@@ -389,11 +389,35 @@
 //! `h2`, `http/1.1` over TLS). With [`SandboxConfig::tls`] it serves a
 //! certificate for `127.0.0.1`, `::1` and `localhost` signed by a root
 //! generated at start, available from [`SandboxHandle::root_certificate_pem`].
+//!
+//! # Layout
+//!
+//! The source reads in four layers; a module imports only from its own layer
+//! or the ones above it in this list (`cargo xtask ci` fails on any import
+//! cycle between files):
+//!
+//! 1. **Types and routes** (pure data): `model`, `codes`, `error`, `config`,
+//!    `settings`, `validate`, `wechat_final`; `routes`, the one routing table
+//!    for the KICC, WeChat Pay Global and admin paths; `clock`, the one clock
+//!    helper (the sandbox's Unix, Korea and China times); `ids`, the one
+//!    deterministic generator of identifiers, nonces and request IDs;
+//!    `wechatpay`: its configuration, keys, crypto, platform certificates and
+//!    order records.
+//! 2. **State**: `state`, everything that changes, behind one mutex
+//!    (records, fault queues, payment creation and completion).
+//! 3. **Rules** (sans-IO): `rules`, one module per endpoint (`generic`,
+//!    `overseas`, `retrieve` for KICC; `wechatpay::{revoke, query, endpoint}`
+//!    with its `checks`, `answer`, `sign` and `log`). Each takes `&mut State`
+//!    plus the time and settings and returns a plain response value.
+//! 4. **IO**: `shared` (the server context and response helpers), `fault`
+//!    (the one fault path, shared by the KICC and WeChat Pay paths),
+//!    `webhook`, `admin` (request bodies as `#[derive(Deserialize)]` types),
+//!    `server` (connections, body limits, latency, dispatch) and `handle`
+//!    ([`Sandbox`] and [`SandboxHandle`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod admin;
-mod api;
+// Layer 1, types and routes (pure data, no state).
 mod clock;
 mod codes;
 mod config;
@@ -402,25 +426,38 @@ mod error;
 pub mod fuzz;
 mod ids;
 mod model;
-mod retrieve;
-mod server;
+mod routes;
 mod settings;
-mod state;
-mod tls;
 mod validate;
-mod webhook;
 mod wechat_final;
 mod wechatpay;
+// Layer 2, state.
+mod state;
+// Layer 3, rules: sans-IO, per endpoint.
+mod rules;
+// Layer 4, IO.
+mod admin;
+mod fault;
+mod handle;
+mod server;
+mod shared;
+mod tls;
+mod webhook;
 
 pub use codes::ResCode;
 pub use config::{SandboxConfig, SecretKey, DEFAULT_MALL_ID, DEFAULT_SECRET_KEY, DEFAULT_SEED};
 pub use error::SandboxError;
+pub use handle::{Sandbox, SandboxHandle};
 pub use model::{
     CancelState, Channel, Currency, Fault, FaultKind, Payment, PaymentState, WebhookDelivery,
-    ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, RETRIEVE_TRANSACTION_PATH, WECHAT_FIND_PATH,
-    WECHAT_REVISE_PATH,
 };
-pub use server::{Sandbox, SandboxHandle, MAX_BODY_BYTES};
+pub use routes::{
+    ALIPAY_REVISE_PATH, GENERIC_REVISE_PATH, RETRIEVE_TRANSACTION_PATH,
+    WECHATPAY_CERTIFICATES_PATH, WECHATPAY_QUERY_BY_ID_PATH, WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH,
+    WECHATPAY_REVERSE_BY_ID_PATH, WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH, WECHATPAY_ROTATE_PATH,
+    WECHAT_FIND_PATH, WECHAT_REVISE_PATH,
+};
+pub use server::MAX_BODY_BYTES;
 pub use settings::{RefundQueryMatch, RemainAmountConvention, Settings};
 pub use wechatpay::{
     ApiV3KeyText, NewWechatpayOrder, PaidAt, PrivateKeyPem, SecondRevoke, WechatpayConfig,
@@ -430,6 +467,4 @@ pub use wechatpay::{
     SANDBOX_PLATFORM_CERTIFICATE_PEM, SANDBOX_PLATFORM_CERTIFICATE_SERIAL,
     SANDBOX_PLATFORM_PRIVATE_KEY_PEM, SANDBOX_PLATFORM_PUBLIC_KEY_ID,
     SANDBOX_PLATFORM_PUBLIC_KEY_PEM, SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM,
-    WECHATPAY_CERTIFICATES_PATH, WECHATPAY_QUERY_BY_ID_PATH, WECHATPAY_QUERY_BY_OUT_TRADE_NO_PATH,
-    WECHATPAY_REVERSE_BY_ID_PATH, WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH, WECHATPAY_ROTATE_PATH,
 };

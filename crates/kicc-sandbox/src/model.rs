@@ -4,17 +4,6 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Path of the generic cancel endpoint (card, transfer, mobile, cash receipt, capture).
-pub const GENERIC_REVISE_PATH: &str = "/api/trades/revise";
-/// Path of the Alipay cancel endpoint.
-pub const ALIPAY_REVISE_PATH: &str = "/api/trades/alipay/revise";
-/// Path of the WeChat Pay cancel endpoint (asynchronous).
-pub const WECHAT_REVISE_PATH: &str = "/api/trades/wechatpay/revise";
-/// Path of the WeChat Pay cancellation-status endpoint.
-pub const WECHAT_FIND_PATH: &str = "/api/trades/wechatpay/find";
-/// Path of the transaction status check (look-up of a request by its key).
-pub const RETRIEVE_TRANSACTION_PATH: &str = "/api/trades/retrieveTransaction";
-
 /// How a simulated payment was made; decides which cancel codes and endpoint apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -350,7 +339,7 @@ impl FaultKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Fault {
-    /// Exact API path, e.g. [`ALIPAY_REVISE_PATH`]. For WeChat Pay revoke:
+    /// Exact API path, e.g. [`ALIPAY_REVISE_PATH`](crate::ALIPAY_REVISE_PATH). For WeChat Pay revoke:
     /// a template ([`WECHATPAY_REVERSE_BY_ID_PATH`](crate::WECHATPAY_REVERSE_BY_ID_PATH),
     /// [`WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH`](crate::WECHATPAY_REVERSE_BY_OUT_TRADE_NO_PATH))
     /// hits every revoke of that form; a concrete path, percent-encoded as

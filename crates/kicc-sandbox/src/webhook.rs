@@ -1,35 +1,21 @@
-//! Applying accepted WeChat cancels and delivering their notices.
+//! Layer 4, IO: applying accepted WeChat cancels after the delay and
+//! delivering their notices.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
-use crate::api::FinalizeJob;
 use crate::model::WebhookDelivery;
-use crate::server::{wait_shutdown, Shared};
+use crate::rules::common::FinalizeJob;
+use crate::shared::{wait_shutdown, Shared};
 use crate::state::Notice;
-
-/// The client notices are sent with: plain HTTP only.
-pub(crate) type WebhookClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Largest acknowledgement body read from a receiver.
 const MAX_ACK_BODY: usize = 64 * 1024;
-
-pub(crate) fn new_client() -> WebhookClient {
-    let mut connector = HttpConnector::new();
-    connector.enforce_http(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).build(connector)
-}
 
 /// Applies `job` after the configured delay, then delivers its notice. The
 /// task ends when the sandbox shuts down or is reset.

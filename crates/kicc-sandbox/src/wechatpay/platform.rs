@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::config::Settings;
 use super::crypto::{seal_aes_256_gcm, PrivateKey};
 use super::keys::SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM;
-use super::query::rfc3339_china;
-use super::Settings;
+use crate::clock::rfc3339_china;
 
 /// How long a listed certificate is valid (5 years), as the listing says.
 const VALIDITY_SECS: i64 = 5 * 365 * 86_400;
