@@ -2,6 +2,8 @@
 //! processes against `kicc sandbox serve`, including SIGKILLs at random moments.
 
 mod common;
+#[path = "../../kicc-ledger/tests/pg/mod.rs"]
+mod pg;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -433,4 +435,99 @@ fn sigkilled_batches_resume_and_cancel_each_intent_exactly_once() {
     ]));
     assert_eq!(r.code, 0, "{r:#?}");
     assert_eq!(summary(&r)["total"], 0, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_postgres_ledger_never_send_the_same_intent() {
+    let Some((target, password)) = pg::database("cli_two_batches").await else {
+        return;
+    };
+    let ledger = format!(
+        "postgres://{}@{}:{}/{}",
+        target.user, target.host, target.port, target.dbname
+    );
+    let pgpassword = password.as_ref().map(|p| p.expose().to_owned());
+    tokio::task::spawn_blocking(move || {
+        let sb = Served::start(
+            &[
+                "--webhook-delay-ms",
+                "100",
+                "--webhook-retry-interval-ms",
+                "100",
+                "--timeout-fault-delay-ms",
+                "1500",
+                "--processing-bound-ms",
+                "1800",
+            ],
+            &[],
+        );
+        let dir = temp_dir("batch-pg");
+        let rows = crash_rows(&sb, 40);
+        let csv = dir.join("b.csv");
+        write_csv(&csv, &rows);
+        inject_faults(&sb);
+        let csv_s = csv.to_str().unwrap().to_owned();
+        let with_password = |mut c: std::process::Command| {
+            if let Some(p) = &pgpassword {
+                c.env("PGPASSWORD", p);
+            }
+            c
+        };
+        let spawn = || {
+            with_password(kicc())
+                .args(batch_args(&sb, &csv_s, &ledger, &["--concurrency", "8"]))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            let code = out.status.code().unwrap_or(-1);
+            assert!(
+                [0, 3, 4].contains(&code),
+                "exit {code}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let rep = dir.join("report.csv");
+        let rep_s = rep.to_str().unwrap().to_owned();
+        for _ in 0..6 {
+            let r = run(with_password(kicc()).args(batch_args(
+                &sb,
+                &csv_s,
+                &ledger,
+                &["--report", &rep_s],
+            )));
+            if r.code == 0 {
+                break;
+            }
+            assert!([3, 4].contains(&r.code), "{r:#?}");
+        }
+        check_exactly_once(&sb, &rows, &rep);
+
+        // Every request the sandbox saw for a payment carries a key the ledger journaled
+        // for one intent on it, and no key was journaled for two intents.
+        let r = run(with_password(kicc()).args(["ledger", "list", "--ledger", &ledger]));
+        assert_eq!(r.code, 0, "{r:#?}");
+        let listed: Vec<Value> = r
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(listed.len(), rows.len());
+        for row in rows.iter().filter(|r| r.channel != "generic") {
+            let state = sb.state(&row.pg_cno);
+            let keys: std::collections::HashSet<&str> = state["cancels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["shopTransactionId"].as_str().unwrap())
+                .collect();
+            assert_eq!(keys.len(), 1, "one message per wallet intent: {state}");
+        }
+    })
+    .await
+    .unwrap();
 }
