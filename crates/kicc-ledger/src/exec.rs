@@ -42,7 +42,7 @@ use crate::model::{
     Attempt, AttemptPlan, AttemptResult, Channel, Finish, Intent, IntentParams, IntentSpec, Lease,
     NotProcessedProof, OutcomeKind, StateKind, Timestamp,
 };
-use crate::money::Currency;
+use crate::money::core_currency;
 use crate::store::{Leased, Store};
 use crate::transition::Planned;
 
@@ -336,8 +336,11 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     )) => continue,
                     Err(e) => return Err(e.into()),
                 };
-                let intent = self.run_leased(leased, Some(stop)).await?;
-                on_done(&intent);
+                match self.run_leased(leased, Some(stop)).await {
+                    Ok(intent) => on_done(&intent),
+                    Err(e) if taken_over(&e) => {}
+                    Err(e) => return Err(e),
+                }
             }
         };
         let workers: Vec<_> = (0..concurrency.max(1)).map(|_| worker()).collect();
@@ -409,7 +412,13 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                 let result = self.run_leased(leased, Some(&stop)).await;
                 busy.fetch_sub(1, Ordering::SeqCst);
                 progressed.notify_waiters();
-                on_done(&result?);
+                match result {
+                    Ok(intent) => on_done(&intent),
+                    // Taken over while we waited (our lease expired): the new holder goes on
+                    // from what we recorded; nothing of ours can be written any more.
+                    Err(e) if taken_over(&e) => {}
+                    Err(e) => return Err(e),
+                }
             }
         };
         let workers: Vec<_> = (0..concurrency).map(|_| worker()).collect();
@@ -749,6 +758,16 @@ impl<S: Store, T: Transport> Ledger<S, T> {
     }
 }
 
+/// Whether `e` says another worker took the intent over (its writes are fenced).
+fn taken_over(e: &ExecError) -> bool {
+    matches!(
+        e,
+        ExecError::Ledger(LedgerError::Transition(
+            TransitionError::Fenced { .. } | TransitionError::LeaseExpired { .. }
+        ))
+    )
+}
+
 /// A transport with a per-request bound (for status queries, which change nothing).
 struct TimeoutTransport<'a, T> {
     inner: &'a T,
@@ -878,13 +897,6 @@ fn core_channel(channel: Channel) -> kicc_core::Channel {
         Channel::Generic => kicc_core::Channel::Generic,
         Channel::Alipay => kicc_core::Channel::Alipay,
         Channel::Wechat => kicc_core::Channel::WeChat,
-    }
-}
-
-fn core_currency(c: Currency) -> kicc_core::Currency {
-    match c {
-        Currency::Krw => kicc_core::Currency::Krw,
-        Currency::Usd => kicc_core::Currency::Usd,
     }
 }
 
