@@ -531,3 +531,74 @@ async fn two_processes_on_one_postgres_ledger_never_send_the_same_intent() {
     .await
     .unwrap();
 }
+
+#[test]
+fn sigterm_stops_taking_rows_records_the_ones_in_flight_and_a_rerun_finishes() {
+    // WeChat Pay cancels become final 2 s after acceptance: a run is still busy when stopped.
+    let sb = Served::start(
+        &[
+            "--webhook-delay-ms",
+            "2000",
+            "--webhook-retry-interval-ms",
+            "100",
+        ],
+        &[],
+    );
+    let dir = temp_dir("batch-term");
+    let rows: Vec<Row> = (0..24)
+        .map(|n| Row {
+            id: format!("w-{n}"),
+            channel: "wechat",
+            pg_cno: sb.payment("wechat", 1_000 + n, "KRW"),
+            amount_text: String::new(),
+            currency: "",
+            minor: 1_000 + n,
+        })
+        .collect();
+    let csv = dir.join("b.csv");
+    write_csv(&csv, &rows);
+    let ledger = format!("sqlite:{}", dir.join("l.db").display());
+    let csv_s = csv.to_str().unwrap().to_owned();
+    let child = kicc()
+        .args(batch_args(&sb, &csv_s, &ledger, &["--concurrency", "2"]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The event: the first cancel reached the sandbox.
+    while rows.iter().all(|r| {
+        sb.state(&r.pg_cno)["cancels"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    }) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().unwrap();
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    let s = summary(&r);
+    assert_eq!(s["total"], 24, "{r:#?}");
+    assert_eq!(
+        s["in_flight"], 0,
+        "every row in flight was finished or recorded: {r:#?}"
+    );
+    assert!(
+        s["planned"].as_u64().unwrap() > 0,
+        "it stopped taking rows: {r:#?}"
+    );
+    assert!([1, 3, 4].contains(&r.code), "{r:#?}");
+
+    let rep = dir.join("report.csv");
+    let rep_s = rep.to_str().unwrap().to_owned();
+    run_until_done(&sb, &csv_s, &ledger, &rep_s, 3);
+    check_exactly_once(&sb, &rows, &rep);
+}
