@@ -151,6 +151,14 @@ pub struct Ledger<S, T> {
 struct Run {
     lease: Lease,
     intent: Intent,
+    /// A local instant no later than the database's "now" the lease's expiry was computed
+    /// from (taken just before asking), when known: while `ttl` minus the time since then
+    /// still covers an attempt, renewing would change nothing and is skipped.
+    held_since: Option<Instant>,
+    /// The result of the latest attempt, not yet written: it is written before the next
+    /// step (a wait, a send), or with the outcome in one transaction when the next step is
+    /// the end ([`Store::finish_with_result`]).
+    unwritten: Option<(u32, AttemptResult)>,
 }
 
 impl<S: Store, T: Transport> Ledger<S, T> {
@@ -198,8 +206,9 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         if intent.state.kind().is_final() {
             return Ok(intent);
         }
+        let asked = Instant::now();
         let leased = self.store.lease(&id, self.config.lease_ttl()).await?;
-        self.run_leased(leased, None).await
+        self.run_held(leased, Some(asked), None).await
     }
 
     /// Runs a leased intent to an outcome it can record (final, unknown or pending) and
@@ -210,9 +219,21 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         leased: Leased,
         stop: Option<&watch::Receiver<bool>>,
     ) -> Result<Intent, ExecError> {
+        self.run_held(leased, None, stop).await
+    }
+
+    /// [`Ledger::run_leased`] for a lease asked for at `asked` (local clock), if known.
+    async fn run_held(
+        &self,
+        leased: Leased,
+        asked: Option<Instant>,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<Intent, ExecError> {
         let mut run = Run {
             lease: leased.lease,
             intent: leased.intent,
+            held_since: asked,
+            unwritten: None,
         };
         // An attempt an earlier worker recorded but never saw answered may have been
         // processed: say so in the journal before anything else.
@@ -264,6 +285,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             if stop.is_some_and(|s| *s.borrow()) {
                 return Ok(intent);
             }
+            let asked = Instant::now();
             let leased = self
                 .store
                 .lease(intent.spec.intent_id(), self.config.lease_ttl())
@@ -271,6 +293,8 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             let run = Run {
                 lease: leased.lease,
                 intent: leased.intent,
+                held_since: Some(asked),
+                unwritten: None,
             };
             return self.await_wechat(run, cancel_pg_cno, stop).await;
         }
@@ -325,6 +349,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                 let Some(id) = ids.get(i) else {
                     return Ok(());
                 };
+                let asked = Instant::now();
                 let leased = match self.store.lease(id, self.config.lease_ttl()).await {
                     Ok(l) => l,
                     // Someone else holds it, it ended meanwhile, or an earlier intent on its
@@ -336,7 +361,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     )) => continue,
                     Err(e) => return Err(e.into()),
                 };
-                match self.run_leased(leased, Some(stop)).await {
+                match self.run_held(leased, Some(asked), Some(stop)).await {
                     Ok(intent) => on_done(&intent),
                     Err(e) if taken_over(&e) => {}
                     Err(e) => return Err(e),
@@ -387,6 +412,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     tokio::time::sleep_until(at).await;
                 }
                 busy.fetch_add(1, Ordering::SeqCst);
+                let asked = Instant::now();
                 let leased = self.store.lease_next(self.config.lease_ttl()).await;
                 let leased = match leased {
                     Ok(l) => l,
@@ -409,7 +435,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
                     continue;
                 };
-                let result = self.run_leased(leased, Some(&stop)).await;
+                let result = self.run_held(leased, Some(asked), Some(&stop)).await;
                 busy.fetch_sub(1, Ordering::SeqCst);
                 progressed.notify_waiters();
                 match result {
@@ -534,14 +560,20 @@ impl<S: Store, T: Transport> Ledger<S, T> {
     ) -> Result<Result<E::Output, CoreError>, ExecError> {
         let channel = run.intent.spec.channel();
         loop {
-            let request = match c.poll(now()) {
+            let step = match c.poll(now()) {
                 Action::Done(outcome) => return Ok(outcome),
-                Action::WaitUntil(until) => {
+                Action::WaitUntil(until) => Err(until),
+                Action::AwaitDelivery => continue,
+                Action::Send(request) => Ok(request.clone()),
+            };
+            // Not the end: the last result must be durable before the next step.
+            self.write_result(run).await?;
+            let request = match step {
+                Ok(request) => request,
+                Err(until) => {
                     tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
                     continue;
                 }
-                Action::AwaitDelivery => continue,
-                Action::Send(request) => request.clone(),
             };
             let plan = match c.in_flight() {
                 Some(InFlight::Attempt(sent)) => Some(AttemptPlan {
@@ -553,10 +585,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             };
             let number = match plan {
                 Some(plan) => {
-                    run.lease = self
-                        .store
-                        .renew(&run.lease, self.config.min_remaining())
-                        .await?;
+                    self.renew_for_attempt(run).await?;
                     let attempt = self.store.record_attempt(&run.lease, plan).await?;
                     let number = attempt.number;
                     run.intent.attempts.push(attempt);
@@ -575,12 +604,10 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             };
             if let Some(number) = number {
                 let recorded = attempt_result(channel, &result);
-                self.store
-                    .record_result(&run.lease, number, recorded.clone())
-                    .await?;
                 if let Some(a) = run.intent.attempts.iter_mut().find(|a| a.number == number) {
-                    a.result = Some(recorded);
+                    a.result = Some(recorded.clone());
                 }
+                run.unwritten = Some((number, recorded));
             }
             let reason = match &result {
                 Err(e) => e.to_string(),
@@ -596,6 +623,28 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             };
             c.on_delivery(delivery, now());
         }
+    }
+
+    /// Makes sure the lease covers one more request (its timeout plus the margin): renews
+    /// it unless it was taken or renewed so recently that a renewal would change nothing
+    /// (one commit saved per attempt; a second of slack for the clocks).
+    async fn renew_for_attempt(&self, run: &mut Run) -> Result<(), ExecError> {
+        let needed = self
+            .config
+            .min_remaining()
+            .saturating_add(Duration::from_secs(1));
+        let covered = run
+            .held_since
+            .is_some_and(|t| t.elapsed().saturating_add(needed) <= run.lease.ttl);
+        if !covered {
+            let asked = Instant::now();
+            run.lease = self
+                .store
+                .renew(&run.lease, self.config.min_remaining())
+                .await?;
+            run.held_since = Some(asked);
+        }
+        Ok(())
     }
 
     /// The ledger outcome of a finished cancellation.
@@ -645,20 +694,36 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         }
     }
 
+    /// Writes the latest attempt's result if it is not yet durable.
+    async fn write_result(&self, run: &mut Run) -> Result<(), ExecError> {
+        if let Some((number, result)) = run.unwritten.take() {
+            self.store.record_result(&run.lease, number, result).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the run (with the latest result, in the same transaction, if unwritten).
     async fn finish(&self, run: &Run, finish: Finish) -> Result<Intent, ExecError> {
-        match self.store.finish(&run.lease, finish.clone()).await {
+        let end = |outcome: Finish| async {
+            match run.unwritten.clone() {
+                Some((number, result)) => {
+                    self.store
+                        .finish_with_result(&run.lease, number, result, outcome)
+                        .await
+                }
+                None => self.store.finish(&run.lease, outcome).await,
+            }
+        };
+        match end(finish.clone()).await {
             Ok(i) => Ok(i),
             // The ledger's own rules refused this outcome (e.g. a decline after an attempt
             // that may have been processed): never guess, leave it unknown.
-            Err(LedgerError::Transition(TransitionError::Rule { rule, .. })) => Ok(self
-                .store
-                .finish(
-                    &run.lease,
-                    Finish::Unknown {
-                        detail: format!("{finish:?} refused by the ledger: {rule}"),
-                    },
-                )
-                .await?),
+            Err(LedgerError::Transition(TransitionError::Rule { rule, .. })) => {
+                Ok(end(Finish::Unknown {
+                    detail: format!("{finish:?} refused by the ledger: {rule}"),
+                })
+                .await?)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -702,10 +767,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             match waiter.poll(Instant::now()) {
                 WaitAction::Done(result) => break Some(result),
                 WaitAction::QueryStatus => {
-                    run.lease = self
-                        .store
-                        .renew(&run.lease, self.config.min_remaining())
-                        .await?;
+                    self.renew_for_attempt(&mut run).await?;
                     let status = self.find(&query, &pg_cno).await;
                     waiter.on_status(status, Instant::now());
                 }
