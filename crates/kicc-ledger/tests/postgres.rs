@@ -44,6 +44,14 @@ async fn write_ahead_flow_on_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_with_result_is_all_or_nothing_on_postgres() {
+    let Some((t, pw)) = database("fwr").await else {
+        return;
+    };
+    finish_with_result_is_all_or_nothing(&store(&t, &pw).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_is_all_or_nothing_on_postgres() {
     let Some((t, pw)) = database("import").await else {
         return;
