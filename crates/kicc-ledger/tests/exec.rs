@@ -328,3 +328,69 @@ async fn a_batch_runs_every_planned_intent_in_order_per_payment() {
     assert_eq!(applied(&sb, &card), vec![1_000; 10]);
     assert_eq!(sb.payment(&card).unwrap().remaining_amount, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_wallet_resends_stop_after_the_age_limit_and_leave_it_unknown() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = merchant(&sb);
+    let transport = HyperTransport::new().unwrap();
+    let ali = sb
+        .create_payment(
+            kicc_sandbox::Channel::Alipay,
+            900,
+            kicc_sandbox::Currency::Usd,
+        )
+        .unwrap()
+        .pg_cno;
+    {
+        let crashed = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
+        crashed
+            .plan(
+                IntentParams::new("a-old", Channel::Alipay, ali.as_str())
+                    .validate()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let now = SystemTime::now();
+        let key = ShopTransactionId::generate(now, &mut kicc_transport::driver::os_rng());
+        let msg = kicc_alipay::CancelRequest::full(PgCno::new(ali.as_str()).unwrap()).message(
+            &m,
+            key.clone(),
+            now,
+        );
+        let date = msg.head().cancel_req_date().to_string();
+        let req = msg.to_http(&m).unwrap();
+        crash_after_sending(&crashed, &transport, "a-old", req, key.as_str(), &date).await;
+    }
+    let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
+    let l = Ledger::new(store, m, HyperTransport::new().unwrap()).config(ExecConfig {
+        wallet_resend_max_age: Duration::ZERO,
+        ..config()
+    });
+    // The first send must be older than the (zero) limit by the database's clock.
+    let first = l
+        .store()
+        .get(&kicc_ledger::IntentId::new("a-old").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .attempts[0]
+        .sent_at;
+    while l.store().now().await.unwrap().millis() <= first.millis() {
+        tokio::task::yield_now().await;
+    }
+    let recovered = l.recover(1).await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    let i = &recovered[0];
+    assert_eq!(i.state.kind(), StateKind::Unknown, "{i:?}");
+    assert_eq!(i.attempts.len(), 1, "nothing resent: {i:?}");
+    assert!(i
+        .detail
+        .as_deref()
+        .unwrap_or("")
+        .contains("identical resends stopped"));
+    // The one send that did go out is the only cancel.
+    assert_eq!(applied(&sb, &ali), vec![900]);
+}
