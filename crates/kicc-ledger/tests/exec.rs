@@ -394,3 +394,67 @@ async fn identical_wallet_resends_stop_after_the_age_limit_and_leave_it_unknown(
     // The one send that did go out is the only cancel.
     assert_eq!(applied(&sb, &ali), vec![900]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wechat_notice_alone_never_makes_the_intent_final() {
+    // Accepted cancels are applied (and confirmed by `find`) only after 30 s here.
+    let slow = SandboxConfig {
+        webhook_delay: Duration::from_secs(30),
+        ..SandboxConfig::default()
+    };
+    let sb = Sandbox::start("127.0.0.1:0".parse().unwrap(), slow)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
+    let l = Ledger::new(store, merchant(&sb), HyperTransport::new().unwrap()).config(ExecConfig {
+        wait: Duration::from_millis(300),
+        ..config()
+    });
+    let wx = sb
+        .create_payment(
+            kicc_sandbox::Channel::Wechat,
+            2_500,
+            kicc_sandbox::Currency::Krw,
+        )
+        .unwrap()
+        .pg_cno;
+    let i = l
+        .cancel(IntentParams::new("w-n", Channel::Wechat, wx.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(i.state.kind(), StateKind::Pending, "{i:?}");
+    let cancel_pg_cno = i.cancel_pg_cno.clone().unwrap();
+
+    // An unsigned "success" notice arrives (anyone could send it) ...
+    let body = serde_json::json!({
+        "resCd": "0000", "resMsg": "OK", "pgCno": wx, "cancelPgCno": cancel_pg_cno,
+    })
+    .to_string()
+    .into_bytes();
+    let (_, named) = l
+        .store()
+        .record_notice(&wx, &cancel_pg_cno, body)
+        .await
+        .unwrap();
+    assert_eq!(
+        named
+            .map(|n| n.spec.intent_id().as_str().to_owned())
+            .as_deref(),
+        Some("w-n")
+    );
+    // ... but `find` does not confirm it yet: the intent stays pending, never "succeeded".
+    let recovered = l.recover(1).await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(
+        recovered[0].state.kind(),
+        StateKind::Pending,
+        "{:?}",
+        recovered[0]
+    );
+    assert_eq!(
+        recovered[0].attempts.len(),
+        1,
+        "the cancel is never sent again"
+    );
+}
