@@ -73,7 +73,8 @@ assert_eq!(ledger.cancel(refund).await?.attempts.len(), 1);
 //!    midnight) and [`Store::record_attempt`] its key, date and exact bytes. Only when that
 //!    returns `Ok` (committed to disk) may the first byte be sent. An Alipay/WeChat resend
 //!    must repeat the first message exactly; a generic resend must use a new key.
-//! 5. **Record the result**: [`Store::record_result`] before the next step.
+//! 5. **Record the result**: [`Store::record_result`] before the next step (the last
+//!    attempt's result may instead go with the outcome: [`Store::finish_with_result`]).
 //! 6. **Finish**: [`Store::finish`] with succeeded, declined, not processed (with proof:
 //!    [`NotProcessedProof`]), unknown, or pending (WeChat). Final states never change.
 //!
