@@ -124,6 +124,12 @@ pub enum Command {
     /// The local KICC simulator.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Cancel every row of a CSV file through the ledger, exactly once per `intent_id`.
+    #[command(subcommand)]
+    Batch(crate::ledger_cmds::BatchCommand),
+    /// The ledger of journaled cancels: list and recover.
+    #[command(subcommand)]
+    Ledger(crate::ledger_cmds::LedgerCommand),
     /// A guided tour: starts a sandbox in-process and cancels card, Alipay and WeChat Pay
     /// payments through the SDK, showing each request, result and check.
     Demo,
@@ -280,6 +286,16 @@ pub struct CancelArgs {
     /// Send nothing: print the exact request as one JSON object (method, url, headers, body).
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Journal this cancel under your own id (e.g. your refund id): exactly once per id,
+    /// across crashes and reruns; the same id again prints the first outcome.
+    #[arg(long, value_name = "ID")]
+    pub intent_id: Option<String>,
+
+    /// With --intent-id: the ledger, sqlite:PATH or postgres://USER@HOST:PORT/DB (default
+    /// sqlite:kicc-ledger.db).
+    #[arg(long, value_name = "URL", requires = "intent_id")]
+    pub ledger: Option<String>,
 }
 
 /// Reads a number of seconds written as a person writes it (`30`, `1.5`), 0 to 3600.

@@ -14,6 +14,10 @@
 //! kicc wechatpay certificates --mchid ID --serial-no SERIAL --private-key PEM_FILE --out DIR
 //!             [--dry-run]
 //! kicc sandbox serve [--addr 127.0.0.1:8780] [--tls] [--root-cert-out FILE]
+//! kicc batch run FILE.csv [--ledger URL] [--concurrency N] [--rate PER_SECOND] [--report FILE.csv] [--timeout SECS] [--wait SECS]
+//! kicc ledger list [--ledger URL] [--state STATE]
+//! kicc ledger recover [--ledger URL]
+//! kicc cancel ... --intent-id ID [--ledger URL]
 //! kicc demo
 //! ```
 //!
@@ -54,6 +58,7 @@ mod creds;
 mod demo;
 mod exit;
 mod kicc_cmds;
+mod ledger_cmds;
 mod observe;
 mod receiver;
 mod resume;
@@ -72,7 +77,17 @@ use crate::exit::{one_line, Exit, Failure, Report};
 async fn run(cli: Cli) -> Result<Report, Failure> {
     let global = &cli.global;
     match &cli.command {
+        Command::Cancel(args) if args.intent_id.is_some() => {
+            ledger_cmds::cancel(global, args).await
+        }
         Command::Cancel(args) => kicc_cmds::cancel(global, args).await,
+        Command::Batch(ledger_cmds::BatchCommand::Run(args)) => {
+            ledger_cmds::batch_run(global, args).await
+        }
+        Command::Ledger(ledger_cmds::LedgerCommand::List(args)) => ledger_cmds::list(args).await,
+        Command::Ledger(ledger_cmds::LedgerCommand::Recover(args)) => {
+            ledger_cmds::recover(global, args).await
+        }
         Command::Status(StatusCommand::Wechat(args)) => {
             kicc_cmds::status_wechat(global, args).await
         }

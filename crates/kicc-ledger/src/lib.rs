@@ -10,6 +10,51 @@
 //! (`shopTransactionId`), the Korea date (`cancelReqDate`), the exact request bytes, when it
 //! was sent and, once known, its result.
 //!
+#![cfg_attr(
+    feature = "client",
+    doc = r##"
+## Cancelling through the ledger
+
+With the `client` feature (on by default), [`Ledger`] does the whole protocol for you:
+[`Ledger::cancel`] stores the intent, journals every attempt before its first byte, and
+returns the outcome; [`Ledger::recover`] finishes what a crashed worker left;
+[`Ledger::run_batch`] runs a whole imported file. This runs against the embedded sandbox:
+
+```
+use kicc_core::{BaseUrl, Environment, MallId, Merchant, SecretKey};
+use kicc_ledger::{Channel, Currency, IntentParams, Ledger, SqliteStore, StateKind};
+
+# #[tokio::main(flavor = "current_thread")]
+# async fn main() -> Result<(), Box<dyn std::error::Error>> {
+# let sandbox = kicc_sandbox::Sandbox::start("127.0.0.1:0".parse()?, Default::default()).await?;
+# let payment = sandbox.create_payment(kicc_sandbox::Channel::Alipay, 5_000, kicc_sandbox::Currency::Usd)?;
+# let (sandbox_url, pg_cno) = (sandbox.base_url(), payment.pg_cno);
+# let dir = tempfile::tempdir()?;
+let merchant = Merchant::new(
+    Environment::Custom(BaseUrl::new(&sandbox_url)?),
+    MallId::new("T0000001")?,
+    SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY)?,
+);
+let store = SqliteStore::open(dir.path().join("kicc-ledger.db")).await?;
+let ledger = Ledger::new(store, merchant, kicc_transport::HyperTransport::new()?);
+
+// Refund 12.03 USD once, whatever happens to this process.
+let refund = IntentParams {
+    amount: Some(1203),
+    currency: Some(Currency::Usd),
+    ..IntentParams::new("refund-42", Channel::Alipay, pg_cno.as_str())
+};
+let intent = ledger.cancel(refund.clone()).await?;
+assert_eq!(intent.state.kind(), StateKind::Succeeded);
+// The same id again returns the first outcome and sends nothing.
+assert_eq!(ledger.cancel(refund).await?.attempts.len(), 1);
+# assert_eq!(sandbox.payment(&pg_cno).unwrap().cancels.len(), 1);
+# Ok(())
+# }
+```
+"##
+)]
+//!
 //! ## The write-ahead protocol
 //!
 //! An executor drives each intent through a [`Store`] like this:
@@ -28,7 +73,8 @@
 //!    midnight) and [`Store::record_attempt`] its key, date and exact bytes. Only when that
 //!    returns `Ok` (committed to disk) may the first byte be sent. An Alipay/WeChat resend
 //!    must repeat the first message exactly; a generic resend must use a new key.
-//! 5. **Record the result**: [`Store::record_result`] before the next step.
+//! 5. **Record the result**: [`Store::record_result`] before the next step (the last
+//!    attempt's result may instead go with the outcome: [`Store::finish_with_result`]).
 //! 6. **Finish**: [`Store::finish`] with succeeded, declined, not processed (with proof:
 //!    [`NotProcessedProof`]), unknown, or pending (WeChat). Final states never change.
 //!
@@ -111,6 +157,8 @@
 
 pub mod batch;
 pub mod error;
+#[cfg(feature = "client")]
+pub mod exec;
 pub mod model;
 pub mod money;
 pub mod postgres;
@@ -122,6 +170,8 @@ pub mod url;
 
 pub use batch::{read_batch, write_report, BadRow, BatchError, BatchRow};
 pub use error::{Conflict, InvalidField, LedgerError, TransitionError, UrlError};
+#[cfg(feature = "client")]
+pub use exec::{summarize, BatchOptions, ExecConfig, ExecError, Ledger};
 pub use model::*;
 pub use money::Currency;
 pub use postgres::PostgresStore;

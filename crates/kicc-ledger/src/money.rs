@@ -1,13 +1,12 @@
 //! Currencies and decimal amounts as a person writes them, converted exactly to minor units.
 //!
-//! This duplicates the rules of `kicc_core::money` (`Amount::parse_major`) on purpose for now,
-//! so the ledger stays independent of kicc-core's types; integration is expected to switch to
-//! `kicc_core::Money`. No floats anywhere.
+//! Parsing is kicc-core's (`Amount::parse_major`), so `kicc cancel --amount`, the batch file
+//! and the SDK read amounts by one set of rules. No floats anywhere.
 
 use std::fmt;
 
 /// The largest amount accepted, in minor units (12 digits, like KICC's amount fields).
-pub const MAX_MINOR_UNITS: u64 = 999_999_999_999;
+pub const MAX_MINOR_UNITS: u64 = kicc_core::Amount::MAX;
 
 /// A currency a cancel can be expressed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,56 +51,25 @@ impl fmt::Display for Currency {
 }
 
 /// Reads `text`, a decimal in major units of `currency` (`"12.03"` USD is 1203 cents, `"1000"`
-/// KRW is 1000 won) and returns minor units, or why it is refused.
+/// KRW is 1000 won) and returns minor units, or why it is refused (the rule, e.g. `is not a
+/// valid amount: USD has at most 2 decimal places (cents)`).
 ///
-/// Refused: empty text, signs, exponents, separators, spaces, a missing integer or fraction
-/// part (`.5`, `5.`), more decimal places than the currency has unless they are zeros
-/// (`"0.105"` USD, `"10.5"` KRW), zero, and more than [`MAX_MINOR_UNITS`].
-pub fn parse_major(currency: Currency, text: &str) -> Result<u64, &'static str> {
-    let (int, frac) = match text.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (text, None),
-    };
-    if int.is_empty() {
-        return Err("needs digits before the decimal point");
+/// The rules are kicc-core's, in one place ([`kicc_core::Amount::parse_major`]): refused are
+/// empty text, signs, exponents, separators, spaces, a missing integer or fraction part
+/// (`.5`, `5.`), more decimal places than the currency has unless they are zeros (`"0.105"`
+/// USD, `"10.5"` KRW), zero, and more than [`MAX_MINOR_UNITS`].
+pub fn parse_major(currency: Currency, text: &str) -> Result<u64, String> {
+    kicc_core::Amount::parse_major("amount", core_currency(currency), text)
+        .map(kicc_core::Amount::minor_units)
+        .map_err(|e| e.rule.to_string())
+}
+
+/// kicc-core's currency for `currency`.
+pub fn core_currency(currency: Currency) -> kicc_core::Currency {
+    match currency {
+        Currency::Krw => kicc_core::Currency::Krw,
+        Currency::Usd => kicc_core::Currency::Usd,
     }
-    if !int.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("only digits and one decimal point are allowed");
-    }
-    let frac = match frac {
-        Some("") => return Err("needs digits after the decimal point"),
-        Some(f) => f,
-        None => "",
-    };
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("only digits and one decimal point are allowed");
-    }
-    let places = currency.decimals() as usize;
-    let (kept, extra) = frac.split_at(frac.len().min(places));
-    if extra.bytes().any(|b| b != b'0') {
-        return Err(match currency {
-            Currency::Krw => "KRW has no fractional part (whole won only)",
-            Currency::Usd => "USD has at most 2 decimal places (cents)",
-        });
-    }
-    let digits = int
-        .bytes()
-        .chain(kept.bytes())
-        .chain(std::iter::repeat_n(b'0', places - kept.len()));
-    let mut minor: u64 = 0;
-    for b in digits {
-        minor = minor
-            .checked_mul(10)
-            .and_then(|m| m.checked_add(u64::from(b - b'0')))
-            .ok_or("is larger than 999999999999 minor units")?;
-    }
-    if minor == 0 {
-        return Err("must be greater than zero");
-    }
-    if minor > MAX_MINOR_UNITS {
-        return Err("is larger than 999999999999 minor units");
-    }
-    Ok(minor)
 }
 
 /// Writes `minor` units of `currency` in major units (`1203` USD as `12.03`).

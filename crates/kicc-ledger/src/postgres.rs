@@ -811,6 +811,21 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn finish_with_result(
+        &self,
+        lease: &Lease,
+        number: u32,
+        result: AttemptResult,
+        outcome: Finish,
+    ) -> Result<Intent, LedgerError> {
+        self.under_lease(lease, |old, now| {
+            let mid = transition::record_result(old, lease, now, number, result)?;
+            let new = transition::finish(&mid, lease, now, outcome)?;
+            Ok((new.clone(), new))
+        })
+        .await
+    }
+
     async fn release(&self, lease: &Lease) -> Result<Intent, LedgerError> {
         self.under_lease(lease, |old, now| {
             let new = transition::release(old, lease, now)?;

@@ -787,6 +787,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn finish_with_result(
+        &self,
+        lease: &Lease,
+        number: u32,
+        result: AttemptResult,
+        outcome: Finish,
+    ) -> Result<Intent, LedgerError> {
+        let l = lease.clone();
+        self.under_lease(lease, move |old, now| {
+            let mid = transition::record_result(old, &l, now, number, result)?;
+            let new = transition::finish(&mid, &l, now, outcome)?;
+            Ok((new.clone(), new))
+        })
+        .await
+    }
+
     async fn release(&self, lease: &Lease) -> Result<Intent, LedgerError> {
         let l = lease.clone();
         self.under_lease(lease, move |old, now| {

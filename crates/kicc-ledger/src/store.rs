@@ -166,6 +166,16 @@ pub trait Store: Send + Sync {
         outcome: Finish,
     ) -> impl Future<Output = Result<Intent, LedgerError>> + Send;
 
+    /// [`Store::record_result`] of attempt `number` and then [`Store::finish`], in one
+    /// transaction: both or neither (one commit instead of two for the last attempt).
+    fn finish_with_result(
+        &self,
+        lease: &Lease,
+        number: u32,
+        result: AttemptResult,
+        outcome: Finish,
+    ) -> impl Future<Output = Result<Intent, LedgerError>> + Send;
+
     /// Frees the lease without an outcome: back to planned if nothing was recorded, else
     /// pending (accepted WeChat cancel) or unknown.
     fn release(&self, lease: &Lease) -> impl Future<Output = Result<Intent, LedgerError>> + Send;
@@ -274,6 +284,15 @@ impl Store for AnyStore {
     }
     async fn finish(&self, lease: &Lease, outcome: Finish) -> Result<Intent, LedgerError> {
         dispatch!(self, s => s.finish(lease, outcome).await)
+    }
+    async fn finish_with_result(
+        &self,
+        lease: &Lease,
+        number: u32,
+        result: AttemptResult,
+        outcome: Finish,
+    ) -> Result<Intent, LedgerError> {
+        dispatch!(self, s => s.finish_with_result(lease, number, result, outcome).await)
     }
     async fn release(&self, lease: &Lease) -> Result<Intent, LedgerError> {
         dispatch!(self, s => s.release(lease).await)

@@ -32,6 +32,13 @@ async fn write_ahead_flow_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_with_result_is_all_or_nothing_on_sqlite() {
+    let (_d, path) = fresh().await;
+    let s = SqliteStore::open(&path).await.unwrap();
+    finish_with_result_is_all_or_nothing(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_is_all_or_nothing_on_sqlite() {
     let (_d, path) = fresh().await;
     import_conflicts(&SqliteStore::open(&path).await.unwrap()).await;

@@ -39,6 +39,16 @@ pub fn os_rng() -> Rng {
     Rng::from_seed(seed)
 }
 
+/// Whether `error` certainly means the request never reached the server (no connection, or
+/// refused before sending): [`Delivery::NotDelivered`]; every other failure may have been
+/// delivered ([`Delivery::Unknown`]). The one mapping every driver uses.
+pub fn never_delivered(error: &TransportError) -> bool {
+    matches!(
+        error,
+        TransportError::Connect(_) | TransportError::Refused(_)
+    )
+}
+
 /// What the caller knows about a cancel, for the `kicc.cancel` span.
 #[derive(Debug, Clone, Copy)]
 pub struct CancelLabels<'a> {
@@ -187,11 +197,10 @@ where
             },
             Err(e) => {
                 reason = e.to_string();
-                match e {
-                    TransportError::Connect(_) | TransportError::Refused(_) => {
-                        Delivery::NotDelivered { reason: &reason }
-                    }
-                    _ => Delivery::Unknown { reason: &reason },
+                if never_delivered(e) {
+                    Delivery::NotDelivered { reason: &reason }
+                } else {
+                    Delivery::Unknown { reason: &reason }
                 }
             }
         };

@@ -400,3 +400,53 @@ pub async fn notices_flow<S: Store>(store: &S) {
         Err(LedgerError::Transition(TransitionError::Invalid(_)))
     ));
 }
+
+/// The last result and the outcome in one transaction: a refused outcome writes neither.
+pub async fn finish_with_result_is_all_or_nothing<S: Store>(store: &S) {
+    store
+        .plan(spec("fwr-1", Channel::Generic, "pg-fwr", None))
+        .await
+        .unwrap();
+    let l = store.lease(&id("fwr-1"), TTL).await.unwrap().lease;
+    let a = store.record_attempt(&l, plan("FWR1")).await.unwrap();
+    // A decline after an attempt that may have been processed is refused (invariant 8) ...
+    let refused = store
+        .finish_with_result(
+            &l,
+            a.number,
+            result(OutcomeKind::Ambiguous),
+            Finish::Declined {
+                res_cd: "R102".into(),
+                detail: "no".into(),
+            },
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(LedgerError::Transition(TransitionError::Rule { .. }))
+        ),
+        "{refused:?}"
+    );
+    // ... and the result was not written either.
+    let i = store.get(&id("fwr-1")).await.unwrap().unwrap();
+    assert_eq!(i.state.kind(), StateKind::InFlight);
+    assert_eq!(i.attempts[0].result, None);
+    let i = store
+        .finish_with_result(
+            &l,
+            a.number,
+            result(OutcomeKind::Ambiguous),
+            Finish::Unknown {
+                detail: "timed out".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(i.state.kind(), StateKind::Unknown);
+    let stored = store.get(&id("fwr-1")).await.unwrap().unwrap();
+    assert_eq!(
+        stored.attempts[0].result,
+        Some(result(OutcomeKind::Ambiguous))
+    );
+}

@@ -1,0 +1,1043 @@
+//! The executor (feature `client`, on by default): cancels through the ledger.
+//!
+//! [`Ledger`] drives kicc-core's sans-IO [`Cancellation`] itself, so that every attempt is
+//! durable before its first byte: for each request the machine asks to send, an attempt
+//! (not a look-up) renews the lease for at least the attempt's timeout plus a margin and
+//! records its key, Korea date and exact bytes; only then is it sent, and its result is
+//! recorded before the next step. The message is built when the intent is leased (a batch
+//! may cross Korea midnight).
+//!
+//! Recovery never rebuilds an intent that may have been processed as a new cancel:
+//!
+//! - generic: [`Cancellation::resume`] with a fresh, unused key and every journaled attempt;
+//!   it looks each maybe-processed key up (no sooner than its send plus the processing
+//!   bound) and sends anew only when all are absent;
+//! - Alipay / WeChat Pay: the stored bytes are resent identically (same key, same date, also
+//!   after midnight) until [`ExecConfig::wallet_resend_max_age`] after the first send, after
+//!   which the intent stays unknown;
+//! - WeChat Pay pending: stored webhook notices for (`pgCno`, `cancelPgCno`) are confirmed
+//!   with `find`, or `find` is asked until [`ExecConfig::wait`] passes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kicc_core::codes::{classify, ResponseClass};
+use kicc_core::retry::{
+    Action, Cancellation, Delivery, Describes, Exchange, InFlight, RetryPolicy, SentAttempt,
+};
+use kicc_core::wallet::{WalletApi, WalletCancel, WalletRevise};
+use kicc_core::wire::Envelope;
+use kicc_core::{
+    Amount, Error as CoreError, FieldError, KoreaDate, Memo, Merchant, Money, NotifyUrl, PgCno,
+    ReviseMessage, ReviseTypeCode, ShopTransactionId, WechatCancelNotice,
+};
+use kicc_generic::RemainAmountConvention;
+use kicc_transport::driver::{never_delivered, now, os_rng};
+use kicc_transport::{HttpResponse, Transport, TransportError};
+use kicc_wechat::{ResultWaiter, StatusQuery, WaitAction, WaitPolicy};
+use tokio::sync::watch;
+
+use crate::error::{LedgerError, TransitionError};
+use crate::model::{
+    Attempt, AttemptPlan, AttemptResult, Channel, Finish, Intent, IntentParams, IntentSpec, Lease,
+    NotProcessedProof, OutcomeKind, StateKind, Timestamp,
+};
+use crate::money::core_currency;
+use crate::store::{Leased, Store};
+use crate::transition::Planned;
+
+/// How the executor sends and waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecConfig {
+    /// Retry bounds and gateway facts (processing bound, look-up "not found" codes), the
+    /// same knobs as `kicc cancel`.
+    pub policy: RetryPolicy,
+    /// The longest one request may take (default 30 s); a request still unanswered then is
+    /// treated as possibly delivered.
+    pub attempt_timeout: Duration,
+    /// Lease left beyond the timeout before an attempt starts (default 10 s).
+    pub lease_margin: Duration,
+    /// Identical Alipay / WeChat Pay resends stop this long after the first send (default one
+    /// day); the intent is then left unknown.
+    pub wallet_resend_max_age: Duration,
+    /// How long a WeChat Pay cancel waits for its final result after acceptance (default
+    /// 60 s); still pending after that.
+    pub wait: Duration,
+    /// Status queries of a pending WeChat Pay cancel, this far apart (default 2 s).
+    pub query_interval: Duration,
+    /// What `remain_amount` means on the wire (default: the balance before the cancel).
+    pub remain_convention: RemainAmountConvention,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        ExecConfig {
+            policy: RetryPolicy::default(),
+            attempt_timeout: Duration::from_secs(30),
+            lease_margin: Duration::from_secs(10),
+            wallet_resend_max_age: Duration::from_secs(24 * 60 * 60),
+            wait: Duration::from_secs(60),
+            query_interval: Duration::from_secs(2),
+            remain_convention: RemainAmountConvention::default(),
+        }
+    }
+}
+
+impl ExecConfig {
+    /// The lease a worker takes: an attempt's timeout and margin, plus the longest wait the
+    /// machine may make between two attempts (processing bound, backoff) so a live worker
+    /// is not taken over while it waits.
+    pub fn lease_ttl(&self) -> Duration {
+        self.attempt_timeout
+            .saturating_add(self.lease_margin)
+            .saturating_add(self.policy.processing_bound)
+            .saturating_add(self.policy.max_backoff)
+            .saturating_add(self.query_interval)
+    }
+
+    fn min_remaining(&self) -> Duration {
+        self.attempt_timeout.saturating_add(self.lease_margin)
+    }
+}
+
+/// Why the executor stopped before an intent reached a state it could record.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// The intent's parameters are invalid: nothing was stored or sent.
+    #[error("invalid {0}")]
+    Invalid(#[from] crate::error::InvalidField),
+    /// The ledger refused or failed (conflict, busy, fenced, database error). Whatever was
+    /// recorded stands; an intent left in flight is recovered later.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl From<TransitionError> for ExecError {
+    fn from(e: TransitionError) -> Self {
+        ExecError::Ledger(LedgerError::Transition(e))
+    }
+}
+
+/// Options of [`Ledger::run_batch`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchOptions {
+    /// Intents in flight at once (at least 1).
+    pub concurrency: usize,
+    /// At most this many intents started per second (`None`: no limit).
+    pub rate: Option<f64>,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            concurrency: 8,
+            rate: None,
+        }
+    }
+}
+
+/// Cancels through a ledger: one merchant, one transport, one store. See the crate's front
+/// page for an example, and the module docs for what it guarantees.
+#[derive(Debug, Clone)]
+pub struct Ledger<S, T> {
+    store: S,
+    transport: T,
+    merchant: Merchant,
+    config: ExecConfig,
+}
+
+/// The state of one leased run: the lease (renewed as it goes) and the journal.
+struct Run {
+    lease: Lease,
+    intent: Intent,
+    /// A local instant no later than the database's "now" the lease's expiry was computed
+    /// from (taken just before asking), when known: while `ttl` minus the time since then
+    /// still covers an attempt, renewing would change nothing and is skipped.
+    held_since: Option<Instant>,
+    /// The result of the latest attempt, not yet written: it is written before the next
+    /// step (a wait, a send), or with the outcome in one transaction when the next step is
+    /// the end ([`Store::finish_with_result`]).
+    unwritten: Option<(u32, AttemptResult)>,
+}
+
+impl<S: Store, T: Transport> Ledger<S, T> {
+    /// A ledger executor with the default [`ExecConfig`].
+    pub fn new(store: S, merchant: Merchant, transport: T) -> Self {
+        Ledger {
+            store,
+            transport,
+            merchant,
+            config: ExecConfig::default(),
+        }
+    }
+
+    /// Sets the configuration.
+    pub fn config(mut self, config: ExecConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn exec_config(&self) -> &ExecConfig {
+        &self.config
+    }
+
+    /// Cancels once per `intent_id`: stores the intent, runs it to an outcome and returns
+    /// it. The same id with the same parameters returns the stored intent (a final one as
+    /// it is, sending nothing; an unfinished one is recovered); with different parameters
+    /// it is a typed conflict ([`TransitionError::Conflict`]).
+    pub async fn cancel(&self, params: IntentParams) -> Result<Intent, ExecError> {
+        let spec = params.validate()?;
+        self.cancel_spec(spec).await
+    }
+
+    /// [`Ledger::cancel`] with a validated spec.
+    pub async fn cancel_spec(&self, spec: IntentSpec) -> Result<Intent, ExecError> {
+        let id = spec.intent_id().clone();
+        let intent = match self.store.plan(spec).await? {
+            Planned::Created(i) | Planned::Existing(i) => i,
+        };
+        if intent.state.kind().is_final() {
+            return Ok(intent);
+        }
+        let asked = Instant::now();
+        let leased = self.store.lease(&id, self.config.lease_ttl()).await?;
+        self.run_held(leased, Some(asked), None).await
+    }
+
+    /// Runs a leased intent to an outcome it can record (final, unknown or pending) and
+    /// returns the intent as stored. `stop`, when it turns `true`, cuts a WeChat Pay wait
+    /// short (the intent stays pending).
+    pub async fn run_leased(
+        &self,
+        leased: Leased,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<Intent, ExecError> {
+        self.run_held(leased, None, stop).await
+    }
+
+    /// [`Ledger::run_leased`] for a lease asked for at `asked` (local clock), if known.
+    async fn run_held(
+        &self,
+        leased: Leased,
+        asked: Option<Instant>,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<Intent, ExecError> {
+        let mut run = Run {
+            lease: leased.lease,
+            intent: leased.intent,
+            held_since: asked,
+            unwritten: None,
+        };
+        // An attempt an earlier worker recorded but never saw answered may have been
+        // processed: say so in the journal before anything else.
+        let orphans: Vec<u32> = run
+            .intent
+            .attempts
+            .iter()
+            .filter(|a| a.result.is_none())
+            .map(|a| a.number)
+            .collect();
+        for number in orphans {
+            let result = AttemptResult {
+                http_status: None,
+                res_cd: None,
+                detail: "taken over: the earlier worker stopped before recording the result".into(),
+                outcome: OutcomeKind::Ambiguous,
+            };
+            self.store
+                .record_result(&run.lease, number, result.clone())
+                .await?;
+            if let Some(a) = run.intent.attempts.iter_mut().find(|a| a.number == number) {
+                a.result = Some(result);
+            }
+        }
+        let channel = run.intent.spec.channel();
+        if channel == Channel::Wechat {
+            if let Some(cancel_pg_cno) = run.intent.cancel_pg_cno.clone() {
+                // Accepted earlier: learn the result, never send the cancel again.
+                return self.await_wechat(run, cancel_pg_cno, stop).await;
+            }
+        }
+        let outcome = match channel {
+            Channel::Generic => self.run_generic(&mut run).await,
+            Channel::Alipay => {
+                self.run_wallet(&mut run, wallet_request::<kicc_alipay::Alipay>)
+                    .await
+            }
+            Channel::Wechat => self.run_wallet(&mut run, wechat_request).await,
+        };
+        let finish = match outcome {
+            Err(ExecError::Ledger(e)) => return Err(ExecError::Ledger(e)),
+            Err(ExecError::Invalid(f)) => self.unsendable(&run, f.to_string()),
+            Ok(Built::Refused(why)) => self.unsendable(&run, why),
+            Ok(Built::Finish(f)) => f,
+        };
+        if let Finish::Pending { cancel_pg_cno } = &finish {
+            let cancel_pg_cno = cancel_pg_cno.clone();
+            let intent = self.finish(&run, finish).await?;
+            if stop.is_some_and(|s| *s.borrow()) {
+                return Ok(intent);
+            }
+            let asked = Instant::now();
+            let leased = self
+                .store
+                .lease(intent.spec.intent_id(), self.config.lease_ttl())
+                .await?;
+            let run = Run {
+                lease: leased.lease,
+                intent: leased.intent,
+                held_since: Some(asked),
+                unwritten: None,
+            };
+            return self.await_wechat(run, cancel_pg_cno, stop).await;
+        }
+        self.finish(&run, finish).await
+    }
+
+    /// Recovers every intent left in flight (expired lease or dead owner), unknown or
+    /// pending, `concurrency` at a time; returns them as they ended. Intents a live owner
+    /// holds are skipped.
+    pub async fn recover(&self, concurrency: usize) -> Result<Vec<Intent>, ExecError> {
+        let (_tx, rx) = watch::channel(false);
+        let ended = std::sync::Mutex::new(Vec::new());
+        let push = |i: &Intent| {
+            if let Ok(mut e) = ended.lock() {
+                e.push(i.clone());
+            }
+        };
+        self.recover_with(concurrency, &rx, &push).await?;
+        Ok(ended.into_inner().unwrap_or_default())
+    }
+
+    async fn recover_with(
+        &self,
+        concurrency: usize,
+        stop: &watch::Receiver<bool>,
+        on_done: &(dyn Fn(&Intent) + Sync),
+    ) -> Result<(), ExecError>
+    where
+        S: Sync,
+        T: Sync,
+    {
+        let mut ids: Vec<_> = self
+            .store
+            .recoverable()
+            .await?
+            .into_iter()
+            .map(|i| i.spec.intent_id().clone())
+            .collect();
+        for p in self.store.list(Some(StateKind::Pending)).await? {
+            let id = p.spec.intent_id().clone();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let next = AtomicUsize::new(0);
+        let worker = || async {
+            loop {
+                if *stop.borrow() {
+                    return Ok::<(), ExecError>(());
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(id) = ids.get(i) else {
+                    return Ok(());
+                };
+                let asked = Instant::now();
+                let leased = match self.store.lease(id, self.config.lease_ttl()).await {
+                    Ok(l) => l,
+                    // Someone else holds it, it ended meanwhile, or an earlier intent on its
+                    // payment must end first: leave it to them / to the batch.
+                    Err(LedgerError::Transition(
+                        TransitionError::Busy { .. }
+                        | TransitionError::AlreadyFinal { .. }
+                        | TransitionError::Blocked { .. },
+                    )) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                match self.run_held(leased, Some(asked), Some(stop)).await {
+                    Ok(intent) => on_done(&intent),
+                    Err(e) if taken_over(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let workers: Vec<_> = (0..concurrency.max(1)).map(|_| worker()).collect();
+        for r in join_all(workers).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Runs the ledger's work: first recovers what an earlier run left (in flight, unknown,
+    /// pending), then leases planned intents (import order, one at a time per `pgCno`) with
+    /// `options.concurrency` workers until none is left or `stop` turns `true`; an intent
+    /// in flight when `stop` turns is finished or recorded, never abandoned mid-attempt.
+    /// `on_done` sees each intent as it ends.
+    pub async fn run_batch(
+        &self,
+        options: BatchOptions,
+        stop: watch::Receiver<bool>,
+        on_done: &(dyn Fn(&Intent) + Sync),
+    ) -> Result<(), ExecError>
+    where
+        S: Sync,
+        T: Sync,
+    {
+        let concurrency = options.concurrency.max(1);
+        self.recover_with(concurrency, &stop, on_done).await?;
+        let busy = AtomicUsize::new(0);
+        let progressed = tokio::sync::Notify::new();
+        let pace = options
+            .rate
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| Duration::from_secs_f64(1.0 / r));
+        let next_slot = tokio::sync::Mutex::new(tokio::time::Instant::now());
+        let worker = || async {
+            loop {
+                if *stop.borrow() {
+                    return Ok::<(), ExecError>(());
+                }
+                if let Some(pace) = pace {
+                    let mut slot = next_slot.lock().await;
+                    let at = (*slot).max(tokio::time::Instant::now());
+                    *slot = at + pace;
+                    drop(slot);
+                    tokio::time::sleep_until(at).await;
+                }
+                busy.fetch_add(1, Ordering::SeqCst);
+                let asked = Instant::now();
+                let leased = self.store.lease_next(self.config.lease_ttl()).await;
+                let leased = match leased {
+                    Ok(l) => l,
+                    Err(e) => {
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                        progressed.notify_waiters();
+                        return Err(e.into());
+                    }
+                };
+                let Some(leased) = leased else {
+                    let others = busy.fetch_sub(1, Ordering::SeqCst) - 1;
+                    if others == 0 {
+                        // Nothing planned is free and none of our workers holds back an
+                        // intent on the same payment: done.
+                        progressed.notify_waiters();
+                        return Ok(());
+                    }
+                    // An intent held back behind one of ours: wait for progress.
+                    let notified = progressed.notified();
+                    let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
+                    continue;
+                };
+                let result = self.run_held(leased, Some(asked), Some(&stop)).await;
+                busy.fetch_sub(1, Ordering::SeqCst);
+                progressed.notify_waiters();
+                match result {
+                    Ok(intent) => on_done(&intent),
+                    // Taken over while we waited (our lease expired): the new holder goes on
+                    // from what we recorded; nothing of ours can be written any more.
+                    Err(e) if taken_over(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let workers: Vec<_> = (0..concurrency).map(|_| worker()).collect();
+        let mut first_err = None;
+        for r in join_all(workers).await {
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    // ---- the channels ----
+
+    async fn run_generic(&self, run: &mut Run) -> Result<Built, ExecError> {
+        let request = match generic_request(&run.intent.spec, self.config.remain_convention) {
+            Ok(r) => r,
+            Err(e) => return Ok(Built::Refused(e.to_string())),
+        };
+        let at = SystemTime::now();
+        let mut rng = os_rng();
+        let key = ShopTransactionId::generate(at, &mut rng);
+        let exchange = match kicc_generic::GenericExchange::new(&self.merchant, request, key, at) {
+            Ok(x) => x,
+            Err(e) => return Ok(Built::Refused(e.to_string())),
+        };
+        let sent = sent_attempts(&run.intent);
+        let cancellation = if sent.is_empty() {
+            Cancellation::new(exchange, self.config.policy.clone(), rng)
+        } else {
+            Cancellation::resume(exchange, self.config.policy.clone(), rng, sent, at)
+        };
+        let outcome = self.drive(run, cancellation).await?;
+        Ok(Built::Finish(self.decide(run, outcome, false)))
+    }
+
+    async fn run_wallet<C: WalletApi>(
+        &self,
+        run: &mut Run,
+        build: fn(&IntentSpec) -> Result<WalletCancel<C>, FieldError>,
+    ) -> Result<Built, ExecError> {
+        let wechat = run.intent.spec.channel() == Channel::Wechat;
+        let (message, sent) = match run.intent.attempts.first() {
+            Some(first) => {
+                // Taken over: resend the stored message identically, within the age limit.
+                let age = self
+                    .store
+                    .now()
+                    .await?
+                    .millis()
+                    .saturating_sub(first.sent_at.millis());
+                let max = i64::try_from(self.config.wallet_resend_max_age.as_millis())
+                    .unwrap_or(i64::MAX);
+                if age > max
+                    && run
+                        .intent
+                        .attempts
+                        .iter()
+                        .any(Attempt::may_have_been_processed)
+                {
+                    return Ok(Built::Finish(Finish::Unknown {
+                        detail: format!(
+                            "identical resends stopped {} s after the first send; ask KICC about key {}",
+                            self.config.wallet_resend_max_age.as_secs(),
+                            first.key
+                        ),
+                    }));
+                }
+                let message = match WalletRevise::<C>::from_json(&first.request) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        return Ok(Built::Finish(Finish::Unknown {
+                            detail: format!("the stored message cannot be read: {e}"),
+                        }))
+                    }
+                };
+                let sent = sent_attempts(&run.intent);
+                (message, sent)
+            }
+            None => match build(&run.intent.spec) {
+                Ok(cancel) => {
+                    let at = SystemTime::now();
+                    let key = ShopTransactionId::generate(at, &mut os_rng());
+                    (cancel.message(&self.merchant, key, at), Vec::new())
+                }
+                Err(e) => return Ok(Built::Refused(e.to_string())),
+            },
+        };
+        let exchange = match message.exchange(&self.merchant) {
+            Ok(x) => x,
+            Err(e) => return Ok(Built::Refused(e.to_string())),
+        };
+        let cancellation = if sent.is_empty() {
+            Cancellation::new(exchange, self.config.policy.clone(), os_rng())
+        } else {
+            Cancellation::resume(
+                exchange,
+                self.config.policy.clone(),
+                os_rng(),
+                sent,
+                SystemTime::now(),
+            )
+        };
+        let outcome = self.drive(run, cancellation).await?;
+        Ok(Built::Finish(self.decide(run, outcome, wechat)))
+    }
+
+    /// Drives `c` to its outcome, journaling every attempt before its first byte.
+    async fn drive<E: Exchange>(
+        &self,
+        run: &mut Run,
+        mut c: Cancellation<E>,
+    ) -> Result<Result<E::Output, CoreError>, ExecError> {
+        let channel = run.intent.spec.channel();
+        loop {
+            let step = match c.poll(now()) {
+                Action::Done(outcome) => return Ok(outcome),
+                Action::WaitUntil(until) => Err(until),
+                Action::AwaitDelivery => continue,
+                Action::Send(request) => Ok(request.clone()),
+            };
+            // Not the end: the last result must be durable before the next step.
+            self.write_result(run).await?;
+            let request = match step {
+                Ok(request) => request,
+                Err(until) => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+                    continue;
+                }
+            };
+            let plan = match c.in_flight() {
+                Some(InFlight::Attempt(sent)) => Some(AttemptPlan {
+                    key: sent.key.to_string(),
+                    korea_date: sent.date.to_string(),
+                    request: request.body().to_vec(),
+                }),
+                _ => None,
+            };
+            let number = match plan {
+                Some(plan) => {
+                    self.renew_for_attempt(run).await?;
+                    let attempt = self.store.record_attempt(&run.lease, plan).await?;
+                    let number = attempt.number;
+                    run.intent.attempts.push(attempt);
+                    Some(number)
+                }
+                None => None,
+            };
+            let result = match tokio::time::timeout(
+                self.config.attempt_timeout,
+                self.transport.send(request),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(TransportError::Timeout(self.config.attempt_timeout)),
+            };
+            if let Some(number) = number {
+                let recorded = attempt_result(channel, &result);
+                if let Some(a) = run.intent.attempts.iter_mut().find(|a| a.number == number) {
+                    a.result = Some(recorded.clone());
+                }
+                run.unwritten = Some((number, recorded));
+            }
+            let reason = match &result {
+                Err(e) => e.to_string(),
+                Ok(_) => String::new(),
+            };
+            let delivery = match &result {
+                Ok(r) => Delivery::Response {
+                    status: r.status().as_u16(),
+                    body: r.body(),
+                },
+                Err(e) if never_delivered(e) => Delivery::NotDelivered { reason: &reason },
+                Err(_) => Delivery::Unknown { reason: &reason },
+            };
+            c.on_delivery(delivery, now());
+        }
+    }
+
+    /// Makes sure the lease covers one more request (its timeout plus the margin): renews
+    /// it unless it was taken or renewed so recently that a renewal would change nothing
+    /// (one commit saved per attempt; a second of slack for the clocks).
+    async fn renew_for_attempt(&self, run: &mut Run) -> Result<(), ExecError> {
+        let needed = self
+            .config
+            .min_remaining()
+            .saturating_add(Duration::from_secs(1));
+        let covered = run
+            .held_since
+            .is_some_and(|t| t.elapsed().saturating_add(needed) <= run.lease.ttl);
+        if !covered {
+            let asked = Instant::now();
+            run.lease = self
+                .store
+                .renew(&run.lease, self.config.min_remaining())
+                .await?;
+            run.held_since = Some(asked);
+        }
+        Ok(())
+    }
+
+    /// The ledger outcome of a finished cancellation.
+    fn decide<O: Describes>(
+        &self,
+        run: &Run,
+        outcome: Result<O, CoreError>,
+        wechat: bool,
+    ) -> Finish {
+        match outcome {
+            Ok(out) => {
+                let cancel_pg_cno = out.described_cancel_pg_cno().to_owned();
+                if cancel_pg_cno.is_empty() {
+                    Finish::Unknown {
+                        detail: "answered 0000 without a cancelPgCno; query the payment".into(),
+                    }
+                } else if wechat {
+                    Finish::Pending { cancel_pg_cno }
+                } else {
+                    Finish::Succeeded { cancel_pg_cno }
+                }
+            }
+            Err(CoreError::Declined(g)) => Finish::Declined {
+                res_cd: g.res_cd.clone(),
+                detail: g.res_msg.clone(),
+            },
+            Err(CoreError::Pending { cancel_pg_cno, .. }) if wechat => {
+                Finish::Pending { cancel_pg_cno }
+            }
+            Err(CoreError::Transport { .. } | CoreError::AlreadyCancelled { .. }) => {
+                Finish::NotProcessed(proof(&run.intent))
+            }
+            Err(e) => Finish::Unknown {
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    /// The outcome when no message can be built for the intent.
+    fn unsendable(&self, run: &Run, why: String) -> Finish {
+        if run.intent.maybe_processed_keys().is_empty() {
+            Finish::NotProcessed(NotProcessedProof::NothingDelivered)
+        } else {
+            Finish::Unknown {
+                detail: format!("cannot resend: {why}"),
+            }
+        }
+    }
+
+    /// Writes the latest attempt's result if it is not yet durable.
+    async fn write_result(&self, run: &mut Run) -> Result<(), ExecError> {
+        if let Some((number, result)) = run.unwritten.take() {
+            self.store.record_result(&run.lease, number, result).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the run (with the latest result, in the same transaction, if unwritten).
+    async fn finish(&self, run: &Run, finish: Finish) -> Result<Intent, ExecError> {
+        let end = |outcome: Finish| async {
+            match run.unwritten.clone() {
+                Some((number, result)) => {
+                    self.store
+                        .finish_with_result(&run.lease, number, result, outcome)
+                        .await
+                }
+                None => self.store.finish(&run.lease, outcome).await,
+            }
+        };
+        match end(finish.clone()).await {
+            Ok(i) => Ok(i),
+            // The ledger's own rules refused this outcome (e.g. a decline after an attempt
+            // that may have been processed): never guess, leave it unknown.
+            Err(LedgerError::Transition(TransitionError::Rule { rule, .. })) => {
+                Ok(end(Finish::Unknown {
+                    detail: format!("{finish:?} refused by the ledger: {rule}"),
+                })
+                .await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits for the final result of an accepted WeChat Pay cancel: stored notices confirmed
+    /// by `find`, or `find` alone, within [`ExecConfig::wait`].
+    async fn await_wechat(
+        &self,
+        mut run: Run,
+        cancel_pg_cno: String,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<Intent, ExecError> {
+        let pg_cno = run.intent.spec.pg_cno().to_owned();
+        let key = run.intent.last_key().unwrap_or_default().to_owned();
+        let policy = WaitPolicy {
+            first_query_after: Duration::ZERO,
+            query_interval: self.config.query_interval,
+            max_wait: self.config.wait,
+            confirm_notice: true,
+        };
+        let query = match StatusQuery::from_text(&pg_cno, &cancel_pg_cno) {
+            Ok(q) => q,
+            Err(e) => {
+                let detail = format!("cannot query the status: {e}");
+                return self.finish(&run, Finish::Unknown { detail }).await;
+            }
+        };
+        let mut waiter = ResultWaiter::new(&pg_cno, &cancel_pg_cno, &key, policy, Instant::now());
+        let mut seen_notices = 0usize;
+        let done = loop {
+            if stop.is_some_and(|s| *s.borrow()) {
+                break None;
+            }
+            let notices = self.store.notices(&pg_cno, &cancel_pg_cno).await?;
+            for n in notices.iter().skip(seen_notices) {
+                if let Ok(notice) = WechatCancelNotice::parse(&n.body) {
+                    waiter.on_notice(&notice, Instant::now());
+                }
+            }
+            seen_notices = notices.len();
+            match waiter.poll(Instant::now()) {
+                WaitAction::Done(result) => break Some(result),
+                WaitAction::QueryStatus => {
+                    self.renew_for_attempt(&mut run).await?;
+                    let status = self.find(&query, &pg_cno).await;
+                    waiter.on_status(status, Instant::now());
+                }
+                WaitAction::AwaitStatus => {}
+                WaitAction::WaitForNotice(until) => {
+                    let until = until.min(Instant::now() + Duration::from_millis(500));
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+                }
+            }
+        };
+        let finish = match done {
+            None => Finish::Pending { cancel_pg_cno },
+            Some(Ok(result)) => Finish::Succeeded {
+                cancel_pg_cno: result.cancel_pg_cno,
+            },
+            Some(Err(CoreError::Declined(g))) => Finish::Declined {
+                res_cd: g.res_cd.clone(),
+                detail: format!("the accepted cancel failed: {}", g.res_msg),
+            },
+            Some(Err(CoreError::Pending { .. })) => Finish::Pending { cancel_pg_cno },
+            Some(Err(e)) => Finish::Unknown {
+                detail: e.to_string(),
+            },
+        };
+        self.finish(&run, finish).await
+    }
+
+    async fn find(
+        &self,
+        query: &StatusQuery,
+        pg_cno: &str,
+    ) -> Result<kicc_wechat::FindResponse, CoreError> {
+        let key = ShopTransactionId::generate(SystemTime::now(), &mut os_rng());
+        let exchange = query
+            .message(&self.merchant, key)
+            .exchange(&self.merchant)?;
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            ..self.config.policy.clone()
+        };
+        let labels = kicc_transport::driver::CancelLabels {
+            channel: "wechat-find",
+            pg_cno,
+        };
+        let transport = TimeoutTransport {
+            inner: &self.transport,
+            timeout: self.config.attempt_timeout,
+        };
+        kicc_transport::driver::execute(&transport, exchange, policy, labels).await
+    }
+}
+
+/// Whether `e` says another worker took the intent over (its writes are fenced).
+fn taken_over(e: &ExecError) -> bool {
+    matches!(
+        e,
+        ExecError::Ledger(LedgerError::Transition(
+            TransitionError::Fenced { .. } | TransitionError::LeaseExpired { .. }
+        ))
+    )
+}
+
+/// A transport with a per-request bound (for status queries, which change nothing).
+struct TimeoutTransport<'a, T> {
+    inner: &'a T,
+    timeout: Duration,
+}
+
+impl<T: Transport> Transport for TimeoutTransport<'_, T> {
+    async fn send(
+        &self,
+        request: kicc_transport::HttpRequest,
+    ) -> Result<HttpResponse, TransportError> {
+        match tokio::time::timeout(self.timeout, self.inner.send(request)).await {
+            Ok(r) => r,
+            Err(_) => Err(TransportError::Timeout(self.timeout)),
+        }
+    }
+}
+
+enum Built {
+    /// No message can be built for this intent (a rule of the API the ledger does not
+    /// check): nothing was sent for it in this run.
+    Refused(String),
+    Finish(Finish),
+}
+
+/// The proof that nothing was processed, after the machine said so: either no attempt
+/// may have been processed, or every such key was looked up and found absent (the only way
+/// the machine reaches "not processed" after a maybe-processed attempt).
+fn proof(intent: &Intent) -> NotProcessedProof {
+    let keys: Vec<String> = intent
+        .maybe_processed_keys()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    if keys.is_empty() {
+        NotProcessedProof::NothingDelivered
+    } else {
+        NotProcessedProof::KeysAbsent { keys }
+    }
+}
+
+/// Every journaled attempt that may have been processed, as the machine resumes them.
+fn sent_attempts(intent: &Intent) -> Vec<SentAttempt> {
+    let mut out: Vec<SentAttempt> = Vec::new();
+    for a in intent
+        .attempts
+        .iter()
+        .filter(|a| a.may_have_been_processed())
+    {
+        let (Ok(key), Ok(date)) = (
+            ShopTransactionId::new(a.key.as_str()),
+            KoreaDate::parse("cancelReqDate", &a.korea_date),
+        ) else {
+            continue;
+        };
+        if let Some(prev) = out.iter_mut().find(|s| s.key == key) {
+            prev.sent_at = Some(system_time(a.sent_at));
+            continue;
+        }
+        out.push(SentAttempt {
+            key,
+            date,
+            sent_at: Some(system_time(a.sent_at)),
+            refund_query: false,
+        });
+    }
+    out
+}
+
+fn system_time(t: Timestamp) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(t.millis()).unwrap_or(0))
+}
+
+/// What the sender can tell of one attempt.
+fn attempt_result(
+    channel: Channel,
+    result: &Result<HttpResponse, TransportError>,
+) -> AttemptResult {
+    match result {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let env = Envelope::read(response.body());
+            let res_cd = env.as_ref().map(|e| e.res_cd.clone());
+            let outcome = if status == 200 {
+                match res_cd
+                    .as_deref()
+                    .map(|c| classify(core_channel(channel), c))
+                {
+                    Some(ResponseClass::Success) if channel == Channel::Wechat => {
+                        OutcomeKind::Pending
+                    }
+                    Some(ResponseClass::Success) => OutcomeKind::Succeeded,
+                    Some(ResponseClass::Declined) => OutcomeKind::Declined,
+                    _ => OutcomeKind::Ambiguous,
+                }
+            } else if status >= 500 || status == 408 || status == 429 {
+                OutcomeKind::Ambiguous
+            } else {
+                OutcomeKind::Declined
+            };
+            let detail = match &env {
+                Some(e) => format!("HTTP {status}: {}", e.res_msg),
+                None => format!("HTTP {status}"),
+            };
+            AttemptResult {
+                http_status: Some(status),
+                res_cd: res_cd.filter(|c| !c.is_empty()),
+                detail,
+                outcome,
+            }
+        }
+        Err(e) => AttemptResult {
+            http_status: None,
+            res_cd: None,
+            detail: e.to_string(),
+            outcome: if never_delivered(e) {
+                OutcomeKind::NotDelivered
+            } else {
+                OutcomeKind::Ambiguous
+            },
+        },
+    }
+}
+
+fn core_channel(channel: Channel) -> kicc_core::Channel {
+    match channel {
+        Channel::Generic => kicc_core::Channel::Generic,
+        Channel::Alipay => kicc_core::Channel::Alipay,
+        Channel::Wechat => kicc_core::Channel::WeChat,
+    }
+}
+
+/// The generic request of `spec`.
+fn generic_request(
+    spec: &IntentSpec,
+    convention: RemainAmountConvention,
+) -> Result<kicc_generic::CancelRequest, FieldError> {
+    let code = ReviseTypeCode::parse(spec.revise_type_code())?;
+    let amount = spec
+        .amount()
+        .map(|a| Amount::new("amount", a))
+        .transpose()?;
+    let mut r = kicc_generic::CancelRequest::with_code(PgCno::new(spec.pg_cno())?, code, amount)?;
+    if let Some(balance) = spec.remain_amount() {
+        r = r
+            .remain_amount(Amount::new("remain_amount", balance)?)?
+            .remain_amount_convention(convention);
+    }
+    if let Some(reason) = spec.reason() {
+        r = r.reason(ReviseMessage::new(reason)?);
+    }
+    Ok(r)
+}
+
+/// The wallet request of `spec` (Alipay / WeChat Pay).
+fn wallet_request<C: WalletApi>(spec: &IntentSpec) -> Result<WalletCancel<C>, FieldError> {
+    let code = ReviseTypeCode::parse(spec.revise_type_code())?;
+    let amount = match (spec.amount(), spec.currency()) {
+        (Some(a), Some(c)) => Some(Money::from_minor("amount", core_currency(c), a)?),
+        (Some(a), None) => Some(Money::from_minor("amount", kicc_core::Currency::Krw, a)?),
+        (None, _) => None,
+    };
+    let mut r = WalletCancel::<C>::with_code(PgCno::new(spec.pg_cno())?, code, amount)?;
+    if let Some(reason) = spec.reason() {
+        r = r.memo(Memo::new(reason)?);
+    }
+    Ok(r)
+}
+
+/// The WeChat Pay request of `spec`, with its `notifyUrl`.
+fn wechat_request(spec: &IntentSpec) -> Result<WalletCancel<kicc_wechat::WeChat>, FieldError> {
+    let mut r = wallet_request::<kicc_wechat::WeChat>(spec)?;
+    if let Some(url) = spec.notify_url() {
+        r = r.notify_url(NotifyUrl::new(url)?);
+    }
+    Ok(r)
+}
+
+/// Runs futures concurrently on this task, returning their outputs in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            match f.as_mut().poll(cx) {
+                std::task::Poll::Ready(v) => out[i] = Some(v),
+                std::task::Poll::Pending => pending = true,
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// The summary counts of `intents`.
+pub fn summarize<'a>(intents: impl IntoIterator<Item = &'a Intent>) -> crate::store::Summary {
+    let mut s = crate::store::Summary::default();
+    for i in intents {
+        s.add(i.state.kind());
+    }
+    s
+}

@@ -1,0 +1,460 @@
+//! The executor against the embedded sandbox: journaled cancels on every channel, the same
+//! id twice, conflicts, faults, and recovery of attempts a "crashed" worker left behind.
+#![cfg(feature = "client")]
+
+use std::time::{Duration, SystemTime};
+
+use kicc_core::retry::RetryPolicy;
+use kicc_core::{BaseUrl, Environment, MallId, Merchant, PgCno, SecretKey, ShopTransactionId};
+use kicc_ledger::{
+    AttemptPlan, BatchOptions, Channel, Currency, ExecConfig, IntentParams, Ledger, LedgerError,
+    SqliteStore, StateKind, Store, TransitionError,
+};
+use kicc_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig, SandboxHandle};
+use kicc_transport::{HyperTransport, Transport};
+
+async fn sandbox() -> SandboxHandle {
+    let config = SandboxConfig {
+        timeout_fault_delay: Duration::from_millis(300),
+        processing_bound: Duration::from_millis(300),
+        webhook_delay: Duration::from_millis(50),
+        ..SandboxConfig::default()
+    };
+    Sandbox::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap()
+}
+
+fn merchant(sb: &SandboxHandle) -> Merchant {
+    Merchant::new(
+        Environment::Custom(BaseUrl::new(&sb.base_url()).unwrap()),
+        MallId::new("T0000001").unwrap(),
+        SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
+    )
+}
+
+fn config() -> ExecConfig {
+    ExecConfig {
+        policy: RetryPolicy {
+            processing_bound: Duration::from_millis(400),
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            lookup_not_found_codes: vec!["R001".into()],
+            ..RetryPolicy::default()
+        },
+        attempt_timeout: Duration::from_millis(150),
+        lease_margin: Duration::from_millis(500),
+        wait: Duration::from_secs(20),
+        query_interval: Duration::from_millis(100),
+        ..ExecConfig::default()
+    }
+}
+
+async fn ledger(
+    sb: &SandboxHandle,
+    dir: &tempfile::TempDir,
+) -> Ledger<SqliteStore, HyperTransport> {
+    let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
+    Ledger::new(store, merchant(sb), HyperTransport::new().unwrap()).config(config())
+}
+
+fn applied(sb: &SandboxHandle, pg_cno: &str) -> Vec<u64> {
+    sb.payment(pg_cno)
+        .unwrap()
+        .cancels
+        .iter()
+        .filter(|c| c.outcome == "applied")
+        .map(|c| c.amount)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_channel_once_and_the_same_id_sends_nothing_new() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(&sb, &dir).await;
+
+    let card = sb
+        .create_payment(
+            kicc_sandbox::Channel::Card,
+            50_000,
+            kicc_sandbox::Currency::Krw,
+        )
+        .unwrap()
+        .pg_cno;
+    let generic = IntentParams {
+        amount: Some(1_004),
+        revise_type_code: Some("32".into()),
+        ..IntentParams::new("g-1", Channel::Generic, card.as_str())
+    };
+    let i = l.cancel(generic.clone()).await.unwrap();
+    assert_eq!(i.state.kind(), StateKind::Succeeded, "{i:?}");
+    let again = l.cancel(generic.clone()).await.unwrap();
+    assert_eq!(again, i);
+    assert_eq!(applied(&sb, &card), vec![1_004]);
+
+    // Same id, another amount: a typed conflict, nothing sent.
+    let other = IntentParams {
+        amount: Some(1_005),
+        ..generic
+    };
+    match l.cancel(other).await {
+        Err(kicc_ledger::ExecError::Ledger(LedgerError::Transition(
+            TransitionError::Conflict(c),
+        ))) => assert_eq!(c.intent_id.as_str(), "g-1"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(applied(&sb, &card), vec![1_004]);
+
+    let ali = sb
+        .create_payment(
+            kicc_sandbox::Channel::Alipay,
+            5_000,
+            kicc_sandbox::Currency::Usd,
+        )
+        .unwrap()
+        .pg_cno;
+    let i = l
+        .cancel(IntentParams {
+            amount: Some(1203),
+            currency: Some(Currency::Usd),
+            ..IntentParams::new("a-1", Channel::Alipay, ali.as_str())
+        })
+        .await
+        .unwrap();
+    assert_eq!(i.state.kind(), StateKind::Succeeded, "{i:?}");
+    assert_eq!(applied(&sb, &ali), vec![1203]);
+
+    let wx = sb
+        .create_payment(
+            kicc_sandbox::Channel::Wechat,
+            3_000,
+            kicc_sandbox::Currency::Krw,
+        )
+        .unwrap()
+        .pg_cno;
+    let i = l
+        .cancel(IntentParams::new("w-1", Channel::Wechat, wx.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(i.state.kind(), StateKind::Succeeded, "{i:?}");
+    assert!(i.cancel_pg_cno.is_some());
+    assert_eq!(applied(&sb, &wx), vec![3_000]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_that_was_applied_is_looked_up_not_resent() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(&sb, &dir).await;
+    let card = sb
+        .create_payment(
+            kicc_sandbox::Channel::Card,
+            9_000,
+            kicc_sandbox::Currency::Krw,
+        )
+        .unwrap()
+        .pg_cno;
+    let mut fault = Fault::new(kicc_sandbox::GENERIC_REVISE_PATH, FaultKind::Timeout);
+    fault.apply = Some(true);
+    sb.inject_fault(fault).unwrap();
+    let i = l
+        .cancel(IntentParams::new("g-t", Channel::Generic, card.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(i.state.kind(), StateKind::Succeeded, "{i:?}");
+    assert_eq!(i.attempts.len(), 1, "no second cancel was sent: {i:?}");
+    assert_eq!(applied(&sb, &card), vec![9_000]);
+}
+
+/// A worker records an attempt, sends it, and dies before recording the result.
+async fn crash_after_sending(
+    store: &SqliteStore,
+    transport: &HyperTransport,
+    id: &str,
+    request: http::Request<bytes::Bytes>,
+    key: &str,
+    date: &str,
+) {
+    let leased = store
+        .lease(
+            &kicc_ledger::IntentId::new(id).unwrap(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    store
+        .record_attempt(
+            &leased.lease,
+            AttemptPlan {
+                key: key.into(),
+                korea_date: date.into(),
+                request: request.body().to_vec(),
+            },
+        )
+        .await
+        .unwrap();
+    let response = transport.send(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_after_a_crash_never_cancels_twice() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = merchant(&sb);
+    let transport = HyperTransport::new().unwrap();
+    let card = sb
+        .create_payment(
+            kicc_sandbox::Channel::Card,
+            7_000,
+            kicc_sandbox::Currency::Krw,
+        )
+        .unwrap()
+        .pg_cno;
+    let ali = sb
+        .create_payment(
+            kicc_sandbox::Channel::Alipay,
+            800,
+            kicc_sandbox::Currency::Usd,
+        )
+        .unwrap()
+        .pg_cno;
+    {
+        let crashed = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
+        crashed
+            .plan(
+                IntentParams::new("g-c", Channel::Generic, card.as_str())
+                    .validate()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        crashed
+            .plan(
+                IntentParams::new("a-c", Channel::Alipay, ali.as_str())
+                    .validate()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let now = SystemTime::now();
+        let key = ShopTransactionId::generate(now, &mut kicc_transport::driver::os_rng());
+        let msg = kicc_generic::CancelRequest::full(PgCno::new(card.as_str()).unwrap())
+            .unwrap()
+            .message(&m, key.clone(), now);
+        let date = msg.head().cancel_req_date().to_string();
+        let req = msg.to_http(&m).unwrap();
+        crash_after_sending(&crashed, &transport, "g-c", req, key.as_str(), &date).await;
+
+        let key = ShopTransactionId::generate(now, &mut kicc_transport::driver::os_rng());
+        let msg = kicc_alipay::CancelRequest::full(PgCno::new(ali.as_str()).unwrap()).message(
+            &m,
+            key.clone(),
+            now,
+        );
+        let date = msg.head().cancel_req_date().to_string();
+        let req = msg.to_http(&m).unwrap();
+        crash_after_sending(&crashed, &transport, "a-c", req, key.as_str(), &date).await;
+        // The store (and with it its owner lock) goes away: the owner is dead.
+    }
+    let l = ledger(&sb, &dir).await;
+    let recovered = l.recover(4).await.unwrap();
+    assert_eq!(recovered.len(), 2, "{recovered:?}");
+    for i in &recovered {
+        assert_eq!(i.state.kind(), StateKind::Succeeded, "{i:?}");
+    }
+    let g = l
+        .store()
+        .get(&kicc_ledger::IntentId::new("g-c").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.attempts.len(), 1, "looked up, never resent: {g:?}");
+    let a = l
+        .store()
+        .get(&kicc_ledger::IntentId::new("a-c").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.attempts.len(), 2, "resent identically: {a:?}");
+    assert_eq!(a.attempts[0].request, a.attempts[1].request);
+    assert_eq!(applied(&sb, &card), vec![7_000]);
+    assert_eq!(applied(&sb, &ali), vec![800]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_runs_every_planned_intent_in_order_per_payment() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(&sb, &dir).await;
+    let card = sb
+        .create_payment(
+            kicc_sandbox::Channel::Card,
+            10_000,
+            kicc_sandbox::Currency::Krw,
+        )
+        .unwrap()
+        .pg_cno;
+    let mut specs = Vec::new();
+    for n in 0..10 {
+        specs.push(
+            IntentParams {
+                amount: Some(1_000),
+                revise_type_code: Some("32".into()),
+                ..IntentParams::new(format!("p-{n}"), Channel::Generic, card.as_str())
+            }
+            .validate()
+            .unwrap(),
+        );
+    }
+    l.store().import(specs).await.unwrap().unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    l.run_batch(
+        BatchOptions {
+            concurrency: 4,
+            rate: None,
+        },
+        rx,
+        &|_| {
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.into_inner(), 10);
+    assert_eq!(l.store().summary().await.unwrap().succeeded, 10);
+    assert_eq!(applied(&sb, &card), vec![1_000; 10]);
+    assert_eq!(sb.payment(&card).unwrap().remaining_amount, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_wallet_resends_stop_after_the_age_limit_and_leave_it_unknown() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = merchant(&sb);
+    let transport = HyperTransport::new().unwrap();
+    let ali = sb
+        .create_payment(
+            kicc_sandbox::Channel::Alipay,
+            900,
+            kicc_sandbox::Currency::Usd,
+        )
+        .unwrap()
+        .pg_cno;
+    {
+        let crashed = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
+        crashed
+            .plan(
+                IntentParams::new("a-old", Channel::Alipay, ali.as_str())
+                    .validate()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let now = SystemTime::now();
+        let key = ShopTransactionId::generate(now, &mut kicc_transport::driver::os_rng());
+        let msg = kicc_alipay::CancelRequest::full(PgCno::new(ali.as_str()).unwrap()).message(
+            &m,
+            key.clone(),
+            now,
+        );
+        let date = msg.head().cancel_req_date().to_string();
+        let req = msg.to_http(&m).unwrap();
+        crash_after_sending(&crashed, &transport, "a-old", req, key.as_str(), &date).await;
+    }
+    let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
+    let l = Ledger::new(store, m, HyperTransport::new().unwrap()).config(ExecConfig {
+        wallet_resend_max_age: Duration::ZERO,
+        ..config()
+    });
+    // The first send must be older than the (zero) limit by the database's clock.
+    let first = l
+        .store()
+        .get(&kicc_ledger::IntentId::new("a-old").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .attempts[0]
+        .sent_at;
+    while l.store().now().await.unwrap().millis() <= first.millis() {
+        tokio::task::yield_now().await;
+    }
+    let recovered = l.recover(1).await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    let i = &recovered[0];
+    assert_eq!(i.state.kind(), StateKind::Unknown, "{i:?}");
+    assert_eq!(i.attempts.len(), 1, "nothing resent: {i:?}");
+    assert!(i
+        .detail
+        .as_deref()
+        .unwrap_or("")
+        .contains("identical resends stopped"));
+    // The one send that did go out is the only cancel.
+    assert_eq!(applied(&sb, &ali), vec![900]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wechat_notice_alone_never_makes_the_intent_final() {
+    // Accepted cancels are applied (and confirmed by `find`) only after 30 s here.
+    let slow = SandboxConfig {
+        webhook_delay: Duration::from_secs(30),
+        ..SandboxConfig::default()
+    };
+    let sb = Sandbox::start("127.0.0.1:0".parse().unwrap(), slow)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
+    let l = Ledger::new(store, merchant(&sb), HyperTransport::new().unwrap()).config(ExecConfig {
+        wait: Duration::from_millis(300),
+        ..config()
+    });
+    let wx = sb
+        .create_payment(
+            kicc_sandbox::Channel::Wechat,
+            2_500,
+            kicc_sandbox::Currency::Krw,
+        )
+        .unwrap()
+        .pg_cno;
+    let i = l
+        .cancel(IntentParams::new("w-n", Channel::Wechat, wx.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(i.state.kind(), StateKind::Pending, "{i:?}");
+    let cancel_pg_cno = i.cancel_pg_cno.clone().unwrap();
+
+    // An unsigned "success" notice arrives (anyone could send it) ...
+    let body = serde_json::json!({
+        "resCd": "0000", "resMsg": "OK", "pgCno": wx, "cancelPgCno": cancel_pg_cno,
+    })
+    .to_string()
+    .into_bytes();
+    let (_, named) = l
+        .store()
+        .record_notice(&wx, &cancel_pg_cno, body)
+        .await
+        .unwrap();
+    assert_eq!(
+        named
+            .map(|n| n.spec.intent_id().as_str().to_owned())
+            .as_deref(),
+        Some("w-n")
+    );
+    // ... but `find` does not confirm it yet: the intent stays pending, never "succeeded".
+    let recovered = l.recover(1).await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(
+        recovered[0].state.kind(),
+        StateKind::Pending,
+        "{:?}",
+        recovered[0]
+    );
+    assert_eq!(
+        recovered[0].attempts.len(),
+        1,
+        "the cancel is never sent again"
+    );
+}
