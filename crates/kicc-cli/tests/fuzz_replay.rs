@@ -4,6 +4,8 @@
 //! already depends on every crate the targets reach.
 
 #[path = "../../../fuzz/src/checks.rs"]
+// The checks assert with `expect` on purpose: a broken promise must be a crash.
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod checks;
 
 use std::path::{Path, PathBuf};
