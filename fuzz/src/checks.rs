@@ -341,7 +341,8 @@ impl RevokeInput {
     }
 }
 
-fn verification_keys() -> wechatpay_direct::VerificationKeys {
+/// The sandbox platform's certificate and public key, as the revoke target verifies with.
+pub fn verification_keys() -> wechatpay_direct::VerificationKeys {
     let mut keys = wechatpay_direct::VerificationKeys::new();
     keys.add_certificate_pem(kicc_sandbox::SANDBOX_PLATFORM_CERTIFICATE_PEM)
         .expect("the sandbox platform certificate loads");

@@ -14,7 +14,7 @@ const USAGE: &str = "usage: cargo xtask fuzz [--time SECS] [--seed] [--minimize]
   Runs every fuzz target (or the ones named) for SECS seconds each (default 120) with
   `cargo +nightly fuzz run`, one after the other, and prints executions per target.
   --seed      first write the seed corpora (fuzz/src/bin/seed.rs)
-  --minimize  afterwards, minimize each target's corpus (`cargo fuzz cmin`)
+  --minimize  afterwards, minimize each target's corpus (`cargo fuzz cmin`, by edges)
   Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).";
 
 #[derive(Debug, PartialEq, Eq)]
@@ -139,7 +139,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         if o.minimize {
             let status = Command::new("cargo")
                 .current_dir(&fuzz)
-                .args(["+nightly", "fuzz", "cmin", t])
+                // Edges only (no hit counters): one input per covered edge keeps the
+                // committed corpora small.
+                .args(["+nightly", "fuzz", "cmin", t, "--", "-use_counters=0"])
                 .status()
                 .map_err(|e| format!("could not run cargo fuzz cmin: {e}"))?;
             if !status.success() {

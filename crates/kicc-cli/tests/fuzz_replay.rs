@@ -4,6 +4,8 @@
 //! already depends on every crate the targets reach.
 
 #[path = "../../../fuzz/src/checks.rs"]
+// The checks assert with `expect` on purpose: a broken promise must be a crash.
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod checks;
 
 use std::path::{Path, PathBuf};
@@ -81,12 +83,7 @@ fn the_corpora_reach_past_the_first_checks() {
                 headers.append(n, v);
             }
         }
-        let keys = {
-            let mut k = wechatpay_direct::VerificationKeys::new();
-            k.add_certificate_pem(kicc_sandbox::SANDBOX_PLATFORM_CERTIFICATE_PEM)
-                .expect("certificate");
-            k
-        };
+        let keys = checks::verification_keys();
         let (Ok(status), Ok(now)) = (
             http::StatusCode::from_u16(input.status),
             wechatpay_direct::Timestamp::from_unix_secs(input.now),
