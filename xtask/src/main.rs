@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod package;
 
 use std::process::{Command, ExitCode};
 
@@ -129,6 +130,7 @@ fn ci() -> Result<(), String> {
     }
     assert_tree_lacks(&["-p", "kicc-core"], &["rsa"])?;
     assert_tree_lacks(&["-p", "wechatpay-direct"], &["rsa"])?;
+    package::ci()?;
     cargo(&["test", "--workspace"], &[])?;
     // Optional features nothing in the workspace turns on (kicc-transport's `metrics`).
     cargo(

@@ -81,3 +81,8 @@ pub type GenericWebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::Generic
 
 #[cfg(test)]
 mod tests;
+
+// The README's example, compiled with the doc tests so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
