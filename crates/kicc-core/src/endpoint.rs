@@ -55,7 +55,7 @@ impl BaseUrl {
     /// WeChat Pay's mainland host (wechatpay-direct's alternative / backup).
     pub const MAINLAND: &'static str = "https://api.mch.weixin.qq.com";
 
-    /// Validates a base URL; a trailing slash is dropped.
+    /// Validates a base URL; trailing slashes are dropped.
     ///
     /// ```
     /// use kicc_core::BaseUrl;
@@ -68,7 +68,7 @@ impl BaseUrl {
     pub fn new(url: impl AsRef<str>) -> Result<Self, FieldError> {
         let err = |why| FieldError::new("baseUrl", Rule::Url(why));
         let url = url.as_ref();
-        let url = url.strip_suffix('/').unwrap_or(url);
+        let url = url.trim_end_matches('/');
         let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
             (true, r)
         } else if let Some(r) = url.strip_prefix("http://") {
@@ -326,6 +326,10 @@ mod tests {
         assert!(BaseUrl::new("https://testpgapi.easypay.co.kr").is_ok());
         assert_eq!(
             BaseUrl::new("https://a.example/").unwrap().as_str(),
+            "https://a.example"
+        );
+        assert_eq!(
+            BaseUrl::new("https://a.example//").unwrap().as_str(),
             "https://a.example"
         );
         assert_eq!(
