@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod cycles;
 mod fuzz;
+mod package;
 
 use std::process::{Command, ExitCode};
 
@@ -140,6 +141,7 @@ fn ci() -> Result<(), String> {
     }
     assert_tree_lacks(&["-p", "kicc-core"], &["rsa"])?;
     assert_tree_lacks(&["-p", "wechatpay-direct"], &["rsa"])?;
+    package::ci()?;
     cargo(&["test", "--workspace"], &[])?;
     // Optional features nothing in the workspace turns on (kicc-transport's `metrics`).
     cargo(

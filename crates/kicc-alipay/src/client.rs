@@ -1,28 +1,43 @@
-//! The Alipay cancel client (feature `transport`).
+//! The Alipay cancel client (feature `client`; `new` with `transport`).
 
 use std::time::SystemTime;
 
 use kicc_core::retry::RetryPolicy;
 use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
-use kicc_transport::{ConfigError, HyperTransport, Transport};
+use kicc_transport::Transport;
+#[cfg(feature = "transport")]
+use kicc_transport::{ConfigError, HyperTransport};
 
 use crate::{CancelRequest, ReviseRequest, ReviseResponse};
 
-/// Cancels Alipay payments through KICC.
-///
-/// One client holds one pooled connection set (clone the transport, not the client, to share
-/// it). A cancel is retried as the API requires: the same message, same key and same
-/// `cancelReqDate`, after a timeout, a lost connection, HTTP 5xx or `A210`..`A219`, within
-/// the [`RetryPolicy`]; if no final answer comes, the error is
-/// [`Error::Ambiguous`]: query the payment before doing anything else.
-#[derive(Debug, Clone)]
-pub struct AlipayClient<T = HyperTransport> {
-    merchant: Merchant,
-    transport: T,
-    retry: RetryPolicy,
+// One definition, two generic headers: with the feature `transport` the transport
+// defaults to `HyperTransport`; with `client` alone there is no hyper to default to.
+macro_rules! client_struct {
+    ($($default:ty)?) => {
+        /// Cancels Alipay payments through KICC.
+        ///
+        /// One client holds one pooled connection set (clone the transport, not the client, to share
+        /// it). A cancel is retried as the API requires: the same message, same key and same
+        /// `cancelReqDate`, after a timeout, a lost connection, HTTP 5xx or `A210`..`A219`, within
+        /// the [`RetryPolicy`]; if no final answer comes, the error is
+        /// [`Error::Ambiguous`]: query the payment before doing anything else.
+        #[derive(Debug, Clone)]
+        pub struct AlipayClient<T $(= $default)?> {
+            merchant: Merchant,
+            transport: T,
+            retry: RetryPolicy,
+        }
+    };
 }
 
+#[cfg(feature = "transport")]
+client_struct!(HyperTransport);
+#[cfg(not(feature = "transport"))]
+client_struct!();
+
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 impl AlipayClient<HyperTransport> {
     /// A client on the default transport (hyper + rustls, webpki roots, 30 s per attempt).
     pub fn new(merchant: Merchant) -> Result<Self, ConfigError> {

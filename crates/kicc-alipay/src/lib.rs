@@ -50,16 +50,29 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | (none) | | the messages, signing and reading: no IO at all |
+//! | `client` | via `transport` | [`AlipayClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
+//! | `transport` | yes | `client` plus `kicc_transport::HyperTransport` and `AlipayClient::new` |
+//!
+//! Bring your own HTTP stack with `default-features = false, features = ["client"]` and
+//! `AlipayClient::with_transport`.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-#[cfg(feature = "transport")]
+#[cfg(feature = "client")]
 mod client;
 
 use kicc_core::wallet::{WalletApi, WalletCancel, WalletRevise, WalletReviseResponse};
 use kicc_core::Channel;
 
-#[cfg(feature = "transport")]
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::AlipayClient;
 
 /// The API path, below the environment's base URL.
@@ -280,3 +293,8 @@ mod tests {
         }
     }
 }
+
+// The README's example, compiled with the doc tests so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

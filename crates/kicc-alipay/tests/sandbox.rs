@@ -20,7 +20,7 @@ async fn sandbox() -> SandboxHandle {
 
 fn merchant(sb: &SandboxHandle) -> Merchant {
     Merchant::new(
-        Environment::Custom(BaseUrl::new(&sb.base_url()).unwrap()),
+        Environment::Custom(BaseUrl::new(sb.base_url()).unwrap()),
         MallId::new(sb.mall_id()).unwrap(),
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     )

@@ -65,7 +65,7 @@ pub struct Global {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub timeout: u64,
 
-    /// Send requests through this HTTP proxy (http://[user:password@]host:port) instead of the
+    /// Send requests through this HTTP proxy (`http://[user:password@]host:port`) instead of the
     /// one named by HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (which are honoured by default); NO_PROXY
     /// still applies. Prefer the environment for a password: the command line is visible to
     /// other users of the machine.

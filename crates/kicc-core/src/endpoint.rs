@@ -37,14 +37,37 @@ impl Environment {
 }
 
 /// A validated base URL: `https://host[:port][/prefix]`, or `http://` for a loopback host
-/// only (127.0.0.0/8, `[::1]`, `localhost`). No query, fragment, user info or trailing slash.
+/// only (see [`is_loopback_host`]). No query, fragment, user info, spaces or trailing slash.
+///
+/// This is the one base-URL type of kicc-rs: the KICC clients ([`Environment::Custom`]) and
+/// WeChat Pay direct (`wechatpay_direct::BaseUrl` is this type) both take it, so plain
+/// `http://` goes nowhere but loopback, whichever provider a request is for. A path prefix
+/// is kept and put in front of every request path; it is never signed (neither KICC's
+/// `msgAuthValue` nor WeChat Pay's signature covers the host or a prefix), so it only makes
+/// sense behind a reverse proxy that removes it again.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct BaseUrl(String);
 
 impl BaseUrl {
-    /// Validates a base URL.
-    pub fn new(url: &str) -> Result<Self, FieldError> {
+    /// WeChat Pay Global's host for merchants outside mainland China (wechatpay-direct's
+    /// default primary).
+    pub const HONG_KONG: &'static str = "https://apihk.mch.weixin.qq.com";
+    /// WeChat Pay's mainland host (wechatpay-direct's alternative / backup).
+    pub const MAINLAND: &'static str = "https://api.mch.weixin.qq.com";
+
+    /// Validates a base URL; trailing slashes are dropped.
+    ///
+    /// ```
+    /// use kicc_core::BaseUrl;
+    ///
+    /// assert_eq!(BaseUrl::new("https://pg.example/")?.as_str(), "https://pg.example");
+    /// assert!(BaseUrl::new("http://127.0.0.1:8780").is_ok()); // the sandbox
+    /// assert!(BaseUrl::new("http://pg.example").is_err()); // clear text off this machine
+    /// # Ok::<(), kicc_core::FieldError>(())
+    /// ```
+    pub fn new(url: impl AsRef<str>) -> Result<Self, FieldError> {
         let err = |why| FieldError::new("baseUrl", Rule::Url(why));
+        let url = url.as_ref();
         let url = url.trim_end_matches('/');
         let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
             (true, r)
@@ -61,15 +84,28 @@ impl BaseUrl {
             ));
         }
         let authority = rest.split('/').next().unwrap_or("");
-        if authority.is_empty() {
-            return Err(err("needs a host"));
-        }
-        if !https && !is_loopback_authority(authority) {
+        let Some((host, _port)) = split_authority(authority) else {
+            return Err(err("needs a host, and a port of digits if any"));
+        };
+        if !https && !is_loopback_host(host) {
             return Err(err(
-                "plain http:// is allowed only for loopback hosts (127.0.0.1, [::1], localhost)",
+                "plain http:// is allowed only for loopback hosts (127.0.0.0/8, [::1], localhost)",
             ));
         }
+        if url.parse::<http::Uri>().is_err() {
+            return Err(err("is not a valid URI"));
+        }
         Ok(BaseUrl(url.to_owned()))
+    }
+
+    /// WeChat Pay Global's Hong Kong host, [`BaseUrl::HONG_KONG`].
+    pub fn hong_kong() -> Self {
+        BaseUrl(Self::HONG_KONG.to_owned())
+    }
+
+    /// WeChat Pay's mainland host, [`BaseUrl::MAINLAND`].
+    pub fn mainland() -> Self {
+        BaseUrl(Self::MAINLAND.to_owned())
     }
 
     /// The URL, without a trailing slash.
@@ -78,19 +114,66 @@ impl BaseUrl {
     }
 }
 
-/// Whether `authority` (`host[:port]`) names a loopback host.
-pub fn is_loopback_authority(authority: &str) -> bool {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
+/// Splits `host[:port]` (IPv6 hosts in brackets) into the host, brackets kept, and the
+/// port. `None` for user info, an empty host, a port that is not 1-5 digits of a `u16`,
+/// or anything after an IPv6 literal's `]` other than `:port`.
+fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = if authority.starts_with('[') {
+        let close = authority.find(']')?;
+        let (host, rest) = authority.split_at(close + 1);
+        match rest {
+            "" => (host, None),
+            _ => (host, Some(rest.strip_prefix(':')?)),
+        }
     } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
     };
+    if host.is_empty() {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(p.parse::<u16>().ok()?)
+        }
+        Some(_) => return None,
+    };
+    Some((host, port))
+}
+
+/// Whether `host`, as [`http::Uri::host`] gives it, names this machine: `localhost` (any
+/// letter case), an IPv4 address in `127.0.0.0/8`, or the IPv6 address `::1` (with or
+/// without the URI's square brackets).
+///
+/// Nothing else: not `localhost.` (a trailing dot is a name DNS resolves), not
+/// `*.localhost`, not `127.0.0.1.nip.io`, not the short form `127.1`, not `0.0.0.0`, not
+/// the IPv4-mapped `::ffff:127.0.0.1`. This is the one predicate behind every "plain
+/// `http://` only to loopback" rule in kicc-rs: [`BaseUrl::new`], the hyper transport's
+/// refusal before it connects, and the CLI's sandbox credentials.
+pub fn is_loopback_host(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    host.parse::<std::net::IpAddr>()
-        .map(|ip| ip.is_loopback())
-        .unwrap_or(false)
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    // std's predicates are exactly the ranges wanted: 127.0.0.0/8 and ::1 alone.
+    bare.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `authority` (`host[:port]`, no user info) names a loopback host by
+/// [`is_loopback_host`]. `127.0.0.1@evil.example`, `127.0.0.1:80@evil.example` and
+/// `127.0.0.1:port` with a port that is not a number are not.
+pub fn is_loopback_authority(authority: &str) -> bool {
+    split_authority(authority).is_some_and(|(host, _)| is_loopback_host(host))
 }
 
 impl fmt::Debug for BaseUrl {
@@ -161,23 +244,154 @@ mod tests {
     use super::*;
 
     #[test]
+    fn loopback_hosts_table() {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "LocalHost",
+            "127.0.0.1",
+            "127.255.255.254",
+            "127.0.0.0",
+            "::1",
+            "[::1]",
+            "[0:0:0:0:0:0:0:1]",
+        ] {
+            assert!(is_loopback_host(host), "{host} should be loopback");
+        }
+        for host in [
+            "",
+            "example.com",
+            "localhost.",
+            "foo.localhost",
+            "localhost.example.com",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io",
+            "127.1",
+            "128.0.0.1",
+            "126.255.255.255",
+            "0.0.0.0",
+            "10.0.0.1",
+            "192.168.1.1",
+            "[::ffff:127.0.0.1]",
+            "::ffff:127.0.0.1",
+            "[::]",
+            "[::2]",
+            "[::1",
+            "::1]",
+            "[[::1]]",
+            "127.0.0.1@evil.example",
+        ] {
+            assert!(!is_loopback_host(host), "{host:?} must not be loopback");
+        }
+    }
+
+    #[test]
+    fn loopback_authorities_table() {
+        for authority in [
+            "127.0.0.1",
+            "127.0.0.1:8780",
+            "127.255.255.254:1",
+            "[::1]",
+            "[::1]:8780",
+            "localhost:65535",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_authority(authority), "{authority}");
+        }
+        for authority in [
+            "",
+            ":8780",
+            "127.0.0.1@evil.example",
+            "127.0.0.1:80@evil.example",
+            "evil.example@127.0.0.1",
+            "user:pw@127.0.0.1",
+            "127.0.0.1:",
+            "127.0.0.1:65536",
+            "127.0.0.1:80:80",
+            "127.0.0.1:http",
+            "::1",
+            "[::1]x",
+            "[::1]:",
+            "localhost.:8780",
+            "127.0.0.1.nip.io:80",
+            "0.0.0.0:8780",
+            "[::ffff:127.0.0.1]:8780",
+        ] {
+            assert!(!is_loopback_authority(authority), "{authority:?}");
+        }
+    }
+
+    #[test]
     fn base_url_rules() {
         assert!(BaseUrl::new("https://testpgapi.easypay.co.kr").is_ok());
         assert_eq!(
             BaseUrl::new("https://a.example/").unwrap().as_str(),
             "https://a.example"
         );
-        assert!(BaseUrl::new("http://127.0.0.1:8780").is_ok());
-        assert!(BaseUrl::new("http://127.5.0.1").is_ok());
-        assert!(BaseUrl::new("http://localhost:1/").is_ok());
-        assert!(BaseUrl::new("http://[::1]:8780").is_ok());
-        assert!(BaseUrl::new("http://pgapi.easypay.co.kr").is_err());
-        assert!(BaseUrl::new("http://10.0.0.1").is_err());
-        assert!(BaseUrl::new("http://localhost.evil.example").is_err());
-        assert!(BaseUrl::new("ftp://x").is_err());
-        assert!(BaseUrl::new("https://a.example?x=1").is_err());
-        assert!(BaseUrl::new("https://user@a.example").is_err());
-        assert!(BaseUrl::new("https://").is_err());
+        assert_eq!(
+            BaseUrl::new("https://a.example//").unwrap().as_str(),
+            "https://a.example"
+        );
+        assert_eq!(
+            BaseUrl::new(String::from("https://a.example/prefix/"))
+                .unwrap()
+                .as_str(),
+            "https://a.example/prefix"
+        );
+        for ok in [
+            "http://127.0.0.1:8780",
+            "http://127.0.0.1",
+            "http://127.255.255.254:1/",
+            "http://127.5.0.1",
+            "http://localhost:1/",
+            "http://LOCALHOST",
+            "http://[::1]:8780",
+            "http://[::1]/prefix",
+            "https://127.0.0.1.nip.io",
+            "https://0.0.0.0:8443",
+            "https://[::ffff:127.0.0.1]",
+            "https://pg.example:443/a/b",
+        ] {
+            assert!(BaseUrl::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://pgapi.easypay.co.kr",
+            "http://10.0.0.1",
+            "http://localhost.",
+            "http://localhost.:8780",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.nip.io",
+            "http://0.0.0.0:8780",
+            "http://[::ffff:127.0.0.1]",
+            "http://127.0.0.1@evil.example",
+            "http://127.0.0.1:80@evil.example",
+            "http://evil.example/@127.0.0.1",
+            "http://evil.example#@127.0.0.1",
+            "http://evil.example?@127.0.0.1",
+            "http://evil.example\\@127.0.0.1",
+            "http://127.0.0.1:",
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:port",
+            "http://[::1",
+            "http://",
+            "HTTP://127.0.0.1",
+            "ftp://x",
+            "127.0.0.1:8780",
+            "https://a.example?x=1",
+            "https://a.example#x",
+            "https://user@a.example",
+            "https://a example",
+            "https://",
+            "https://:443",
+            "https:///path",
+            "https://a.example/\u{7f}",
+        ] {
+            assert!(BaseUrl::new(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert_eq!(BaseUrl::hong_kong().as_str(), BaseUrl::HONG_KONG);
+        assert_eq!(BaseUrl::mainland().as_str(), BaseUrl::MAINLAND);
+        assert!(BaseUrl::new(BaseUrl::HONG_KONG).is_ok());
+        assert!(BaseUrl::new(BaseUrl::MAINLAND).is_ok());
     }
 
     #[test]
@@ -211,5 +425,42 @@ mod tests {
             Environment::Test.base_url(),
             "https://testpgapi.easypay.co.kr"
         );
+    }
+
+    mod props {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn never_panics_on_any_input(text in ".*") {
+                let _ = is_loopback_host(&text);
+                let _ = is_loopback_authority(&text);
+                let _ = BaseUrl::new(&text);
+            }
+
+            #[test]
+            fn ipv4_loopback_is_exactly_127_slash_8(bits in any::<u32>(), port in any::<u16>()) {
+                let ip = Ipv4Addr::from(bits);
+                let expected = ip.octets()[0] == 127;
+                prop_assert_eq!(is_loopback_host(&ip.to_string()), expected);
+                prop_assert_eq!(is_loopback_authority(&format!("{ip}:{port}")), expected);
+                prop_assert_eq!(BaseUrl::new(format!("http://{ip}:{port}")).is_ok(), expected);
+                let https = format!("https://{ip}:{port}");
+                prop_assert!(BaseUrl::new(&https).is_ok(), "{}", https);
+            }
+
+            #[test]
+            fn ipv6_loopback_is_exactly_one_address(bits in any::<u128>()) {
+                let ip = Ipv6Addr::from(bits);
+                let expected = bits == 1;
+                prop_assert_eq!(is_loopback_host(&ip.to_string()), expected);
+                prop_assert_eq!(is_loopback_host(&format!("[{ip}]")), expected);
+                prop_assert_eq!(BaseUrl::new(format!("http://[{ip}]:8780")).is_ok(), expected);
+            }
+        }
     }
 }

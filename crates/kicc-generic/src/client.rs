@@ -1,4 +1,4 @@
-//! The generic cancel client (feature `transport`).
+//! The generic cancel client (feature `client`; `new` with `transport`).
 
 use std::time::SystemTime;
 
@@ -6,27 +6,42 @@ use kicc_core::retry::RetryPolicy;
 use kicc_core::SentAttempt;
 use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
-use kicc_transport::{ConfigError, HyperTransport, Transport};
+use kicc_transport::Transport;
+#[cfg(feature = "transport")]
+use kicc_transport::{ConfigError, HyperTransport};
 
 use crate::exchange::GenericExchange;
 use crate::request::CancelRequest;
 use crate::response::ReviseResponse;
 
-/// Cancels (and captures) card, bank transfer, mobile and cash receipt payments through
-/// KICC's generic revise API.
-///
-/// One client holds one pooled connection set. A cancel is retried as the API requires:
-/// after a timeout, a lost connection, HTTP 5xx or `VTIM` / `VT00`, the next attempt is a
-/// refund query (`refundQueryFlag = "Y"`) with a NEW key and today's date, within the
-/// [`RetryPolicy`]; if no final answer comes, the error is [`Error::Ambiguous`]: query the
-/// payment before doing anything else.
-#[derive(Debug, Clone)]
-pub struct GenericClient<T = HyperTransport> {
-    merchant: Merchant,
-    transport: T,
-    retry: RetryPolicy,
+// One definition, two generic headers: with the feature `transport` the transport
+// defaults to `HyperTransport`; with `client` alone there is no hyper to default to.
+macro_rules! client_struct {
+    ($($default:ty)?) => {
+        /// Cancels (and captures) card, bank transfer, mobile and cash receipt payments through
+        /// KICC's generic revise API.
+        ///
+        /// One client holds one pooled connection set. A cancel is retried as the API requires:
+        /// after a timeout, a lost connection, HTTP 5xx or `VTIM` / `VT00`, the next attempt is a
+        /// refund query (`refundQueryFlag = "Y"`) with a NEW key and today's date, within the
+        /// [`RetryPolicy`]; if no final answer comes, the error is [`Error::Ambiguous`]: query the
+        /// payment before doing anything else.
+        #[derive(Debug, Clone)]
+        pub struct GenericClient<T $(= $default)?> {
+            merchant: Merchant,
+            transport: T,
+            retry: RetryPolicy,
+        }
+    };
 }
 
+#[cfg(feature = "transport")]
+client_struct!(HyperTransport);
+#[cfg(not(feature = "transport"))]
+client_struct!();
+
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 impl GenericClient<HyperTransport> {
     /// A client on the default transport (hyper + rustls, webpki roots, 30 s per attempt).
     pub fn new(merchant: Merchant) -> Result<Self, ConfigError> {

@@ -42,16 +42,29 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | (none) | | the messages, signing and reading: no IO at all |
+//! | `client` | via `transport` | [`GenericClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
+//! | `transport` | yes | `client` plus `kicc_transport::HyperTransport` and `GenericClient::new` |
+//!
+//! Bring your own HTTP stack with `default-features = false, features = ["client"]` and
+//! `GenericClient::with_transport`.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-#[cfg(feature = "transport")]
+#[cfg(feature = "client")]
 mod client;
 mod exchange;
 mod request;
 mod response;
 
-#[cfg(feature = "transport")]
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::GenericClient;
 pub use exchange::GenericExchange;
 pub use request::{
@@ -68,3 +81,8 @@ pub type GenericWebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::Generic
 
 #[cfg(test)]
 mod tests;
+
+// The README's example, compiled with the doc tests so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -22,7 +22,7 @@ async fn sandbox(tls: bool) -> SandboxHandle {
 
 fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> GenericClient<T> {
     let merchant = Merchant::new(
-        Environment::Custom(BaseUrl::new(&sb.base_url()).unwrap()),
+        Environment::Custom(BaseUrl::new(sb.base_url()).unwrap()),
         MallId::new(sb.mall_id()).unwrap(),
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     );
@@ -226,7 +226,7 @@ async fn declines_and_unprocessed_requests_are_certain() {
         l.local_addr().unwrap()
     };
     let merchant = Merchant::new(
-        Environment::Custom(BaseUrl::new(&format!("http://{dead}")).unwrap()),
+        Environment::Custom(BaseUrl::new(format!("http://{dead}")).unwrap()),
         MallId::new("T0000001").unwrap(),
         SecretKey::new("x").unwrap(),
     );

@@ -27,7 +27,7 @@ async fn sandbox(config: SandboxConfig) -> SandboxHandle {
 
 fn client(sb: &SandboxHandle, clock_skew: Duration) -> GenericClient<HyperTransport> {
     let merchant = Merchant::new(
-        Environment::Custom(BaseUrl::new(&sb.base_url()).unwrap()),
+        Environment::Custom(BaseUrl::new(sb.base_url()).unwrap()),
         MallId::new(sb.mall_id()).unwrap(),
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     );

@@ -56,7 +56,7 @@ async fn nothing_secret_is_traced() {
     .unwrap();
 
     let merchant = Merchant::new(
-        Environment::Custom(BaseUrl::new(&sb.base_url()).unwrap()),
+        Environment::Custom(BaseUrl::new(sb.base_url()).unwrap()),
         MallId::new(sb.mall_id()).unwrap(),
         SecretKey::new(SECRET).unwrap(),
     );

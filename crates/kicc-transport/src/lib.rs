@@ -80,6 +80,7 @@
 //! }
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod recording;
@@ -91,6 +92,7 @@ pub use seam::{
 };
 
 #[cfg(feature = "driver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "driver")))]
 pub mod driver;
 
 pub mod metrics;
@@ -99,6 +101,7 @@ pub mod metrics;
 mod hyper_client;
 
 #[cfg(feature = "hyper-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper-client")))]
 pub use hyper_client::{
     ConfigError, HyperTransport, ProxySettings, TransportConfig, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RESPONSE_BODY_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST,

@@ -1,11 +1,13 @@
-//! The WeChat Pay cancel client (feature `transport`).
+//! The WeChat Pay cancel client (feature `client`; `new` with `transport`).
 
 use std::time::{Instant, SystemTime};
 
 use kicc_core::retry::RetryPolicy;
 use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
-use kicc_transport::{ConfigError, HyperTransport, Transport};
+use kicc_transport::Transport;
+#[cfg(feature = "transport")]
+use kicc_transport::{ConfigError, HyperTransport};
 
 use crate::status::{FindRequest, FindResponse, StatusQuery};
 use crate::wait::{CancelResult, ResultWaiter, WaitAction, WaitPolicy};
@@ -25,19 +27,32 @@ pub struct Accepted {
     pub response: ReviseResponse,
 }
 
-/// Cancels WeChat Pay payments through KICC, and learns their results.
-///
-/// [`WechatClient::cancel`] returns [`Accepted`]: KICC took the request, the money has not
-/// moved yet. [`WechatClient::wait_for_result`] waits for the webhook (handled by a
-/// [`WebhookInbox`]) and falls back to the status query. Retries of the cancel resend the
-/// same message (same key, same `cancelReqDate`), as the API requires.
-#[derive(Debug, Clone)]
-pub struct WechatClient<T = HyperTransport> {
-    merchant: Merchant,
-    transport: T,
-    retry: RetryPolicy,
+// One definition, two generic headers: with the feature `transport` the transport
+// defaults to `HyperTransport`; with `client` alone there is no hyper to default to.
+macro_rules! client_struct {
+    ($($default:ty)?) => {
+        /// Cancels WeChat Pay payments through KICC, and learns their results.
+        ///
+        /// [`WechatClient::cancel`] returns [`Accepted`]: KICC took the request, the money has not
+        /// moved yet. [`WechatClient::wait_for_result`] waits for the webhook (handled by a
+        /// [`WebhookInbox`]) and falls back to the status query. Retries of the cancel resend the
+        /// same message (same key, same `cancelReqDate`), as the API requires.
+        #[derive(Debug, Clone)]
+        pub struct WechatClient<T $(= $default)?> {
+            merchant: Merchant,
+            transport: T,
+            retry: RetryPolicy,
+        }
+    };
 }
 
+#[cfg(feature = "transport")]
+client_struct!(HyperTransport);
+#[cfg(not(feature = "transport"))]
+client_struct!();
+
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 impl WechatClient<HyperTransport> {
     /// A client on the default transport (hyper + rustls, webpki roots, 30 s per attempt).
     pub fn new(merchant: Merchant) -> Result<Self, ConfigError> {

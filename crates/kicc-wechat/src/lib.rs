@@ -46,15 +46,28 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | (none) | | the messages, signing and reading: no IO at all |
+//! | `client` | via `transport` | [`WechatClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
+//! | `transport` | yes | `client` plus `kicc_transport::HyperTransport` and `WechatClient::new` |
+//!
+//! Bring your own HTTP stack with `default-features = false, features = ["client"]` and
+//! `WechatClient::with_transport`.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-#[cfg(feature = "transport")]
+#[cfg(feature = "client")]
 mod client;
 mod status;
 mod wait;
 
-#[cfg(feature = "transport")]
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::{Accepted, WechatClient};
 pub use kicc_core::inbox::SourcePolicy;
 /// `resDetailMsg` decoding under its earlier name: [`kicc_core::wire::decode_form_value`].
@@ -236,3 +249,8 @@ mod tests {
         }
     }
 }
+
+// The README's example, compiled with the doc tests so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -30,7 +30,7 @@ async fn sandbox() -> SandboxHandle {
 
 fn client(sb: &SandboxHandle) -> WechatClient {
     let merchant = Merchant::new(
-        Environment::Custom(BaseUrl::new(&sb.base_url()).unwrap()),
+        Environment::Custom(BaseUrl::new(sb.base_url()).unwrap()),
         MallId::new(sb.mall_id()).unwrap(),
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     );

@@ -147,7 +147,8 @@ pub enum CertError {
     #[error("certificates answer failed verification: {0}")]
     Unverified(VerifyError),
     /// One attempt produced no response.
-    #[cfg(feature = "transport")]
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
     #[error("transport: {0}")]
     Transport(kicc_transport::TransportError),
     /// An invalid base URL, or a clock outside Unix seconds.
@@ -443,7 +444,7 @@ pub enum RefreshReason {
 
 /// Platform certificates by serial, and the refresh decisions (sans-IO: time
 /// is passed in). A small async driver is
-/// `ReverseClient::refresh_certificates` (feature `transport`).
+/// `ReverseClient::refresh_certificates` (feature `client`).
 ///
 /// Keeps old and new through a rotation; drops a certificate only once it
 /// has expired **and** another valid one remains; a failed refresh changes no

@@ -1,4 +1,4 @@
-//! The revoke client over [`kicc_transport::Transport`] (feature `transport`).
+//! The revoke client over [`kicc_transport::Transport`] (feature `client`).
 
 use std::borrow::Cow;
 use std::fmt;

@@ -445,77 +445,13 @@ impl MerchantMode {
     }
 }
 
-/// A base URL: `http(s)://host[:port]`, no path, query or fragment.
+/// Where requests go: kicc-rs's one base-URL type, shared with the KICC clients.
 ///
-/// The host is not part of the signature, so one signed request can be sent to
-/// any base URL.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BaseUrl(String);
-
-impl BaseUrl {
-    /// WeChat Pay's host for merchants outside mainland China (the default primary).
-    pub const HONG_KONG: &'static str = "https://apihk.mch.weixin.qq.com";
-    /// WeChat Pay's mainland host (an alternative / backup).
-    pub const MAINLAND: &'static str = "https://api.mch.weixin.qq.com";
-
-    /// Validates a base URL.
-    pub fn new(value: impl Into<String>) -> Result<Self, InvalidInput> {
-        let field = "base_url";
-        let value = value.into();
-        let trimmed = value.strip_suffix('/').unwrap_or(&value);
-        let uri: http::Uri = trimmed.parse().map_err(|_| InvalidInput::Rule {
-            field,
-            rule: "must be an absolute URL like https://host[:port]",
-        })?;
-        match uri.scheme_str() {
-            Some("https") | Some("http") => {}
-            _ => {
-                return Err(InvalidInput::Rule {
-                    field,
-                    rule: "scheme must be https (or http for a local sandbox)",
-                })
-            }
-        }
-        if uri.authority().is_none() {
-            return Err(InvalidInput::Rule {
-                field,
-                rule: "must name a host",
-            });
-        }
-        let path_ok = matches!(
-            uri.path_and_query().map(|p| p.as_str()),
-            None | Some("") | Some("/")
-        );
-        if !path_ok || trimmed.contains('#') || trimmed.contains('@') {
-            return Err(InvalidInput::Rule {
-                field,
-                rule: "must have no path, query, fragment or user info",
-            });
-        }
-        Ok(Self(trimmed.to_owned()))
-    }
-
-    /// The default primary: [`BaseUrl::HONG_KONG`].
-    pub fn hong_kong() -> Self {
-        Self(Self::HONG_KONG.to_owned())
-    }
-
-    /// The alternative: [`BaseUrl::MAINLAND`].
-    pub fn mainland() -> Self {
-        Self(Self::MAINLAND.to_owned())
-    }
-
-    /// The URL text, without a trailing slash.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for BaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// `https://` anywhere, plain `http://` only to a loopback host (the sandbox); see
+/// [`kicc_core::BaseUrl::new`] and [`kicc_core::endpoint::is_loopback_host`].
+/// [`BaseUrl::hong_kong`] is the default primary, [`BaseUrl::mainland`] the alternative. The
+/// host is not part of the signature, so one signed request can be sent to any base URL.
+pub use kicc_core::BaseUrl;
 
 #[cfg(test)]
 mod tests {
@@ -612,15 +548,27 @@ mod tests {
     }
 
     #[test]
-    fn base_url_rules() {
+    fn base_url_is_the_shared_one_with_loopback_only_plain_http() {
         assert_eq!(
             BaseUrl::new("https://x.example/").unwrap().as_str(),
             "https://x.example"
         );
         assert!(BaseUrl::new("http://127.0.0.1:8780").is_ok());
-        assert!(BaseUrl::new("https://x.example/v3").is_err());
+        assert!(BaseUrl::new("http://[::1]:8780").is_ok());
+        // WeChat Pay direct used to allow plain http to any host; not any more.
+        assert!(BaseUrl::new("http://apihk.mch.weixin.qq.com").is_err());
+        assert!(BaseUrl::new("http://10.0.0.1:8780").is_err());
+        assert!(BaseUrl::new("http://127.0.0.1@apihk.mch.weixin.qq.com").is_err());
         assert!(BaseUrl::new("ftp://x.example").is_err());
         assert!(BaseUrl::new("x.example").is_err());
         assert!(BaseUrl::new("https://x.example?a=b").is_err());
+        assert_eq!(
+            BaseUrl::hong_kong().as_str(),
+            "https://apihk.mch.weixin.qq.com"
+        );
+        assert_eq!(
+            BaseUrl::mainland().as_str(),
+            "https://api.mch.weixin.qq.com"
+        );
     }
 }

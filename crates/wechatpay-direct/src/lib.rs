@@ -21,7 +21,7 @@
 //!   ([`retry::after_revoke`], [`retry::after_query`] → [`Resolution`]), and
 //!   platform certificates ([`certificates_request`],
 //!   [`interpret_certificates_response`], [`ApiV3Key`], [`CertificateManager`]).
-//! - **client** (feature `transport`, on by default): [`ReverseClient`] over
+//! - **client** (feature `client`, on by default through `transport`): [`ReverseClient`] over
 //!   `kicc_transport::Transport`, signing once and retrying 5xx / timeouts /
 //!   connection failures with the identical bytes; on `SYSTEM_ERROR` or an
 //!   unknown outcome, [`ReverseClient::reverse_and_settle`] queries the order
@@ -54,7 +54,7 @@
 //!   long idle periods: it sleeps until the schedule is due and refreshes.
 //!
 //! ```no_run
-//! # #[cfg(feature = "hyper-client")]
+//! # #[cfg(feature = "transport")]
 //! # async fn demo(config: wechatpay_direct::MerchantConfig) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::{Arc, Mutex};
 //! use wechatpay_direct::kicc_transport::HyperTransport;
@@ -109,11 +109,21 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | (none) | | everything sans-IO above: signing, verification, decryption, the retry rules |
+//! | `client` | via `transport` | [`ReverseClient`] over any `kicc_transport::Transport` (tokio timers, tracing); no hyper, rustls or tokio-rustls |
+//! | `transport` | yes | `client` plus kicc-transport's hyper + rustls `HyperTransport`, re-exported as `wechatpay_direct::kicc_transport::HyperTransport` |
+//! | `hyper-client` | | the former name of `transport` |
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod certs;
-#[cfg(feature = "transport")]
+#[cfg(feature = "client")]
 mod client;
 mod der;
 mod ids;
@@ -131,7 +141,8 @@ pub use certs::{
     CertError, CertificateManager, PlatformCertificate, RefreshPolicy, RefreshReason,
     CERTIFICATES_PATH,
 };
-#[cfg(feature = "transport")]
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use client::{MerchantConfig, ReverseClient};
 pub use der::DerError;
 pub use ids::{
@@ -141,7 +152,8 @@ pub use ids::{
 pub use keys::{
     KeyError, KeyKind, RsaPrivateKey, RsaPublicKey, SecretPem, SignError, VerificationKeys,
 };
-#[cfg(feature = "transport")]
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use kicc_transport;
 pub use pem::PemError;
 pub use query::{interpret_query_response, QueriedOrder, QueryError, QueryRequest, TradeState};
@@ -161,3 +173,8 @@ pub use verify::{
     HEADER_NONCE, HEADER_SERIAL, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS,
     PROBE_PREFIX,
 };
+
+// The README's example, compiled with the doc tests so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

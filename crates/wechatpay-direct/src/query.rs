@@ -217,7 +217,8 @@ pub enum QueryError {
         body_excerpt: String,
     },
     /// One attempt produced no response.
-    #[cfg(feature = "transport")]
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
     #[error("transport: {0}")]
     Transport(kicc_transport::TransportError),
     /// Every attempt failed in a retryable way (5xx, timeout, connection).

@@ -578,7 +578,8 @@ pub enum ReverseError {
         body_excerpt: String,
     },
     /// One attempt produced no response.
-    #[cfg(feature = "transport")]
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
     #[error("transport: {0}")]
     Transport(kicc_transport::TransportError),
     /// Every attempt failed in a retryable way (5xx, timeout, connection).
@@ -632,7 +633,7 @@ impl ReverseError {
                     NextStep::QueryOrder
                 }
             }
-            #[cfg(feature = "transport")]
+            #[cfg(feature = "client")]
             Self::Transport(_) => NextStep::Retry,
             Self::RetriesExhausted {
                 may_have_reached_server,

@@ -1,5 +1,5 @@
 //! The client over an in-memory fake of WeChat Pay (see `common/fake.rs`).
-#![cfg(feature = "transport")]
+#![cfg(feature = "client")]
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! Platform certificates against kicc-sandbox over real HTTP: download and
 //! decrypt, a rotation in the middle of a run of revokes, and refusals of a
 //! wrong API v3 key or a tampered ciphertext.
-#![cfg(feature = "hyper-client")]
+#![cfg(feature = "transport")]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

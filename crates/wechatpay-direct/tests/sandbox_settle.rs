@@ -1,7 +1,7 @@
 //! The order query and the revoke that decides by it, against kicc-sandbox
 //! over real HTTP. The sandbox checks the signed canonical URL (query string
 //! included) with its own code, and signs its answers.
-#![cfg(feature = "hyper-client")]
+#![cfg(feature = "transport")]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Tracing output of the client. In its own test binary: tracing caches
 //! callsite interest process-wide, so a scoped subscriber races with other
 //! tests' threads.
-#![cfg(feature = "transport")]
+#![cfg(feature = "client")]
 
 mod common;
 

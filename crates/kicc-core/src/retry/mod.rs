@@ -17,7 +17,7 @@
 //!   [`RetryPolicy::clock_skew`]). A `0000` about another payment or another amount is never
 //!   a success. The answer to a refund query (`refundQueryFlag = "Y"`) never ties by itself.
 //! - **After a maybe-processed attempt**, only a tied success ends the cancel as done; a later
-//!   decline or refusal makes it [`Error::Ambiguous`], never "did not happen" (invariant 8).
+//!   decline or refusal makes it [`Error::Ambiguous`](crate::Error::Ambiguous), never "did not happen" (invariant 8).
 //! - **Alipay / WeChat Pay** ([`RetryStyle::SameRequest`]): resend the identical bytes (same
 //!   key, same first `cancelReqDate`, even after midnight). The gateway answers a resent key
 //!   with the first attempt's result, which ties or not like any answer.
@@ -27,7 +27,7 @@
 //!   its own Korea date (and the next day, if the bound crossed Korea midnight) through
 //!   `/api/trades/retrieveTransaction` ([`crate::lookup`]). A tied look-up is the success; a
 //!   look-up that fails, is refused, falls outside its window (today and yesterday in Korea)
-//!   or finds an untied cancel is [`Error::Ambiguous`] with what was found. Only when every
+//!   or finds an untied cancel is [`Error::Ambiguous`](crate::Error::Ambiguous) with what was found. Only when every
 //!   key is "not found" ([`RetryPolicy::lookup_not_found_codes`]) is the request proven not
 //!   processed, and only then may a new attempt go out, with a new key and today's date.
 //! - **Not delivered** (connection never made): resend the same request (generic: refresh
@@ -109,7 +109,7 @@ pub struct RetryPolicy {
     pub clock_skew: Duration,
     /// The `resCd`s with which `retrieveTransaction` says "no such transaction". KICC does not
     /// document this code, so the default is EMPTY: no look-up can then prove "not
-    /// processed", and an unknown outcome stays [`Error::Ambiguous`] (safe, never a second
+    /// processed", and an unknown outcome stays [`Error::Ambiguous`](crate::Error::Ambiguous) (safe, never a second
     /// cancel). Set it to the code KICC gives you; the sandbox answers `R001`.
     pub lookup_not_found_codes: Vec<String>,
     /// Send the new attempt that follows a proven "not processed" with `refundQueryFlag = "Y"`
