@@ -27,7 +27,7 @@ async fn sandbox() -> SandboxHandle {
 
 fn merchant(sb: &SandboxHandle) -> Merchant {
     Merchant::new(
-        Environment::Custom(BaseUrl::new(&sb.base_url()).unwrap()),
+        Environment::Custom(BaseUrl::new(sb.base_url()).unwrap()),
         MallId::new("T0000001").unwrap(),
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     )

@@ -208,7 +208,7 @@ async fn measure(o: Options) -> Result<String, String> {
     .await
     .map_err(|e| e.to_string())?;
     let merchant = Merchant::new(
-        Environment::Custom(BaseUrl::new(&sb.base_url()).map_err(|e| e.to_string())?),
+        Environment::Custom(BaseUrl::new(sb.base_url()).map_err(|e| e.to_string())?),
         MallId::new(DEFAULT_MALL_ID).map_err(|e| e.to_string())?,
         SecretKey::new(DEFAULT_SECRET_KEY).map_err(|e| e.to_string())?,
     );
