@@ -158,6 +158,32 @@ fn ci() -> Result<(), String> {
         &[],
     )?;
     cargo(&["test", "-p", "kicc-transport", "--all-features"], &[])?;
+    // kicc-ledger's `metrics` feature (the intents-by-state gauge).
+    cargo(
+        &[
+            "clippy",
+            "-p",
+            "kicc-ledger",
+            "--all-targets",
+            "--features",
+            "metrics",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    cargo(
+        &[
+            "test",
+            "-p",
+            "kicc-ledger",
+            "--features",
+            "metrics",
+            "--lib",
+        ],
+        &[],
+    )?;
     // The message layers' own tests as a `default-features = false` consumer builds them
     // (tests that need the client declare `required-features` and are skipped; the doc
     // tests show the client, and run in the default build above).

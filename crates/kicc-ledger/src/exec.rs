@@ -43,7 +43,7 @@ use crate::model::{
     NotProcessedProof, OutcomeKind, StateKind, Timestamp,
 };
 use crate::money::core_currency;
-use crate::store::{Leased, Store};
+use crate::store::{Leased, Store, Summary};
 use crate::transition::Planned;
 
 /// How the executor sends and waits.
@@ -391,6 +391,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         T: Sync,
     {
         let concurrency = options.concurrency.max(1);
+        self.publish_metrics().await?;
         self.recover_with(concurrency, &stop, on_done).await?;
         let busy = AtomicUsize::new(0);
         let progressed = tokio::sync::Notify::new();
@@ -454,7 +455,18 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                 first_err.get_or_insert(e);
             }
         }
+        if first_err.is_none() {
+            self.publish_metrics().await?;
+        }
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// Sets the `kicc_ledger_intents{state}` gauge from the store's counts (feature
+    /// `metrics`; see [`crate::metrics`]) and returns them.
+    pub async fn publish_metrics(&self) -> Result<Summary, ExecError> {
+        let summary = self.store.summary().await?;
+        crate::metrics::publish(&summary);
+        Ok(summary)
     }
 
     // ---- the channels ----

@@ -159,6 +159,7 @@ pub mod batch;
 pub mod error;
 #[cfg(feature = "client")]
 pub mod exec;
+pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod postgres;
