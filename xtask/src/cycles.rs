@@ -306,8 +306,8 @@ fn load_items(
                 let name = m.ident.to_string();
                 krate
                     .modules
-                    .get_mut(&module)
-                    .expect("inserted above")
+                    .entry(module.clone())
+                    .or_default()
                     .children
                     .insert(name.clone());
                 let mut child = module.clone();
@@ -355,7 +355,7 @@ fn load_items(
 
 /// Records an import as written; made absolute once the whole module tree is known.
 fn pending_imports(krate: &mut Crate, module: &[String], (alias, path): (String, Vec<String>)) {
-    let m = krate.modules.get_mut(module).expect("module registered");
+    let m = krate.modules.entry(module.to_vec()).or_default();
     if alias == "*" {
         let mut p = path;
         p.pop();
@@ -387,7 +387,7 @@ fn absolutize_imports(krate: &mut Crate) {
             .iter()
             .filter_map(|p| absolute_tree_only(krate, &key, p))
             .collect();
-        let m = krate.modules.get_mut(&key).expect("key from map");
+        let m = krate.modules.entry(key.clone()).or_default();
         m.imports = abs_imports;
         m.globs = abs_globs;
     }

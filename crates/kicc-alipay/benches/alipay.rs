@@ -3,6 +3,7 @@
 //! serde_json of the same fields as a plain struct; serde_json into a plain struct).
 //!
 //! Run by `cargo xtask bench`, which reports the ratios (see BENCHMARKS.md).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measurement/demo harness: a failed setup step may panic
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -7,6 +7,7 @@
 //!
 //! Run: `cargo run -p kicc-alipay --example blocking_transport` (starts a sandbox for itself on a
 //! background thread, then cancels a USD payment with a blocking HTTP/1.1 client).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measurement/demo harness: a failed setup step may panic
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

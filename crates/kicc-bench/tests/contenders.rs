@@ -1,5 +1,6 @@
 //! The load benchmark counts only real successes: every contender cancels a fresh payment,
 //! and reports a declined cancel (here: a reused key) as a failure, not as a fast success.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 use std::net::SocketAddr;
 use std::sync::Arc;

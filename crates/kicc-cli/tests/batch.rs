@@ -1,5 +1,6 @@
 //! `kicc batch run`, `kicc ledger list|recover` and `kicc cancel --intent-id` as real
 //! processes against `kicc sandbox serve`, including SIGKILLs at random moments.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 #[path = "../../kicc-ledger/tests/pg/mod.rs"]

@@ -1,5 +1,6 @@
 //! `kicc cancel` and `kicc status wechat` against `kicc sandbox serve` children: every exit code
 //! a script relies on, checked against the sandbox's own state.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Invalid input (exit 2, one stderr line, nothing on stdout), `sandbox serve`'s lifecycle, the
 //! help text's exit codes, and `kicc demo`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `--dry-run`: one JSON object with exactly method/url/headers/body (WeChat Pay direct adds
 //! signed_message), the body being the exact text the SDK would send; nothing is sent.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! code the libFuzzer targets run (`fuzz/src/checks.rs`, included here), on stable and in
 //! CI, so that an input that once crashed a parser stays fixed. This crate is the one that
 //! already depends on every crate the targets reach.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 #[path = "../../../fuzz/src/checks.rs"]
 // The checks assert with `expect` on purpose: a broken promise must be a crash.

@@ -1,6 +1,7 @@
 //! `--proxy`, `--no-proxy`, `--local-address` and the environment's proxies, against a
 //! `kicc sandbox serve` child behind a small forwarding proxy (plain HTTP, absolute form) that
 //! runs on threads of the test and records who asked for what.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

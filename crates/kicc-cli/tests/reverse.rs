@@ -1,6 +1,7 @@
 //! `kicc wechatpay reverse`, really sent to `kicc sandbox serve`'s WeChat Pay Global revoke
 //! endpoint, signed with the sandbox's published merchant key and verified with its platform
 //! certificate (both sandbox-only, from `kicc_sandbox`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! `kicc wechatpay query`, `kicc wechatpay certificates`, and `reverse` downloading the
 //! platform certificates itself and settling open outcomes by a query, against
 //! `kicc sandbox serve` (sandbox-only keys from `kicc_sandbox`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! `cargo xtask bench` runs these and reports `core_build_vs_floor_ratio` (goal: at most 1.5).
 //! Every input is fixed, so runs are comparable; `black_box` keeps the compiler from
 //! precomputing anything.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measurement/demo harness: a failed setup step may panic
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

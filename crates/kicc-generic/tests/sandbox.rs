@@ -1,4 +1,5 @@
 //! The generic client against the real sandbox, over the real hyper client on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 use std::time::Duration;
 

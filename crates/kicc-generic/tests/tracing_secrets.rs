@@ -1,5 +1,6 @@
 //! No secret key and no msgAuthValue ever reaches the tracing output, even at TRACE level and
 //! through retries. (Its own test binary: it installs a subscriber.)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,6 @@
 //! The executor against the embedded sandbox: journaled cancels on every channel, the same
 //! id twice, conflicts, faults, and recovery of attempts a "crashed" worker left behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 #![cfg(feature = "client")]
 
 use std::time::{Duration, SystemTime};

@@ -9,6 +9,7 @@
 //!
 //! Without PostgreSQL binaries the tests print that they are skipped and pass, except under
 //! CI (`CI` set), where `.ci/run` installs the server and a missing one is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 mod pg;

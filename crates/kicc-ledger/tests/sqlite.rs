@@ -1,5 +1,6 @@
 //! The SQLite backend on real temp files: contention between connections and processes,
 //! fencing, and takeover right after an owner dies.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Fault injection, the admin API, TLS (HTTP/1.1 and h2) and shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

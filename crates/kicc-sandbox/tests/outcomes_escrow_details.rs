@@ -1,6 +1,7 @@
 //! WeChat cancels that finish as failures (`wechatFail`) or voids
 //! (`wechatVoid`), escrow payments refused by the cancel API (`P007`), and
 //! `resDetailMsg` on injected `resCd` faults.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

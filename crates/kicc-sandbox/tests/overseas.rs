@@ -1,5 +1,6 @@
 //! Alipay and WeChat Pay over real HTTP: validation, same-key retries,
 //! asynchronous WeChat cancels with webhooks, and the status endpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! `V` checks can be looked up by its own key and the Korea date it was
 //! processed on, and answers exactly what that request got; requests not
 //! processed (rejected, dropped before processing, still stalled) are not found.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

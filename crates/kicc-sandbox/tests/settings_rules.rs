@@ -1,6 +1,7 @@
 //! The settings for what the pages leave open (`/sandbox/settings`): the
 //! `remainAmount` convention and the refund-query matching rule, each tried
 //! under every value; latency; and the processing bound's config rules.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Fault injection on the WeChat Pay Global revoke path, over real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod wechatpay_support;
 

@@ -1,4 +1,5 @@
 //! The sandbox's inferred WeChat Pay behaviours are settings, each tested both ways.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 mod wechatpay_support;

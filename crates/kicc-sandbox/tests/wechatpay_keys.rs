@@ -1,5 +1,6 @@
 //! The committed sandbox keys agree with the constants that name them, and a
 //! bad key configuration is refused at start, naming the field.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod wechatpay_support;
 

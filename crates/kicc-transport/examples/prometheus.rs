@@ -10,6 +10,7 @@
 //! that leave the outcome unknown), then the text a Prometheus scrape would get. In a service,
 //! use `PrometheusBuilder::new().install()` (its `http-listener` feature) or serve
 //! `handle.render()` from your own `/metrics` route.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measurement/demo harness: a failed setup step may panic
 
 use std::collections::VecDeque;
 use std::sync::Mutex;

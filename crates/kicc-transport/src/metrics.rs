@@ -200,6 +200,7 @@ mod tests {
     use bytes::Bytes;
     use std::time::Duration;
 
+    #[allow(clippy::expect_used)] // a test helper with literal status codes
     fn status(code: u16) -> Result<HttpResponse, TransportError> {
         let mut response = http::Response::new(Bytes::new());
         *response.status_mut() = http::StatusCode::from_u16(code).expect("status");

@@ -1,5 +1,6 @@
 //! HyperTransport against loopback servers: round trips, TLS + ALPN, error
 //! mapping (what may have reached the server), limits, policy and pooling.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 #![cfg(feature = "hyper-client")]
 
 mod support;

@@ -1,6 +1,7 @@
 //! The `metrics` feature: names, labels and counts recorded by `driver::execute`
 //! for a success, a decline and an unknown outcome, checked with metrics-util's
 //! debugging recorder (installed per test, thread-locally, so tests do not mix).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 #![cfg(feature = "metrics")]
 
 use std::collections::{BTreeMap, VecDeque};

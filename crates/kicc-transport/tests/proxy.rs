@@ -4,6 +4,7 @@
 //!
 //! Every transport here gets its proxy settings explicitly, so that the
 //! machine's own HTTP(S)_PROXY variables play no part.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 #![cfg(feature = "hyper-client")]
 
 mod support;

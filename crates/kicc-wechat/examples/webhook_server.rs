@@ -8,6 +8,7 @@
 //! Run: `cargo run -p kicc-wechat --example webhook_server -- 127.0.0.1:9000`, then point
 //! `notifyUrl` at `http://127.0.0.1:9000/kicc/wechat` (behind your TLS front in production,
 //! with KICC's source IPs allowed: `SourcePolicy::DocumentedKicc`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measurement/demo harness: a failed setup step may panic
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! The WeChat Pay client against the real sandbox: accepted, then completed by webhook or by
 //! the status query, over the real hyper client and a real loopback webhook receiver.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,4 +1,5 @@
 //! The client over an in-memory fake of WeChat Pay (see `common/fake.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 #![cfg(feature = "client")]
 
 mod common;

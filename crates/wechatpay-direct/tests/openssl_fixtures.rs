@@ -1,5 +1,6 @@
 //! Signatures and messages made outside the code, with openssl (commands in
 //! fixtures/README.md): the crate must reproduce them byte for byte.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

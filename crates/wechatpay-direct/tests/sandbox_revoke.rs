@@ -2,6 +2,7 @@
 //! Pay Global revoke endpoint, over real HTTP on loopback. The sandbox checks
 //! the signature, the body and the order independently of this crate, and
 //! signs its answers with its own (publicly known, sandbox-only) platform key.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 #![cfg(feature = "transport")]
 
 use std::net::SocketAddr;

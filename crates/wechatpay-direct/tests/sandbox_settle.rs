@@ -1,6 +1,7 @@
 //! The order query and the revoke that decides by it, against kicc-sandbox
 //! over real HTTP. The sandbox checks the signed canonical URL (query string
 //! included) with its own code, and signs its answers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 #![cfg(feature = "transport")]
 
 use std::net::SocketAddr;

@@ -1,4 +1,5 @@
 //! Signing: official test vector, OpenSSL-made signatures, key loading rules.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Tracing output of the client. In its own test binary: tracing caches
 //! callsite interest process-wide, so a scoped subscriber races with other
 //! tests' threads.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 #![cfg(feature = "client")]
 
 mod common;

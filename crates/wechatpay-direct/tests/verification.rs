@@ -1,4 +1,5 @@
 //! Verifying WeChat Pay's signed responses: both key modes, every failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
 
 mod common;
 
