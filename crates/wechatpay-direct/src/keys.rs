@@ -60,6 +60,10 @@ pub enum SignError {
     /// No random bytes could be drawn for the nonce.
     #[error("could not draw random bytes for the nonce")]
     Randomness,
+    /// The request to sign could not be built exactly as asked (its path or its body);
+    /// nothing is signed rather than a different request.
+    #[error("the request could not be built: {0}")]
+    Request(&'static str),
 }
 
 /// An RSA private key (2048 to 4096 bits) for SHA256withRSA (PKCS#1 v1.5).

@@ -28,10 +28,10 @@ use crate::verify::{verify_response, Verified, VerifyError};
 ///     MerchantMode::institutional("1900000109", "1900000100")?,
 /// );
 /// assert_eq!(
-///     q.path().as_str(),
+///     q.path()?.as_str(),
 ///     "/v3/global/transactions/out-trade-no/A%201%2F2?sub_mchid=1900000100&sp_mchid=1900000109"
 /// );
-/// # Ok::<(), wechatpay_direct::InvalidInput>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryRequest {
@@ -59,7 +59,7 @@ impl QueryRequest {
     /// `/v3/global/transactions/{id/ID|out-trade-no/NO}?mchid=M` (common) or
     /// `...?sub_mchid=S&sp_mchid=SP` (institutional); the id and the values
     /// percent-encoded (everything but RFC 3986 unreserved characters).
-    pub fn path(&self) -> PathAndQuery {
+    pub fn path(&self) -> Result<PathAndQuery, SignError> {
         let enc = |s: &str| utf8_percent_encode(s, PATH_SEGMENT).to_string();
         let order = match &self.order {
             OrderRef::TransactionId(id) => format!("id/{}", enc(id.as_str())),
@@ -76,10 +76,11 @@ impl QueryRequest {
                 enc(sp_mchid.as_str())
             ),
         };
-        // Every byte is unreserved, '%', '/', '?', '=' or '&': all valid.
+        // Every byte is unreserved, '%', '/', '?', '=' or '&': all valid; should that ever
+        // break, refuse rather than sign a different target.
         format!("/v3/global/transactions/{order}?{query}")
             .parse()
-            .unwrap_or_else(|_| PathAndQuery::from_static("/"))
+            .map_err(|_| SignError::Request("the order query is not a valid request target"))
     }
 
     /// Signs the `GET` once (empty body). `timestamp` and `nonce` are inputs.
@@ -93,7 +94,7 @@ impl QueryRequest {
         SignedRequest::sign(
             Method::GET,
             Some(&self.order),
-            self.path(),
+            self.path()?,
             Vec::new(),
             Signer {
                 mchid: self.mode.caller_mchid(),
@@ -313,7 +314,7 @@ mod tests {
             MerchantMode::common("1900000109").unwrap(),
         );
         assert_eq!(
-            q.path().as_str(),
+            q.path().unwrap().as_str(),
             "/v3/global/transactions/id/4200000001?mchid=1900000109"
         );
         let q = QueryRequest::new(
@@ -321,7 +322,7 @@ mod tests {
             MerchantMode::common("a&b=c").unwrap(),
         );
         assert_eq!(
-            q.path().as_str(),
+            q.path().unwrap().as_str(),
             "/v3/global/transactions/out-trade-no/%E8%AE%A2%E5%8D%95%3F%23%25%26%3D?mchid=a%26b%3Dc"
         );
     }

@@ -35,9 +35,9 @@ pub(crate) const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 ///     OrderRef::out_trade_no("A 1/2")?,
 ///     MerchantMode::institutional("1900000109", "1900000100")?,
 /// );
-/// assert_eq!(req.path().as_str(), "/v3/global/micropay/transactions/out-trade-no/A%201%2F2/reverse");
-/// assert_eq!(req.body(), br#"{"sp_mchid":"1900000109","sub_mchid":"1900000100"}"#);
-/// # Ok::<(), wechatpay_direct::InvalidInput>(())
+/// assert_eq!(req.path()?.as_str(), "/v3/global/micropay/transactions/out-trade-no/A%201%2F2/reverse");
+/// assert_eq!(req.body()?, br#"{"sp_mchid":"1900000109","sub_mchid":"1900000100"}"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReverseRequest {
@@ -75,7 +75,7 @@ impl ReverseRequest {
 
     /// The request target (path, percent-encoded id), which is also the signed
     /// canonical URL.
-    pub fn path(&self) -> PathAndQuery {
+    pub fn path(&self) -> Result<PathAndQuery, SignError> {
         let path = match &self.order {
             OrderRef::TransactionId(id) => format!(
                 "/v3/global/micropay/transactions/id/{}/reverse",
@@ -86,13 +86,14 @@ impl ReverseRequest {
                 utf8_percent_encode(no.as_str(), PATH_SEGMENT)
             ),
         };
-        // Every byte is unreserved, '%', or '/', all valid in a path.
+        // Every byte is unreserved, '%', or '/', all valid in a path; should that ever break,
+        // refuse rather than sign a different path.
         path.parse()
-            .unwrap_or_else(|_| PathAndQuery::from_static("/"))
+            .map_err(|_| SignError::Request("the order's path is not a valid request target"))
     }
 
     /// The JSON body: `{"mchid":...}` or `{"sp_mchid":...,"sub_mchid":...}`.
-    pub fn body(&self) -> Vec<u8> {
+    pub fn body(&self) -> Result<Vec<u8>, SignError> {
         let body = match &self.mode {
             MerchantMode::Common { mchid } => Body::Common {
                 mchid: mchid.as_str(),
@@ -105,8 +106,9 @@ impl ReverseRequest {
                 sub_mchid: sub_mchid.as_str(),
             },
         };
-        // Serializing two strings cannot fail.
-        serde_json::to_vec(&body).unwrap_or_default()
+        // Serializing two strings cannot fail; should it, refuse rather than send no body.
+        serde_json::to_vec(&body)
+            .map_err(|_| SignError::Request("the JSON body could not be written"))
     }
 
     /// Signs the request once. `timestamp` (Unix seconds) and `nonce` are
@@ -122,8 +124,8 @@ impl ReverseRequest {
         SignedRequest::sign(
             Method::POST,
             Some(&self.order),
-            self.path(),
-            self.body(),
+            self.path()?,
+            self.body()?,
             Signer {
                 mchid: self.mode.caller_mchid(),
                 serial_no,
@@ -808,19 +810,19 @@ mod tests {
             MerchantMode::common("1900000109").unwrap(),
         );
         assert_eq!(
-            r.path().as_str(),
+            r.path().unwrap().as_str(),
             "/v3/global/micropay/transactions/id/1217752501201407033233368018/reverse"
         );
-        assert_eq!(r.body(), br#"{"mchid":"1900000109"}"#);
+        assert_eq!(r.body().unwrap(), br#"{"mchid":"1900000109"}"#);
         let r = ReverseRequest::new(
             OrderRef::out_trade_no("订单?#%").unwrap(),
             MerchantMode::common("a\"b").unwrap(),
         );
         assert_eq!(
-            r.path().as_str(),
+            r.path().unwrap().as_str(),
             "/v3/global/micropay/transactions/out-trade-no/%E8%AE%A2%E5%8D%95%3F%23%25/reverse"
         );
-        assert_eq!(r.body(), br#"{"mchid":"a\"b"}"#);
+        assert_eq!(r.body().unwrap(), br#"{"mchid":"a\"b"}"#);
     }
 
     #[test]
