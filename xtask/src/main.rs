@@ -2,20 +2,23 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod soak;
 
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci|bench [--quick]>
+const USAGE: &str = "usage: cargo xtask <ci|bench [--quick]|soak [--scenarios N] [--seed S] [...]>
 
   ci      fmt check, clippy -D warnings (default and message-only features), all tests and
           doc tests, rustdoc -D warnings, and the dependency-footprint checks
-  bench   criterion micro-benchmarks and the end-to-end load benchmark (see BENCHMARKS.md)";
+  bench   criterion micro-benchmarks and the end-to-end load benchmark (see BENCHMARKS.md)
+  soak    randomized faulted cancels, real clients against the sandbox (see RELIABILITY.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
