@@ -14,8 +14,9 @@
 //!   the resume path (generic `GenericClient::resume` / `resume_with_refund_query` with the
 //!   error's `sent`, wallet `resume` with the identical message) finishes it without a second
 //!   cancel;
-//! - WeChat: an accepted cancel is finished by `wait_for_result` (status queries; no webhook
-//!   receiver), a pending one by waiting again once its faults are used up;
+//! - WeChat: an accepted cancel is finished by `wait_for_result` (notices to a loopback
+//!   receiver, confirmed by status queries), a pending one by waiting again once its faults
+//!   are used up;
 //! - never two cancels from one request.
 //!
 //! A scenario depends only on the run's seed and its index ([`Scenario::generate`]); so are
@@ -30,6 +31,7 @@
 
 mod run;
 mod scenario;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -152,12 +154,16 @@ pub struct Report {
     pub outcomes: BTreeMap<String, u64>,
     /// Outcomes of the resumes and second waits, by name.
     pub resumes: BTreeMap<String, u64>,
+    /// WeChat results by how they became known (`notice`, `status_query`).
+    pub wechat_results: BTreeMap<String, u64>,
     /// Scenarios by channel.
     pub channels: BTreeMap<String, u64>,
     /// Faults injected, by kind.
     pub faults: BTreeMap<String, u64>,
     /// Every violation.
     pub violations: Vec<Violation>,
+    /// One line per scenario (index, outcome, resume outcome, description), in order.
+    pub lines: Vec<String>,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -187,6 +193,9 @@ impl fmt::Display for Report {
         }
         for (k, n) in &self.resumes {
             writeln!(f, "resumed.{k} {n}")?;
+        }
+        for (k, n) in &self.wechat_results {
+            writeln!(f, "wechat_results.{k} {n}")?;
         }
         for (k, n) in &self.channels {
             writeln!(f, "channels.{k} {n}")?;
@@ -243,7 +252,7 @@ pub async fn run_scenarios(config: SoakConfig, scenarios: Vec<Scenario>) -> Resu
         let sandbox = Sandbox::start(addr, sandbox_config)
             .await
             .map_err(|e| format!("sandbox: {e}"))?;
-        let worker = run::Worker::new(sandbox, t)?;
+        let worker = run::Worker::new(sandbox, t).await?;
         let queue = queue.clone();
         let seed = config.seed;
         tasks.spawn(async move {
@@ -254,7 +263,7 @@ pub async fn run_scenarios(config: SoakConfig, scenarios: Vec<Scenario>) -> Resu
                 let r = worker.run(seed, &s).await;
                 done.push((s, r));
             }
-            worker.sandbox.shutdown().await;
+            worker.shutdown().await;
             done
         });
     }
@@ -269,9 +278,20 @@ pub async fn run_scenarios(config: SoakConfig, scenarios: Vec<Scenario>) -> Resu
     all.sort_by_key(|(s, _)| s.index);
     for (s, r) in all {
         report.scenarios += 1;
+        report.lines.push(format!(
+            "scenario {} outcome={} resumed={} wechat={} | {}",
+            s.index,
+            r.outcome,
+            r.resumed.unwrap_or("-"),
+            r.wechat_source.unwrap_or("-"),
+            s.describe()
+        ));
         *report.outcomes.entry(r.outcome.to_owned()).or_insert(0) += 1;
         if let Some(resumed) = r.resumed {
             *report.resumes.entry(resumed.to_owned()).or_insert(0) += 1;
+        }
+        if let Some(source) = r.wechat_source {
+            *report.wechat_results.entry(source.to_owned()).or_insert(0) += 1;
         }
         *report
             .channels

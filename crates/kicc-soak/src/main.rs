@@ -35,6 +35,9 @@ struct Args {
     /// the SDK looks keys up too early, and the soak must then find double cancels).
     #[arg(long)]
     sdk_processing_bound_ms: Option<u64>,
+    /// Also print one line per scenario (outcome, resume outcome, description) on stderr.
+    #[arg(long)]
+    verbose: bool,
     /// Never send generic refund queries (`refundQueryFlag = "Y"`).
     #[arg(long)]
     no_refund_queries: bool,
@@ -76,6 +79,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(kicc_soak::run(config)) {
         Ok(report) => {
+            if args.verbose {
+                for line in &report.lines {
+                    eprintln!("{line}");
+                }
+            }
             print!("{report}");
             if report.violations.is_empty() {
                 ExitCode::SUCCESS

@@ -1,13 +1,14 @@
 //! Running one scenario through the real client against the real sandbox, and checking it.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use kicc_core::retry::RetryPolicy;
 use kicc_core::{
-    Amount, BaseUrl, Currency, Environment, Error, MallId, Memo, Merchant, Money, PgCno, Rng,
-    SecretKey, ShopTransactionId,
+    Amount, BaseUrl, Currency, Environment, Error, MallId, Memo, Merchant, Money, NotifyUrl, PgCno,
+    Rng, SecretKey, ShopTransactionId,
 };
 use kicc_sandbox::{
     CancelState, Channel as SbChannel, Currency as SbCurrency, Fault, PaymentState, SandboxHandle,
@@ -16,6 +17,7 @@ use kicc_transport::{HyperTransport, Transport};
 use kicc_wechat::{Accepted, WaitPolicy, WebhookInbox};
 
 use crate::scenario::{Method, Remain, RequestKind, Scenario};
+use crate::webhook::CurrentInbox;
 use crate::Timing;
 
 /// What one scenario came to.
@@ -28,6 +30,8 @@ pub struct ScenarioResult {
     pub resumed: Option<&'static str>,
     /// Each broken rule: (kind, one-line description).
     pub violations: Vec<(&'static str, String)>,
+    /// WeChat successes: how the result became known (`notice` or `status_query`).
+    pub wechat_source: Option<&'static str>,
 }
 
 /// One worker's sandbox and transports; runs scenarios one after another.
@@ -39,10 +43,17 @@ pub(crate) struct Worker {
     admin: HyperTransport,
     merchant: Merchant,
     timing: Timing,
+    /// Where the sandbox posts WeChat notices, and the scenario's inbox they land in.
+    notify_url: NotifyUrl,
+    inbox: CurrentInbox,
+    receiver: tokio::task::JoinHandle<()>,
 }
 
 impl Worker {
-    pub(crate) fn new(sandbox: SandboxHandle, timing: Timing) -> Result<Worker, String> {
+    pub(crate) async fn new(sandbox: SandboxHandle, timing: Timing) -> Result<Worker, String> {
+        let inbox: CurrentInbox = Arc::new(Mutex::new(Arc::new(WebhookInbox::default())));
+        let (url, receiver) = crate::webhook::start(inbox.clone()).await?;
+        let notify_url = NotifyUrl::new(url).map_err(|e| e.to_string())?;
         let transport = HyperTransport::builder()
             .timeout(timing.client_timeout)
             .build()
@@ -62,7 +73,24 @@ impl Worker {
             admin,
             merchant,
             timing,
+            notify_url,
+            inbox,
+            receiver,
         })
+    }
+
+    /// Stops the sandbox and the notice receiver.
+    pub(crate) async fn shutdown(self) {
+        self.receiver.abort();
+        self.sandbox.shutdown().await;
+    }
+
+    /// The current scenario's inbox.
+    fn inbox(&self) -> Arc<WebhookInbox> {
+        self.inbox
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_else(|_| Arc::new(WebhookInbox::default()))
     }
 
     fn policy(&self, max_attempts: u32, refund_query_on_resend: bool) -> RetryPolicy {
@@ -170,8 +198,8 @@ impl Worker {
             Ok(r) => r,
             Err(e) => ScenarioResult {
                 outcome: "harness_error",
-                resumed: None,
                 violations: vec![("harness_error", e)],
+                ..ScenarioResult::default()
             },
         }
     }
@@ -179,6 +207,9 @@ impl Worker {
     async fn run_inner(&self, seed: u64, s: &Scenario) -> Result<ScenarioResult, String> {
         let sb = &self.sandbox;
         sb.reset();
+        if let Ok(mut current) = self.inbox.lock() {
+            *current = Arc::new(WebhookInbox::default());
+        }
         let settings = sb
             .settings()
             .with_refund_query_match(s.refund_query_match)
@@ -292,14 +323,15 @@ impl Worker {
                 client.cancel_with_key(&req, key).await.map(|_| ())
             }
             Method::Wechat => {
-                let req = wallet_request::<kicc_wechat::WeChat>(pg, cur, amount)?;
+                let req = wallet_request::<kicc_wechat::WeChat>(pg, cur, amount)?
+                    .notify_url(self.notify_url.clone());
                 let client = self.wechat(1);
                 let msg = req.message(&self.merchant, key, SystemTime::now());
                 let accepted = client.send(&msg).await?;
                 client
                     .wait_for_result(
                         &accepted,
-                        &WebhookInbox::default(),
+                        &self.inbox(),
                         self.wait_policy(Duration::from_secs(10)),
                     )
                     .await
@@ -484,7 +516,7 @@ impl Worker {
         result: &mut ScenarioResult,
     ) -> Result<(), String> {
         let req = match wallet_scenario_request::<kicc_wechat::WeChat>(s, pg, Currency::Krw) {
-            Ok(req) => req,
+            Ok(req) => req.notify_url(self.notify_url.clone()),
             Err(e) => {
                 result.outcome = outcome_name(&e);
                 return self.invalid_done(s, pg, check, &e).await;
@@ -553,12 +585,15 @@ impl Worker {
         accepted: &Accepted,
         result: &mut ScenarioResult,
     ) -> Result<&'static str, String> {
-        let inbox = WebhookInbox::default();
+        let inbox = self.inbox();
         let first = client
             .wait_for_result(accepted, &inbox, self.wait_policy(self.timing.wechat_wait))
             .await;
         let name = match &first {
-            Ok(_) => "success",
+            Ok(r) => {
+                result.wechat_source = Some(source_name(r.source));
+                "success"
+            }
             Err(e) => outcome_name(e),
         };
         if !matches!(name, "pending" | "status_unknown") {
@@ -572,7 +607,10 @@ impl Worker {
             .wait_for_result(accepted, &inbox, self.wait_policy(Duration::from_secs(10)))
             .await;
         let name = match &again {
-            Ok(_) => "success",
+            Ok(r) => {
+                result.wechat_source = Some(source_name(r.source));
+                "success"
+            }
             Err(e) => outcome_name(e),
         };
         result.resumed = Some(name);
@@ -675,6 +713,13 @@ fn wallet_scenario_request<C: kicc_core::wallet::WalletApi>(
         RequestKind::ForbiddenCharacter => {
             Ok(wallet_request(pg, cur, None)?.memo(Memo::new("refund | \"customer\"")?))
         }
+    }
+}
+
+fn source_name(source: kicc_wechat::ResultSource) -> &'static str {
+    match source {
+        kicc_wechat::ResultSource::Notice => "notice",
+        kicc_wechat::ResultSource::StatusQuery => "status_query",
     }
 }
 

@@ -22,6 +22,11 @@ fn assert_covered(report: &Report) {
     assert!(report.outcomes.get("ambiguous").copied().unwrap_or(0) > 0);
     assert!(report.outcomes.get("success").copied().unwrap_or(0) > 0);
     assert!(report.resumes.get("success").copied().unwrap_or(0) > 0);
+    // WeChat results arrive by notice to the loopback receiver.
+    assert!(
+        report.wechat_results.get("notice").copied().unwrap_or(0) > 0,
+        "{report}"
+    );
 }
 
 /// Every channel, every fault kind, no generic refund query: no violation at all.
