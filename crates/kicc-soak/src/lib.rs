@@ -19,9 +19,11 @@
 //!   are used up;
 //! - never two cancels from one request.
 //!
-//! A scenario depends only on the run's seed and its index ([`Scenario::generate`]); so are
-//! its idempotency keys and, since each worker resets its own sandbox (seeded with the run's
-//! seed) before each scenario, the sandbox's identifiers. Only timing varies between runs.
+//! A scenario depends only on the run's seed and its index ([`Scenario::generate`]), and so
+//! does the generator of its idempotency keys; each worker resets its own sandbox before each
+//! scenario, so the sandbox's identifiers depend only on the run's seed and the worker that
+//! ran it. Only timing varies between runs: rerun one scenario alone with
+//! `--seed S --first I --scenarios 1`.
 //!
 //! Faults the soak never injects, because they make the gateway lie in a way no client can
 //! detect: a decline code (`resCd` the channel reads as a refusal) sent AFTER the request was
