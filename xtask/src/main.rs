@@ -7,17 +7,19 @@ mod bench;
 mod cycles;
 mod fuzz;
 mod package;
+mod soak;
 
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci|audit|fuzz [--time SECS] [TARGET...]|bench [--quick]>
+const USAGE: &str = "usage: cargo xtask <ci|audit|fuzz [--time SECS] [TARGET...]|bench [--quick]|soak [--scenarios N] [--seed S] [...]>
 
   ci      fmt check, clippy -D warnings (default and message-only features), all tests and
           doc tests, the message-only builds' tests, rustdoc -D warnings, the
           dependency-footprint checks and the advisory audit
   audit   Cargo.lock against the offline RustSec snapshot in ../shared/advisory-db
   fuzz    the cargo-fuzz targets in fuzz/ (nightly), SECS each (see `cargo xtask fuzz -h`)
-  bench   criterion micro-benchmarks and the end-to-end load benchmark (see BENCHMARKS.md)";
+  bench   criterion micro-benchmarks and the end-to-end load benchmark (see BENCHMARKS.md)
+  soak    randomized faulted cancels, real clients against the sandbox (see RELIABILITY.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("cycles") => cycles::run(),
+        Some("soak") => soak::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
