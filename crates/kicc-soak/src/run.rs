@@ -17,8 +17,8 @@ use kicc_transport::{HyperTransport, Transport};
 use kicc_wechat::{Accepted, WaitPolicy, WebhookInbox};
 
 use crate::scenario::{Method, Remain, RequestKind, Scenario};
+use crate::timing::Timing;
 use crate::webhook::CurrentInbox;
-use crate::Timing;
 
 /// What one scenario came to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
