@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kicc_core::lookup::SANDBOX_NOT_FOUND_CODE;
 use kicc_core::retry::RetryPolicy;
+use kicc_core::wallet::{WalletApi, WalletCancel};
 use kicc_core::wire::ResponseAmountInfo;
 use kicc_core::{
     Amount, ClientId, ClientIp, Currency, Error, KoreaDate, Memo, NotifyUrl, RegId, ReviseMessage,
@@ -388,8 +389,9 @@ async fn cancel_generic(global: &Global, args: &CancelArgs) -> Result<Report, Fa
     }))
 }
 
-async fn cancel_alipay(global: &Global, args: &CancelArgs) -> Result<Report, Failure> {
-    let mut request = kicc_alipay::CancelRequest::from_text(
+/// The Alipay / WeChat Pay request the options describe (the two APIs share its rules).
+fn wallet_request<C: WalletApi>(args: &CancelArgs) -> Result<WalletCancel<C>, Failure> {
+    let mut request = WalletCancel::<C>::from_text(
         &args.pg_cno,
         args.revise_type.as_deref(),
         args.amount.as_deref(),
@@ -401,6 +403,11 @@ async fn cancel_alipay(global: &Global, args: &CancelArgs) -> Result<Report, Fai
     if let Some(r) = &args.reg_id {
         request = request.reg_id(RegId::new(r.as_str())?);
     }
+    Ok(request)
+}
+
+async fn cancel_alipay(global: &Global, args: &CancelArgs) -> Result<Report, Failure> {
+    let request: kicc_alipay::CancelRequest = wallet_request(args)?;
     let key = key_or_new(args.shop_transaction_id.as_deref())?;
     let (at, resumed_date) = wallet_date(args)?;
     let merchant = creds::merchant(global)?;
@@ -433,18 +440,7 @@ async fn cancel_alipay(global: &Global, args: &CancelArgs) -> Result<Report, Fai
 }
 
 async fn cancel_wechat(global: &Global, args: &CancelArgs) -> Result<Report, Failure> {
-    let mut request = kicc_wechat::CancelRequest::from_text(
-        &args.pg_cno,
-        args.revise_type.as_deref(),
-        args.amount.as_deref(),
-        args.currency.as_deref(),
-    )?;
-    if let Some(r) = &args.reason {
-        request = request.memo(Memo::new(r.as_str())?);
-    }
-    if let Some(r) = &args.reg_id {
-        request = request.reg_id(RegId::new(r.as_str())?);
-    }
+    let mut request: kicc_wechat::CancelRequest = wallet_request(args)?;
     if let Some(u) = &args.notify_url {
         request = request.notify_url(NotifyUrl::new(u.as_str())?);
     }
