@@ -63,7 +63,7 @@ impl Worker {
             .build()
             .map_err(|e| e.to_string())?;
         let merchant = Merchant::new(
-            Environment::Custom(BaseUrl::new(&sandbox.base_url()).map_err(|e| e.to_string())?),
+            Environment::Custom(BaseUrl::new(sandbox.base_url()).map_err(|e| e.to_string())?),
             MallId::new(sandbox.mall_id()).map_err(|e| e.to_string())?,
             SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).map_err(|e| e.to_string())?,
         );
