@@ -82,20 +82,37 @@ fn key_or_new(given: Option<&str>) -> Result<ShopTransactionId, Failure> {
     }
 }
 
-/// The retry policy of a cancel: attempts, the processing bound, and the look-up's "not
-/// found" codes (the sandbox's R001 by default with `--env sandbox`).
-fn cancel_policy(global: &Global, args: &CancelArgs) -> RetryPolicy {
-    let mut codes = args.lookup_not_found_code.clone();
+/// The retry policy of a cancel (`kicc cancel`, `kicc batch run`): attempts, the processing
+/// bound, the clock skew, and the look-up's "not found" codes, which default to the sandbox's
+/// R001 with `--env sandbox` (KICC does not document its own).
+pub fn retry_policy(
+    global: &Global,
+    max_attempts: u32,
+    processing_bound: Duration,
+    clock_skew: Duration,
+    not_found_codes: &[String],
+) -> RetryPolicy {
+    let mut codes = not_found_codes.to_vec();
     if codes.is_empty() && global.env == EnvName::Sandbox {
         codes.push(SANDBOX_NOT_FOUND_CODE.to_owned());
     }
     RetryPolicy {
-        max_attempts: args.max_attempts,
-        processing_bound: args.processing_bound,
-        clock_skew: args.clock_skew,
+        max_attempts,
+        processing_bound,
+        clock_skew,
         lookup_not_found_codes: codes,
         ..RetryPolicy::default()
     }
+}
+
+fn cancel_policy(global: &Global, args: &CancelArgs) -> RetryPolicy {
+    retry_policy(
+        global,
+        args.max_attempts,
+        args.processing_bound,
+        args.clock_skew,
+        &args.lookup_not_found_code,
+    )
 }
 
 fn query_policy(max_attempts: u32) -> RetryPolicy {

@@ -10,8 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use kicc_core::lookup::SANDBOX_NOT_FOUND_CODE;
-use kicc_core::retry::RetryPolicy;
 use kicc_ledger::batch::list_json_line;
 use kicc_ledger::{
     read_batch, summarize, write_report, AnyStore, BatchError, BatchOptions, Channel, ExecConfig,
@@ -21,7 +19,7 @@ use kicc_ledger::{
 use kicc_transport::HyperTransport;
 use tokio::sync::watch;
 
-use crate::cli::{CancelArgs, EnvName, Global, EXIT_CODES_HELP};
+use crate::cli::{CancelArgs, Global, EXIT_CODES_HELP};
 use crate::creds;
 use crate::exit::{Exit, Failure, Report};
 
@@ -173,18 +171,14 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 
 /// The executor's configuration from the command line.
 fn exec_config(global: &Global, retry: &RetryArgs) -> ExecConfig {
-    let mut codes = retry.lookup_not_found_code.clone();
-    if codes.is_empty() && global.env == EnvName::Sandbox {
-        codes.push(SANDBOX_NOT_FOUND_CODE.to_owned());
-    }
     ExecConfig {
-        policy: RetryPolicy {
-            max_attempts: retry.max_attempts,
-            processing_bound: retry.processing_bound,
-            clock_skew: retry.clock_skew,
-            lookup_not_found_codes: codes,
-            ..RetryPolicy::default()
-        },
+        policy: crate::kicc_cmds::retry_policy(
+            global,
+            retry.max_attempts,
+            retry.processing_bound,
+            retry.clock_skew,
+            &retry.lookup_not_found_code,
+        ),
         attempt_timeout: Duration::from_secs(global.timeout),
         wallet_resend_max_age: retry.wallet_resend_max_age,
         wait: Duration::from_secs(retry.wait),
