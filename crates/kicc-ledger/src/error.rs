@@ -179,7 +179,16 @@ impl From<rusqlite::Error> for LedgerError {
 impl From<tokio_postgres::Error> for LedgerError {
     fn from(e: tokio_postgres::Error) -> Self {
         // tokio-postgres errors never carry the password (it is only sent in the
-        // authentication exchange); the Display form names the failing step.
-        LedgerError::Storage(format!("postgres: {e}"))
+        // authentication exchange). Its Display of a server error is only "db error": add the
+        // server's code and message, which name what failed.
+        match e.as_db_error() {
+            Some(db) => LedgerError::Storage(format!(
+                "postgres: {} ({}): {}",
+                db.message(),
+                db.code().code(),
+                db.detail().unwrap_or("")
+            )),
+            None => LedgerError::Storage(format!("postgres: {e}")),
+        }
     }
 }

@@ -507,21 +507,12 @@ async fn write_back(
 }
 
 async fn migrate(client: &mut Client) -> Result<(), LedgerError> {
-    client
-        .batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-        .await
-        .or_else(|e| {
-            // Two processes creating the table at once: one wins, the other sees a unique
-            // violation on the catalog; the table exists either way.
-            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
     let tx = client.transaction().await?;
-    // Serialize migrations between processes.
+    // Serialize migrations between processes, the version table's creation included: two
+    // processes creating tables at once on an empty database race in the catalog.
     tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_NAMESPACE])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
         .await?;
     let row = tx
         .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
