@@ -264,6 +264,62 @@ pub fn record_attempt(
     Ok((next, attempt))
 }
 
+/// What [`start`] did: the lease, the intent as it now stands and, when the builder made
+/// one, the first attempt, recorded with the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// The intent, in flight under `lease`, with `attempt` (if any) as its last attempt.
+    pub intent: Intent,
+    /// The lease: pass it to every later write.
+    pub lease: Lease,
+    /// The attempt recorded with the lease (`None` when `build` made no message).
+    pub attempt: Option<Attempt>,
+}
+
+/// [`acquire`] and then [`record_attempt`] of the message `build` makes for the leased
+/// intent, as one step (one transaction, one commit): the message is still built when its
+/// attempt is leased (a batch may cross Korea midnight), and its key, date and exact bytes
+/// are recorded, with the intent in flight, before its first byte.
+///
+/// The attempt needs at least `min_remaining` (its timeout plus a margin) of the fresh
+/// lease: a `ttl` below it is [`TransitionError::LeaseTooShort`]. `build` returns `None`
+/// when no message can be built: then only the lease is taken.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    intent: &Intent,
+    owner: &OwnerId,
+    now: Timestamp,
+    ttl: Duration,
+    min_remaining: Duration,
+    earlier_open: Option<&Intent>,
+    holder_alive: bool,
+    build: impl FnOnce(&Intent) -> Option<AttemptPlan>,
+) -> Result<Started, TransitionError> {
+    if ttl < min_remaining {
+        return Err(TransitionError::LeaseTooShort {
+            intent_id: intent.spec.intent_id().clone(),
+            remaining_ms: duration_ms(ttl).unsigned_abs(),
+            needed_ms: duration_ms(min_remaining).unsigned_abs(),
+        });
+    }
+    let (leased, lease) = acquire(intent, owner, now, ttl, earlier_open, holder_alive)?;
+    match build(&leased) {
+        None => Ok(Started {
+            intent: leased,
+            lease,
+            attempt: None,
+        }),
+        Some(plan) => {
+            let (next, attempt) = record_attempt(&leased, &lease, now, plan)?;
+            Ok(Started {
+                intent: next,
+                lease,
+                attempt: Some(attempt),
+            })
+        }
+    }
+}
+
 /// Records the result of attempt `number` (once).
 pub fn record_result(
     intent: &Intent,
@@ -871,6 +927,112 @@ mod tests {
             release(&held, &lease, clock.now()).unwrap().state,
             State::Unknown
         );
+    }
+    #[test]
+    fn start_leases_and_records_the_first_attempt_built_for_the_leased_intent() {
+        let clock = Clock(1_000);
+        let planned = Intent::planned(1, spec("r-1", Channel::Alipay, "pg1", None));
+        let started = start(
+            &planned,
+            &me(),
+            clock.now(),
+            TTL,
+            Duration::from_secs(40),
+            None,
+            true,
+            |i| {
+                // The builder sees the intent already in flight under the new lease.
+                assert_eq!(i.state.kind(), StateKind::InFlight);
+                Some(attempt("k-1"))
+            },
+        )
+        .unwrap();
+        assert_eq!(started.lease.generation, planned.generation + 1);
+        assert_eq!(started.lease.expires_at, clock.now().plus(TTL));
+        let a = started.attempt.expect("an attempt");
+        assert_eq!(
+            (a.number, a.key.as_str(), a.sent_at),
+            (1, "k-1", clock.now())
+        );
+        assert!(a.result.is_none());
+        assert_eq!(started.intent.attempts, vec![a]);
+        assert_eq!(started.intent.state.kind(), StateKind::InFlight);
+        // The same as acquire and then record_attempt, one after the other.
+        let (i, l) = leased(&planned, &clock);
+        let (i, _) = record_attempt(&i, &l, clock.now(), attempt("k-1")).unwrap();
+        assert_eq!(started.intent, i);
+    }
+
+    #[test]
+    fn start_refuses_a_lease_shorter_than_the_attempt_needs_and_what_acquire_refuses() {
+        let clock = Clock(1_000);
+        let planned = Intent::planned(2, spec("r-2", Channel::Generic, "pg1", None));
+        let short = start(
+            &planned,
+            &me(),
+            clock.now(),
+            Duration::from_secs(30),
+            Duration::from_secs(40),
+            None,
+            true,
+            |_| Some(attempt("k-1")),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(short, TransitionError::LeaseTooShort { .. }),
+            "{short:?}"
+        );
+        // Held back by an earlier open intent on the same payment: nothing is built.
+        let earlier = Intent::planned(1, spec("r-1", Channel::Generic, "pg1", None));
+        let blocked = start(
+            &planned,
+            &me(),
+            clock.now(),
+            TTL,
+            Duration::from_secs(40),
+            Some(&earlier),
+            true,
+            |_| -> Option<AttemptPlan> { panic!("built a message for an intent not leased") },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(blocked, TransitionError::Blocked { .. }),
+            "{blocked:?}"
+        );
+        // In flight under another live owner: busy.
+        let (theirs, _) = acquire(&planned, &other(), clock.now(), TTL, None, true).unwrap();
+        let busy = start(
+            &theirs,
+            &me(),
+            clock.now(),
+            TTL,
+            Duration::from_secs(40),
+            None,
+            true,
+            |_| Some(attempt("k-1")),
+        )
+        .unwrap_err();
+        assert!(matches!(busy, TransitionError::Busy { .. }), "{busy:?}");
+    }
+
+    #[test]
+    fn start_without_a_message_only_leases() {
+        let clock = Clock(1_000);
+        let planned = Intent::planned(1, spec("r-1", Channel::Wechat, "pg1", None));
+        let started = start(
+            &planned,
+            &me(),
+            clock.now(),
+            TTL,
+            Duration::from_secs(40),
+            None,
+            true,
+            |_| None,
+        )
+        .unwrap();
+        assert!(started.attempt.is_none());
+        assert!(started.intent.attempts.is_empty());
+        assert_eq!(started.intent.state.kind(), StateKind::InFlight);
     }
 }
 
