@@ -2,33 +2,8 @@
 
 use std::fmt;
 
+pub use crate::invalid::InvalidField;
 use crate::model::{IntentId, StateKind};
-
-/// A field that breaks a rule: fix the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidField {
-    /// The field (CSV column name).
-    pub field: &'static str,
-    /// Why it is refused.
-    pub why: String,
-}
-
-impl InvalidField {
-    pub(crate) fn new(field: &'static str, why: impl Into<String>) -> Self {
-        InvalidField {
-            field,
-            why: why.into(),
-        }
-    }
-}
-
-impl fmt::Display for InvalidField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.why)
-    }
-}
-
-impl std::error::Error for InvalidField {}
 
 /// The same intent id was given again with different parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]

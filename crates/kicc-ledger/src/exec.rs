@@ -33,7 +33,7 @@ use kicc_core::{
 };
 use kicc_generic::RemainAmountConvention;
 use kicc_transport::driver::{never_delivered, now, os_rng};
-use kicc_transport::{HttpResponse, Transport, TransportError};
+use kicc_transport::{HttpRequest, HttpResponse, Transport, TransportError};
 use kicc_wechat::{ResultWaiter, StatusQuery, WaitAction, WaitPolicy};
 use tokio::sync::watch;
 
@@ -229,19 +229,35 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         asked: Option<Instant>,
         stop: Option<&watch::Receiver<bool>>,
     ) -> Result<Intent, ExecError> {
-        let mut run = Run {
+        let run = Run {
             lease: leased.lease,
             intent: leased.intent,
             held_since: asked,
             unwritten: None,
         };
+        match self.run_to_end(run, None, stop).await? {
+            End::Finish(run, finish) => self.end_run(run, finish).await,
+            End::Done(intent) => Ok(*intent),
+        }
+    }
+
+    /// Runs `run` up to its last write: returns that write ([`End::Finish`]) for the caller
+    /// to commit, or the intent when the run ended otherwise. `begun` is the first attempt
+    /// recorded together with the lease ([`Store::start_next`]), not yet sent.
+    async fn run_to_end(
+        &self,
+        mut run: Run,
+        begun: Option<Begun>,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<End, ExecError> {
         // An attempt an earlier worker recorded but never saw answered may have been
         // processed: say so in the journal before anything else.
+        let ours = begun.as_ref().map(|b| b.number);
         let orphans: Vec<u32> = run
             .intent
             .attempts
             .iter()
-            .filter(|a| a.result.is_none())
+            .filter(|a| a.result.is_none() && Some(a.number) != ours)
             .map(|a| a.number)
             .collect();
         for number in orphans {
@@ -259,19 +275,28 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             }
         }
         let channel = run.intent.spec.channel();
-        if channel == Channel::Wechat {
+        if channel == Channel::Wechat && begun.is_none() {
             if let Some(cancel_pg_cno) = run.intent.cancel_pg_cno.clone() {
                 // Accepted earlier: learn the result, never send the cancel again.
-                return self.await_wechat(run, cancel_pg_cno, stop).await;
+                return Ok(End::Done(Box::new(
+                    self.await_wechat(run, cancel_pg_cno, stop).await?,
+                )));
             }
         }
         let outcome = match channel {
-            Channel::Generic => self.run_generic(&mut run).await,
+            Channel::Generic => self.run_generic(&mut run, begun.as_ref()).await,
             Channel::Alipay => {
-                self.run_wallet(&mut run, wallet_request::<kicc_alipay::Alipay>)
+                self.run_wallet(
+                    &mut run,
+                    begun.as_ref(),
+                    wallet_request::<kicc_alipay::Alipay>,
+                )
+                .await
+            }
+            Channel::Wechat => {
+                self.run_wallet(&mut run, begun.as_ref(), wechat_request)
                     .await
             }
-            Channel::Wechat => self.run_wallet(&mut run, wechat_request).await,
         };
         let finish = match outcome {
             Err(ExecError::Ledger(e)) => return Err(ExecError::Ledger(e)),
@@ -283,7 +308,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             let cancel_pg_cno = cancel_pg_cno.clone();
             let intent = self.finish(&run, finish).await?;
             if stop.is_some_and(|s| *s.borrow()) {
-                return Ok(intent);
+                return Ok(End::Done(Box::new(intent)));
             }
             let asked = Instant::now();
             let leased = self
@@ -296,8 +321,15 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                 held_since: Some(asked),
                 unwritten: None,
             };
-            return self.await_wechat(run, cancel_pg_cno, stop).await;
+            return Ok(End::Done(Box::new(
+                self.await_wechat(run, cancel_pg_cno, stop).await?,
+            )));
         }
+        Ok(End::Finish(Box::new(run), finish))
+    }
+
+    /// Commits the last write of a run (its outcome, with the latest result if unwritten).
+    async fn end_run(&self, run: Box<Run>, finish: Finish) -> Result<Intent, ExecError> {
         self.finish(&run, finish).await
     }
 
@@ -400,10 +432,42 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             .filter(|r| r.is_finite() && *r > 0.0)
             .map(|r| Duration::from_secs_f64(1.0 / r));
         let next_slot = tokio::sync::Mutex::new(tokio::time::Instant::now());
+        // One worker's intent that has ended but whose last write (outcome and latest
+        // result) is not committed yet: it is committed together with the worker's next
+        // lease and first attempt (both at once, sharing a commit), so a worker waits for
+        // one commit per cancel instead of two. Nothing is sent for an intent before its
+        // own writes commit; only the two intents' writes overlap.
+        type Tail<'t> = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Intent, ExecError>> + Send + 't>,
+        >;
+        // Settles a tail's outcome: `Err` only for a failure that stops the worker.
+        let settle = |ended: Result<Intent, ExecError>| -> Result<(), ExecError> {
+            busy.fetch_sub(1, Ordering::SeqCst);
+            progressed.notify_waiters();
+            match ended {
+                Ok(intent) => {
+                    on_done(&intent);
+                    Ok(())
+                }
+                // Taken over while we waited (our lease expired): the new holder goes on
+                // from what we recorded; nothing of ours can be written any more.
+                Err(e) if taken_over(&e) => Ok(()),
+                Err(e) => Err(e),
+            }
+        };
         let worker = || async {
+            let mut tail: Option<Tail<'_>> = None;
+            let mut failed: Option<ExecError> = None;
             loop {
-                if *stop.borrow() {
-                    return Ok::<(), ExecError>(());
+                if *stop.borrow() || failed.is_some() || (pace.is_some() && tail.is_some()) {
+                    if let Some(t) = tail.take() {
+                        if let Err(e) = settle(t.await) {
+                            failed.get_or_insert(e);
+                        }
+                    }
+                    if *stop.borrow() || failed.is_some() {
+                        return failed.map_or(Ok(()), Err);
+                    }
                 }
                 if let Some(pace) = pace {
                     let mut slot = next_slot.lock().await;
@@ -414,37 +478,77 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                 }
                 busy.fetch_add(1, Ordering::SeqCst);
                 let asked = Instant::now();
-                let leased = self.store.lease_next(self.config.lease_ttl()).await;
-                let leased = match leased {
-                    Ok(l) => l,
+                let at = SystemTime::now();
+                let key = ShopTransactionId::generate(at, &mut os_rng());
+                let start = self.store.start_next(
+                    self.config.lease_ttl(),
+                    self.config.min_remaining(),
+                    self.first_attempt(key.clone(), at),
+                );
+                // The tail first: its write is queued ahead of the lease, so an intent it
+                // held back on the same payment can be leased in the same commit.
+                let (ended, started) = match tail.take() {
+                    Some(t) => {
+                        let (ended, started) = tokio::join!(t, start);
+                        (Some(ended), started)
+                    }
+                    None => (None, start.await),
+                };
+                let settled = ended.is_some();
+                if let Some(ended) = ended {
+                    if let Err(e) = settle(ended) {
+                        failed.get_or_insert(e);
+                    }
+                }
+                let started = match started {
+                    Ok(s) => s,
                     Err(e) => {
                         busy.fetch_sub(1, Ordering::SeqCst);
                         progressed.notify_waiters();
-                        return Err(e.into());
+                        failed.get_or_insert(e.into());
+                        continue;
                     }
                 };
-                let Some(leased) = leased else {
+                let Some(started) = started else {
                     let others = busy.fetch_sub(1, Ordering::SeqCst) - 1;
+                    if settled {
+                        // Our own last write may have freed an intent held back behind it.
+                        continue;
+                    }
                     if others == 0 {
                         // Nothing planned is free and none of our workers holds back an
                         // intent on the same payment: done.
                         progressed.notify_waiters();
-                        return Ok(());
+                        return failed.map_or(Ok(()), Err);
                     }
                     // An intent held back behind one of ours: wait for progress.
                     let notified = progressed.notified();
                     let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
                     continue;
                 };
-                let result = self.run_held(leased, Some(asked), Some(&stop)).await;
-                busy.fetch_sub(1, Ordering::SeqCst);
-                progressed.notify_waiters();
-                match result {
-                    Ok(intent) => on_done(&intent),
-                    // Taken over while we waited (our lease expired): the new holder goes on
-                    // from what we recorded; nothing of ours can be written any more.
-                    Err(e) if taken_over(&e) => {}
-                    Err(e) => return Err(e),
+                let begun = started.attempt.as_ref().map(|a| Begun {
+                    key: key.clone(),
+                    at,
+                    number: a.number,
+                });
+                let run = Run {
+                    lease: started.lease,
+                    intent: started.intent,
+                    held_since: Some(asked),
+                    unwritten: None,
+                };
+                match self.run_to_end(run, begun, Some(&stop)).await {
+                    Ok(End::Finish(run, finish)) => {
+                        tail = Some(Box::pin(self.end_run(run, finish)));
+                    }
+                    Ok(End::Done(intent)) => {
+                        let _ = settle(Ok(*intent));
+                    }
+                    Err(e) => {
+                        if let Err(e) = settle(Err(e)) {
+                            failed.get_or_insert(e);
+                        }
+                    }
                 }
             }
         };
@@ -471,35 +575,112 @@ impl<S: Store, T: Transport> Ledger<S, T> {
 
     // ---- the channels ----
 
-    async fn run_generic(&self, run: &mut Run) -> Result<Built, ExecError> {
+    async fn run_generic(&self, run: &mut Run, begun: Option<&Begun>) -> Result<Built, ExecError> {
         let request = match generic_request(&run.intent.spec, self.config.remain_convention) {
             Ok(r) => r,
-            Err(e) => return Ok(Built::Refused(e.to_string())),
+            Err(e) => return Ok(self.not_sent(run, begun, e.to_string())),
         };
-        let at = SystemTime::now();
         let mut rng = os_rng();
-        let key = ShopTransactionId::generate(at, &mut rng);
+        let (key, at) = match begun {
+            Some(b) => (b.key.clone(), b.at),
+            None => {
+                let at = SystemTime::now();
+                (ShopTransactionId::generate(at, &mut rng), at)
+            }
+        };
         let exchange = match kicc_generic::GenericExchange::new(&self.merchant, request, key, at) {
             Ok(x) => x,
-            Err(e) => return Ok(Built::Refused(e.to_string())),
+            Err(e) => return Ok(self.not_sent(run, begun, e.to_string())),
         };
-        let sent = sent_attempts(&run.intent);
-        let cancellation = if sent.is_empty() {
+        // A begun intent was planned when leased: its only attempt is the one just recorded.
+        let sent = match begun {
+            Some(_) => Vec::new(),
+            None => sent_attempts(&run.intent),
+        };
+        let mut cancellation = if sent.is_empty() {
             Cancellation::new(exchange, self.config.policy.clone(), rng)
         } else {
             Cancellation::resume(exchange, self.config.policy.clone(), rng, sent, at)
         };
-        let outcome = self.drive(run, cancellation).await?;
+        let first = match self.check_begun(run, begun, &mut cancellation) {
+            Ok(first) => first,
+            Err(why) => return Ok(self.not_sent(run, begun, why)),
+        };
+        let outcome = self.drive(run, cancellation, first).await?;
         Ok(Built::Finish(self.decide(run, outcome, false)))
+    }
+
+    /// The request of the begun attempt, rebuilt by `c`, when it is exactly what was
+    /// recorded (key, Korea date, bytes); why not otherwise (then it must not be sent).
+    fn check_begun<E: Exchange>(
+        &self,
+        run: &Run,
+        begun: Option<&Begun>,
+        c: &mut Cancellation<E>,
+    ) -> Result<Option<(u32, HttpRequest)>, String> {
+        let Some(b) = begun else { return Ok(None) };
+        let recorded = run
+            .intent
+            .attempts
+            .iter()
+            .find(|a| a.number == b.number)
+            .ok_or_else(|| format!("attempt {} is not in the journal", b.number))?;
+        let request = match c.poll(now()) {
+            Action::Send(request) => request.clone(),
+            _ => return Err("the rebuilt cancel has no request to send".into()),
+        };
+        let same = match c.in_flight() {
+            Some(InFlight::Attempt(sent)) => {
+                sent.key.as_str() == recorded.key
+                    && sent.date.to_string() == recorded.korea_date
+                    && request.body().as_ref() == recorded.request.as_slice()
+            }
+            _ => false,
+        };
+        if same {
+            Ok(Some((b.number, request)))
+        } else {
+            Err("the rebuilt message differs from the one recorded; it was not sent".into())
+        }
+    }
+
+    /// No message can be sent for this run. A begun attempt was recorded but is not sent:
+    /// its result (not delivered) goes with the outcome.
+    fn not_sent(&self, run: &mut Run, begun: Option<&Begun>, why: String) -> Built {
+        if let Some(b) = begun {
+            let result = AttemptResult {
+                http_status: None,
+                res_cd: None,
+                detail: format!("not sent: {why}"),
+                outcome: OutcomeKind::NotDelivered,
+            };
+            if let Some(a) = run
+                .intent
+                .attempts
+                .iter_mut()
+                .find(|a| a.number == b.number)
+            {
+                a.result = Some(result.clone());
+            }
+            run.unwritten = Some((b.number, result));
+        }
+        Built::Refused(why)
     }
 
     async fn run_wallet<C: WalletApi>(
         &self,
         run: &mut Run,
+        begun: Option<&Begun>,
         build: fn(&IntentSpec) -> Result<WalletCancel<C>, FieldError>,
     ) -> Result<Built, ExecError> {
         let wechat = run.intent.spec.channel() == Channel::Wechat;
-        let (message, sent) = match run.intent.attempts.first() {
+        let first = match begun {
+            // A begun intent was planned when leased: its only attempt is the one just
+            // recorded, rebuilt below from the same key and time.
+            Some(_) => None,
+            None => run.intent.attempts.first(),
+        };
+        let (message, sent) = match first {
             Some(first) => {
                 // Taken over: resend the stored message identically, within the age limit.
                 let age = self
@@ -538,18 +719,23 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             }
             None => match build(&run.intent.spec) {
                 Ok(cancel) => {
-                    let at = SystemTime::now();
-                    let key = ShopTransactionId::generate(at, &mut os_rng());
+                    let (key, at) = match begun {
+                        Some(b) => (b.key.clone(), b.at),
+                        None => {
+                            let at = SystemTime::now();
+                            (ShopTransactionId::generate(at, &mut os_rng()), at)
+                        }
+                    };
                     (cancel.message(&self.merchant, key, at), Vec::new())
                 }
-                Err(e) => return Ok(Built::Refused(e.to_string())),
+                Err(e) => return Ok(self.not_sent(run, begun, e.to_string())),
             },
         };
         let exchange = match message.exchange(&self.merchant) {
             Ok(x) => x,
-            Err(e) => return Ok(Built::Refused(e.to_string())),
+            Err(e) => return Ok(self.not_sent(run, begun, e.to_string())),
         };
-        let cancellation = if sent.is_empty() {
+        let mut cancellation = if sent.is_empty() {
             Cancellation::new(exchange, self.config.policy.clone(), os_rng())
         } else {
             Cancellation::resume(
@@ -560,50 +746,63 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                 SystemTime::now(),
             )
         };
-        let outcome = self.drive(run, cancellation).await?;
+        let first = match self.check_begun(run, begun, &mut cancellation) {
+            Ok(first) => first,
+            Err(why) => return Ok(self.not_sent(run, begun, why)),
+        };
+        let outcome = self.drive(run, cancellation, first).await?;
         Ok(Built::Finish(self.decide(run, outcome, wechat)))
     }
 
-    /// Drives `c` to its outcome, journaling every attempt before its first byte.
+    /// Drives `c` to its outcome, journaling every attempt before its first byte. `first`,
+    /// when given, is the request `c` already asked to send, recorded as attempt `number`
+    /// with the lease ([`Store::start_next`]).
     async fn drive<E: Exchange>(
         &self,
         run: &mut Run,
         mut c: Cancellation<E>,
+        mut first: Option<(u32, HttpRequest)>,
     ) -> Result<Result<E::Output, CoreError>, ExecError> {
         let channel = run.intent.spec.channel();
         loop {
-            let step = match c.poll(now()) {
-                Action::Done(outcome) => return Ok(outcome),
-                Action::WaitUntil(until) => Err(until),
-                Action::AwaitDelivery => continue,
-                Action::Send(request) => Ok(request.clone()),
-            };
-            // Not the end: the last result must be durable before the next step.
-            self.write_result(run).await?;
-            let request = match step {
-                Ok(request) => request,
-                Err(until) => {
-                    tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
-                    continue;
+            let (request, number) = match first.take() {
+                Some((number, request)) => (request, Some(number)),
+                None => {
+                    let step = match c.poll(now()) {
+                        Action::Done(outcome) => return Ok(outcome),
+                        Action::WaitUntil(until) => Err(until),
+                        Action::AwaitDelivery => continue,
+                        Action::Send(request) => Ok(request.clone()),
+                    };
+                    // Not the end: the last result must be durable before the next step.
+                    self.write_result(run).await?;
+                    let request = match step {
+                        Ok(request) => request,
+                        Err(until) => {
+                            tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+                            continue;
+                        }
+                    };
+                    let plan = match c.in_flight() {
+                        Some(InFlight::Attempt(sent)) => Some(AttemptPlan {
+                            key: sent.key.to_string(),
+                            korea_date: sent.date.to_string(),
+                            request: request.body().to_vec(),
+                        }),
+                        _ => None,
+                    };
+                    let number = match plan {
+                        Some(plan) => {
+                            self.renew_for_attempt(run).await?;
+                            let attempt = self.store.record_attempt(&run.lease, plan).await?;
+                            let number = attempt.number;
+                            run.intent.attempts.push(attempt);
+                            Some(number)
+                        }
+                        None => None,
+                    };
+                    (request, number)
                 }
-            };
-            let plan = match c.in_flight() {
-                Some(InFlight::Attempt(sent)) => Some(AttemptPlan {
-                    key: sent.key.to_string(),
-                    korea_date: sent.date.to_string(),
-                    request: request.body().to_vec(),
-                }),
-                _ => None,
-            };
-            let number = match plan {
-                Some(plan) => {
-                    self.renew_for_attempt(run).await?;
-                    let attempt = self.store.record_attempt(&run.lease, plan).await?;
-                    let number = attempt.number;
-                    run.intent.attempts.push(attempt);
-                    Some(number)
-                }
-                None => None,
             };
             let result = match tokio::time::timeout(
                 self.config.attempt_timeout,
@@ -634,6 +833,51 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                 Err(_) => Delivery::Unknown { reason: &reason },
             };
             c.on_delivery(delivery, now());
+        }
+    }
+
+    /// The builder of a planned intent's first attempt for [`Store::start_next`]: the
+    /// message keyed `key`, dated the Korea date of `at` (taken when the lease is asked
+    /// for), exactly as [`Ledger::drive`] would record it; `None` when no message can be
+    /// built (the run then finds out why and records it).
+    fn first_attempt(
+        &self,
+        key: ShopTransactionId,
+        at: SystemTime,
+    ) -> impl FnOnce(&Intent) -> Option<AttemptPlan> + Send + 'static {
+        let merchant = self.merchant.clone();
+        let policy = self.config.policy.clone();
+        let convention = self.config.remain_convention;
+        move |intent: &Intent| {
+            let spec = &intent.spec;
+            if !intent.attempts.is_empty() {
+                return None;
+            }
+            match spec.channel() {
+                Channel::Generic => {
+                    let request = generic_request(spec, convention).ok()?;
+                    let x = kicc_generic::GenericExchange::new(&merchant, request, key, at).ok()?;
+                    first_plan(Cancellation::new(x, policy, os_rng()))
+                }
+                Channel::Alipay => {
+                    let m = wallet_request::<kicc_alipay::Alipay>(spec)
+                        .ok()?
+                        .message(&merchant, key, at);
+                    first_plan(Cancellation::new(
+                        m.exchange(&merchant).ok()?,
+                        policy,
+                        os_rng(),
+                    ))
+                }
+                Channel::Wechat => {
+                    let m = wechat_request(spec).ok()?.message(&merchant, key, at);
+                    first_plan(Cancellation::new(
+                        m.exchange(&merchant).ok()?,
+                        policy,
+                        os_rng(),
+                    ))
+                }
+            }
         }
     }
 
@@ -832,6 +1076,22 @@ impl<S: Store, T: Transport> Ledger<S, T> {
     }
 }
 
+/// What a new cancellation records as its first attempt (key, Korea date, exact bytes).
+fn first_plan<E: Exchange>(mut c: Cancellation<E>) -> Option<AttemptPlan> {
+    let request = match c.poll(now()) {
+        Action::Send(request) => request.body().to_vec(),
+        _ => return None,
+    };
+    match c.in_flight() {
+        Some(InFlight::Attempt(sent)) => Some(AttemptPlan {
+            key: sent.key.to_string(),
+            korea_date: sent.date.to_string(),
+            request,
+        }),
+        _ => None,
+    }
+}
+
 /// Whether `e` says another worker took the intent over (its writes are fenced).
 fn taken_over(e: &ExecError) -> bool {
     matches!(
@@ -858,6 +1118,22 @@ impl<T: Transport> Transport for TimeoutTransport<'_, T> {
             Err(_) => Err(TransportError::Timeout(self.timeout)),
         }
     }
+}
+
+/// How a run ends: with one last write for the caller to commit, or already ended.
+enum End {
+    /// Commit this outcome ([`Ledger::end_run`]); nothing else remains to do.
+    Finish(Box<Run>, Finish),
+    /// The run ended and its last write is committed.
+    Done(Box<Intent>),
+}
+
+/// The first attempt of a run, recorded with its lease ([`Store::start_next`]) and not yet
+/// sent: built from `key` at `at`, and rebuilt identically (checked byte for byte) to send.
+struct Begun {
+    key: ShopTransactionId,
+    at: SystemTime,
+    number: u32,
 }
 
 enum Built {

@@ -155,10 +155,12 @@ assert_eq!(ledger.cancel(refund).await?.attempts.len(), 1);
 //! CSV and writes the report.
 #![forbid(unsafe_code)]
 
+pub mod any;
 pub mod batch;
 pub mod error;
 #[cfg(feature = "client")]
 pub mod exec;
+mod invalid;
 pub mod metrics;
 pub mod model;
 pub mod money;
@@ -169,14 +171,15 @@ pub mod store;
 pub mod transition;
 pub mod url;
 
+pub use any::AnyStore;
 pub use batch::{read_batch, write_report, BadRow, BatchError, BatchRow};
 pub use error::{Conflict, InvalidField, LedgerError, TransitionError, UrlError};
 #[cfg(feature = "client")]
 pub use exec::{summarize, BatchOptions, ExecConfig, ExecError, Ledger};
 pub use model::*;
 pub use money::Currency;
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresBuilder, PostgresStore};
 pub use sqlite::SqliteStore;
-pub use store::{AnyStore, ImportConflict, Leased, Store, Summary};
+pub use store::{ImportConflict, Leased, Store, Summary};
 pub use transition::Planned;
 pub use url::{LedgerUrl, Password, PgTarget};

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::InvalidField;
+use crate::invalid::InvalidField;
 use crate::money::{Currency, MAX_MINOR_UNITS};
 
 /// A point in time on the ledger DATABASE's clock, in milliseconds since the Unix epoch.

@@ -31,7 +31,7 @@ use crate::rows::{
     attempt_changes, group_attempts, AttemptRow, IntentRow, ATTEMPT_COLUMNS, INTENT_COLUMNS,
 };
 use crate::store::{ImportConflict, Leased, Store, Summary};
-use crate::transition::{self, Planned};
+use crate::transition::{self, Planned, Started};
 use crate::url::{password_from_env, Password, PgTarget};
 
 /// The schema version this library writes.
@@ -402,6 +402,27 @@ async fn earlier_open(tx: &Tx<'_>, pg_cno: &str, seq: i64) -> Result<Option<Inte
     }
 }
 
+/// The first planned intent (import order) that no earlier non-final intent on its
+/// `pg_cno` holds back and no other transaction has locked, locked (`FOR UPDATE SKIP
+/// LOCKED`) for the rest of the transaction.
+async fn next_free_locked(tx: &Tx<'_>) -> Result<Option<Intent>, LedgerError> {
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT {INTENT_COLUMNS} FROM intents i WHERE i.state = 'planned' AND NOT EXISTS \
+                 (SELECT 1 FROM intents e WHERE e.pg_cno = i.pg_cno AND e.seq < i.seq \
+                  AND e.state NOT IN ('succeeded', 'declined', 'not_processed')) \
+                 ORDER BY i.seq LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ),
+            &[],
+        )
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => Ok(with_attempts(tx, vec![intent_row(&row)?]).await?.pop()),
+    }
+}
+
 /// Inserts a new intent unless one with its id exists; returns its seq, or `None` when
 /// another transaction (or an earlier import) already stored that id.
 async fn insert(tx: &Tx<'_>, i: &Intent, now: Timestamp) -> Result<Option<i64>, LedgerError> {
@@ -538,17 +559,69 @@ async fn migrate(client: &mut Client) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// How to connect a [`PostgresStore`]: from [`PostgresStore::builder`], then
+/// [`PostgresBuilder::connect`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), kicc_ledger::LedgerError> {
+/// use kicc_ledger::{LedgerUrl, PostgresStore};
+/// let LedgerUrl::Postgres(target) = LedgerUrl::parse("postgres://kicc@127.0.0.1:5432/ledger")?
+/// else { unreachable!() };
+/// // One pooled connection per concurrent worker: a batch at concurrency 64.
+/// let store = PostgresStore::builder(&target).pool_size(64).connect().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresBuilder {
+    target: PgTarget,
+    password: Option<Password>,
+    pool_size: usize,
+}
+
+impl PostgresBuilder {
+    /// The password (default: from `PGPASSWORD` or `.pgpass`, if any; never from a URL).
+    pub fn password(mut self, password: Password) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    /// How many pooled connections run operations (default 4, at least 1), besides the one
+    /// holding the owner lock. Each operation holds one connection for its transaction, so
+    /// a batch runs best with about one per concurrent worker.
+    pub fn pool_size(mut self, pool_size: usize) -> Self {
+        self.pool_size = pool_size.max(1);
+        self
+    }
+
+    /// Connects, applies pending migrations and takes a new owner number.
+    pub async fn connect(self) -> Result<PostgresStore, LedgerError> {
+        let password = match self.password {
+            Some(p) => Some(p),
+            None => password_from_env(&self.target),
+        };
+        PostgresStore::connect_with(&self.target, password.as_ref(), self.pool_size).await
+    }
+}
+
 impl PostgresStore {
     /// Connects to `target` with the password from `PGPASSWORD` or `.pgpass` (if any), with
-    /// four pooled connections.
+    /// four pooled connections. [`PostgresStore::builder`] sets more.
     pub async fn connect(target: &PgTarget) -> Result<PostgresStore, LedgerError> {
-        let password = password_from_env(target);
-        Self::connect_with(target, password.as_ref(), 4).await
+        Self::builder(target).connect().await
+    }
+
+    /// A builder to connect to `target` with a given password or pool size.
+    pub fn builder(target: &PgTarget) -> PostgresBuilder {
+        PostgresBuilder {
+            target: target.clone(),
+            password: None,
+            pool_size: 4,
+        }
     }
 
     /// Connects with an explicit password and `pool_size` connections (at least 1) besides
     /// the one holding the owner lock; applies pending migrations; takes a new owner number.
-    pub async fn connect_with(
+    async fn connect_with(
         target: &PgTarget,
         password: Option<&Password>,
         pool_size: usize,
@@ -719,29 +792,45 @@ impl Store for PostgresStore {
         let mut conn = self.client().await;
         let tx = conn.begin().await?;
         let now = now(&tx).await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "SELECT {INTENT_COLUMNS} FROM intents i WHERE i.state = 'planned' AND NOT EXISTS \
-                     (SELECT 1 FROM intents e WHERE e.pg_cno = i.pg_cno AND e.seq < i.seq \
-                      AND e.state NOT IN ('succeeded', 'declined', 'not_processed')) \
-                     ORDER BY i.seq LIMIT 1 FOR UPDATE SKIP LOCKED"
-                ),
-                &[],
-            )
-            .await?;
-        let Some(row) = row else {
+        let Some(old) = next_free_locked(&tx).await? else {
             tx.commit().await?;
             return Ok(None);
         };
-        let old = with_attempts(&tx, vec![intent_row(&row)?])
-            .await?
-            .pop()
-            .ok_or_else(|| LedgerError::Storage("leased row vanished".into()))?;
         let (new, lease) = transition::acquire(&old, &self.inner.owner, now, ttl, None, true)?;
         write_back(&tx, &old, &new, now).await?;
         tx.commit().await?;
         Ok(Some(Leased { lease, intent: new }))
+    }
+
+    async fn start_next<B>(
+        &self,
+        ttl: Duration,
+        min_remaining: Duration,
+        build: B,
+    ) -> Result<Option<Started>, LedgerError>
+    where
+        B: FnOnce(&Intent) -> Option<AttemptPlan> + Send + 'static,
+    {
+        let mut conn = self.client().await;
+        let tx = conn.begin().await?;
+        let now = now(&tx).await?;
+        let Some(old) = next_free_locked(&tx).await? else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let started = transition::start(
+            &old,
+            &self.inner.owner,
+            now,
+            ttl,
+            min_remaining,
+            None,
+            true,
+            build,
+        )?;
+        write_back(&tx, &old, &started.intent, now).await?;
+        tx.commit().await?;
+        Ok(Some(started))
     }
 
     async fn lease(&self, intent_id: &IntentId, ttl: Duration) -> Result<Leased, LedgerError> {

@@ -36,7 +36,7 @@ use crate::rows::{
     attempt_changes, group_attempts, AttemptRow, IntentRow, ATTEMPT_COLUMNS, INTENT_COLUMNS,
 };
 use crate::store::{ImportConflict, Leased, Store, Summary};
-use crate::transition::{self, Planned};
+use crate::transition::{self, Planned, Started};
 
 /// The schema version this library writes.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -431,6 +431,20 @@ fn earlier_open(
     }
 }
 
+/// The first planned intent (import order) that no earlier non-final intent on its
+/// `pg_cno` holds back.
+fn next_free(tx: &Transaction<'_>) -> Result<Option<i64>, LedgerError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT i.seq FROM intents i WHERE i.state = 'planned' AND NOT EXISTS \
+             (SELECT 1 FROM intents e WHERE e.pg_cno = i.pg_cno AND e.seq < i.seq \
+              AND e.state NOT IN ('succeeded', 'declined', 'not_processed')) \
+             ORDER BY i.seq LIMIT 1",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?)
+}
+
 fn insert(tx: &Transaction<'_>, i: &Intent, now: Timestamp) -> Result<i64, LedgerError> {
     let r = IntentRow::from_intent(i);
     tx.prepare_cached(
@@ -711,21 +725,38 @@ impl Store for SqliteStore {
     async fn lease_next(&self, ttl: Duration) -> Result<Option<Leased>, LedgerError> {
         self.run(move |tx, ctx| {
             let now = now(tx)?;
-            let seq: Option<i64> = tx
-                .prepare_cached(
-                    "SELECT i.seq FROM intents i WHERE i.state = 'planned' AND NOT EXISTS \
-                     (SELECT 1 FROM intents e WHERE e.pg_cno = i.pg_cno AND e.seq < i.seq \
-                      AND e.state NOT IN ('succeeded', 'declined', 'not_processed')) \
-                     ORDER BY i.seq LIMIT 1",
-                )?
-                .query_row([], |r| r.get(0))
-                .optional()?;
-            let Some(seq) = seq else { return Ok(None) };
+            let Some(seq) = next_free(tx)? else {
+                return Ok(None);
+            };
             let old = load_where(tx, "seq = ?1", &seq)?
                 .ok_or_else(|| LedgerError::Storage("leased row vanished".into()))?;
             let (new, lease) = transition::acquire(&old, &ctx.owner, now, ttl, None, true)?;
             write_back(tx, &old, &new, now)?;
             Ok(Some(Leased { lease, intent: new }))
+        })
+        .await
+    }
+
+    async fn start_next<B>(
+        &self,
+        ttl: Duration,
+        min_remaining: Duration,
+        build: B,
+    ) -> Result<Option<Started>, LedgerError>
+    where
+        B: FnOnce(&Intent) -> Option<AttemptPlan> + Send + 'static,
+    {
+        self.run(move |tx, ctx| {
+            let now = now(tx)?;
+            let Some(seq) = next_free(tx)? else {
+                return Ok(None);
+            };
+            let old = load_where(tx, "seq = ?1", &seq)?
+                .ok_or_else(|| LedgerError::Storage("leased row vanished".into()))?;
+            let started =
+                transition::start(&old, &ctx.owner, now, ttl, min_remaining, None, true, build)?;
+            write_back(tx, &old, &started.intent, now)?;
+            Ok(Some(started))
         })
         .await
     }

@@ -459,3 +459,62 @@ async fn a_wechat_notice_alone_never_makes_the_intent_final() {
         "the cancel is never sent again"
     );
 }
+
+/// A batch leases each intent and records its first attempt in one commit, and commits an
+/// outcome together with the next lease: each intent still gets exactly one cancel, sent
+/// with the key, date and bytes journaled for it (the sandbox applied that key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_sends_exactly_the_journaled_first_attempt_of_each_intent() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(&sb, &dir).await;
+    let mut specs = Vec::new();
+    for n in 0..24 {
+        let (sandbox_channel, channel) = if n % 2 == 0 {
+            (kicc_sandbox::Channel::Card, Channel::Generic)
+        } else {
+            (kicc_sandbox::Channel::Alipay, Channel::Alipay)
+        };
+        let pg = sb
+            .create_payment(sandbox_channel, 5_000, kicc_sandbox::Currency::Krw)
+            .unwrap()
+            .pg_cno;
+        specs.push(
+            IntentParams::new(format!("j-{n}"), channel, pg.as_str())
+                .validate()
+                .unwrap(),
+        );
+    }
+    l.store().import(specs).await.unwrap().unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    l.run_batch(
+        BatchOptions {
+            concurrency: 6,
+            rate: None,
+        },
+        rx,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let all = l.store().list(None).await.unwrap();
+    assert_eq!(all.len(), 24);
+    for intent in all {
+        assert_eq!(intent.state.kind(), StateKind::Succeeded, "{intent:?}");
+        assert_eq!(intent.attempts.len(), 1, "{intent:?}");
+        let a = &intent.attempts[0];
+        assert!(a.result.is_some());
+        let body = String::from_utf8(a.request.clone()).unwrap();
+        assert!(
+            body.contains(&a.key) && body.contains(&a.korea_date),
+            "{body}"
+        );
+        let cancels = sb.payment(intent.spec.pg_cno()).unwrap().cancels;
+        assert_eq!(cancels.len(), 1, "{cancels:?}");
+        assert_eq!(cancels[0].shop_transaction_id, a.key);
+        assert_eq!(
+            intent.cancel_pg_cno.as_deref(),
+            Some(cancels[0].cancel_pg_cno.as_str())
+        );
+    }
+}

@@ -19,13 +19,22 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use kicc_ledger::{
-    Channel, LedgerError, OutcomeKind, Password, PgTarget, PostgresStore, StateKind, Store,
-    TransitionError,
+    Channel, LedgerError, OutcomeKind, Password, PgTarget, PostgresBuilder, PostgresStore,
+    StateKind, Store, TransitionError,
 };
 use pg::{database, server};
 
+fn builder(target: &PgTarget, password: Option<&Password>, pool: usize) -> PostgresBuilder {
+    let b = PostgresStore::builder(target).pool_size(pool);
+    match password {
+        Some(p) => b.password(p.clone()),
+        None => b,
+    }
+}
+
 async fn store(target: &PgTarget, password: &Option<Password>) -> PostgresStore {
-    PostgresStore::connect_with(target, password.as_ref(), 2)
+    builder(target, password.as_ref(), 2)
+        .connect()
         .await
         .unwrap()
 }
@@ -235,9 +244,7 @@ async fn a_wrong_password_is_refused_without_showing_it() {
         return; // an external server without a password: nothing to check
     }
     let wrong = Password::new("not-the-password-x9");
-    let err = PostgresStore::connect_with(&t, Some(&wrong), 1)
-        .await
-        .unwrap_err();
+    let err = builder(&t, Some(&wrong), 1).connect().await.unwrap_err();
     let shown = format!("{err} {err:?}");
     assert!(matches!(err, LedgerError::Storage(_)), "{shown}");
     assert!(!shown.contains("not-the-password-x9"), "{shown}");
@@ -268,7 +275,7 @@ async fn a_newer_schema_is_refused_on_postgres() {
         .await
         .unwrap();
     assert!(matches!(
-        PostgresStore::connect_with(&t, pw.as_ref(), 1).await,
+        builder(&t, pw.as_ref(), 1).connect().await,
         Err(LedgerError::SchemaTooNew {
             found: 99,
             supported: 2
@@ -282,4 +289,22 @@ async fn notices_on_postgres() {
         return;
     };
     notices_flow(&store(&t, &pw).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_next_leases_and_records_in_one_step_on_postgres() {
+    let Some((t, pw)) = database("start").await else {
+        return;
+    };
+    start_next_flow(&store(&t, &pw).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_never_start_the_same_intent() {
+    let Some((t, pw)) = database("startcont").await else {
+        return;
+    };
+    let a = store(&t, &pw).await;
+    let b = store(&t, &pw).await;
+    start_contention(a, b, 80).await;
 }

@@ -345,3 +345,17 @@ async fn a_version_1_ledger_is_migrated_in_place() {
         .unwrap();
     assert_eq!(versions, [1, 2]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_next_leases_and_records_in_one_step_on_sqlite() {
+    let (_d, path) = fresh().await;
+    start_next_flow(&SqliteStore::open(&path).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_connections_start_without_double_leases() {
+    let (_d, path) = fresh().await;
+    let a = SqliteStore::open(&path).await.unwrap();
+    let b = SqliteStore::open(&path).await.unwrap();
+    start_contention(a, b, 60).await;
+}

@@ -5,7 +5,7 @@
 //! - SQLite ledger: the intents imported, then `Ledger::run_batch` with C workers (every
 //!   attempt durable before its first byte, `synchronous=FULL`);
 //! - PostgreSQL ledger: the same, when `--postgres URL` (or `KICC_BENCH_POSTGRES_URL`) names
-//!   a database (password from `PGPASSWORD` / `.pgpass`).
+//!   a database (password from `PGPASSWORD` / `.pgpass`), one pooled connection per worker.
 //!
 //! ```text
 //! kicc-bench-batch [--quick] [--cancels N] [--concurrency C] [--latency-ms MS] [--postgres URL]
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use kicc_core::{BaseUrl, Environment, MallId, Merchant, PgCno, SecretKey};
 use kicc_ledger::{
-    AnyStore, BatchOptions, Channel, IntentParams, Ledger, LedgerUrl, SqliteStore, Store,
+    BatchOptions, Channel, IntentParams, Ledger, LedgerUrl, PostgresStore, SqliteStore, Store,
 };
 use kicc_sandbox::{Sandbox, SandboxConfig, SandboxHandle, DEFAULT_MALL_ID, DEFAULT_SECRET_KEY};
 use kicc_transport::HyperTransport;
@@ -246,8 +246,16 @@ async fn measure(o: Options) -> Result<String, String> {
 
     match &o.postgres {
         Some(url) => {
-            let url = LedgerUrl::parse(url).map_err(|e| e.to_string())?;
-            let store = AnyStore::open(&url).await.map_err(|e| e.to_string())?;
+            let LedgerUrl::Postgres(target) = LedgerUrl::parse(url).map_err(|e| e.to_string())?
+            else {
+                return Err(format!("--postgres needs a postgres:// URL, not {url:?}"));
+            };
+            // One connection per worker: each operation holds one for its transaction.
+            let store = PostgresStore::builder(&target)
+                .pool_size(o.concurrency)
+                .connect()
+                .await
+                .map_err(|e| e.to_string())?;
             let pg = ledgered(
                 store,
                 &merchant,

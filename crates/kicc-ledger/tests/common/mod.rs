@@ -450,3 +450,148 @@ pub async fn finish_with_result_is_all_or_nothing<S: Store>(store: &S) {
         Some(result(OutcomeKind::Ambiguous))
     );
 }
+
+/// `start_next`: the lease and the first attempt in one transaction. The builder sees the
+/// intent just leased; the attempt (key, date, exact bytes) is stored with the intent in
+/// flight; the lease fences like any other; per-`pg_cno` order holds; a lease shorter than
+/// the attempt needs is refused with nothing written.
+pub async fn start_next_flow<S: Store>(store: &S) {
+    store
+        .import(vec![
+            spec("s-1", Channel::Alipay, "pg-s", Some(100)),
+            spec("s-2", Channel::Alipay, "pg-s", Some(200)),
+        ])
+        .await
+        .unwrap()
+        .unwrap();
+    let min = Duration::from_secs(40);
+    let refused = store
+        .start_next(Duration::from_secs(30), min, |_| Some(plan("K-short")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            LedgerError::Transition(TransitionError::LeaseTooShort { .. })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.get(&id("s-1")).await.unwrap().unwrap().state,
+        State::Planned,
+        "a refused start wrote nothing"
+    );
+    let started = store
+        .start_next(TTL, min, |i| {
+            assert_eq!(i.spec.intent_id().as_str(), "s-1");
+            assert_eq!(i.state.kind(), StateKind::InFlight);
+            Some(plan(&format!("K-{}", i.spec.intent_id())))
+        })
+        .await
+        .unwrap()
+        .expect("s-1 is free");
+    let attempt = started.attempt.clone().expect("an attempt");
+    assert_eq!(attempt.number, 1);
+    let stored = store.get(&id("s-1")).await.unwrap().unwrap();
+    assert_eq!(stored.state.kind(), StateKind::InFlight);
+    assert_eq!(stored.attempts, vec![attempt.clone()]);
+    assert_eq!(stored.attempts[0].request, plan("K-s-1").request);
+    assert_eq!(stored, started.intent);
+    // s-2 waits for s-1 (same payment).
+    assert!(store
+        .start_next(TTL, min, |_| Some(plan("K-never")))
+        .await
+        .unwrap()
+        .is_none());
+    // The attempt was recorded under the lease: its result and outcome go with it.
+    store
+        .finish_with_result(
+            &started.lease,
+            attempt.number,
+            result(OutcomeKind::Succeeded),
+            Finish::Succeeded {
+                cancel_pg_cno: "C-s-1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // A builder without a message only leases.
+    let bare = store
+        .start_next(TTL, min, |_| None)
+        .await
+        .unwrap()
+        .expect("s-2 is free now");
+    assert!(bare.attempt.is_none());
+    assert_eq!(bare.intent.spec.intent_id().as_str(), "s-2");
+    let released = store.release(&bare.lease).await.unwrap();
+    assert_eq!(released.state, State::Planned);
+    // A lease taken again fences the earlier one.
+    let again = store
+        .start_next(TTL, min, |_| Some(plan("K-s-2")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.lease.generation > bare.lease.generation);
+    let fenced = store
+        .record_result(&bare.lease, 1, result(OutcomeKind::Succeeded))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            fenced,
+            LedgerError::Transition(TransitionError::Fenced { .. })
+        ),
+        "{fenced:?}"
+    );
+}
+
+/// Many workers on two connections taking intents with `start_next`: no intent is started
+/// twice, every one once.
+pub async fn start_contention<S: Store + Clone + 'static>(a: S, b: S, n: usize) {
+    let specs: Vec<_> = (0..n)
+        .map(|i| {
+            spec(
+                &format!("y-{i}"),
+                Channel::Generic,
+                &format!("pg-y-{i}"),
+                None,
+            )
+        })
+        .collect();
+    a.import(specs).await.unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let s = if w % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(st) = s
+                .start_next(TTL, Duration::from_secs(40), |i| {
+                    Some(plan(&format!("K-{}", i.spec.intent_id())))
+                })
+                .await
+                .unwrap()
+            {
+                s.finish_with_result(
+                    &st.lease,
+                    1,
+                    result(OutcomeKind::Succeeded),
+                    Finish::Succeeded {
+                        cancel_pg_cno: "C".into(),
+                    },
+                )
+                .await
+                .unwrap();
+                got.push(st.intent.spec.intent_id().clone());
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().cloned().collect();
+    assert_eq!(all.len(), n, "some intent was started twice or never");
+    assert_eq!(unique.len(), n);
+    assert_eq!(a.summary().await.unwrap().succeeded, n as u64);
+}
