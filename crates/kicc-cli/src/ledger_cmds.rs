@@ -171,19 +171,17 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 
 /// The executor's configuration from the command line.
 fn exec_config(global: &Global, retry: &RetryArgs) -> ExecConfig {
-    ExecConfig {
-        policy: crate::kicc_cmds::retry_policy(
+    ExecConfig::default()
+        .with_policy(crate::kicc_cmds::retry_policy(
             global,
             retry.max_attempts,
             retry.processing_bound,
             retry.clock_skew,
             &retry.lookup_not_found_code,
-        ),
-        attempt_timeout: Duration::from_secs(global.timeout),
-        wallet_resend_max_age: retry.wallet_resend_max_age,
-        wait: Duration::from_secs(retry.wait),
-        ..ExecConfig::default()
-    }
+        ))
+        .with_attempt_timeout(Duration::from_secs(global.timeout))
+        .with_wallet_resend_max_age(retry.wallet_resend_max_age)
+        .with_wait(Duration::from_secs(retry.wait))
 }
 
 fn url_failure(e: &UrlError) -> Failure {
@@ -382,10 +380,9 @@ pub async fn batch_run(global: &Global, args: &BatchRunArgs) -> Result<Report, F
             }
         })
     };
-    let options = BatchOptions {
-        concurrency: args.concurrency as usize,
-        rate: args.rate,
-    };
+    let options = BatchOptions::default()
+        .with_concurrency(args.concurrency as usize)
+        .with_rate(args.rate);
     let counted = Arc::clone(&progress);
     let ran = ledger
         .run_batch(options, stop, &move |i: &Intent| counted.add(i))

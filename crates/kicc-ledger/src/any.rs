@@ -15,6 +15,7 @@ use crate::url::LedgerUrl;
 
 /// Either backend, chosen by a ledger URL.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum AnyStore {
     /// `sqlite:PATH`.
     Sqlite(SqliteStore),

@@ -46,6 +46,7 @@ pub const REPORT_COLUMNS: [&str; 10] = [
 
 /// One valid row: its line number (1 = the header) and the intent.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchRow {
     /// Line in the file where the row starts.
     pub line: u64,
@@ -55,6 +56,7 @@ pub struct BatchRow {
 
 /// A row that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BadRow {
     /// Line in the file where the row starts.
     pub line: u64,

@@ -7,6 +7,7 @@ use crate::model::{IntentId, StateKind};
 
 /// The same intent id was given again with different parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Conflict {
     /// The intent id.
     pub intent_id: IntentId,
@@ -140,14 +141,66 @@ pub enum LedgerError {
     /// A stored row does not parse (a damaged or foreign database).
     #[error("ledger row is corrupt: {0}")]
     Corrupt(String),
-    /// The storage engine failed (IO, connection, SQL). The message names no password.
-    #[error("ledger storage error: {0}")]
-    Storage(String),
+    /// The storage engine failed (IO, connection, SQL). The message names no password; the
+    /// engine's own error, when there is one, is the error's `source()`.
+    #[error(transparent)]
+    Storage(StorageError),
+}
+
+impl LedgerError {
+    /// A storage failure described by `message` alone.
+    pub(crate) fn storage(message: impl Into<String>) -> Self {
+        LedgerError::Storage(StorageError {
+            message: message.into(),
+            source: None,
+        })
+    }
+
+    /// A storage failure described by `message`, caused by the engine's error `source`.
+    pub(crate) fn storage_from(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        LedgerError::Storage(StorageError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        })
+    }
+}
+
+/// A failure of the storage engine ([`LedgerError::Storage`]): what failed, and the engine's
+/// error as [`std::error::Error::source`] when there is one (a failure shared by a whole
+/// SQLite group commit carries only its message).
+#[derive(Debug)]
+pub struct StorageError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl StorageError {
+    /// What failed, naming no password.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ledger storage error: {}", self.message)
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl From<rusqlite::Error> for LedgerError {
     fn from(e: rusqlite::Error) -> Self {
-        LedgerError::Storage(format!("sqlite: {e}"))
+        LedgerError::storage_from(format!("sqlite: {e}"), e)
     }
 }
 
@@ -156,14 +209,15 @@ impl From<tokio_postgres::Error> for LedgerError {
         // tokio-postgres errors never carry the password (it is only sent in the
         // authentication exchange). Its Display of a server error is only "db error": add the
         // server's code and message, which name what failed.
-        match e.as_db_error() {
-            Some(db) => LedgerError::Storage(format!(
+        let message = match e.as_db_error() {
+            Some(db) => format!(
                 "postgres: {} ({}): {}",
                 db.message(),
                 db.code().code(),
                 db.detail().unwrap_or("")
-            )),
-            None => LedgerError::Storage(format!("postgres: {e}")),
-        }
+            ),
+            None => format!("postgres: {e}"),
+        };
+        LedgerError::storage_from(message, e)
     }
 }

@@ -46,27 +46,25 @@ use crate::money::core_currency;
 use crate::store::{Leased, Store, Summary};
 use crate::transition::Planned;
 
-/// How the executor sends and waits.
+/// How the executor sends and waits: [`ExecConfig::default`], then `with_*` to change a
+/// setting.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = kicc_ledger::ExecConfig::default()
+///     .with_attempt_timeout(Duration::from_secs(20))
+///     .with_wait(Duration::from_secs(120));
+/// assert_eq!(config.attempt_timeout(), Duration::from_secs(20));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecConfig {
-    /// Retry bounds and gateway facts (processing bound, look-up "not found" codes), the
-    /// same knobs as `kicc cancel`.
-    pub policy: RetryPolicy,
-    /// The longest one request may take (default 30 s); a request still unanswered then is
-    /// treated as possibly delivered.
-    pub attempt_timeout: Duration,
-    /// Lease left beyond the timeout before an attempt starts (default 10 s).
-    pub lease_margin: Duration,
-    /// Identical Alipay / WeChat Pay resends stop this long after the first send (default one
-    /// day); the intent is then left unknown.
-    pub wallet_resend_max_age: Duration,
-    /// How long a WeChat Pay cancel waits for its final result after acceptance (default
-    /// 60 s); still pending after that.
-    pub wait: Duration,
-    /// Status queries of a pending WeChat Pay cancel, this far apart (default 2 s).
-    pub query_interval: Duration,
-    /// What `remain_amount` means on the wire (default: the balance before the cancel).
-    pub remain_convention: RemainAmountConvention,
+    policy: RetryPolicy,
+    attempt_timeout: Duration,
+    lease_margin: Duration,
+    wallet_resend_max_age: Duration,
+    wait: Duration,
+    query_interval: Duration,
+    remain_convention: RemainAmountConvention,
 }
 
 impl Default for ExecConfig {
@@ -84,6 +82,87 @@ impl Default for ExecConfig {
 }
 
 impl ExecConfig {
+    /// Retry bounds and gateway facts (processing bound, look-up "not found" codes), the
+    /// same knobs as `kicc cancel` (default: [`RetryPolicy::default`]).
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The longest one request may take (default 30 s); a request still unanswered then is
+    /// treated as possibly delivered.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Lease left beyond the timeout before an attempt starts (default 10 s).
+    pub fn with_lease_margin(mut self, margin: Duration) -> Self {
+        self.lease_margin = margin;
+        self
+    }
+
+    /// Identical Alipay / WeChat Pay resends stop this long after the first send (default
+    /// one day); the intent is then left unknown.
+    pub fn with_wallet_resend_max_age(mut self, age: Duration) -> Self {
+        self.wallet_resend_max_age = age;
+        self
+    }
+
+    /// How long a WeChat Pay cancel waits for its final result after acceptance (default
+    /// 60 s); still pending after that.
+    pub fn with_wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Status queries of a pending WeChat Pay cancel, this far apart (default 2 s).
+    pub fn with_query_interval(mut self, interval: Duration) -> Self {
+        self.query_interval = interval;
+        self
+    }
+
+    /// What `remain_amount` means on the wire (default: the balance before the cancel).
+    pub fn with_remain_convention(mut self, convention: RemainAmountConvention) -> Self {
+        self.remain_convention = convention;
+        self
+    }
+
+    /// See [`ExecConfig::with_policy`].
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// See [`ExecConfig::with_attempt_timeout`].
+    pub fn attempt_timeout(&self) -> Duration {
+        self.attempt_timeout
+    }
+
+    /// See [`ExecConfig::with_lease_margin`].
+    pub fn lease_margin(&self) -> Duration {
+        self.lease_margin
+    }
+
+    /// See [`ExecConfig::with_wallet_resend_max_age`].
+    pub fn wallet_resend_max_age(&self) -> Duration {
+        self.wallet_resend_max_age
+    }
+
+    /// See [`ExecConfig::with_wait`].
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// See [`ExecConfig::with_query_interval`].
+    pub fn query_interval(&self) -> Duration {
+        self.query_interval
+    }
+
+    /// See [`ExecConfig::with_remain_convention`].
+    pub fn remain_convention(&self) -> RemainAmountConvention {
+        self.remain_convention
+    }
+
     /// The lease a worker takes: an attempt's timeout and margin, plus the longest wait the
     /// machine may make between two attempts (processing bound, backoff) so a live worker
     /// is not taken over while it waits.
@@ -119,13 +198,12 @@ impl From<TransitionError> for ExecError {
     }
 }
 
-/// Options of [`Ledger::run_batch`].
+/// Options of [`Ledger::run_batch`]: [`BatchOptions::default`] (8 at once, no rate limit),
+/// then `with_*`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchOptions {
-    /// Intents in flight at once (at least 1).
-    pub concurrency: usize,
-    /// At most this many intents started per second (`None`: no limit).
-    pub rate: Option<f64>,
+    concurrency: usize,
+    rate: Option<f64>,
 }
 
 impl Default for BatchOptions {
@@ -134,6 +212,31 @@ impl Default for BatchOptions {
             concurrency: 8,
             rate: None,
         }
+    }
+}
+
+impl BatchOptions {
+    /// Intents in flight at once (at least 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// At most this many intents started per second (`None`: no limit; a rate that is not
+    /// a positive finite number is no limit either).
+    pub fn with_rate(mut self, per_second: Option<f64>) -> Self {
+        self.rate = per_second;
+        self
+    }
+
+    /// See [`BatchOptions::with_concurrency`].
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// See [`BatchOptions::with_rate`].
+    pub fn rate(&self) -> Option<f64> {
+        self.rate
     }
 }
 

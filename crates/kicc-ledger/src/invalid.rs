@@ -6,6 +6,7 @@ use std::fmt;
 
 /// A field that breaks a rule: fix the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InvalidField {
     /// The field (CSV column name).
     pub field: &'static str,

@@ -73,6 +73,8 @@ assert_eq!(ledger.cancel(refund).await?.attempts.len(), 1);
 //!    midnight) and [`Store::record_attempt`] its key, date and exact bytes. Only when that
 //!    returns `Ok` (committed to disk) may the first byte be sent. An Alipay/WeChat resend
 //!    must repeat the first message exactly; a generic resend must use a new key.
+//!    [`Store::start_next`] does steps 2 to 4 for a planned intent in one transaction (one
+//!    commit): the message is built for the intent just leased, inside it.
 //! 5. **Record the result**: [`Store::record_result`] before the next step (the last
 //!    attempt's result may instead go with the outcome: [`Store::finish_with_result`]).
 //! 6. **Finish**: [`Store::finish`] with succeeded, declined, not processed (with proof:
@@ -112,7 +114,7 @@ assert_eq!(ledger.cancel(refund).await?.attempts.len(), 1);
 //! .validate()?;
 //! store.plan(spec).await?;
 //!
-//! while let Some(Leased { lease, intent }) = store.lease_next(Duration::from_secs(120)).await? {
+//! while let Some(Leased { lease, intent, .. }) = store.lease_next(Duration::from_secs(120)).await? {
 //!     let lease = store.renew(&lease, Duration::from_secs(30 + 10)).await?;
 //!     // The channel crate builds the message for this attempt (key, Korea date, body).
 //!     let body = format!(r#"{{"pgCno":"{}","shopTransactionId":"k-1"}}"#, intent.spec.pg_cno());
@@ -173,7 +175,7 @@ pub mod url;
 
 pub use any::AnyStore;
 pub use batch::{read_batch, write_report, BadRow, BatchError, BatchRow};
-pub use error::{Conflict, InvalidField, LedgerError, TransitionError, UrlError};
+pub use error::{Conflict, InvalidField, LedgerError, StorageError, TransitionError, UrlError};
 #[cfg(feature = "client")]
 pub use exec::{summarize, BatchOptions, ExecConfig, ExecError, Ledger};
 pub use model::*;

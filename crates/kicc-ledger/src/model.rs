@@ -37,6 +37,7 @@ pub(crate) fn duration_ms(d: Duration) -> i64 {
 
 /// The KICC API an intent is cancelled through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Channel {
     /// `POST /api/trades/revise` (card, transfer, mobile, cash receipt). A resend uses a new
     /// key; recovery looks up every key.
@@ -384,6 +385,7 @@ impl IntentSpec {
 /// confirms it. A notice that arrives before the acceptance (`cancel_pg_cno`) is recorded is
 /// kept, and found by [`crate::Store::notices`] once it is.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Notice {
     /// Storage order.
     pub id: i64,
@@ -453,6 +455,7 @@ impl fmt::Display for OwnerId {
 /// The right to act on one intent until `expires_at` (database clock). Every write carries
 /// it; a write whose generation is no longer the intent's is refused ([`crate::TransitionError::Fenced`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Lease {
     /// The intent.
     pub intent_id: IntentId,
@@ -468,6 +471,7 @@ pub struct Lease {
 
 /// The stage of an intent, without its data: the states of the batch report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum StateKind {
     /// Imported, nothing sent.
     Planned,
@@ -532,6 +536,7 @@ impl fmt::Display for StateKind {
 
 /// Where an intent stands, with the data of that state.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum State {
     /// Imported, nothing sent.
     Planned,
@@ -637,6 +642,7 @@ fn valid_korea_date(d: &str) -> bool {
 
 /// How an attempt ended, as far as the sender could tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum OutcomeKind {
     /// Succeeded, tied to this request.
     Succeeded,
@@ -691,6 +697,7 @@ pub struct AttemptResult {
 
 /// One attempt: what was sent and, once recorded, how it ended.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Attempt {
     /// 1 for the first attempt of an intent, then 2, 3, ...
     pub number: u32,
@@ -732,6 +739,7 @@ impl Attempt {
 
 /// An intent with everything the ledger knows about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Intent {
     /// Import order (file order): intents on one `pg_cno` run in this order.
     pub seq: i64,
@@ -798,6 +806,7 @@ impl Intent {
 
 /// How a leased intent ends (or is parked): the input of [`crate::transition::finish`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Finish {
     /// Cancelled, tied to one of this intent's requests.
     Succeeded {
@@ -829,6 +838,7 @@ pub enum Finish {
 
 /// Why an intent is certainly not processed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NotProcessedProof {
     /// No attempt may have been processed: every attempt's recorded result is "not delivered"
     /// or "declined" (or there was no attempt).

@@ -10,6 +10,7 @@ pub const MAX_MINOR_UNITS: u64 = kicc_core::Amount::MAX;
 
 /// A currency a cancel can be expressed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Currency {
     /// Korean won: whole won, no minor unit.
     Krw,

@@ -238,10 +238,9 @@ async fn connect_one(
     if let Some(p) = password {
         cfg.password(p.expose());
     }
-    let (client, connection) = cfg
-        .connect(NoTls)
-        .await
-        .map_err(|e| LedgerError::Storage(format!("postgres: connecting to {target}: {e}")))?;
+    let (client, connection) = cfg.connect(NoTls).await.map_err(|e| {
+        LedgerError::storage_from(format!("postgres: connecting to {target}: {e}"), e)
+    })?;
     tokio::spawn(async move {
         // Ends when the client is dropped or the server goes away; errors then surface on
         // the client's next call.
@@ -480,7 +479,7 @@ async fn write_back(
         )
         .await?;
     if changed != 1 {
-        return Err(LedgerError::Storage(format!(
+        return Err(LedgerError::storage(format!(
             "intent {} changed under a write transaction",
             new.spec.intent_id()
         )));

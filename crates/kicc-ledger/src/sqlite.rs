@@ -216,7 +216,7 @@ fn writer(mut conn: Connection, ctx: Arc<Ctx>, jobs: std::sync::mpsc::Receiver<J
 fn random_owner() -> Result<OwnerId, LedgerError> {
     let mut b = [0u8; 16];
     getrandom::getrandom(&mut b)
-        .map_err(|e| LedgerError::Storage(format!("no randomness for an owner id: {e}")))?;
+        .map_err(|e| LedgerError::storage(format!("no randomness for an owner id: {e}")))?;
     Ok(OwnerId(hex::encode(b)))
 }
 
@@ -227,7 +227,7 @@ fn owners_dir(path: &Path) -> PathBuf {
 }
 
 fn io(what: &str, e: std::io::Error) -> LedgerError {
-    LedgerError::Storage(format!("{what}: {e}"))
+    LedgerError::storage_from(format!("{what}: {e}"), e)
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -496,7 +496,7 @@ fn write_back(
         ],
     )?;
     if changed != 1 {
-        return Err(LedgerError::Storage(format!(
+        return Err(LedgerError::storage(format!(
             "intent {} changed under a write transaction",
             new.spec.intent_id()
         )));
@@ -548,7 +548,7 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         tokio::task::spawn_blocking(move || Self::open_blocking(&path))
             .await
-            .map_err(|e| LedgerError::Storage(format!("ledger thread failed: {e}")))?
+            .map_err(|e| LedgerError::storage(format!("ledger thread failed: {e}")))?
     }
 
     fn open_blocking(path: &Path) -> Result<SqliteStore, LedgerError> {
@@ -556,7 +556,7 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(30))?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(LedgerError::Storage(format!(
+            return Err(LedgerError::storage(format!(
                 "sqlite: cannot use WAL mode on this file (got {mode})"
             )));
         }
@@ -596,14 +596,14 @@ impl SqliteStore {
         let job: Job = Box::new(move |env| {
             let (result, keep) = match env {
                 Ok((tx, ctx)) => f(tx, ctx),
-                Err(why) => (Err(LedgerError::Storage(why)), false),
+                Err(why) => (Err(LedgerError::storage(why)), false),
             };
             let keep = keep && result.is_ok();
             Pending {
                 keep,
                 deliver: Box::new(move |failure| {
                     let out = match (result, failure) {
-                        (Ok(_), Some(why)) => Err(LedgerError::Storage(why)),
+                        (Ok(_), Some(why)) => Err(LedgerError::storage(why)),
                         (r, _) => r,
                     };
                     let _ = answer.send(out);
@@ -613,9 +613,9 @@ impl SqliteStore {
         self.inner
             .jobs
             .send(job)
-            .map_err(|_| LedgerError::Storage("ledger writer thread stopped".into()))?;
+            .map_err(|_| LedgerError::storage("ledger writer thread stopped"))?;
         wait.await
-            .map_err(|_| LedgerError::Storage("ledger writer thread stopped".into()))?
+            .map_err(|_| LedgerError::storage("ledger writer thread stopped"))?
     }
 
     /// Runs `f` on the writer thread; its writes are kept when it returns `Ok`.
@@ -729,7 +729,7 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let old = load_where(tx, "seq = ?1", &seq)?
-                .ok_or_else(|| LedgerError::Storage("leased row vanished".into()))?;
+                .ok_or_else(|| LedgerError::storage("leased row vanished"))?;
             let (new, lease) = transition::acquire(&old, &ctx.owner, now, ttl, None, true)?;
             write_back(tx, &old, &new, now)?;
             Ok(Some(Leased { lease, intent: new }))
@@ -752,7 +752,7 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let old = load_where(tx, "seq = ?1", &seq)?
-                .ok_or_else(|| LedgerError::Storage("leased row vanished".into()))?;
+                .ok_or_else(|| LedgerError::storage("leased row vanished"))?;
             let started =
                 transition::start(&old, &ctx.owner, now, ttl, min_remaining, None, true, build)?;
             write_back(tx, &old, &started.intent, now)?;

@@ -13,6 +13,7 @@ use crate::transition::{Planned, Started};
 
 /// A lease just taken, with the intent as it stood when taken (spec, attempts so far).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Leased {
     /// The lease: pass it to every write.
     pub lease: Lease,
@@ -22,6 +23,7 @@ pub struct Leased {
 
 /// How many intents are in each state: the batch's JSON summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Summary {
     /// All intents.
     pub total: u64,
@@ -70,6 +72,7 @@ impl Summary {
 
 /// A conflict found while importing: the position of the spec in the imported list.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImportConflict {
     /// Index into the list given to [`Store::import`].
     pub index: usize,

@@ -267,6 +267,7 @@ pub fn record_attempt(
 /// What [`start`] did: the lease, the intent as it now stands and, when the builder made
 /// one, the first attempt, recorded with the lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Started {
     /// The intent, in flight under `lease`, with `attempt` (if any) as its last attempt.
     pub intent: Intent,

@@ -11,6 +11,7 @@ use crate::error::UrlError;
 
 /// Where the ledger lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LedgerUrl {
     /// `sqlite:PATH`: a file on this host.
     Sqlite(PathBuf),

@@ -35,20 +35,18 @@ fn merchant(sb: &SandboxHandle) -> Merchant {
 }
 
 fn config() -> ExecConfig {
-    ExecConfig {
-        policy: RetryPolicy {
+    ExecConfig::default()
+        .with_policy(RetryPolicy {
             processing_bound: Duration::from_millis(400),
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(50),
             lookup_not_found_codes: vec!["R001".into()],
             ..RetryPolicy::default()
-        },
-        attempt_timeout: Duration::from_millis(150),
-        lease_margin: Duration::from_millis(500),
-        wait: Duration::from_secs(20),
-        query_interval: Duration::from_millis(100),
-        ..ExecConfig::default()
-    }
+        })
+        .with_attempt_timeout(Duration::from_millis(150))
+        .with_lease_margin(Duration::from_millis(500))
+        .with_wait(Duration::from_secs(20))
+        .with_query_interval(Duration::from_millis(100))
 }
 
 async fn ledger(
@@ -312,16 +310,9 @@ async fn a_batch_runs_every_planned_intent_in_order_per_payment() {
     l.store().import(specs).await.unwrap().unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    l.run_batch(
-        BatchOptions {
-            concurrency: 4,
-            rate: None,
-        },
-        rx,
-        &|_| {
-            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        },
-    )
+    l.run_batch(BatchOptions::default().with_concurrency(4), rx, &|_| {
+        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    })
     .await
     .unwrap();
     assert_eq!(done.into_inner(), 10);
@@ -366,10 +357,8 @@ async fn identical_wallet_resends_stop_after_the_age_limit_and_leave_it_unknown(
         crash_after_sending(&crashed, &transport, "a-old", req, key.as_str(), &date).await;
     }
     let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
-    let l = Ledger::new(store, m, HyperTransport::new().unwrap()).config(ExecConfig {
-        wallet_resend_max_age: Duration::ZERO,
-        ..config()
-    });
+    let l = Ledger::new(store, m, HyperTransport::new().unwrap())
+        .config(config().with_wallet_resend_max_age(Duration::ZERO));
     // The first send must be older than the (zero) limit by the database's clock.
     let first = l
         .store()
@@ -408,10 +397,8 @@ async fn a_wechat_notice_alone_never_makes_the_intent_final() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
-    let l = Ledger::new(store, merchant(&sb), HyperTransport::new().unwrap()).config(ExecConfig {
-        wait: Duration::from_millis(300),
-        ..config()
-    });
+    let l = Ledger::new(store, merchant(&sb), HyperTransport::new().unwrap())
+        .config(config().with_wait(Duration::from_millis(300)));
     let wx = sb
         .create_payment(
             kicc_sandbox::Channel::Wechat,
@@ -487,16 +474,9 @@ async fn a_batch_sends_exactly_the_journaled_first_attempt_of_each_intent() {
     }
     l.store().import(specs).await.unwrap().unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    l.run_batch(
-        BatchOptions {
-            concurrency: 6,
-            rate: None,
-        },
-        rx,
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    l.run_batch(BatchOptions::default().with_concurrency(6), rx, &|_| {})
+        .await
+        .unwrap();
     let all = l.store().list(None).await.unwrap();
     assert_eq!(all.len(), 24);
     for intent in all {

@@ -173,16 +173,9 @@ async fn ledgered<S: Store + Sync>(
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let done = AtomicUsize::new(0);
     ledger
-        .run_batch(
-            BatchOptions {
-                concurrency: c,
-                rate: None,
-            },
-            rx,
-            &|_| {
-                done.fetch_add(1, Ordering::Relaxed);
-            },
-        )
+        .run_batch(BatchOptions::default().with_concurrency(c), rx, &|_| {
+            done.fetch_add(1, Ordering::Relaxed);
+        })
         .await
         .map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
