@@ -216,7 +216,10 @@ impl Default for BatchOptions {
 }
 
 impl BatchOptions {
-    /// Intents in flight at once (at least 1).
+    /// Workers (at least 1), each with one request on the wire at a time: the batch's
+    /// requests at once. While a worker's request is on the wire it commits the outcome of
+    /// its previous intent and leases and journals its next one, so up to three intents per
+    /// worker are in flight in the ledger's sense (leased).
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
         self
@@ -513,10 +516,11 @@ impl<S: Store, T: Transport> Ledger<S, T> {
     /// Runs the ledger's work: first recovers what an earlier run left (in flight, unknown,
     /// pending), then leases planned intents (import order, one at a time per `pgCno`) with
     /// `options.concurrency` workers until none is left or `stop` turns `true`; an intent
-    /// in flight when `stop` turns is finished or recorded, never abandoned mid-attempt.
+    /// in flight when `stop` turns is finished or recorded, never abandoned mid-attempt
+    /// (one a worker already leased and journaled but not yet sent is run too).
     /// `on_done` sees each intent as it ends.
-    pub async fn run_batch(
-        &self,
+    pub async fn run_batch<'s>(
+        &'s self,
         options: BatchOptions,
         stop: watch::Receiver<bool>,
         on_done: &(dyn Fn(&Intent) + Sync),
@@ -535,15 +539,17 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             .filter(|r| r.is_finite() && *r > 0.0)
             .map(|r| Duration::from_secs_f64(1.0 / r));
         let next_slot = tokio::sync::Mutex::new(tokio::time::Instant::now());
-        // One worker's intent that has ended but whose last write (outcome and latest
-        // result) is not committed yet: it is committed together with the worker's next
-        // lease and first attempt (both at once, sharing a commit), so a worker waits for
-        // one commit per cancel instead of two. Nothing is sent for an intent before its
-        // own writes commit; only the two intents' writes overlap.
+        // Each worker pipelines three intents, so that its commits overlap the network
+        // instead of adding to it: while its CURRENT intent's request is on the wire, the
+        // PREVIOUS intent's last write (outcome and latest result) and the NEXT intent's
+        // lease with its journaled first attempt ([`Store::start_next`]) are committed,
+        // queued together (the outcome first, so an intent it held back on the same payment
+        // can be leased in the same commit). A worker still has one request on the wire at
+        // a time, and nothing is sent for an intent before its own writes are committed.
         type Tail<'t> = std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<Intent, ExecError>> + Send + 't>,
         >;
-        // Settles a tail's outcome: `Err` only for a failure that stops the worker.
+        // Settles an ended intent: `Err` only for a failure that stops the worker.
         let settle = |ended: Result<Intent, ExecError>| -> Result<(), ExecError> {
             busy.fetch_sub(1, Ordering::SeqCst);
             progressed.notify_waiters();
@@ -558,76 +564,89 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                 Err(e) => Err(e),
             }
         };
+        // Commits `tail` (if any) and starts the next intent, both at once; `None` when no
+        // intent was free, with whether a tail was settled (it may have freed one).
+        let start = |tail: Option<Tail<'s>>| async {
+            if let Some(pace) = pace {
+                let mut slot = next_slot.lock().await;
+                let at = (*slot).max(tokio::time::Instant::now());
+                *slot = at + pace;
+                drop(slot);
+                tokio::time::sleep_until(at).await;
+            }
+            busy.fetch_add(1, Ordering::SeqCst);
+            let asked = Instant::now();
+            let at = SystemTime::now();
+            let key = ShopTransactionId::generate(at, &mut os_rng());
+            let leasing = self.store.start_next(
+                self.config.lease_ttl(),
+                self.config.min_remaining(),
+                self.first_attempt(key.clone(), at),
+            );
+            let (ended, started) = match tail {
+                Some(t) => {
+                    let (ended, started) = tokio::join!(t, leasing);
+                    (Some(ended), started)
+                }
+                None => (None, leasing.await),
+            };
+            let settled = ended.is_some();
+            let mut failed = ended.map(settle).and_then(Result::err);
+            let started = match started {
+                Ok(Some(s)) => Some((s, key, at, asked)),
+                Ok(None) => {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    None
+                }
+                Err(e) => {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    progressed.notify_waiters();
+                    failed.get_or_insert(e.into());
+                    None
+                }
+            };
+            (started, settled, failed)
+        };
         let worker = || async {
-            let mut tail: Option<Tail<'_>> = None;
+            let mut tail: Option<Tail<'s>> = None;
+            let mut next = None;
             let mut failed: Option<ExecError> = None;
             loop {
-                if *stop.borrow() || failed.is_some() || (pace.is_some() && tail.is_some()) {
-                    if let Some(t) = tail.take() {
-                        if let Err(e) = settle(t.await) {
+                let (started, key, at, asked) = match next.take() {
+                    // Already leased and journaled: run it even when stopping (it is in
+                    // flight), so Ctrl-C never leaves an unsent attempt behind.
+                    Some(n) => n,
+                    None => {
+                        if *stop.borrow() || failed.is_some() {
+                            if let Some(t) = tail.take() {
+                                if let Err(e) = settle(t.await) {
+                                    failed.get_or_insert(e);
+                                }
+                            }
+                            return failed.map_or(Ok(()), Err);
+                        }
+                        let (started, settled, err) = start(tail.take()).await;
+                        if let Some(e) = err {
                             failed.get_or_insert(e);
                         }
+                        match started {
+                            Some(n) => n,
+                            None if failed.is_some() || settled => continue,
+                            None => {
+                                if busy.load(Ordering::SeqCst) == 0 {
+                                    // Nothing planned is free and none of our workers holds
+                                    // back an intent on the same payment: done.
+                                    progressed.notify_waiters();
+                                    return Ok(());
+                                }
+                                // An intent held back behind one of ours: wait for progress.
+                                let notified = progressed.notified();
+                                let _ = tokio::time::timeout(Duration::from_millis(200), notified)
+                                    .await;
+                                continue;
+                            }
+                        }
                     }
-                    if *stop.borrow() || failed.is_some() {
-                        return failed.map_or(Ok(()), Err);
-                    }
-                }
-                if let Some(pace) = pace {
-                    let mut slot = next_slot.lock().await;
-                    let at = (*slot).max(tokio::time::Instant::now());
-                    *slot = at + pace;
-                    drop(slot);
-                    tokio::time::sleep_until(at).await;
-                }
-                busy.fetch_add(1, Ordering::SeqCst);
-                let asked = Instant::now();
-                let at = SystemTime::now();
-                let key = ShopTransactionId::generate(at, &mut os_rng());
-                let start = self.store.start_next(
-                    self.config.lease_ttl(),
-                    self.config.min_remaining(),
-                    self.first_attempt(key.clone(), at),
-                );
-                // The tail first: its write is queued ahead of the lease, so an intent it
-                // held back on the same payment can be leased in the same commit.
-                let (ended, started) = match tail.take() {
-                    Some(t) => {
-                        let (ended, started) = tokio::join!(t, start);
-                        (Some(ended), started)
-                    }
-                    None => (None, start.await),
-                };
-                let settled = ended.is_some();
-                if let Some(ended) = ended {
-                    if let Err(e) = settle(ended) {
-                        failed.get_or_insert(e);
-                    }
-                }
-                let started = match started {
-                    Ok(s) => s,
-                    Err(e) => {
-                        busy.fetch_sub(1, Ordering::SeqCst);
-                        progressed.notify_waiters();
-                        failed.get_or_insert(e.into());
-                        continue;
-                    }
-                };
-                let Some(started) = started else {
-                    let others = busy.fetch_sub(1, Ordering::SeqCst) - 1;
-                    if settled {
-                        // Our own last write may have freed an intent held back behind it.
-                        continue;
-                    }
-                    if others == 0 {
-                        // Nothing planned is free and none of our workers holds back an
-                        // intent on the same payment: done.
-                        progressed.notify_waiters();
-                        return failed.map_or(Ok(()), Err);
-                    }
-                    // An intent held back behind one of ours: wait for progress.
-                    let notified = progressed.notified();
-                    let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
-                    continue;
                 };
                 let begun = started.attempt.as_ref().map(|a| Begun {
                     key: key.clone(),
@@ -640,9 +659,29 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     held_since: Some(asked),
                     unwritten: None,
                 };
-                match self.run_to_end(run, begun, Some(&stop)).await {
+                let current = self.run_to_end(run, begun, Some(&stop));
+                let ahead = async {
+                    if *stop.borrow() || failed.is_some() {
+                        // Take nothing new; the tail is committed on the way out.
+                        return (None, false, None);
+                    }
+                    start(tail.take()).await
+                };
+                let (ended, (prefetched, _, err)) = tokio::join!(current, ahead);
+                if let Some(e) = err {
+                    failed.get_or_insert(e);
+                }
+                next = prefetched;
+                match ended {
                     Ok(End::Finish(run, finish)) => {
-                        tail = Some(Box::pin(self.end_run(run, finish)));
+                        let last: Tail<'s> = Box::pin(self.end_run(run, finish));
+                        // Not committed yet (stopping): commit it first.
+                        if let Some(t) = tail.take() {
+                            if let Err(e) = settle(t.await) {
+                                failed.get_or_insert(e);
+                            }
+                        }
+                        tail = Some(last);
                     }
                     Ok(End::Done(intent)) => {
                         let _ = settle(Ok(*intent));

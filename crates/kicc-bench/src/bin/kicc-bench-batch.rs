@@ -170,6 +170,7 @@ async fn ledgered<S: Store + Sync>(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|c| format!("{} conflicts", c.len()))?;
+    let imported = started.elapsed().as_secs_f64();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let done = AtomicUsize::new(0);
     ledger
@@ -179,6 +180,10 @@ async fn ledgered<S: Store + Sync>(
         .await
         .map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "batch: {tag}: import {imported:.2} s, run {:.2} s",
+        secs - imported
+    );
     if done.into_inner() < n {
         return Err(format!("{tag}: not every intent ran"));
     }
