@@ -181,11 +181,6 @@ impl Tx<'_> {
         self.tx.query_one(&st, params).await
     }
 
-    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, tokio_postgres::Error> {
-        let st = self.prepared(sql).await?;
-        self.tx.execute(&st, params).await
-    }
-
     async fn commit(self) -> Result<(), tokio_postgres::Error> {
         self.tx.commit().await
     }
@@ -345,6 +340,47 @@ async fn with_attempts(tx: &Tx<'_>, rows: Vec<IntentRow>) -> Result<Vec<Intent>,
         .collect()
 }
 
+/// Loads one intent by id, locking its row (`FOR UPDATE`) for the rest of the transaction,
+/// and the database's clock, in one round trip: the three statements are pipelined and run
+/// in order, so the attempts and the clock are read after the lock is held (each statement
+/// of a READ COMMITTED transaction sees what was committed before it started).
+async fn load_locked_now(
+    tx: &Tx<'_>,
+    id: &IntentId,
+) -> Result<(Option<Intent>, Timestamp), LedgerError> {
+    let lock = tx
+        .prepared(&format!(
+            "SELECT {INTENT_COLUMNS} FROM intents WHERE intent_id = $1 FOR UPDATE"
+        ))
+        .await?;
+    let attempts = tx
+        .prepared(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts \
+             WHERE intent_seq = (SELECT seq FROM intents WHERE intent_id = $1) ORDER BY number"
+        ))
+        .await?;
+    let clock = tx.prepared(NOW_MS).await?;
+    let id = id.as_str();
+    let by_id: [&(dyn ToSql + Sync); 1] = [&id];
+    // `biased`: sent in this order (each is sent when first polled).
+    let (row, attempts, clock) = tokio::try_join!(
+        biased;
+        tx.tx.query_opt(&lock, &by_id),
+        tx.tx.query(&attempts, &by_id),
+        tx.tx.query_one(&clock, &[]),
+    )?;
+    let now = Timestamp(get(&clock, 0)?);
+    let Some(row) = row else {
+        return Ok((None, now));
+    };
+    let row = intent_row(&row)?;
+    let attempts = attempts
+        .iter()
+        .map(attempt_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((Some(row.into_intent(attempts)?), now))
+}
+
 /// Loads one intent by id, locking its row (`FOR UPDATE`) for the rest of the transaction.
 async fn load_locked(tx: &Tx<'_>, id: &IntentId) -> Result<Option<Intent>, LedgerError> {
     let row = tx
@@ -403,22 +439,27 @@ async fn earlier_open(tx: &Tx<'_>, pg_cno: &str, seq: i64) -> Result<Option<Inte
 
 /// The first planned intent (import order) that no earlier non-final intent on its
 /// `pg_cno` holds back and no other transaction has locked, locked (`FOR UPDATE SKIP
-/// LOCKED`) for the rest of the transaction.
-async fn next_free_locked(tx: &Tx<'_>) -> Result<Option<Intent>, LedgerError> {
-    let row = tx
-        .query_opt(
-            &format!(
-                "SELECT {INTENT_COLUMNS} FROM intents i WHERE i.state = 'planned' AND NOT EXISTS \
-                 (SELECT 1 FROM intents e WHERE e.pg_cno = i.pg_cno AND e.seq < i.seq \
-                  AND e.state NOT IN ('succeeded', 'declined', 'not_processed')) \
-                 ORDER BY i.seq LIMIT 1 FOR UPDATE SKIP LOCKED"
-            ),
-            &[],
-        )
+/// LOCKED`) for the rest of the transaction, and the database's clock read after it
+/// (pipelined: one round trip, plus one for the attempts of a row found).
+async fn next_free_locked_now(tx: &Tx<'_>) -> Result<(Option<Intent>, Timestamp), LedgerError> {
+    let pick = tx
+        .prepared(&format!(
+            "SELECT {INTENT_COLUMNS} FROM intents i WHERE i.state = 'planned' AND NOT EXISTS \
+             (SELECT 1 FROM intents e WHERE e.pg_cno = i.pg_cno AND e.seq < i.seq \
+              AND e.state NOT IN ('succeeded', 'declined', 'not_processed')) \
+             ORDER BY i.seq LIMIT 1 FOR UPDATE SKIP LOCKED"
+        ))
         .await?;
+    let clock = tx.prepared(NOW_MS).await?;
+    let (row, clock) = tokio::try_join!(
+        biased;
+        tx.tx.query_opt(&pick, &[]),
+        tx.tx.query_one(&clock, &[]),
+    )?;
+    let now = Timestamp(get(&clock, 0)?);
     match row {
-        None => Ok(None),
-        Some(row) => Ok(with_attempts(tx, vec![intent_row(&row)?]).await?.pop()),
+        None => Ok((None, now)),
+        Some(row) => Ok((with_attempts(tx, vec![intent_row(&row)?]).await?.pop(), now)),
     }
 }
 
@@ -451,6 +492,9 @@ async fn insert(tx: &Tx<'_>, i: &Intent, now: Timestamp) -> Result<Option<i64>, 
     row.map(|r| get(&r, 0)).transpose()
 }
 
+/// Writes `new` over `old` (same intent), guarded by `old`'s generation: the intent's row
+/// and its attempts in one round trip (pipelined; the caller commits only when every
+/// statement succeeded and the guarded update changed the row).
 async fn write_back(
     tx: &Tx<'_>,
     old: &Intent,
@@ -459,69 +503,97 @@ async fn write_back(
 ) -> Result<(), LedgerError> {
     let r = IntentRow::from_intent(new);
     let old_generation = i64::try_from(old.generation).unwrap_or(i64::MAX);
-    let changed = tx
-        .execute(
+    let update = tx
+        .prepared(
             "UPDATE intents SET state = $1, lease_owner = $2, lease_expires_ms = $3, \
              generation = $4, cancel_pg_cno = $5, res_cd = $6, detail = $7, updated_ms = $8 \
              WHERE seq = $9 AND generation = $10",
-            &[
-                &r.state,
-                &r.lease_owner,
-                &r.lease_expires_ms,
-                &r.generation,
-                &r.cancel_pg_cno,
-                &r.res_cd,
-                &r.detail,
-                &now.0,
-                &new.seq,
-                &old_generation,
-            ],
         )
         .await?;
+    let insert = tx
+        .prepared(
+            "INSERT INTO attempts (intent_seq, number, shop_transaction_id, korea_date, request, \
+             sent_ms, http_status, res_cd, detail, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .await?;
+    let result = tx
+        .prepared(
+            "UPDATE attempts SET http_status = $1, res_cd = $2, detail = $3, outcome = $4, \
+             result_ms = $5 WHERE intent_seq = $6 AND number = $7",
+        )
+        .await?;
+    let (inserts, results) = attempt_changes(old, new);
+    let inserts: Vec<AttemptRow> = inserts
+        .into_iter()
+        .map(|a| AttemptRow::from_attempt(new.seq, a))
+        .collect();
+    let results: Vec<AttemptRow> = results
+        .into_iter()
+        .map(|a| AttemptRow::from_attempt(new.seq, a))
+        .collect();
+    let attempt_writes = async {
+        for a in &inserts {
+            tx.tx
+                .execute(
+                    &insert,
+                    &[
+                        &a.intent_seq,
+                        &a.number,
+                        &a.key,
+                        &a.korea_date,
+                        &a.request,
+                        &a.sent_ms,
+                        &a.http_status,
+                        &a.res_cd,
+                        &a.detail,
+                        &a.outcome,
+                    ],
+                )
+                .await?;
+        }
+        for a in &results {
+            tx.tx
+                .execute(
+                    &result,
+                    &[
+                        &a.http_status,
+                        &a.res_cd,
+                        &a.detail,
+                        &a.outcome,
+                        &now.0,
+                        &a.intent_seq,
+                        &a.number,
+                    ],
+                )
+                .await?;
+        }
+        Ok::<(), tokio_postgres::Error>(())
+    };
+    // `biased`: the guarded update is sent first; the attempt writes follow in the same
+    // pipeline (if the update changed nothing they are rolled back with the transaction).
+    let row: [&(dyn ToSql + Sync); 10] = [
+        &r.state,
+        &r.lease_owner,
+        &r.lease_expires_ms,
+        &r.generation,
+        &r.cancel_pg_cno,
+        &r.res_cd,
+        &r.detail,
+        &now.0,
+        &new.seq,
+        &old_generation,
+    ];
+    let (changed, ()) = tokio::try_join!(
+        biased;
+        tx.tx.execute(&update, &row),
+        attempt_writes,
+    )?;
     if changed != 1 {
         return Err(LedgerError::storage(format!(
             "intent {} changed under a write transaction",
             new.spec.intent_id()
         )));
-    }
-    let (inserts, results) = attempt_changes(old, new);
-    for a in inserts {
-        let a = AttemptRow::from_attempt(new.seq, a);
-        tx.execute(
-            "INSERT INTO attempts (intent_seq, number, shop_transaction_id, korea_date, request, \
-             sent_ms, http_status, res_cd, detail, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                &a.intent_seq,
-                &a.number,
-                &a.key,
-                &a.korea_date,
-                &a.request,
-                &a.sent_ms,
-                &a.http_status,
-                &a.res_cd,
-                &a.detail,
-                &a.outcome,
-            ],
-        )
-        .await?;
-    }
-    for a in results {
-        let a = AttemptRow::from_attempt(new.seq, a);
-        tx.execute(
-            "UPDATE attempts SET http_status = $1, res_cd = $2, detail = $3, outcome = $4, \
-             result_ms = $5 WHERE intent_seq = $6 AND number = $7",
-            &[
-                &a.http_status,
-                &a.res_cd,
-                &a.detail,
-                &a.outcome,
-                &now.0,
-                &a.intent_seq,
-                &a.number,
-            ],
-        )
-        .await?;
     }
     Ok(())
 }
@@ -680,10 +752,8 @@ impl PostgresStore {
     ) -> Result<T, LedgerError> {
         let mut conn = self.client().await;
         let tx = conn.begin().await?;
-        let now = now(&tx).await?;
-        let old = load_locked(&tx, &lease.intent_id)
-            .await?
-            .ok_or_else(|| LedgerError::NotFound(lease.intent_id.clone()))?;
+        let (old, now) = load_locked_now(&tx, &lease.intent_id).await?;
+        let old = old.ok_or_else(|| LedgerError::NotFound(lease.intent_id.clone()))?;
         let (new, out) = step(&old, now)?;
         write_back(&tx, &old, &new, now).await?;
         tx.commit().await?;
@@ -790,8 +860,8 @@ impl Store for PostgresStore {
     async fn lease_next(&self, ttl: Duration) -> Result<Option<Leased>, LedgerError> {
         let mut conn = self.client().await;
         let tx = conn.begin().await?;
-        let now = now(&tx).await?;
-        let Some(old) = next_free_locked(&tx).await? else {
+        let (old, now) = next_free_locked_now(&tx).await?;
+        let Some(old) = old else {
             tx.commit().await?;
             return Ok(None);
         };
@@ -812,8 +882,8 @@ impl Store for PostgresStore {
     {
         let mut conn = self.client().await;
         let tx = conn.begin().await?;
-        let now = now(&tx).await?;
-        let Some(old) = next_free_locked(&tx).await? else {
+        let (old, now) = next_free_locked_now(&tx).await?;
+        let Some(old) = old else {
             tx.commit().await?;
             return Ok(None);
         };
