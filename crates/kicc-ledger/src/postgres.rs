@@ -495,6 +495,75 @@ async fn insert(tx: &Tx<'_>, i: &Intent, now: Timestamp) -> Result<Option<i64>, 
 /// Writes `new` over `old` (same intent), guarded by `old`'s generation: the intent's row
 /// and its attempts in one round trip (pipelined; the caller commits only when every
 /// statement succeeded and the guarded update changed the row).
+/// Inserts new intents in list order (their `seq`, the run order per `pg_cno`, follows the
+/// list) unless one with the same id exists, in one statement; returns each one's seq, or
+/// `None` where another transaction (or an earlier import) already stored that id.
+async fn insert_many(
+    tx: &Tx<'_>,
+    intents: &[&Intent],
+    now: Timestamp,
+) -> Result<Vec<Option<i64>>, LedgerError> {
+    let rows: Vec<IntentRow> = intents.iter().map(|i| IntentRow::from_intent(i)).collect();
+    let col = |f: fn(&IntentRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
+    let opt = |f: fn(&IntentRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+    let num = |f: fn(&IntentRow) -> Option<i64>| rows.iter().map(f).collect::<Vec<_>>();
+    let ids = col(|r| r.intent_id.clone());
+    let channels = col(|r| r.channel.clone());
+    let pg_cnos = col(|r| r.pg_cno.clone());
+    let amounts = num(|r| r.amount);
+    let currencies = opt(|r| r.currency.clone());
+    let codes = col(|r| r.revise_type_code.clone());
+    let remains = num(|r| r.remain_amount);
+    let reasons = opt(|r| r.reason.clone());
+    let notify_urls = opt(|r| r.notify_url.clone());
+    let states = col(|r| r.state.clone());
+    let generations: Vec<i64> = rows.iter().map(|r| r.generation).collect();
+    let ords: Vec<i64> = (0..rows.len()).map(|k| k as i64).collect();
+    let returned = tx
+        .query(
+            "INSERT INTO intents (intent_id, channel, pg_cno, amount, currency, revise_type_code, \
+             remain_amount, reason, notify_url, state, generation, created_ms, updated_ms) \
+             SELECT u.intent_id, u.channel, u.pg_cno, u.amount, u.currency, u.code, u.remain, \
+             u.reason, u.notify_url, u.state, u.generation, $12, $12 \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], \
+             $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[], $13::int8[]) \
+             AS u(intent_id, channel, pg_cno, amount, currency, code, remain, reason, notify_url, \
+             state, generation, ord) ORDER BY u.ord \
+             ON CONFLICT (intent_id) DO NOTHING RETURNING seq, intent_id",
+            &[
+                &ids,
+                &channels,
+                &pg_cnos,
+                &amounts,
+                &currencies,
+                &codes,
+                &remains,
+                &reasons,
+                &notify_urls,
+                &states,
+                &generations,
+                &now.0,
+                &ords,
+            ],
+        )
+        .await?;
+    let mut seq_of: HashMap<String, i64> = HashMap::with_capacity(returned.len());
+    let mut last = i64::MIN;
+    for r in &returned {
+        let seq: i64 = get(r, 0)?;
+        let id: String = get(r, 1)?;
+        // Rows come back in the order they were inserted: their seqs must follow the list.
+        if seq <= last {
+            return Err(LedgerError::storage(
+                "postgres: imported intents did not get their sequence numbers in file order",
+            ));
+        }
+        last = seq;
+        seq_of.insert(id, seq);
+    }
+    Ok(ids.iter().map(|id| seq_of.get(id).copied()).collect())
+}
+
 async fn write_back(
     tx: &Tx<'_>,
     old: &Intent,
@@ -804,24 +873,95 @@ impl Store for PostgresStore {
         let mut conn = self.client().await;
         let tx = conn.begin().await?;
         let now = now(&tx).await?;
+        // Every stored intent with one of these ids, in one query (not one per row).
+        let ids: Vec<&str> = specs.iter().map(|s| s.intent_id().as_str()).collect();
+        let rows = tx
+            .query(
+                &format!("SELECT {INTENT_COLUMNS} FROM intents WHERE intent_id = ANY($1)"),
+                &[&ids],
+            )
+            .await?;
+        let rows = rows.iter().map(intent_row).collect::<Result<Vec<_>, _>>()?;
+        let mut known: HashMap<String, Intent> = with_attempts(&tx, rows)
+            .await?
+            .into_iter()
+            .map(|i| (i.spec.intent_id().as_str().to_owned(), i))
+            .collect();
         let mut out = Vec::with_capacity(specs.len());
         let mut conflicts = Vec::new();
+        let mut created = Vec::new();
         for (index, spec) in specs.into_iter().enumerate() {
-            match Self::plan_in(&tx, spec, now).await {
+            let id = spec.intent_id().as_str().to_owned();
+            match transition::plan(known.get(&id), spec, 0) {
+                Ok(Planned::Created(i)) => {
+                    known.insert(id, i.clone());
+                    created.push(out.len());
+                    out.push(Planned::Created(i));
+                }
                 Ok(p) => out.push(p),
-                Err(LedgerError::Transition(crate::TransitionError::Conflict(conflict))) => {
+                Err(crate::TransitionError::Conflict(conflict)) => {
                     conflicts.push(ImportConflict { index, conflict })
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
-        if conflicts.is_empty() {
-            tx.commit().await?;
-            Ok(Ok(out))
-        } else {
+        if !conflicts.is_empty() {
             tx.rollback().await?;
-            Ok(Err(conflicts))
+            return Ok(Err(conflicts));
         }
+        for chunk in created.chunks(1000) {
+            let new: Vec<&Intent> = chunk
+                .iter()
+                .filter_map(|&k| match &out[k] {
+                    Planned::Created(i) => Some(i),
+                    Planned::Existing(_) => None,
+                })
+                .collect();
+            let seqs = insert_many(&tx, &new, now).await?;
+            for (&k, seq) in chunk.iter().zip(seqs) {
+                let Planned::Created(i) = &mut out[k] else {
+                    continue;
+                };
+                match seq {
+                    Some(seq) => i.seq = seq,
+                    None => {
+                        // Stored meanwhile by another transaction (now committed).
+                        let spec = i.spec.clone();
+                        let existing = load_unlocked(&tx, spec.intent_id()).await?;
+                        match transition::plan(existing.as_ref(), spec, 0) {
+                            Ok(p) => out[k] = p,
+                            Err(crate::TransitionError::Conflict(conflict)) => {
+                                conflicts.push(ImportConflict { index: k, conflict })
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            tx.rollback().await?;
+            return Ok(Err(conflicts));
+        }
+        // An id given twice in the list is the first one: give it the stored seq.
+        let seq_of: HashMap<String, i64> = out
+            .iter()
+            .filter_map(|p| match p {
+                Planned::Created(i) => Some((i.spec.intent_id().as_str().to_owned(), i.seq)),
+                Planned::Existing(_) => None,
+            })
+            .collect();
+        for p in &mut out {
+            if let Planned::Existing(i) = p {
+                if i.seq == 0 {
+                    if let Some(&seq) = seq_of.get(i.spec.intent_id().as_str()) {
+                        i.seq = seq;
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(Ok(out))
     }
 
     async fn get(&self, intent_id: &IntentId) -> Result<Option<Intent>, LedgerError> {
