@@ -278,7 +278,7 @@ async fn a_newer_schema_is_refused_on_postgres() {
         builder(&t, pw.as_ref(), 1).connect().await,
         Err(LedgerError::SchemaTooNew {
             found: 99,
-            supported: 2
+            supported: 3
         })
     ));
 }
