@@ -733,8 +733,9 @@ impl PostgresBuilder {
     }
 
     /// How many pooled connections run operations (default 4, at least 1), besides the one
-    /// holding the owner lock. Each operation holds one connection for its transaction, so
-    /// a batch runs best with about one per concurrent worker.
+    /// holding the owner lock. Each operation holds one connection for its transaction, and
+    /// a batch worker commits two at once (its previous outcome, its next lease), so a batch
+    /// runs best with up to two per worker, within the server's `max_connections`.
     pub fn pool_size(mut self, pool_size: usize) -> Self {
         self.pool_size = pool_size.max(1);
         self
@@ -816,9 +817,17 @@ impl PostgresStore {
         !self.inner.lock_client.is_closed()
     }
 
+    /// A pooled connection: the first free one (from a rotating start), else a wait for
+    /// one in turn.
     async fn client(&self) -> tokio::sync::MutexGuard<'_, Conn> {
-        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.pool.len();
-        self.inner.pool[i].lock().await
+        let pool = &self.inner.pool;
+        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        for k in 0..pool.len() {
+            if let Ok(conn) = pool[(start + k) % pool.len()].try_lock() {
+                return conn;
+            }
+        }
+        pool[start % pool.len()].lock().await
     }
 
     async fn under_lease<T>(

@@ -5,10 +5,10 @@
 //! - SQLite ledger: the intents imported, then `Ledger::run_batch` with C workers (every
 //!   attempt durable before its first byte, `synchronous=FULL`);
 //! - PostgreSQL ledger: the same, when `--postgres URL` (or `KICC_BENCH_POSTGRES_URL`) names
-//!   a database (password from `PGPASSWORD` / `.pgpass`), one pooled connection per worker.
+//!   a database (password from `PGPASSWORD` / `.pgpass`), C pooled connections (`--pg-pool`).
 //!
 //! ```text
-//! kicc-bench-batch [--quick] [--cancels N] [--concurrency C] [--latency-ms MS] [--postgres URL]
+//! kicc-bench-batch [--quick] [--cancels N] [--concurrency C] [--latency-ms MS] [--postgres URL] [--pg-pool N]
 //! ```
 //!
 //! Prints `name value unit` lines: `batch_<way>_throughput` (cancels/s) and
@@ -27,13 +27,15 @@ use kicc_ledger::{
 use kicc_sandbox::{Sandbox, SandboxConfig, SandboxHandle, DEFAULT_MALL_ID, DEFAULT_SECRET_KEY};
 use kicc_transport::HyperTransport;
 
-const USAGE: &str = "usage: kicc-bench-batch [--quick] [--cancels N] [--concurrency C] [--latency-ms MS] [--postgres URL]";
+const USAGE: &str = "usage: kicc-bench-batch [--quick] [--cancels N] [--concurrency C] [--latency-ms MS] [--postgres URL] [--pg-pool N]";
 
 struct Options {
     cancels: usize,
     concurrency: usize,
     latency: Duration,
     postgres: Option<String>,
+    /// PostgreSQL pooled connections (default: C).
+    pg_pool: Option<usize>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -42,6 +44,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         concurrency: 64,
         latency: Duration::from_millis(20),
         postgres: std::env::var("KICC_BENCH_POSTGRES_URL").ok(),
+        pg_pool: None,
     };
     let mut it = args.iter();
     let number = |v: Option<&String>, name: &str| -> Result<u64, String> {
@@ -54,6 +57,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--quick" => o.cancels = 1_000,
             "--cancels" => o.cancels = number(it.next(), "--cancels")? as usize,
             "--concurrency" => o.concurrency = number(it.next(), "--concurrency")? as usize,
+            "--pg-pool" => o.pg_pool = Some(number(it.next(), "--pg-pool")? as usize),
             "--latency-ms" => o.latency = Duration::from_millis(number(it.next(), "--latency-ms")?),
             "--postgres" => {
                 o.postgres = Some(
@@ -248,9 +252,9 @@ async fn measure(o: Options) -> Result<String, String> {
             else {
                 return Err(format!("--postgres needs a postgres:// URL, not {url:?}"));
             };
-            // One connection per worker: each operation holds one for its transaction.
+            // Each operation holds a connection for its transaction.
             let store = PostgresStore::builder(&target)
-                .pool_size(o.concurrency)
+                .pool_size(o.pg_pool.unwrap_or(o.concurrency))
                 .connect()
                 .await
                 .map_err(|e| e.to_string())?;
