@@ -908,7 +908,13 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         let channel = run.intent.spec.channel();
         loop {
             let (request, number) = match first.take() {
-                Some((number, request)) => (request, Some(number)),
+                Some((number, request)) => {
+                    // Journaled with the lease, maybe a request's time ago (a batch worker
+                    // leases its next intent while its current request is on the wire): the
+                    // lease must still cover this attempt, as before any attempt.
+                    self.renew_for_attempt(run).await?;
+                    (request, Some(number))
+                }
                 None => {
                     let step = match c.poll(now()) {
                         Action::Done(outcome) => return Ok(outcome),
