@@ -4,7 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 use crate::secret::SecretKey;
 use crate::text::MallId;
 

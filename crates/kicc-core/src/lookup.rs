@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use crate::date::KoreaDate;
 use crate::endpoint::Merchant;
-use crate::error::FieldError;
+use crate::field::FieldError;
 use crate::message::to_json;
 use crate::text::{MallId, ShopTransactionId};
 

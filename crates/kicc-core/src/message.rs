@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::date::KoreaDate;
 use crate::endpoint::Merchant;
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 use crate::retry::{Describes, Exchange, Expected, Interpreted, Resend, RetryStyle};
 use crate::revise::{Channel, ReviseTypeCode};
 use crate::secret::{MsgAuthValue, SecretKey};

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 
 /// The KICC API a request goes to. Each accepts its own set of `reviseTypeCode`s and has
 /// its own retry rule (see [`Channel::retry_style`]).

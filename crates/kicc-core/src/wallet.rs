@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::date::KoreaDate;
 use crate::endpoint::Merchant;
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 use crate::message::{to_json, FixedExchange, ReviseHead};
 use crate::money::Money;
 use crate::revise::{Channel, ReviseTypeCode};

@@ -9,7 +9,8 @@ use bytes::Bytes;
 
 use crate::codes::{classify, ResponseClass, SUCCESS};
 use crate::date::KoreaDate;
-use crate::error::{Error, FieldError, GatewayError};
+use crate::error::{Error, GatewayError};
+use crate::field::FieldError;
 use crate::random::Rng;
 use crate::revise::RetryStyle;
 use crate::text::ShopTransactionId;

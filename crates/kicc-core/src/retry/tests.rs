@@ -7,7 +7,10 @@ use bytes::Bytes;
 use super::*;
 use crate::date::{KoreaDate, KoreaDateTime};
 use crate::error::Error;
-use crate::revise::RetryStyle;
+use crate::field::FieldError;
+use crate::random::Rng;
+use crate::revise::{Channel, RetryStyle};
+use crate::text::ShopTransactionId;
 
 const PG: &str = "PG1";
 
