@@ -1,5 +1,5 @@
 //! The per-cancellation state machine: it sequences attempts and look-ups; the rules it
-//! applies are [`decide`](super::decide) and [`tie`](super::tie).
+//! applies are the retry table (`super::decide`) and [`tie`](super::tie).
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;

@@ -33,8 +33,22 @@
 //! - **Not delivered** (connection never made): resend the same request (generic: refresh
 //!   the date if the Korea day changed; the key was never used).
 //!
-//! The table of what each observation leads to is [`decide`]; the tie rule is [`tie`]; the
-//! state machine only sequences them.
+//! The table of what an attempt that is not a final answer leads to, by retry style:
+//!
+//! | observed | Alipay / WeChat Pay ([`RetryStyle::SameRequest`]) | generic ([`RetryStyle::LookUp`]) | status query ([`RetryStyle::Query`]) |
+//! |---|---|---|---|
+//! | `A210`..`A219` | resend identical bytes | look up | new query, new key |
+//! | `VTIM` / `VT00` | resend identical bytes | look up | new query, new key |
+//! | timeout, lost connection, HTTP 5xx/408/429, unreadable or untied 200 | resend identical bytes | look up | new query, new key |
+//! | connection never made | resend (same key) | resend (same key, today's date) | resend (same key) |
+//! | other HTTP status | stop | stop | stop |
+//!
+//! A final `resCd` is not in the table: it ends the cancel (declined, or ambiguous if an
+//! earlier attempt may have been processed), and a tied `0000` ends it as done. The table is
+//! one private function with table tests; the tie rule is [`tie`]; the state machine only
+//! sequences them. The table's inputs and outputs are not public: callers drive
+//! [`Cancellation`] and read its [`Action`]s, and a new observation or decision can be added
+//! without breaking them.
 //!
 //! # Resuming
 //!
@@ -57,5 +71,5 @@ pub use attempt::SentAttempt;
 pub use exchange::{Delivery, Describes, Exchange, Expected, Interpreted, Resend};
 pub use machine::{Action, Cancellation, InFlight};
 pub use policy::{Now, RetryPolicy};
-pub use table::{decide, Decision, Observed, ResendKind};
+pub(crate) use table::{decide, Decision, Observed, ResendKind};
 pub use tie::{tie, Tie};
