@@ -255,7 +255,7 @@ mod tests {
             let json = msg.to_json();
             let back = ReviseRequest::from_json(&json).unwrap();
             prop_assert_eq!(&back, &msg);
-            prop_assert!(back.head().is_signed_by(&merchant().secret_key));
+            prop_assert!(back.head().is_signed_by(merchant().secret_key()));
             let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
             prop_assert!(v["pgCno"].as_str().unwrap().len() <= 60);
             let date = KoreaDate::of(at(secs));

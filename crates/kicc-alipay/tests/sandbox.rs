@@ -28,15 +28,17 @@ fn merchant(sb: &SandboxHandle) -> Merchant {
 }
 
 fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> AlipayClient<T> {
-    AlipayClient::with_transport(merchant(sb), transport).retry_policy(RetryPolicy {
-        max_attempts: 4,
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(100),
-        deadline: Duration::from_secs(20),
-        processing_bound: Duration::from_secs(1),
-        lookup_not_found_codes: vec!["R001".into()],
-        ..RetryPolicy::default()
-    })
+    AlipayClient::with_transport(merchant(sb), transport).retry_policy(
+        RetryPolicy::builder()
+            .max_attempts(4)
+            .initial_backoff(Duration::from_millis(20))
+            .max_backoff(Duration::from_millis(100))
+            .deadline(Duration::from_secs(20))
+            .processing_bound(Duration::from_secs(1))
+            .lookup_not_found_code("R001")
+            .build()
+            .unwrap(),
+    )
 }
 
 /// A transport whose attempts give up after 400 ms (the sandbox's timeout fault stalls 3 s).

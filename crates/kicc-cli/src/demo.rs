@@ -706,16 +706,15 @@ pub async fn demo() -> Result<Report, Failure> {
         },
         transport: Arc::new(Observed::new(transport, false)),
         merchant,
-        retry: RetryPolicy {
-            max_attempts: 4,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(500),
-            deadline: Duration::from_secs(10),
+        retry: RetryPolicy::builder()
+            .max_attempts(4)
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(500))
+            .deadline(Duration::from_secs(10))
             // The embedded sandbox processes every request at once; its "not found" is R001.
-            processing_bound: Duration::from_secs(1),
-            lookup_not_found_codes: vec![kicc_core::lookup::SANDBOX_NOT_FOUND_CODE.to_owned()],
-            ..RetryPolicy::default()
-        },
+            .processing_bound(Duration::from_secs(1))
+            .lookup_not_found_code(kicc_core::lookup::SANDBOX_NOT_FOUND_CODE)
+            .build()?,
         inbox,
         notify_url: receiver.url().to_owned(),
     };

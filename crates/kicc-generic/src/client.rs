@@ -120,8 +120,11 @@ impl<T: Transport> GenericClient<T> {
         sent: Vec<SentAttempt>,
         key: ShopTransactionId,
     ) -> Result<ReviseResponse, Error> {
-        let mut policy = self.retry.clone();
-        policy.refund_query_on_resend = true;
+        let policy = self
+            .retry
+            .to_builder()
+            .refund_query_on_resend(true)
+            .build()?;
         let exchange =
             GenericExchange::refund_query(&self.merchant, request.clone(), key, SystemTime::now())?;
         let labels = CancelLabels {

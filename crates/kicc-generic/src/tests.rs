@@ -223,10 +223,10 @@ fn timeout_then_vtim_are_looked_up_before_new_keys_are_sent() {
     let intent = CancelRequest::partial(pg("P1"), PaymentMethod::Card, amount(500)).unwrap();
     let ex =
         GenericExchange::new(&m, intent, ShopTransactionId::new("FIRST").unwrap(), wall).unwrap();
-    let policy = RetryPolicy {
-        lookup_not_found_codes: vec!["R001".into()],
-        ..RetryPolicy::default()
-    };
+    let policy = RetryPolicy::builder()
+        .lookup_not_found_code("R001")
+        .build()
+        .unwrap();
     let mut c = Cancellation::new(ex, policy, kicc_core::Rng::from_seed([5; 32]));
     let mut now = Now::new(Instant::now(), wall);
     let mut sent: Vec<ReviseRequest> = vec![];
@@ -247,7 +247,7 @@ fn timeout_then_vtim_are_looked_up_before_new_keys_are_sent() {
             }
             Action::Send(req) => {
                 let msg = ReviseRequest::from_json(req.body()).unwrap();
-                assert!(msg.head().is_signed_by(&m.secret_key));
+                assert!(msg.head().is_signed_by(m.secret_key()));
                 let key = msg.head().shop_transaction_id().to_string();
                 sent.push(msg);
                 let ok = format!(

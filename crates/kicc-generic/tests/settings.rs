@@ -36,14 +36,16 @@ fn client(sb: &SandboxHandle, clock_skew: Duration) -> GenericClient<HyperTransp
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    GenericClient::with_transport(merchant, transport).retry_policy(RetryPolicy {
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(20),
-        processing_bound: Duration::from_millis(800),
-        clock_skew,
-        lookup_not_found_codes: vec!["R001".into()],
-        ..RetryPolicy::default()
-    })
+    GenericClient::with_transport(merchant, transport).retry_policy(
+        RetryPolicy::builder()
+            .initial_backoff(Duration::from_millis(10))
+            .max_backoff(Duration::from_millis(20))
+            .processing_bound(Duration::from_millis(800))
+            .clock_skew(clock_skew)
+            .lookup_not_found_code("R001")
+            .build()
+            .unwrap(),
+    )
 }
 
 fn partial(pg: &str, won: u64) -> CancelRequest {

@@ -90,8 +90,8 @@ impl ExecConfig {
     pub fn lease_ttl(&self) -> Duration {
         self.attempt_timeout
             .saturating_add(self.lease_margin)
-            .saturating_add(self.policy.processing_bound)
-            .saturating_add(self.policy.max_backoff)
+            .saturating_add(self.policy.processing_bound())
+            .saturating_add(self.policy.max_backoff())
             .saturating_add(self.query_interval)
     }
 
@@ -816,10 +816,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         let exchange = query
             .message(&self.merchant, key)
             .exchange(&self.merchant)?;
-        let policy = RetryPolicy {
-            max_attempts: 2,
-            ..self.config.policy.clone()
-        };
+        let policy = self.config.policy.to_builder().max_attempts(2).build()?;
         let labels = kicc_transport::driver::CancelLabels {
             channel: "wechat-find",
             pg_cno,

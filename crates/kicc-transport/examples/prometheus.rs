@@ -130,13 +130,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         vec![answer("R102", "DEMO1")],
         vec![timeout(), timeout()],
     ];
-    let policy = RetryPolicy {
-        max_attempts: 2,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(10),
-        deadline: Duration::from_secs(5),
-        ..RetryPolicy::default()
-    };
+    let policy = RetryPolicy::builder()
+        .max_attempts(2)
+        .initial_backoff(Duration::from_millis(5))
+        .max_backoff(Duration::from_millis(10))
+        .deadline(Duration::from_secs(5))
+        .build()?;
     for (n, script) in scripts.into_iter().enumerate() {
         let exchange = Demo {
             request: http::Request::post("https://gateway.invalid/api/trades/alipay/revise")

@@ -137,13 +137,13 @@ fn answer(res_cd: &str) -> Result<HttpResponse, TransportError> {
 }
 
 fn policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 2,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
-        deadline: Duration::from_secs(30),
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::builder()
+        .max_attempts(2)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(2))
+        .deadline(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 async fn cancel(transport: &Scripted) -> Result<Answer, Error> {

@@ -236,7 +236,7 @@ mod tests {
             let msg = req.message(&merchant(), ShopTransactionId::new("K").unwrap(), at(secs));
             let back = ReviseRequest::from_json(&msg.to_json()).unwrap();
             prop_assert_eq!(&back, &msg);
-            prop_assert!(back.head().is_signed_by(&merchant().secret_key));
+            prop_assert!(back.head().is_signed_by(merchant().secret_key()));
             prop_assert_eq!(back.amount_info().is_some(), back.head().revise_type_code().is_partial());
         }
 

@@ -38,7 +38,7 @@ impl StatusQuery {
     /// The message from `merchant`, keyed `key` (the query has its own idempotency key).
     pub fn message(&self, merchant: &Merchant, key: ShopTransactionId) -> FindRequest {
         FindRequest {
-            mall_id: merchant.mall_id.clone(),
+            mall_id: merchant.mall_id().clone(),
             shop_transaction_id: key,
             pg_cno: self.pg_cno.clone(),
             cancel_pg_cno: self.cancel_pg_cno.clone(),

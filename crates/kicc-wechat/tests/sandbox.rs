@@ -36,11 +36,11 @@ fn client(sb: &SandboxHandle) -> WechatClient {
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     );
     WechatClient::with_transport(merchant, HyperTransport::new().unwrap()).retry_policy(
-        RetryPolicy {
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(50),
-            ..RetryPolicy::default()
-        },
+        RetryPolicy::builder()
+            .initial_backoff(Duration::from_millis(20))
+            .max_backoff(Duration::from_millis(50))
+            .build()
+            .unwrap(),
     )
 }
 

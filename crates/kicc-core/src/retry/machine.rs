@@ -115,10 +115,6 @@ impl<E: Exchange> Cancellation<E> {
     /// Starts a cancellation of `exchange`'s request. `rng` gives the backoff jitter and the
     /// random part of any new key (seed it from the OS in production).
     pub fn new(exchange: E, policy: RetryPolicy, rng: Rng) -> Self {
-        let policy = RetryPolicy {
-            max_attempts: policy.max_attempts.max(1),
-            ..policy
-        };
         Cancellation {
             exchange,
             policy,
@@ -338,7 +334,7 @@ impl<E: Exchange> Cancellation<E> {
             .sent_at
             .or(self.resumed_at)
             .unwrap_or(now);
-        sent.checked_add(self.policy.processing_bound)
+        sent.checked_add(self.policy.processing_bound())
             .unwrap_or(sent)
     }
 
@@ -354,7 +350,7 @@ impl<E: Exchange> Cancellation<E> {
             }
             Some(ResendKind::Fresh) => {
                 let new_key = ShopTransactionId::generate(now.wall, &mut self.rng);
-                let refund_query = self.policy.refund_query_on_resend
+                let refund_query = self.policy.refund_query_on_resend()
                     && self.exchange.retry_style() == RetryStyle::LookUp;
                 self.exchange.prepare_resend(Resend::Fresh {
                     new_key,
@@ -374,7 +370,7 @@ impl<E: Exchange> Cancellation<E> {
         }
         let r = self.records.get(i)?;
         let t = r.sent.sent_at.unwrap_or_else(|| r.sent.date.start());
-        Some(t.checked_sub(self.policy.clock_skew).unwrap_or(t))
+        Some(t.checked_sub(self.policy.clock_skew()).unwrap_or(t))
     }
 
     /// Ties `out`, an answer about record `i`: a refund query's answer (direct or looked up)
@@ -500,7 +496,7 @@ impl<E: Exchange> Cancellation<E> {
             }
             Decision::Retry(kind) => {
                 let delay = self.policy.backoff(self.attempts, &mut self.rng);
-                if self.attempts >= self.policy.max_attempts || !self.in_time(now, delay) {
+                if self.attempts >= self.policy.max_attempts() || !self.in_time(now, delay) {
                     self.stop();
                 } else {
                     self.state = State::Backoff {
@@ -516,7 +512,7 @@ impl<E: Exchange> Cancellation<E> {
     fn in_time(&self, now: Now, delay: Duration) -> bool {
         let started = self.started.unwrap_or(now.instant);
         match (
-            started.checked_add(self.policy.deadline),
+            started.checked_add(self.policy.deadline()),
             now.instant.checked_add(delay),
         ) {
             // A wait past the clock's end never ends.
@@ -598,7 +594,7 @@ impl<E: Exchange> Cancellation<E> {
             })));
             return;
         }
-        let attempts_left = self.attempts < self.policy.max_attempts;
+        let attempts_left = self.attempts < self.policy.max_attempts();
         if attempts_left && self.in_time(now, Duration::ZERO) {
             // A resumed cancel has not sent its own (unused) key yet: send it, dated today;
             // otherwise every key of this run was used: a new one.
@@ -671,7 +667,7 @@ impl<E: Exchange> Cancellation<E> {
             {
                 sent.push(r.sent.clone());
                 if let Some(at) = r.sent.sent_at.or(self.resumed_at) {
-                    let ready = at.checked_add(self.policy.processing_bound).unwrap_or(at);
+                    let ready = at.checked_add(self.policy.processing_bound()).unwrap_or(at);
                     lookup_after = Some(lookup_after.map_or(ready, |t: SystemTime| t.max(ready)));
                 }
             }
@@ -721,7 +717,7 @@ fn lookup_queue(
             continue;
         }
         let sent = r.sent.sent_at.or(resumed_at).unwrap_or(now);
-        let last = KoreaDate::of(sent.checked_add(policy.processing_bound).unwrap_or(sent));
+        let last = KoreaDate::of(sent.checked_add(policy.processing_bound()).unwrap_or(sent));
         let mut date = r.sent.date;
         queue.push_back((i, date));
         // At most two more days: beyond that the window check fails anyway.

@@ -70,6 +70,6 @@ pub use crate::revise::RetryStyle;
 pub use attempt::SentAttempt;
 pub use exchange::{Delivery, Describes, Exchange, Expected, Interpreted, Resend};
 pub use machine::{Action, Cancellation, InFlight};
-pub use policy::{Now, RetryPolicy};
+pub use policy::{Now, RetryPolicy, RetryPolicyBuilder};
 pub(crate) use table::{decide, Decision, Observed, ResendKind};
 pub use tie::{tie, Tie};
