@@ -16,6 +16,7 @@ pub const TEST_URL: &str = "https://testpgapi.easypay.co.kr";
 /// Which KICC installation to talk to. There is deliberately no `Default` and no boolean
 /// switch: production is always named explicitly.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Environment {
     /// `https://pgapi.easypay.co.kr`: real money.
     Production,

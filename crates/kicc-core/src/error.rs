@@ -7,6 +7,7 @@ use crate::retry::SentAttempt;
 
 /// What KICC answered when it said no.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GatewayError {
     /// The response code (`resCd`).
     pub res_cd: String,

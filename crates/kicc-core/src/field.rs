@@ -127,6 +127,7 @@ impl fmt::Display for Rule {
 /// A field that broke a rule. The message names the field as the API spells it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {rule}")]
+#[non_exhaustive]
 pub struct FieldError {
     /// The field, as the API names it (`pgCno`, `amountInfo.totAmount`, ...).
     pub field: &'static str,

@@ -10,6 +10,7 @@ use crate::field::{FieldError, Rule};
 
 /// A currency KICC's Alipay and WeChat Pay APIs accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum Currency {
     /// Korean won: no minor unit.
     #[serde(rename = "KRW")]

@@ -284,6 +284,7 @@ impl<C: WalletApi> WalletRevise<C> {
 /// strings. For WeChat Pay, `resCd` 0000 means ACCEPTED: the result comes later.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct WalletReviseResponse {
     /// `resCd`: `0000` on success.
     pub res_cd: String,

@@ -27,6 +27,7 @@ pub enum WebhookError {
 /// The WeChat Pay cancel result KICC posts to `notifyUrl`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct WechatCancelNotice {
     /// `resCd`: `0000` when the cancel succeeded.
     pub res_cd: String,
@@ -152,6 +153,7 @@ impl<'de> serde::Deserialize<'de> for NotiType {
 /// strings and numbers are accepted. Fields this SDK does not model are kept in `extra`.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct GenericNotice {
     /// `notiType`.
     pub noti_type: NotiType,

@@ -108,12 +108,11 @@ async fn a_resumed_refund_query_is_never_a_false_success_under_any_matching_rule
             .cancel_pg_cno
             .clone();
         // Resume a request whose only key never reached the gateway, with a refund query.
-        let never_sent = SentAttempt {
-            key: ShopTransactionId::new(format!("NEVER{rule:?}")).unwrap(),
-            date: KoreaDate::parse("d", &sb.korea_date()).unwrap(),
-            sent_at: Some(std::time::SystemTime::now() - Duration::from_secs(60)),
-            refund_query: false,
-        };
+        let mut never_sent = SentAttempt::new(
+            ShopTransactionId::new(format!("NEVER{rule:?}")).unwrap(),
+            KoreaDate::parse("d", &sb.korea_date()).unwrap(),
+        );
+        never_sent.sent_at = Some(std::time::SystemTime::now() - Duration::from_secs(60));
         let key = ShopTransactionId::new(format!("RQ{rule:?}")).unwrap();
         let out = client(&sb, Duration::from_secs(120))
             .resume_with_refund_query(&partial(&card.pg_cno, 1_000), vec![never_sent], key)

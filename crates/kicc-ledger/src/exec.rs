@@ -898,12 +898,9 @@ fn sent_attempts(intent: &Intent) -> Vec<SentAttempt> {
             prev.sent_at = Some(system_time(a.sent_at));
             continue;
         }
-        out.push(SentAttempt {
-            key,
-            date,
-            sent_at: Some(system_time(a.sent_at)),
-            refund_query: false,
-        });
+        let mut sent = SentAttempt::new(key, date);
+        sent.sent_at = Some(system_time(a.sent_at));
+        out.push(sent);
     }
     out
 }

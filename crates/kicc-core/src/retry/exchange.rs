@@ -12,6 +12,7 @@ use crate::text::ShopTransactionId;
 
 /// What a response body said, as the channel reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Interpreted<T> {
     /// `resCd` 0000 and a readable response (not yet checked to be this request's: [`tie`](super::tie)).
     Success(T),
@@ -29,6 +30,9 @@ pub enum Interpreted<T> {
 }
 
 /// How the next attempt must differ from the last one.
+///
+/// Deliberately exhaustive: every channel's [`Exchange::prepare_resend`] must rebuild its
+/// request for each kind, so a new kind is a breaking change the compiler points out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resend {
     /// Resend the undelivered request; `now` for a date refresh.
@@ -110,6 +114,7 @@ pub trait Exchange {
 
 /// How one attempt ended, as the transport saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Delivery<'a> {
     /// A complete HTTP response.
     Response {

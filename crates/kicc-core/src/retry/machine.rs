@@ -22,6 +22,9 @@ use super::{
 };
 
 /// The next thing to do for a cancellation.
+///
+/// Deliberately exhaustive: a driver must do every action, so a new one is a breaking change
+/// that the compiler points out, not a wildcard arm that silently does nothing.
 #[derive(Debug)]
 pub enum Action<'a, T> {
     /// Send this request (an attempt or a look-up), then report how it went with
@@ -37,6 +40,7 @@ pub enum Action<'a, T> {
 
 /// The request in flight (see [`Cancellation::in_flight`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InFlight<'a> {
     /// A cancel attempt: it may cancel.
     Attempt(&'a SentAttempt),
