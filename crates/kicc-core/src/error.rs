@@ -44,6 +44,10 @@ impl GatewayError {
     }
 }
 
+/// The gateway's answer is the [`source`](std::error::Error::source) of
+/// [`Error::Declined`], so error reporters show its code and message as the cause.
+impl std::error::Error for GatewayError {}
+
 impl fmt::Display for GatewayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -77,7 +81,7 @@ pub enum Error {
     Invalid(#[from] FieldError),
     /// The gateway answered and refused: the cancel did not happen.
     #[error("declined by the gateway, the cancel did not happen: {0}")]
-    Declined(GatewayError),
+    Declined(#[source] GatewayError),
     /// Nothing reached the gateway's processing (connection failed, HTTP 4xx): the cancel did not happen.
     #[error("not processed, the cancel did not happen: {reason} (shopTransactionId {shop_transaction_id})")]
     Transport {
@@ -170,5 +174,37 @@ impl Error {
             Error::Ambiguous { last_res_cd, .. } => last_res_cd.as_deref(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::field::Rule;
+
+    #[test]
+    fn errors_that_wrap_another_keep_it_as_their_source() {
+        let invalid = Error::from(FieldError::new("pgCno", Rule::Required));
+        let source = invalid.source().expect("Invalid has a source");
+        assert_eq!(source.to_string(), "pgCno: is required");
+
+        let declined = Error::Declined(GatewayError::new("R102", "no such payment", "K1"));
+        let source = declined.source().expect("Declined has a source");
+        assert!(source
+            .to_string()
+            .starts_with("resCd R102 (no such payment)"));
+        assert_eq!(declined.gateway().map(|g| g.http_status), Some(200));
+
+        let ambiguous = Error::Ambiguous {
+            reason: "timeout".into(),
+            shop_transaction_id: "K1".into(),
+            attempts: 1,
+            last_res_cd: None,
+            sent: Vec::new(),
+            lookup_after: None,
+        };
+        assert!(ambiguous.source().is_none());
     }
 }
