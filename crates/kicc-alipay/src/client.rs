@@ -104,7 +104,7 @@ impl<T: Transport> AlipayClient<T> {
             channel: "alipay",
             pg_cno: message.head().pg_cno().as_str(),
         };
-        let sent = vec![kicc_core::SentAttempt::new(
+        let sent = vec![kicc_core::retry::SentAttempt::new(
             message.head().shop_transaction_id().clone(),
             message.head().cancel_req_date(),
         )];

@@ -245,10 +245,10 @@ fn generic_request(args: &CancelArgs) -> Result<kicc_generic::CancelRequest, Fai
         (None, _, _) => None,
     };
     let mut request = kicc_generic::CancelRequest::from_text(
-        &args.pg_cno,
-        code.as_deref(),
-        args.amount.as_deref(),
-        args.currency.as_deref(),
+        kicc_core::CancelText::new(&args.pg_cno)
+            .code(code.as_deref())
+            .amount(args.amount.as_deref())
+            .currency(args.currency.as_deref()),
     )?;
     if let Some(r) = &args.reason {
         request = request.reason(ReviseMessage::new(r.as_str())?);
@@ -405,10 +405,10 @@ async fn cancel_generic(global: &Global, args: &CancelArgs) -> Result<Report, Fa
 /// The Alipay / WeChat Pay request the options describe (the two APIs share its rules).
 fn wallet_request<C: WalletApi>(args: &CancelArgs) -> Result<WalletCancel<C>, Failure> {
     let mut request = WalletCancel::<C>::from_text(
-        &args.pg_cno,
-        args.revise_type.as_deref(),
-        args.amount.as_deref(),
-        args.currency.as_deref(),
+        kicc_core::CancelText::new(&args.pg_cno)
+            .code(args.revise_type.as_deref())
+            .amount(args.amount.as_deref())
+            .currency(args.currency.as_deref()),
     )?;
     if let Some(r) = &args.reason {
         request = request.memo(Memo::new(r.as_str())?);

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use kicc_core::{KoreaDate, KoreaDateTime, SentAttempt, ShopTransactionId};
+use kicc_core::retry::SentAttempt;
+use kicc_core::{KoreaDate, KoreaDateTime, ShopTransactionId};
 
 use crate::exit::Failure;
 

@@ -108,7 +108,7 @@ macro_rules! text_field {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal) => {
         $(#[$doc])*
         #[doc = concat!("\n\nAPI field `", $field, "`: 1 to ", stringify!($max),
-            " UTF-8 bytes, none of the forbidden characters (see [`crate::text`]).")]
+            " UTF-8 bytes, none of the forbidden characters (see [`crate::FORBIDDEN_ASCII`] and [`crate::check_text`]).")]
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
         pub struct $name(String);

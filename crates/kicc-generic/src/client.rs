@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use kicc_core::retry::RetryPolicy;
-use kicc_core::SentAttempt;
+use kicc_core::retry::SentAttempt;
 use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
 use kicc_transport::Transport;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kicc_core::retry::RetryPolicy;
+use kicc_core::retry::{RetryPolicy, SentAttempt};
 use kicc_core::*;
 use kicc_generic::{CancelRequest, GenericClient, PaymentMethod, RemainAmountConvention};
 use kicc_sandbox::{

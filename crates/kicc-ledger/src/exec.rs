@@ -21,15 +21,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kicc_core::codes::{classify, ResponseClass};
 use kicc_core::retry::{
     Action, Cancellation, Delivery, Describes, Exchange, InFlight, RetryPolicy, SentAttempt,
 };
 use kicc_core::wallet::{WalletApi, WalletCancel, WalletRevise};
+use kicc_core::webhook::WechatCancelNotice;
 use kicc_core::wire::Envelope;
+use kicc_core::{classify, ResponseClass};
 use kicc_core::{
     Amount, Error as CoreError, FieldError, KoreaDate, Memo, Merchant, Money, NotifyUrl, PgCno,
-    ReviseMessage, ReviseTypeCode, ShopTransactionId, WechatCancelNotice,
+    ReviseMessage, ReviseTypeCode, ShopTransactionId,
 };
 use kicc_generic::RemainAmountConvention;
 use kicc_transport::driver::{never_delivered, now, os_rng};

@@ -17,10 +17,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kicc_core::{
-    Channel, Describes, Exchange, Expected, FieldError, Interpreted, KoreaDate, Resend,
-    RetryPolicy, ShopTransactionId,
-};
+use kicc_core::retry::{Describes, Exchange, Expected, Interpreted, Resend, RetryPolicy};
+use kicc_core::{Channel, FieldError, KoreaDate, ShopTransactionId};
 use kicc_transport::driver::{execute, CancelLabels};
 use kicc_transport::{HttpRequest, HttpResponse, Transport, TransportError};
 use metrics_exporter_prometheus::PrometheusBuilder;

@@ -111,7 +111,7 @@ impl<T: Transport> WechatClient<T> {
             pg_cno: message.head().pg_cno().as_str(),
         };
         let response = if resumed {
-            let sent = vec![kicc_core::SentAttempt::new(
+            let sent = vec![kicc_core::retry::SentAttempt::new(
                 message.head().shop_transaction_id().clone(),
                 message.head().cancel_req_date(),
             )];
@@ -127,7 +127,7 @@ impl<T: Transport> WechatClient<T> {
                 shop_transaction_id: key,
                 attempts: 1,
                 last_res_cd: Some(response.res_cd),
-                sent: vec![kicc_core::SentAttempt::new(
+                sent: vec![kicc_core::retry::SentAttempt::new(
                     message.head().shop_transaction_id().clone(),
                     message.head().cancel_req_date(),
                 )],

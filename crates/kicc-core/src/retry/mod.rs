@@ -18,10 +18,10 @@
 //!   a success. The answer to a refund query (`refundQueryFlag = "Y"`) never ties by itself.
 //! - **After a maybe-processed attempt**, only a tied success ends the cancel as done; a later
 //!   decline or refusal makes it [`Error::Ambiguous`](crate::Error::Ambiguous), never "did not happen" (invariant 8).
-//! - **Alipay / WeChat Pay** ([`RetryStyle::SameRequest`]): resend the identical bytes (same
+//! - **Alipay / WeChat Pay** ([`RetryStyle::SameRequest`](crate::RetryStyle::SameRequest)): resend the identical bytes (same
 //!   key, same first `cancelReqDate`, even after midnight). The gateway answers a resent key
 //!   with the first attempt's result, which ties or not like any answer.
-//! - **Generic** ([`RetryStyle::LookUp`]): never resend blindly. Wait until every
+//! - **Generic** ([`RetryStyle::LookUp`](crate::RetryStyle::LookUp)): never resend blindly. Wait until every
 //!   maybe-processed attempt's send time plus [`RetryPolicy::processing_bound`] (a request may
 //!   still be in flight after the client gave up on it), then look up each of those keys with
 //!   its own Korea date (and the next day, if the bound crossed Korea midnight) through
@@ -35,7 +35,7 @@
 //!
 //! The table of what an attempt that is not a final answer leads to, by retry style:
 //!
-//! | observed | Alipay / WeChat Pay ([`RetryStyle::SameRequest`]) | generic ([`RetryStyle::LookUp`]) | status query ([`RetryStyle::Query`]) |
+//! | observed | Alipay / WeChat Pay ([`RetryStyle::SameRequest`](crate::RetryStyle::SameRequest)) | generic ([`RetryStyle::LookUp`](crate::RetryStyle::LookUp)) | status query ([`RetryStyle::Query`](crate::RetryStyle::Query)) |
 //! |---|---|---|---|
 //! | `A210`..`A219` | resend identical bytes | look up | new query, new key |
 //! | `VTIM` / `VT00` | resend identical bytes | look up | new query, new key |
@@ -66,7 +66,6 @@ mod tie;
 #[cfg(test)]
 mod tests;
 
-pub use crate::revise::RetryStyle;
 pub use attempt::SentAttempt;
 pub use exchange::{Delivery, Describes, Exchange, Expected, Interpreted, Resend};
 pub use machine::{Action, Cancellation, InFlight};
