@@ -104,12 +104,10 @@ impl<T: Transport> AlipayClient<T> {
             channel: "alipay",
             pg_cno: message.head().pg_cno().as_str(),
         };
-        let sent = vec![kicc_core::SentAttempt {
-            key: message.head().shop_transaction_id().clone(),
-            date: message.head().cancel_req_date(),
-            sent_at: None,
-            refund_query: false,
-        }];
+        let sent = vec![kicc_core::retry::SentAttempt::new(
+            message.head().shop_transaction_id().clone(),
+            message.head().cancel_req_date(),
+        )];
         resume(&self.transport, exchange, self.retry.clone(), sent, labels).await
     }
 }

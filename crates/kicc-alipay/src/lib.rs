@@ -11,7 +11,7 @@
 //!
 //! Retries follow the API's rule: after a timeout or `A210`..`A219`, the SAME message (same
 //! `shopTransactionId`, same `cancelReqDate`, even after midnight) is sent again.
-//! `ReviseRequest::exchange` gives `kicc_core::Cancellation` exactly that.
+//! `ReviseRequest::exchange` gives `kicc_core::retry::Cancellation` exactly that.
 //!
 //! # A complete cancel
 //!
@@ -37,7 +37,7 @@
 //! let client = AlipayClient::new(merchant)?;
 //!
 //! // Refund $12.03 of a USD payment: sent as amountInfo.totAmount 1203 (cents).
-//! let request = CancelRequest::from_text(&pg_cno, None, Some("12.03"), Some("USD"))?;
+//! let request = CancelRequest::from_text(kicc_core::CancelText::new(&pg_cno).amount("12.03").currency("USD"))?;
 //! match client.cancel(&request).await {
 //!     Ok(done) => println!("cancelled as {}", done.cancel_pg_cno),
 //!     Err(e @ Error::Ambiguous { .. }) => {
@@ -116,9 +116,13 @@ mod tests {
 
     #[test]
     fn usd_partial_message_is_exact() {
-        let req = CancelRequest::from_text("PG20261121000001", None, Some("12.03"), Some("USD"))
-            .unwrap()
-            .memo(Memo::new("고객 요청").unwrap());
+        let req = CancelRequest::from_text(
+            kicc_core::CancelText::new("PG20261121000001")
+                .amount("12.03")
+                .currency("USD"),
+        )
+        .unwrap()
+        .memo(Memo::new("고객 요청").unwrap());
         assert_eq!(req.code(), ReviseTypeCode::PartialCard);
         let key = ShopTransactionId::new("K01JD0000000000000000000001").unwrap();
         // 2026-11-21T15:00:00Z is already the 22nd in Korea.
@@ -150,7 +154,13 @@ mod tests {
     fn channel_rules() {
         let pg = || PgCno::new("P1").unwrap();
         for code in ["20", "33", "51", "52"] {
-            let e = CancelRequest::from_text("P1", Some(code), Some("1"), Some("KRW")).unwrap_err();
+            let e = CancelRequest::from_text(
+                kicc_core::CancelText::new("P1")
+                    .code(code)
+                    .amount("1")
+                    .currency("KRW"),
+            )
+            .unwrap_err();
             assert_eq!(e.field, "reviseTypeCode", "{code}");
         }
         let e = CancelRequest::with_code(pg(), ReviseTypeCode::PartialCard, None).unwrap_err();
@@ -158,28 +168,43 @@ mod tests {
             e,
             FieldError::new("amountInfo.totAmount", Rule::AmountRequired { code: "32" })
         );
-        let e = CancelRequest::from_text("P1", Some("40"), Some("1"), Some("KRW")).unwrap_err();
+        let e = CancelRequest::from_text(
+            kicc_core::CancelText::new("P1")
+                .code("40")
+                .amount("1")
+                .currency("KRW"),
+        )
+        .unwrap_err();
         assert!(matches!(e.rule, Rule::AmountNotAllowed { .. }));
         assert_eq!(
-            CancelRequest::from_text("P1", None, Some("1"), None)
+            CancelRequest::from_text(kicc_core::CancelText::new("P1").amount("1"))
                 .unwrap_err()
                 .field,
             "currency"
         );
         assert_eq!(
-            CancelRequest::from_text("P1", None, Some("0.105"), Some("USD"))
-                .unwrap_err()
-                .field,
+            CancelRequest::from_text(
+                kicc_core::CancelText::new("P1")
+                    .amount("0.105")
+                    .currency("USD")
+            )
+            .unwrap_err()
+            .field,
             "amountInfo.totAmount"
         );
-        assert!(CancelRequest::from_text("P1", None, Some("10.5"), Some("KRW")).is_err());
+        assert!(CancelRequest::from_text(
+            kicc_core::CancelText::new("P1")
+                .amount("10.5")
+                .currency("KRW")
+        )
+        .is_err());
         assert_eq!(
-            CancelRequest::from_text(&"가".repeat(21), None, None, None)
+            CancelRequest::from_text(kicc_core::CancelText::new(&"가".repeat(21)))
                 .unwrap_err()
                 .field,
             "pgCno"
         );
-        assert!(CancelRequest::from_text(&"가".repeat(20), None, None, None).is_ok());
+        assert!(CancelRequest::from_text(kicc_core::CancelText::new(&"가".repeat(20))).is_ok());
     }
 
     #[test]
@@ -255,7 +280,7 @@ mod tests {
             let json = msg.to_json();
             let back = ReviseRequest::from_json(&json).unwrap();
             prop_assert_eq!(&back, &msg);
-            prop_assert!(back.head().is_signed_by(&merchant().secret_key));
+            prop_assert!(back.head().is_signed_by(merchant().secret_key()));
             let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
             prop_assert!(v["pgCno"].as_str().unwrap().len() <= 60);
             let date = KoreaDate::of(at(secs));
@@ -273,7 +298,7 @@ mod tests {
             amount in proptest::option::of("[0-9.]{1,8}"),
             currency in proptest::option::of("(KRW|USD|EUR)"),
         ) {
-            match CancelRequest::from_text(&pg, code.as_deref(), amount.as_deref(), currency.as_deref()) {
+            match CancelRequest::from_text(kicc_core::CancelText::new(&pg).code(code.as_deref()).amount(amount.as_deref()).currency(currency.as_deref())) {
                 Ok(r) => {
                     prop_assert!(PgCno::new(pg.as_str()).is_ok());
                     prop_assert!(r.code() == ReviseTypeCode::Full || r.code() == ReviseTypeCode::PartialCard);

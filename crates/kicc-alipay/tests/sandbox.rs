@@ -28,15 +28,17 @@ fn merchant(sb: &SandboxHandle) -> Merchant {
 }
 
 fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> AlipayClient<T> {
-    AlipayClient::with_transport(merchant(sb), transport).retry_policy(RetryPolicy {
-        max_attempts: 4,
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(100),
-        deadline: Duration::from_secs(20),
-        processing_bound: Duration::from_secs(1),
-        lookup_not_found_codes: vec!["R001".into()],
-        ..RetryPolicy::default()
-    })
+    AlipayClient::with_transport(merchant(sb), transport).retry_policy(
+        RetryPolicy::builder()
+            .max_attempts(4)
+            .initial_backoff(Duration::from_millis(20))
+            .max_backoff(Duration::from_millis(100))
+            .deadline(Duration::from_secs(20))
+            .processing_bound(Duration::from_secs(1))
+            .lookup_not_found_code("R001")
+            .build()
+            .unwrap(),
+    )
 }
 
 /// A transport whose attempts give up after 400 ms (the sandbox's timeout fault stalls 3 s).
@@ -83,7 +85,12 @@ async fn usd_partial_cancel_in_cents() {
         .create_payment(SbChannel::Alipay, 5_000, SbCurrency::Usd)
         .unwrap();
     let c = client(&sb, HyperTransport::new().unwrap());
-    let req = CancelRequest::from_text(&pay.pg_cno, None, Some("12.03"), Some("USD")).unwrap();
+    let req = CancelRequest::from_text(
+        kicc_core::CancelText::new(&pay.pg_cno)
+            .amount("12.03")
+            .currency("USD"),
+    )
+    .unwrap();
     let r = c.cancel(&req).await.unwrap();
     let info = r.amount_info.unwrap();
     assert_eq!(
@@ -113,7 +120,12 @@ async fn timeout_then_a212_are_retried_with_the_same_key_and_date_and_cancel_onc
     .unwrap();
     let transport = fast_transport();
     let c = client(&sb, transport.clone());
-    let req = CancelRequest::from_text(&pay.pg_cno, None, Some("12.03"), Some("USD")).unwrap();
+    let req = CancelRequest::from_text(
+        kicc_core::CancelText::new(&pay.pg_cno)
+            .amount("12.03")
+            .currency("USD"),
+    )
+    .unwrap();
     let r = c.cancel(&req).await.unwrap();
     assert_eq!(r.amount_info.unwrap().tot_amount, Some(1203));
     let bodies = transport.sent_bodies();
@@ -213,7 +225,12 @@ async fn resending_a_stored_message_returns_the_original_result() {
         .create_payment(SbChannel::Alipay, 9_000, SbCurrency::Krw)
         .unwrap();
     let c = client(&sb, HyperTransport::new().unwrap());
-    let req = CancelRequest::from_text(&pay.pg_cno, None, Some("1000"), Some("KRW")).unwrap();
+    let req = CancelRequest::from_text(
+        kicc_core::CancelText::new(&pay.pg_cno)
+            .amount("1000")
+            .currency("KRW"),
+    )
+    .unwrap();
     let message = req.message(
         c.merchant(),
         ShopTransactionId::new("STORED-1").unwrap(),

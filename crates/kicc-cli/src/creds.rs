@@ -1,7 +1,7 @@
 //! Where requests go and who signs them: `--env`, `--base-url`, and the credentials, which come
 //! only from the environment (`KICC_MALL_ID`, `KICC_SECRET_KEY`).
 
-use kicc_core::endpoint::is_loopback_authority;
+use kicc_core::is_loopback_authority;
 use kicc_core::{BaseUrl, Environment, MallId, Merchant, SecretKey};
 use kicc_transport::{ConfigError, HyperTransport};
 

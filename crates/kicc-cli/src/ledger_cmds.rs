@@ -170,20 +170,20 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 /// The executor's configuration from the command line.
-fn exec_config(global: &Global, retry: &RetryArgs) -> ExecConfig {
-    ExecConfig {
+fn exec_config(global: &Global, retry: &RetryArgs) -> Result<ExecConfig, Failure> {
+    Ok(ExecConfig {
         policy: crate::kicc_cmds::retry_policy(
             global,
             retry.max_attempts,
             retry.processing_bound,
             retry.clock_skew,
             &retry.lookup_not_found_code,
-        ),
+        )?,
         attempt_timeout: Duration::from_secs(global.timeout),
         wallet_resend_max_age: retry.wallet_resend_max_age,
         wait: Duration::from_secs(retry.wait),
         ..ExecConfig::default()
-    }
+    })
 }
 
 fn url_failure(e: &UrlError) -> Failure {
@@ -209,7 +209,7 @@ fn executor(
 ) -> Result<Ledger<AnyStore, HyperTransport>, Failure> {
     let merchant = creds::merchant(global)?;
     let transport = creds::transport(global)?;
-    Ok(Ledger::new(store, merchant, transport).config(exec_config(global, retry)))
+    Ok(Ledger::new(store, merchant, transport).config(exec_config(global, retry)?))
 }
 
 /// The exit code of a set of outcomes: 0 all succeeded; 3 any unknown or in flight; else 4
@@ -345,7 +345,7 @@ pub async fn batch_run(global: &Global, args: &BatchRunArgs) -> Result<Report, F
             return Ok(invalid_rows(&lines));
         }
     }
-    let ledger = Ledger::new(store, merchant, transport).config(exec_config(global, &args.retry));
+    let ledger = Ledger::new(store, merchant, transport).config(exec_config(global, &args.retry)?);
     let wanted: HashSet<_> = ids.iter().cloned().collect();
     let already = ledger
         .store()

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use kicc_core::retry::RetryPolicy;
-use kicc_core::SentAttempt;
+use kicc_core::retry::SentAttempt;
 use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
 use kicc_transport::Transport;
@@ -120,8 +120,11 @@ impl<T: Transport> GenericClient<T> {
         sent: Vec<SentAttempt>,
         key: ShopTransactionId,
     ) -> Result<ReviseResponse, Error> {
-        let mut policy = self.retry.clone();
-        policy.refund_query_on_resend = true;
+        let policy = self
+            .retry
+            .to_builder()
+            .refund_query_on_resend(true)
+            .build()?;
         let exchange =
             GenericExchange::refund_query(&self.merchant, request.clone(), key, SystemTime::now())?;
         let labels = CancelLabels {

@@ -5,7 +5,7 @@
 //!   [`PaymentMethod`]), capture (`20`), cash receipt (`51`, `52`), with tax and basket info.
 //! - [`ReviseRequest`]: the exact message, `msgAuthValue` included.
 //! - [`ReviseResponse`]: the answer, all documented fields, nested ones included.
-//! - [`GenericExchange`]: the retry rule of this API for `kicc_core::Cancellation`: after a
+//! - [`GenericExchange`]: the retry rule of this API for `kicc_core::retry::Cancellation`: after a
 //!   timeout or `VTIM` / `VT00`, resend with `refundQueryFlag = "Y"`, a new key and today's date.
 //!
 //! # A complete cancel
@@ -77,7 +77,7 @@ pub use response::{CardInfo, CashReceiptInfo, ReviseInfo, ReviseResponse};
 /// parse (amounts as strings or numbers), de-duplicate KICC's re-sends, acknowledge, and keep
 /// the latest per `pgCno`. Framework-free: mount [`GenericWebhookInbox::handle`] in any server,
 /// and confirm with a status query before moving money on a notice.
-pub type GenericWebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::GenericNotice>;
+pub type GenericWebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::webhook::GenericNotice>;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use kicc_core::message::{to_json, ReviseHead};
 use kicc_core::{
-    Amount, Channel, ClientId, ClientIp, Currency, FieldError, KoreaDate, Merchant, PgCno,
+    Amount, CancelText, Channel, ClientId, ClientIp, FieldError, KoreaDate, Merchant, PgCno,
     ProductPgCno, ReviseMessage, ReviseTypeCode, Rule, SellerId, ShopTransactionId,
 };
 
@@ -194,27 +194,22 @@ impl CancelRequest {
         Self::with_code(pg_cno, ReviseTypeCode::CashReceiptPartial, Some(amount))
     }
 
-    /// Reads a request given as text (e.g. a command line): `code` defaults to 40, or 32 when
-    /// `amount` is given; amounts are whole won, and `currency`, if given, must be KRW.
-    pub fn from_text(
-        pg_cno: &str,
-        code: Option<&str>,
-        amount: Option<&str>,
-        currency: Option<&str>,
-    ) -> Result<Self, FieldError> {
-        let pg_cno = PgCno::new(pg_cno)?;
-        let code = Channel::Generic.resolve_code(code, amount.is_some())?;
-        if let Some(c) = currency {
-            if Currency::parse("currency", c)? != Currency::Krw {
-                return Err(FieldError::new(
-                    "currency",
-                    Rule::CurrencyMismatch { expected: "KRW" },
-                ));
-            }
-        }
-        let amount = amount
-            .map(|a| Amount::parse_major("amount", Currency::Krw, a))
-            .transpose()?;
+    /// Reads a request given as text (e.g. a command line): the code defaults to 40, or 32
+    /// when an amount is given; amounts are whole won, and a currency, if given, must be KRW.
+    ///
+    /// ```
+    /// use kicc_core::{CancelText, ReviseTypeCode};
+    /// use kicc_generic::CancelRequest;
+    ///
+    /// let request = CancelRequest::from_text(CancelText::new("PG20261121000001").amount("4000"))?;
+    /// assert_eq!(request.code(), ReviseTypeCode::PartialCard);
+    /// assert_eq!(request.amount().map(|a| a.minor_units()), Some(4000));
+    /// # Ok::<(), kicc_core::FieldError>(())
+    /// ```
+    pub fn from_text(text: CancelText<'_>) -> Result<Self, FieldError> {
+        let pg_cno = text.parse_pg_cno()?;
+        let code = text.parse_code(Channel::Generic)?;
+        let amount = text.parse_krw()?;
         Self::with_code(pg_cno, code, amount)
     }
 

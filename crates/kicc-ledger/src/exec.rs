@@ -21,15 +21,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kicc_core::codes::{classify, ResponseClass};
 use kicc_core::retry::{
     Action, Cancellation, Delivery, Describes, Exchange, InFlight, RetryPolicy, SentAttempt,
 };
 use kicc_core::wallet::{WalletApi, WalletCancel, WalletRevise};
+use kicc_core::webhook::WechatCancelNotice;
 use kicc_core::wire::Envelope;
+use kicc_core::{classify, ResponseClass};
 use kicc_core::{
     Amount, Error as CoreError, FieldError, KoreaDate, Memo, Merchant, Money, NotifyUrl, PgCno,
-    ReviseMessage, ReviseTypeCode, ShopTransactionId, WechatCancelNotice,
+    ReviseMessage, ReviseTypeCode, ShopTransactionId,
 };
 use kicc_generic::RemainAmountConvention;
 use kicc_transport::driver::{never_delivered, now, os_rng};
@@ -90,8 +91,8 @@ impl ExecConfig {
     pub fn lease_ttl(&self) -> Duration {
         self.attempt_timeout
             .saturating_add(self.lease_margin)
-            .saturating_add(self.policy.processing_bound)
-            .saturating_add(self.policy.max_backoff)
+            .saturating_add(self.policy.processing_bound())
+            .saturating_add(self.policy.max_backoff())
             .saturating_add(self.query_interval)
     }
 
@@ -816,10 +817,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         let exchange = query
             .message(&self.merchant, key)
             .exchange(&self.merchant)?;
-        let policy = RetryPolicy {
-            max_attempts: 2,
-            ..self.config.policy.clone()
-        };
+        let policy = self.config.policy.to_builder().max_attempts(2).build()?;
         let labels = kicc_transport::driver::CancelLabels {
             channel: "wechat-find",
             pg_cno,
@@ -901,12 +899,9 @@ fn sent_attempts(intent: &Intent) -> Vec<SentAttempt> {
             prev.sent_at = Some(system_time(a.sent_at));
             continue;
         }
-        out.push(SentAttempt {
-            key,
-            date,
-            sent_at: Some(system_time(a.sent_at)),
-            refund_query: false,
-        });
+        let mut sent = SentAttempt::new(key, date);
+        sent.sent_at = Some(system_time(a.sent_at));
+        out.push(sent);
     }
     out
 }

@@ -36,13 +36,13 @@ fn merchant(sb: &SandboxHandle) -> Merchant {
 
 fn config() -> ExecConfig {
     ExecConfig {
-        policy: RetryPolicy {
-            processing_bound: Duration::from_millis(400),
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            lookup_not_found_codes: vec!["R001".into()],
-            ..RetryPolicy::default()
-        },
+        policy: RetryPolicy::builder()
+            .processing_bound(Duration::from_millis(400))
+            .initial_backoff(Duration::from_millis(10))
+            .max_backoff(Duration::from_millis(50))
+            .lookup_not_found_code("R001")
+            .build()
+            .unwrap(),
         attempt_timeout: Duration::from_millis(150),
         lease_margin: Duration::from_millis(500),
         wait: Duration::from_secs(20),

@@ -11,10 +11,8 @@ use std::task::{Context, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kicc_core::{
-    Channel, Describes, Error, Exchange, Expected, FieldError, Interpreted, KoreaDate, Resend,
-    RetryPolicy, ShopTransactionId,
-};
+use kicc_core::retry::{Describes, Exchange, Expected, Interpreted, Resend, RetryPolicy};
+use kicc_core::{Channel, Error, FieldError, KoreaDate, ShopTransactionId};
 use kicc_transport::driver::{execute, CancelLabels};
 use kicc_transport::metrics::{
     ATTEMPTS_TOTAL, ATTEMPT_DURATION_SECONDS, CANCELS_IN_FLIGHT, CANCELS_TOTAL,
@@ -137,13 +135,13 @@ fn answer(res_cd: &str) -> Result<HttpResponse, TransportError> {
 }
 
 fn policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 2,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
-        deadline: Duration::from_secs(30),
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::builder()
+        .max_attempts(2)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(2))
+        .deadline(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 async fn cancel(transport: &Scripted) -> Result<Answer, Error> {

@@ -111,12 +111,10 @@ impl<T: Transport> WechatClient<T> {
             pg_cno: message.head().pg_cno().as_str(),
         };
         let response = if resumed {
-            let sent = vec![kicc_core::SentAttempt {
-                key: message.head().shop_transaction_id().clone(),
-                date: message.head().cancel_req_date(),
-                sent_at: None,
-                refund_query: false,
-            }];
+            let sent = vec![kicc_core::retry::SentAttempt::new(
+                message.head().shop_transaction_id().clone(),
+                message.head().cancel_req_date(),
+            )];
             resume(&self.transport, exchange, self.retry.clone(), sent, labels).await?
         } else {
             execute(&self.transport, exchange, self.retry.clone(), labels).await?
@@ -129,12 +127,10 @@ impl<T: Transport> WechatClient<T> {
                 shop_transaction_id: key,
                 attempts: 1,
                 last_res_cd: Some(response.res_cd),
-                sent: vec![kicc_core::SentAttempt {
-                    key: message.head().shop_transaction_id().clone(),
-                    date: message.head().cancel_req_date(),
-                    sent_at: None,
-                    refund_query: false,
-                }],
+                sent: vec![kicc_core::retry::SentAttempt::new(
+                    message.head().shop_transaction_id().clone(),
+                    message.head().cancel_req_date(),
+                )],
                 lookup_after: None,
             });
         }

@@ -3,7 +3,7 @@
 //! 1. [`CancelRequest`] → [`ReviseRequest`] (`POST /api/trades/wechatpay/revise`, the message
 //!    shape shared with Alipay, [`kicc_core::wallet`], plus `notifyUrl`): KICC answers at once
 //!    with a `cancelPgCno`; that means ACCEPTED, not done.
-//! 2. The result arrives at `notifyUrl` as a [`kicc_core::WechatCancelNotice`], or is asked
+//! 2. The result arrives at `notifyUrl` as a [`kicc_core::webhook::WechatCancelNotice`], or is asked
 //!    for with [`StatusQuery`] (`POST /api/trades/wechatpay/find`, `cancelStatus` TS01 / TS02 /
 //!    TS06 / TS12).
 //! 3. [`ResultWaiter`] decides when to query and when to give up ([`kicc_core::Error::Pending`]).
@@ -106,11 +106,11 @@ pub use wait::{CancelResult, ResultSource, ResultWaiter, WaitAction, WaitPolicy}
 /// Receives WeChat Pay cancel notices (see `kicc_core::inbox`): parse, de-duplicate,
 /// acknowledge, and keep the latest per `cancelPgCno` for [`ResultWaiter`] and
 /// `WechatClient::wait_for_result`.
-pub type WebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::WechatCancelNotice>;
+pub type WebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::webhook::WechatCancelNotice>;
 /// What a received WeChat Pay notice turned out to be.
-pub type NoticeEvent = kicc_core::inbox::NoticeEvent<kicc_core::WechatCancelNotice>;
+pub type NoticeEvent = kicc_core::inbox::NoticeEvent<kicc_core::webhook::WechatCancelNotice>;
 /// The answer to a WeChat Pay notice.
-pub type WebhookReply = kicc_core::inbox::WebhookReply<kicc_core::WechatCancelNotice>;
+pub type WebhookReply = kicc_core::inbox::WebhookReply<kicc_core::webhook::WechatCancelNotice>;
 
 #[cfg(test)]
 mod tests {
@@ -134,9 +134,10 @@ mod tests {
 
     #[test]
     fn cancel_message_with_notify_url() {
-        let req = CancelRequest::from_text("PG20261121000001", Some("40"), None, None)
-            .unwrap()
-            .notify_url(NotifyUrl::new("https://shop.example/kicc/wechat").unwrap());
+        let req =
+            CancelRequest::from_text(kicc_core::CancelText::new("PG20261121000001").code("40"))
+                .unwrap()
+                .notify_url(NotifyUrl::new("https://shop.example/kicc/wechat").unwrap());
         let msg = req.message(
             &merchant(),
             ShopTransactionId::new("K01JD0000000000000000000001").unwrap(),
@@ -164,19 +165,29 @@ mod tests {
     fn channel_rules() {
         for code in ["20", "33", "51", "52", "99"] {
             assert_eq!(
-                CancelRequest::from_text("P", Some(code), Some("1"), Some("KRW"))
-                    .unwrap_err()
-                    .field,
+                CancelRequest::from_text(
+                    kicc_core::CancelText::new("P")
+                        .code(code)
+                        .amount("1")
+                        .currency("KRW")
+                )
+                .unwrap_err()
+                .field,
                 "reviseTypeCode"
             );
         }
         assert!(matches!(
-            CancelRequest::from_text("P", Some("32"), None, None)
+            CancelRequest::from_text(kicc_core::CancelText::new("P").code("32"))
                 .unwrap_err()
                 .rule,
             Rule::AmountRequired { .. }
         ));
-        let r = CancelRequest::from_text("P", None, Some("12.03"), Some("USD")).unwrap();
+        let r = CancelRequest::from_text(
+            kicc_core::CancelText::new("P")
+                .amount("12.03")
+                .currency("USD"),
+        )
+        .unwrap();
         assert_eq!(r.amount().unwrap().amount.minor_units(), 1203);
         assert!(NotifyUrl::new("javascript:alert(1)").is_err());
     }
@@ -236,7 +247,7 @@ mod tests {
             let msg = req.message(&merchant(), ShopTransactionId::new("K").unwrap(), at(secs));
             let back = ReviseRequest::from_json(&msg.to_json()).unwrap();
             prop_assert_eq!(&back, &msg);
-            prop_assert!(back.head().is_signed_by(&merchant().secret_key));
+            prop_assert!(back.head().is_signed_by(merchant().secret_key()));
             prop_assert_eq!(back.amount_info().is_some(), back.head().revise_type_code().is_partial());
         }
 

@@ -36,11 +36,11 @@ fn client(sb: &SandboxHandle) -> WechatClient {
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     );
     WechatClient::with_transport(merchant, HyperTransport::new().unwrap()).retry_policy(
-        RetryPolicy {
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(50),
-            ..RetryPolicy::default()
-        },
+        RetryPolicy::builder()
+            .initial_backoff(Duration::from_millis(20))
+            .max_backoff(Duration::from_millis(50))
+            .build()
+            .unwrap(),
     )
 }
 
@@ -128,7 +128,12 @@ async fn usd_partial_completed_by_find_when_the_webhook_is_withheld() {
         .create_payment(SbChannel::Wechat, 5_000, SbCurrency::Usd)
         .unwrap();
     let c = client(&sb);
-    let req = CancelRequest::from_text(&pay.pg_cno, None, Some("12.03"), Some("USD")).unwrap();
+    let req = CancelRequest::from_text(
+        kicc_core::CancelText::new(&pay.pg_cno)
+            .amount("12.03")
+            .currency("USD"),
+    )
+    .unwrap();
     let accepted = c.cancel(&req).await.unwrap();
     let result = c
         .wait_for_result(&accepted, &inbox, fast_wait())

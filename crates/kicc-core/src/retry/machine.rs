@@ -1,5 +1,5 @@
 //! The per-cancellation state machine: it sequences attempts and look-ups; the rules it
-//! applies are [`decide`](super::decide) and [`tie`](super::tie).
+//! applies are the retry table (`super::decide`) and [`tie`](super::tie).
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -9,7 +9,8 @@ use bytes::Bytes;
 
 use crate::codes::{classify, ResponseClass, SUCCESS};
 use crate::date::KoreaDate;
-use crate::error::{Error, FieldError, GatewayError};
+use crate::error::{Error, GatewayError};
+use crate::field::FieldError;
 use crate::random::Rng;
 use crate::revise::RetryStyle;
 use crate::text::ShopTransactionId;
@@ -21,6 +22,9 @@ use super::{
 };
 
 /// The next thing to do for a cancellation.
+///
+/// Deliberately exhaustive: a driver must do every action, so a new one is a breaking change
+/// that the compiler points out, not a wildcard arm that silently does nothing.
 #[derive(Debug)]
 pub enum Action<'a, T> {
     /// Send this request (an attempt or a look-up), then report how it went with
@@ -36,6 +40,7 @@ pub enum Action<'a, T> {
 
 /// The request in flight (see [`Cancellation::in_flight`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InFlight<'a> {
     /// A cancel attempt: it may cancel.
     Attempt(&'a SentAttempt),
@@ -114,10 +119,6 @@ impl<E: Exchange> Cancellation<E> {
     /// Starts a cancellation of `exchange`'s request. `rng` gives the backoff jitter and the
     /// random part of any new key (seed it from the OS in production).
     pub fn new(exchange: E, policy: RetryPolicy, rng: Rng) -> Self {
-        let policy = RetryPolicy {
-            max_attempts: policy.max_attempts.max(1),
-            ..policy
-        };
         Cancellation {
             exchange,
             policy,
@@ -337,7 +338,7 @@ impl<E: Exchange> Cancellation<E> {
             .sent_at
             .or(self.resumed_at)
             .unwrap_or(now);
-        sent.checked_add(self.policy.processing_bound)
+        sent.checked_add(self.policy.processing_bound())
             .unwrap_or(sent)
     }
 
@@ -353,7 +354,7 @@ impl<E: Exchange> Cancellation<E> {
             }
             Some(ResendKind::Fresh) => {
                 let new_key = ShopTransactionId::generate(now.wall, &mut self.rng);
-                let refund_query = self.policy.refund_query_on_resend
+                let refund_query = self.policy.refund_query_on_resend()
                     && self.exchange.retry_style() == RetryStyle::LookUp;
                 self.exchange.prepare_resend(Resend::Fresh {
                     new_key,
@@ -373,7 +374,7 @@ impl<E: Exchange> Cancellation<E> {
         }
         let r = self.records.get(i)?;
         let t = r.sent.sent_at.unwrap_or_else(|| r.sent.date.start());
-        Some(t.checked_sub(self.policy.clock_skew).unwrap_or(t))
+        Some(t.checked_sub(self.policy.clock_skew()).unwrap_or(t))
     }
 
     /// Ties `out`, an answer about record `i`: a refund query's answer (direct or looked up)
@@ -499,7 +500,7 @@ impl<E: Exchange> Cancellation<E> {
             }
             Decision::Retry(kind) => {
                 let delay = self.policy.backoff(self.attempts, &mut self.rng);
-                if self.attempts >= self.policy.max_attempts || !self.in_time(now, delay) {
+                if self.attempts >= self.policy.max_attempts() || !self.in_time(now, delay) {
                     self.stop();
                 } else {
                     self.state = State::Backoff {
@@ -515,7 +516,7 @@ impl<E: Exchange> Cancellation<E> {
     fn in_time(&self, now: Now, delay: Duration) -> bool {
         let started = self.started.unwrap_or(now.instant);
         match (
-            started.checked_add(self.policy.deadline),
+            started.checked_add(self.policy.deadline()),
             now.instant.checked_add(delay),
         ) {
             // A wait past the clock's end never ends.
@@ -597,7 +598,7 @@ impl<E: Exchange> Cancellation<E> {
             })));
             return;
         }
-        let attempts_left = self.attempts < self.policy.max_attempts;
+        let attempts_left = self.attempts < self.policy.max_attempts();
         if attempts_left && self.in_time(now, Duration::ZERO) {
             // A resumed cancel has not sent its own (unused) key yet: send it, dated today;
             // otherwise every key of this run was used: a new one.
@@ -670,7 +671,7 @@ impl<E: Exchange> Cancellation<E> {
             {
                 sent.push(r.sent.clone());
                 if let Some(at) = r.sent.sent_at.or(self.resumed_at) {
-                    let ready = at.checked_add(self.policy.processing_bound).unwrap_or(at);
+                    let ready = at.checked_add(self.policy.processing_bound()).unwrap_or(at);
                     lookup_after = Some(lookup_after.map_or(ready, |t: SystemTime| t.max(ready)));
                 }
             }
@@ -720,7 +721,7 @@ fn lookup_queue(
             continue;
         }
         let sent = r.sent.sent_at.or(resumed_at).unwrap_or(now);
-        let last = KoreaDate::of(sent.checked_add(policy.processing_bound).unwrap_or(sent));
+        let last = KoreaDate::of(sent.checked_add(policy.processing_bound()).unwrap_or(sent));
         let mut date = r.sent.date;
         queue.push_back((i, date));
         // At most two more days: beyond that the window check fails anyway.

@@ -41,7 +41,7 @@ pub(crate) fn check_destination(uri: &Uri) -> Result<(), TransportError> {
 
 /// The one loopback rule of kicc-rs, shared with [`kicc_core::BaseUrl`] so a base URL the
 /// SDK accepts is one this transport sends to, and the other way round.
-pub(crate) use kicc_core::endpoint::is_loopback_host;
+pub(crate) use kicc_core::is_loopback_host;
 
 #[cfg(test)]
 mod tests {
