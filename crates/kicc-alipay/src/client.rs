@@ -9,7 +9,7 @@ use kicc_transport::Transport;
 #[cfg(feature = "transport")]
 use kicc_transport::{ConfigError, HyperTransport};
 
-use crate::{CancelRequest, ReviseRequest, ReviseResponse};
+use crate::api::{CancelRequest, ReviseRequest, ReviseResponse};
 
 // One definition, two generic headers: with the feature `transport` the transport
 // defaults to `HyperTransport`; with `client` alone there is no hyper to default to.

@@ -9,10 +9,9 @@ use kicc_transport::Transport;
 #[cfg(feature = "transport")]
 use kicc_transport::{ConfigError, HyperTransport};
 
+use crate::api::{CancelRequest, ReviseRequest, ReviseResponse, WebhookInbox};
 use crate::status::{FindRequest, FindResponse, StatusQuery};
 use crate::wait::{CancelResult, ResultWaiter, WaitAction, WaitPolicy};
-use crate::WebhookInbox;
-use crate::{CancelRequest, ReviseRequest, ReviseResponse};
 
 /// A cancel KICC accepted; its result comes later ([`WechatClient::wait_for_result`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
