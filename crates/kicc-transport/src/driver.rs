@@ -16,7 +16,8 @@ use kicc_core::wire::Envelope;
 use kicc_core::{Error, Rng};
 use tracing::Instrument;
 
-use crate::seam::{Transport, TransportError};
+use crate::error::TransportError;
+use crate::seam::Transport;
 
 /// The current time on both clocks.
 pub fn now() -> Now {

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, StatusCode, Version};
 use kicc_transport::{
-    ConfigError, HttpRequest, HyperTransport, Transport, TransportError, DEFAULT_USER_AGENT,
+    ConfigError, HttpRequest, HyperTransport, IoErrorKind, RefusedKind, Transport, TransportError,
+    DEFAULT_USER_AGENT,
 };
 use support::{closed_port, echo_server, raw_server, Misbehaviour, TestPki};
 
@@ -275,10 +276,18 @@ async fn connection_closed_after_the_request_is_io() {
         .expect_err("the server hangs up");
 
     assert!(
-        matches!(err, TransportError::Io(_)),
-        "expected Io, got {err:?}"
+        matches!(&err, TransportError::Io(e) if e.kind() == IoErrorKind::ConnectionLost),
+        "expected Io(ConnectionLost), got {err:?}"
     );
     assert!(err.may_have_reached_server());
+    // hyper's own error is kept as the cause, for logs and for callers that inspect it.
+    let mut cause = std::error::Error::source(&err);
+    let mut found_hyper = false;
+    while let Some(e) = cause {
+        found_hyper |= e.is::<hyper::Error>();
+        cause = e.source();
+    }
+    assert!(found_hyper, "hyper::Error in the source chain of {err:?}");
     assert_eq!(server.requests_read(), 1, "the request did arrive");
 }
 
@@ -303,7 +312,8 @@ async fn response_body_is_bounded() {
             .await
             .expect_err("over the limit");
         assert!(
-            matches!(&err, TransportError::Io(msg) if msg.contains("exceeds the limit of 1024 bytes")),
+            matches!(&err, TransportError::Io(e) if e.kind() == IoErrorKind::ResponseTooLarge
+                && e.message().contains("exceeds the limit of 1024 bytes")),
             "{path}: {err:?}"
         );
         assert!(err.may_have_reached_server());
@@ -326,8 +336,9 @@ fn plain_http_to_a_remote_host_is_refused_without_any_network() {
         "http://10.0.0.1:8780/",
     ] {
         match poll_once_without_runtime(transport.send(post(url, b"secret-bearing body"))) {
-            Poll::Ready(Err(TransportError::Refused(msg))) => {
-                assert!(msg.contains("loopback"), "{url}: {msg}");
+            Poll::Ready(Err(TransportError::Refused(e))) => {
+                assert_eq!(e.kind(), RefusedKind::PlainHttp, "{url}");
+                assert!(e.message().contains("loopback"), "{url}: {e}");
             }
             other => panic!("{url}: expected an immediate Refused, got {other:?}"),
         }
@@ -340,12 +351,13 @@ fn relative_uri_and_missing_runtime_are_refused() {
     let transport = HyperTransport::new().expect("transport");
     assert!(matches!(
         poll_once_without_runtime(transport.send(get("/api/trades/revise"))),
-        Poll::Ready(Err(TransportError::Refused(_)))
+        Poll::Ready(Err(TransportError::Refused(e))) if e.kind() == RefusedKind::InvalidUri
     ));
     // A loopback URL passes the policy, then meets the missing runtime.
     assert!(matches!(
         poll_once_without_runtime(transport.send(get("http://127.0.0.1:9/"))),
-        Poll::Ready(Err(TransportError::Refused(msg))) if msg.contains("Tokio runtime")
+        Poll::Ready(Err(TransportError::Refused(e)))
+            if e.kind() == RefusedKind::NoRuntime && e.message().contains("Tokio runtime")
     ));
     assert_eq!(transport.connection_attempts(), 0);
 }

@@ -17,7 +17,10 @@ use super::connector::BoundedConnector;
 use super::error::describe;
 use super::policy;
 use super::proxy::{proxy_label, Routes};
-use crate::{ConnectError, ConnectErrorKind, HttpRequest, HttpResponse, Transport, TransportError};
+use crate::{
+    ConnectError, ConnectErrorKind, HttpRequest, HttpResponse, IoError, IoErrorKind, RefusedError,
+    RefusedKind, Transport, TransportError,
+};
 
 /// The default [`Transport`]: hyper 1 over hyper-rustls (ring), with a
 /// connection pool, HTTP/2 or HTTP/1.1 chosen by ALPN, and timeouts.
@@ -170,9 +173,10 @@ impl Transport for HyperTransport {
     async fn send(&self, mut request: HttpRequest) -> Result<HttpResponse, TransportError> {
         policy::check_destination(request.uri())?;
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(TransportError::Refused(
-                "HyperTransport must be used inside a Tokio runtime".to_owned(),
-            ));
+            return Err(TransportError::Refused(RefusedError::new(
+                RefusedKind::NoRuntime,
+                "HyperTransport must be used inside a Tokio runtime",
+            )));
         }
         let inner = &*self.inner;
         if !request.headers().contains_key(USER_AGENT) {
@@ -232,27 +236,34 @@ impl Inner {
             .await
             .map_err(|e| {
                 if e.is_connect() {
-                    TransportError::Connect(connect_error(&e))
+                    TransportError::Connect(connect_error(e))
                 } else {
-                    TransportError::Io(describe(&e))
+                    TransportError::Io(IoError::new(io_kind(&e), describe(&e)).with_source(e))
                 }
             })?;
         let (parts, body) = response.into_parts();
         let limit = self.max_response_body_size;
         let collected = Limited::new(body, limit).collect().await.map_err(|e| {
-            if e.is::<LengthLimitError>() {
-                TransportError::Io(format!("response body exceeds the limit of {limit} bytes"))
+            let error = if e.is::<LengthLimitError>() {
+                IoError::new(
+                    IoErrorKind::ResponseTooLarge,
+                    format!("response body exceeds the limit of {limit} bytes"),
+                )
             } else {
-                TransportError::Io(format!("reading the response body: {}", describe(&*e)))
-            }
+                IoError::new(
+                    io_kind(&*e),
+                    format!("reading the response body: {}", describe(&*e)),
+                )
+            };
+            TransportError::Io(error.with_source(e))
         })?;
         Ok(http::Response::from_parts(parts, collected.to_bytes()))
     }
 }
 
 /// The typed error the connector left in a connect failure's chain, or one
-/// made from its description.
-fn connect_error(error: &hyper_util::client::legacy::Error) -> ConnectError {
+/// made from its description (keeping the error as its source).
+fn connect_error(error: hyper_util::client::legacy::Error) -> ConnectError {
     let mut source = error.source();
     while let Some(cause) = source {
         if let Some(found) = cause.downcast_ref::<ConnectError>() {
@@ -260,7 +271,36 @@ fn connect_error(error: &hyper_util::client::legacy::Error) -> ConnectError {
         }
         source = cause.source();
     }
-    ConnectError::new(ConnectErrorKind::Other, describe(error))
+    ConnectError::new(ConnectErrorKind::Other, describe(&error)).with_source(error)
+}
+
+/// What a failure after the request may have been written was, from hyper's and the
+/// operating system's errors in its chain.
+fn io_kind(error: &(dyn StdError + 'static)) -> IoErrorKind {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if let Some(hyper) = current.downcast_ref::<hyper::Error>() {
+            if hyper.is_parse() {
+                return IoErrorKind::MalformedResponse;
+            }
+            if hyper.is_incomplete_message() || hyper.is_closed() || hyper.is_canceled() {
+                return IoErrorKind::ConnectionLost;
+            }
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ) {
+                return IoErrorKind::ConnectionLost;
+            }
+        }
+        next = current.source();
+    }
+    IoErrorKind::Other
 }
 
 #[cfg(test)]
