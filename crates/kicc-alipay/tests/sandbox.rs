@@ -28,7 +28,7 @@ fn merchant(sb: &SandboxHandle) -> Merchant {
 }
 
 fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> AlipayClient<T> {
-    AlipayClient::with_transport(merchant(sb), transport).retry_policy(RetryPolicy {
+    AlipayClient::with_transport(merchant(sb), transport).with_retry_policy(RetryPolicy {
         max_attempts: 4,
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(100),

@@ -27,7 +27,7 @@ fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> GenericClient<T> {
         MallId::new(sb.mall_id()).unwrap(),
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     );
-    GenericClient::with_transport(merchant, transport).retry_policy(RetryPolicy {
+    GenericClient::with_transport(merchant, transport).with_retry_policy(RetryPolicy {
         max_attempts: 4,
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(100),
@@ -231,8 +231,8 @@ async fn declines_and_unprocessed_requests_are_certain() {
         MallId::new("T0000001").unwrap(),
         SecretKey::new("x").unwrap(),
     );
-    let c = GenericClient::with_transport(merchant, HyperTransport::new().unwrap()).retry_policy(
-        RetryPolicy {
+    let c = GenericClient::with_transport(merchant, HyperTransport::new().unwrap())
+        .with_retry_policy(RetryPolicy {
             max_attempts: 2,
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(10),
@@ -240,8 +240,7 @@ async fn declines_and_unprocessed_requests_are_certain() {
             processing_bound: Duration::from_secs(1),
             lookup_not_found_codes: vec!["R001".into()],
             ..RetryPolicy::default()
-        },
-    );
+        });
     let err = c
         .cancel(&CancelRequest::full(pg("P1")).unwrap())
         .await
@@ -268,7 +267,7 @@ async fn over_real_tls_with_the_sandbox_root() {
         .unwrap();
     assert_eq!(r.status_code, Some(TransactionStatus::Cancelled));
     // Without the root, the certificate is refused and nothing is sent.
-    let untrusting = client(&sb, HyperTransport::new().unwrap()).retry_policy(RetryPolicy {
+    let untrusting = client(&sb, HyperTransport::new().unwrap()).with_retry_policy(RetryPolicy {
         max_attempts: 1,
         ..RetryPolicy::default()
     });

@@ -107,27 +107,26 @@ impl Worker {
     }
 
     fn wait_policy(&self, max_wait: Duration) -> WaitPolicy {
-        WaitPolicy {
-            first_query_after: self.timing.webhook_delay.saturating_mul(2),
-            query_interval: self.timing.webhook_delay,
-            max_wait,
-            confirm_notice: true,
-        }
+        WaitPolicy::default()
+            .with_first_query_after(self.timing.webhook_delay.saturating_mul(2))
+            .with_query_interval(self.timing.webhook_delay)
+            .with_max_wait(max_wait)
+            .with_confirm_notice(true)
     }
 
     fn generic(&self, s: &Scenario) -> kicc_generic::GenericClient {
         kicc_generic::GenericClient::with_transport(self.merchant.clone(), self.transport.clone())
-            .retry_policy(self.policy(s.max_attempts, s.refund_query_on_resend))
+            .with_retry_policy(self.policy(s.max_attempts, s.refund_query_on_resend))
     }
 
     fn alipay(&self, max_attempts: u32) -> kicc_alipay::AlipayClient {
         kicc_alipay::AlipayClient::with_transport(self.merchant.clone(), self.transport.clone())
-            .retry_policy(self.policy(max_attempts, false))
+            .with_retry_policy(self.policy(max_attempts, false))
     }
 
     fn wechat(&self, max_attempts: u32) -> kicc_wechat::WechatClient {
         kicc_wechat::WechatClient::with_transport(self.merchant.clone(), self.transport.clone())
-            .retry_policy(self.policy(max_attempts, false))
+            .with_retry_policy(self.policy(max_attempts, false))
     }
 
     fn snapshot(&self, pg_cno: &str) -> Result<PaymentState, String> {
@@ -320,7 +319,7 @@ impl Worker {
                     self.merchant.clone(),
                     self.transport.clone(),
                 )
-                .retry_policy(self.policy(1, false));
+                .with_retry_policy(self.policy(1, false));
                 client.cancel_with_key(&req, key).await.map(|_| ())
             }
             Method::Wechat => {
@@ -727,6 +726,8 @@ fn source_name(source: kicc_wechat::ResultSource) -> &'static str {
     match source {
         kicc_wechat::ResultSource::Notice => "notice",
         kicc_wechat::ResultSource::StatusQuery => "status_query",
+        // ResultSource is #[non_exhaustive]: a source added later is reported as "other".
+        _ => "other",
     }
 }
 

@@ -39,7 +39,7 @@
 //!
 //! let accepted = client.cancel(&CancelRequest::full(PgCno::new(pg_cno)?)).await?;
 //! println!("accepted as {}; waiting for the result", accepted.cancel_pg_cno);
-//! let policy = WaitPolicy { first_query_after: Duration::from_secs(1), ..WaitPolicy::default() };
+//! let policy = WaitPolicy::default().with_first_query_after(Duration::from_secs(1));
 //! let result = client.wait_for_result(&accepted, &inbox, policy).await?;
 //! println!("{:?} via {:?}", result.status, result.source);
 //! # assert_eq!(result.status, kicc_core::TransactionStatus::Cancelled);
