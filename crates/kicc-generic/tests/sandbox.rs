@@ -254,7 +254,7 @@ async fn over_real_tls_with_the_sandbox_root() {
     assert!(sb.base_url().starts_with("https://"));
     let root = sb.root_certificate_pem().unwrap();
     let transport = HyperTransport::builder()
-        .with_root_certificates_only(root.as_bytes())
+        .root_certificates_only(root.as_bytes())
         .build()
         .unwrap();
     let c = client(&sb, transport);

@@ -111,3 +111,8 @@ pub use hyper_client::{
     DEFAULT_MAX_RESPONSE_BODY_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST,
     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
 };
+
+// The README's examples, compiled with the doc tests so they cannot rot.
+#[cfg(all(doctest, feature = "hyper-client"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

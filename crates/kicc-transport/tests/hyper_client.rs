@@ -122,7 +122,7 @@ async fn tls_negotiates_h2_by_alpn_with_an_extra_root() {
     let server = echo_server(Some(pki.server_config(&[b"h2", b"http/1.1"]))).await;
     // Extra root on top of Mozilla's: the sandbox case.
     let transport = HyperTransport::builder()
-        .with_extra_root_certificates(&pki.ca_pem)
+        .add_root_certificates(&pki.ca_pem)
         .build()
         .expect("transport with extra root");
 
@@ -145,7 +145,7 @@ async fn tls_falls_back_to_http11_when_the_server_offers_only_that() {
     let pki = TestPki::new();
     let server = echo_server(Some(pki.server_config(&[b"http/1.1"]))).await;
     let transport = HyperTransport::builder()
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport trusting only the test root");
 
@@ -166,7 +166,7 @@ async fn untrusted_certificate_is_connect_and_nothing_is_sent() {
     let server = echo_server(Some(server_pki.server_config(&[b"h2", b"http/1.1"]))).await;
 
     let trusts_other_root = HyperTransport::builder()
-        .with_root_certificates_only(&other_pki.ca_pem)
+        .root_certificates_only(&other_pki.ca_pem)
         .build()
         .expect("transport");
     let default_roots = HyperTransport::new().expect("transport");
@@ -393,7 +393,7 @@ async fn sequential_requests_reuse_one_h2_connection() {
     let pki = TestPki::new();
     let server = echo_server(Some(pki.server_config(&[b"h2", b"http/1.1"]))).await;
     let transport = HyperTransport::builder()
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport");
     let clone = transport.clone();
@@ -462,25 +462,21 @@ fn invalid_settings_name_the_field_and_rule() {
 #[test]
 fn bad_root_certificates_are_rejected_at_build() {
     let no_cert = HyperTransport::builder()
-        .with_root_certificates_only(
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        )
+        .root_certificates_only("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
         .build()
         .unwrap_err();
     assert_eq!(no_cert, ConfigError::NoCertificateInPem { index: 0 });
 
     let pki = TestPki::new();
     let second_empty = HyperTransport::builder()
-        .with_extra_root_certificates(&pki.ca_pem)
-        .with_extra_root_certificates("not PEM at all")
+        .add_root_certificates(&pki.ca_pem)
+        .add_root_certificates("not PEM at all")
         .build()
         .unwrap_err();
     assert_eq!(second_empty, ConfigError::NoCertificateInPem { index: 1 });
 
     let garbage_der = HyperTransport::builder()
-        .with_extra_root_certificates(
-            "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n",
-        )
+        .add_root_certificates("-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n")
         .build()
         .unwrap_err();
     assert!(
@@ -489,9 +485,7 @@ fn bad_root_certificates_are_rejected_at_build() {
     );
 
     let bad_base64 = HyperTransport::builder()
-        .with_extra_root_certificates(
-            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
-        )
+        .add_root_certificates("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
         .build()
         .unwrap_err();
     assert!(
@@ -503,7 +497,7 @@ fn bad_root_certificates_are_rejected_at_build() {
     let other = TestPki::new();
     let both = format!("{}{}", pki.ca_pem, other.ca_pem);
     HyperTransport::builder()
-        .with_root_certificates_only(both)
+        .root_certificates_only(both)
         .build()
         .expect("two certificates in one PEM");
 }
@@ -511,7 +505,7 @@ fn bad_root_certificates_are_rejected_at_build() {
 #[test]
 fn debug_output_is_a_summary() {
     let pki = TestPki::new();
-    let config = HyperTransport::builder().with_extra_root_certificates(&pki.ca_pem);
+    let config = HyperTransport::builder().add_root_certificates(&pki.ca_pem);
     let text = format!("{config:?}");
     assert!(text.contains("extra_root_pem_count: 1"), "{text}");
     assert!(!text.contains("BEGIN CERTIFICATE"), "{text}");

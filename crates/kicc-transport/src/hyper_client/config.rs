@@ -60,13 +60,16 @@ enum BaseRoots {
 /// Settings for a [`HyperTransport`]; obtain with [`HyperTransport::builder`]
 /// or [`TransportConfig::default`], then call [`build`](Self::build).
 ///
-/// Every setter consumes and returns the config, so calls chain. Nothing is
-/// validated until `build`, which names the offending setting in its error.
+/// Every setter consumes and returns the config, so calls chain. Setters are
+/// named after the setting (`timeout`, `proxy`; `add_` for those that accumulate),
+/// like `reqwest::ClientBuilder`; the built [`HyperTransport`] reads them back with
+/// getters of the same names. Nothing is validated until `build`, which names the
+/// offending setting in its error.
 ///
 /// There is deliberately no way to turn certificate verification off: to talk
 /// to a test server with a self-signed certificate, trust that certificate's
-/// root with [`with_extra_root_certificates`](Self::with_extra_root_certificates)
-/// or [`with_root_certificates_only`](Self::with_root_certificates_only).
+/// root with [`add_root_certificates`](Self::add_root_certificates)
+/// or [`root_certificates_only`](Self::root_certificates_only).
 ///
 /// ```
 /// use std::time::Duration;
@@ -219,7 +222,7 @@ impl TransportConfig {
 
     /// Trust Mozilla's root certificates, compiled in (the default).
     /// Certificates added with
-    /// [`with_extra_root_certificates`](Self::with_extra_root_certificates) are kept.
+    /// [`add_root_certificates`](Self::add_root_certificates) are kept.
     pub fn webpki_roots(mut self) -> Self {
         self.base_roots = BaseRoots::WebPki;
         self
@@ -229,7 +232,7 @@ impl TransportConfig {
     /// roots. The store is read by [`build`](Self::build) (blocking file reads:
     /// build the transport once at start-up, not inside a request handler).
     /// Certificates added with
-    /// [`with_extra_root_certificates`](Self::with_extra_root_certificates) are kept.
+    /// [`add_root_certificates`](Self::add_root_certificates) are kept.
     pub fn native_roots(mut self) -> Self {
         self.base_roots = BaseRoots::Native;
         self
@@ -238,16 +241,16 @@ impl TransportConfig {
     /// Also trust the certificates in `pem` (one or more `CERTIFICATE` blocks),
     /// on top of the built-in roots: for the sandbox's self-signed root or a
     /// private CA. May be called several times; other PEM blocks (keys) are ignored.
-    pub fn with_extra_root_certificates(mut self, pem: impl AsRef<[u8]>) -> Self {
+    pub fn add_root_certificates(mut self, pem: impl AsRef<[u8]>) -> Self {
         self.extra_roots_pem.push(pem.as_ref().to_vec());
         self
     }
 
     /// Trust ONLY the certificates in `pem` (and any added later with
-    /// [`with_extra_root_certificates`](Self::with_extra_root_certificates)):
+    /// [`add_root_certificates`](Self::add_root_certificates)):
     /// no built-in roots. For tests against a server with its own root, so that
     /// nothing else can be trusted by accident.
-    pub fn with_root_certificates_only(mut self, pem: impl AsRef<[u8]>) -> Self {
+    pub fn root_certificates_only(mut self, pem: impl AsRef<[u8]>) -> Self {
         self.base_roots = BaseRoots::Empty;
         self.extra_roots_pem.clear();
         self.extra_roots_pem.push(pem.as_ref().to_vec());

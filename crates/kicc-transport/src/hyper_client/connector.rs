@@ -335,13 +335,13 @@ impl Target {
                         "; the local server's certificate is signed by a root this client does \
                          not trust: for `kicc sandbox serve --tls`, pass its root certificate \
                          with `--root-cert PEM_FILE` (library: \
-                         TransportConfig::with_extra_root_certificates)",
+                         TransportConfig::add_root_certificates)",
                     );
                 } else {
                     message.push_str(
                         "; the certificate is signed by a root this client does not trust \
                          (a TLS-inspecting proxy or private CA needs \
-                         TransportConfig::with_extra_root_certificates or native_roots)",
+                         TransportConfig::add_root_certificates or native_roots)",
                     );
                 }
             }
