@@ -508,7 +508,7 @@ impl<T: Transport> ReverseClient<T> {
             };
             let result = match signed.to_http_request(base) {
                 Ok(request) => self.transport.send(request).await,
-                Err(e) => Err(TransportError::Refused(e.to_string())),
+                Err(e) => Err(TransportError::Refused(e.to_string().into())),
             };
             let kind = match &result {
                 Ok(response) => AttemptResult::Status(response.status().as_u16()),
