@@ -514,16 +514,7 @@ impl<E: Exchange> Cancellation<E> {
     /// Whether an attempt `delay` from `now` still starts within the deadline.
     fn in_time(&self, now: Now, delay: Duration) -> bool {
         let started = self.started.unwrap_or(now.instant);
-        match (
-            started.checked_add(self.policy.deadline),
-            now.instant.checked_add(delay),
-        ) {
-            // A wait past the clock's end never ends.
-            (_, None) => false,
-            (Some(deadline), Some(next)) => next <= deadline,
-            // A deadline past the clock's end is no deadline.
-            (None, Some(_)) => true,
-        }
+        super::starts_in_time(started, self.policy.deadline, now.instant, delay)
     }
 
     fn on_lookup(&mut self, record: usize, date: KoreaDate, delivery: Delivery<'_>) {
