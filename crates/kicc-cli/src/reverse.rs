@@ -44,7 +44,8 @@ fn failure(e: ReverseError) -> Failure {
                     Exit::NotDone,
                     "the order was not revoked; the same request may be sent again",
                 ),
-                NextStep::QueryOrder => (
+                // Any other (newer) step: never claim more than "unknown".
+                _ => (
                     Exit::Unknown,
                     "outcome unknown: query the order before acting",
                 ),
@@ -133,10 +134,10 @@ pub async fn reverse(global: &Global, args: &ReverseArgs) -> Result<Report, Fail
         args.max_attempts,
     )?;
     if let Some(t) = timestamp {
-        client = client.with_clock(move || UNIX_EPOCH + Duration::from_secs(t.unix_secs()));
+        client = client.clock(move || UNIX_EPOCH + Duration::from_secs(t.unix_secs()));
     }
     if let Some(n) = nonce {
-        client = client.with_nonce_source(move || Some(n.clone()));
+        client = client.nonce_source(move || Some(n.clone()));
     }
     let call = match paid_at {
         Some(p) => ReverseCall::new(order.clone(), p),

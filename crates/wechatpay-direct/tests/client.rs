@@ -133,15 +133,24 @@ async fn each_error_code_is_typed_with_what_to_do_next() {
 async fn sign_error_401_when_the_signature_is_refused() {
     let fake = FakeWechat::new([Step::Revoked]);
     // Sign with a key the fake does not know (the 2048-bit one).
-    let mut cfg = config(MerchantMode::common("1900000109").unwrap());
-    cfg.private_key = Arc::new(key(KEY_2048));
+    let cfg = config(MerchantMode::common("1900000109").unwrap());
+    let cfg = wechatpay_direct::MerchantConfig::builder()
+        .mode(cfg.mode().clone())
+        .serial_no(cfg.serial_no().clone())
+        .private_key(Arc::new(key(KEY_2048)))
+        .verification_keys(cfg.verification_keys().clone())
+        .build()
+        .unwrap();
     let c = ReverseClient::new(Arc::clone(&fake), cfg)
-        .with_clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
-        .with_retry_policy(RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::ZERO,
-            max_delay: Duration::ZERO,
-        });
+        .clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
+        .retry_policy(
+            RetryPolicy::builder()
+                .max_attempts(3)
+                .initial_backoff(Duration::ZERO)
+                .max_backoff(Duration::ZERO)
+                .build()
+                .expect("retry policy"),
+        );
     let err = c.reverse(&call()).await.unwrap_err();
     assert_eq!(err.api_code(), Some(&ApiErrorCode::SignError));
     assert_eq!(err.http_status(), Some(401));
@@ -246,7 +255,7 @@ async fn backup_host_is_used_after_a_connection_failure() {
         Step::Fail(TransportError::Connect("connection refused".into())),
         Step::Revoked,
     ]);
-    let c = client(&fake).with_base_urls(BaseUrl::hong_kong(), Some(BaseUrl::mainland()));
+    let c = client(&fake).base_urls(BaseUrl::hong_kong(), Some(BaseUrl::mainland()));
     assert!(c.reverse(&call()).await.unwrap().is_revoked());
     let sent = fake.received();
     assert_eq!(sent.len(), 2);
@@ -264,7 +273,7 @@ async fn timeouts_stay_on_the_primary_and_connect_failures_only_are_retryable() 
         Step::Fail(TransportError::Timeout(Duration::from_secs(30))),
         Step::Revoked,
     ]);
-    let c = client(&fake).with_base_urls(BaseUrl::hong_kong(), Some(BaseUrl::mainland()));
+    let c = client(&fake).base_urls(BaseUrl::hong_kong(), Some(BaseUrl::mainland()));
     assert!(c.reverse(&call()).await.unwrap().is_revoked());
     assert!(fake
         .received()
@@ -285,14 +294,25 @@ async fn timeouts_stay_on_the_primary_and_connect_failures_only_are_retryable() 
     ));
     assert_eq!(err.next_step(), NextStep::Retry);
 
-    // A refusal by client policy is not retried.
-    let fake = FakeWechat::new([Step::Fail(TransportError::Refused("plain http".into()))]);
+    // A refusal by client policy never reached WeChat Pay either: "not delivered", the
+    // same as for KICC (one mapping, kicc-transport's `never_delivered`), so it is resent
+    // within the attempts and ends as certainly not revoked.
+    let fake =
+        FakeWechat::new((0..3).map(|_| Step::Fail(TransportError::Refused("plain http".into()))));
     let err = client(&fake).reverse(&call()).await.unwrap_err();
+    let ReverseError::RetriesExhausted {
+        attempts: 3,
+        may_have_reached_server: false,
+        last,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
     assert!(matches!(
-        err,
+        **last,
         ReverseError::Transport(TransportError::Refused(_))
     ));
-    assert_eq!(fake.received().len(), 1);
+    assert_eq!(fake.received().len(), 3);
 }
 
 #[tokio::test]
@@ -351,7 +371,7 @@ async fn timing_rules_refuse_before_sending() {
 #[tokio::test]
 async fn no_nonce_no_request() {
     let fake = FakeWechat::new([]);
-    let c = client(&fake).with_nonce_source(|| None);
+    let c = client(&fake).nonce_source(|| None);
     assert_eq!(
         c.reverse(&call()).await.unwrap_err(),
         ReverseError::Sign(SignError::Randomness)

@@ -33,22 +33,28 @@ async fn sandbox() -> SandboxHandle {
 }
 
 fn config(keys: VerificationKeys) -> MerchantConfig {
-    MerchantConfig {
-        mode: MerchantMode::common(DEFAULT_WECHATPAY_MCHID).unwrap(),
-        serial_no: SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).unwrap(),
-        private_key: Arc::new(RsaPrivateKey::from_pem(SANDBOX_MERCHANT_PRIVATE_KEY_PEM).unwrap()),
-        verification_keys: keys,
-    }
+    MerchantConfig::builder()
+        .mode(MerchantMode::common(DEFAULT_WECHATPAY_MCHID).unwrap())
+        .serial_no(SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).unwrap())
+        .private_key(Arc::new(
+            RsaPrivateKey::from_pem(SANDBOX_MERCHANT_PRIVATE_KEY_PEM).unwrap(),
+        ))
+        .verification_keys(keys)
+        .build()
+        .expect("merchant config")
 }
 
 fn client(sb: &SandboxHandle, keys: VerificationKeys) -> ReverseClient<HyperTransport> {
     ReverseClient::new(HyperTransport::new().unwrap(), config(keys))
-        .with_base_urls(BaseUrl::new(sb.base_url()).unwrap(), None)
-        .with_retry_policy(RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(10),
-        })
+        .base_urls(BaseUrl::new(sb.base_url()).unwrap(), None)
+        .retry_policy(
+            RetryPolicy::builder()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(5))
+                .max_backoff(Duration::from_millis(10))
+                .build()
+                .expect("retry policy"),
+        )
 }
 
 fn api_key() -> ApiV3Key {
@@ -168,8 +174,8 @@ async fn a_rotation_in_the_middle_of_revokes_fails_no_verification() {
         CertificateManager::new(RefreshPolicy::default()),
     ));
     // No fixed key at all: everything comes from the manager.
-    let c = client(&sb, VerificationKeys::new())
-        .with_certificate_manager(Arc::clone(&manager), api_key());
+    let c =
+        client(&sb, VerificationKeys::new()).certificate_manager(Arc::clone(&manager), api_key());
     let mut rotated = None;
     for i in 0..6 {
         if i == 3 {
@@ -218,12 +224,11 @@ async fn a_failed_refresh_keeps_the_certificates_held() {
     let manager = Arc::new(Mutex::new(
         CertificateManager::new(RefreshPolicy::default()),
     ));
-    let good = client(&sb, VerificationKeys::new())
-        .with_certificate_manager(Arc::clone(&manager), api_key());
+    let good =
+        client(&sb, VerificationKeys::new()).certificate_manager(Arc::clone(&manager), api_key());
     assert_eq!(good.refresh_certificates().await.unwrap(), 1);
     let wrong = ApiV3Key::new(&[b'x'; 32]).unwrap();
-    let bad =
-        client(&sb, VerificationKeys::new()).with_certificate_manager(Arc::clone(&manager), wrong);
+    let bad = client(&sb, VerificationKeys::new()).certificate_manager(Arc::clone(&manager), wrong);
     assert_eq!(
         bad.refresh_certificates().await.unwrap_err(),
         CertError::Decrypt
@@ -257,7 +262,7 @@ async fn certificates_are_refreshed_when_the_schedule_says_so() {
     let manager = Arc::new(Mutex::new(
         CertificateManager::new(RefreshPolicy::default()),
     ));
-    let c = client(&sb, VerificationKeys::new()).with_certificate_manager(manager, api_key());
+    let c = client(&sb, VerificationKeys::new()).certificate_manager(manager, api_key());
     for _ in 0..3 {
         assert!(revoke(&c, &sb).await.is_revoked());
     }
@@ -268,7 +273,7 @@ async fn certificates_are_refreshed_when_the_schedule_says_so() {
         ..RefreshPolicy::default()
     };
     let manager = Arc::new(Mutex::new(CertificateManager::new(always)));
-    let c = client(&sb, VerificationKeys::new()).with_certificate_manager(manager, api_key());
+    let c = client(&sb, VerificationKeys::new()).certificate_manager(manager, api_key());
     for _ in 0..3 {
         assert!(revoke(&c, &sb).await.is_revoked());
     }
@@ -284,8 +289,7 @@ async fn the_driver_refreshes_on_its_own_schedule() {
     };
     let manager = Arc::new(Mutex::new(CertificateManager::new(policy)));
     let c = Arc::new(
-        client(&sb, VerificationKeys::new())
-            .with_certificate_manager(Arc::clone(&manager), api_key()),
+        client(&sb, VerificationKeys::new()).certificate_manager(Arc::clone(&manager), api_key()),
     );
     let driver = {
         let c = Arc::clone(&c);
@@ -323,8 +327,8 @@ async fn a_certificate_listed_before_it_signs_is_already_held_at_the_switch() {
     let offset = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let clock_offset = Arc::clone(&offset);
     let c = client(&sb, VerificationKeys::new())
-        .with_certificate_manager(Arc::clone(&manager), api_key())
-        .with_clock(move || {
+        .certificate_manager(Arc::clone(&manager), api_key())
+        .clock(move || {
             SystemTime::now()
                 + Duration::from_secs(clock_offset.load(std::sync::atomic::Ordering::SeqCst))
         });

@@ -55,20 +55,22 @@ fn public_keys() -> VerificationKeys {
 }
 
 fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(40),
-    }
+    RetryPolicy::builder()
+        .max_attempts(3)
+        .initial_backoff(Duration::from_millis(10))
+        .max_backoff(Duration::from_millis(40))
+        .build()
+        .expect("retry policy")
 }
 
 fn config_with(mode: MerchantMode, key_pem: &str, keys: VerificationKeys) -> MerchantConfig {
-    MerchantConfig {
-        mode,
-        serial_no: SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).expect("serial"),
-        private_key: Arc::new(RsaPrivateKey::from_pem(key_pem).expect("key")),
-        verification_keys: keys,
-    }
+    MerchantConfig::builder()
+        .mode(mode)
+        .serial_no(SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).expect("serial"))
+        .private_key(Arc::new(RsaPrivateKey::from_pem(key_pem).expect("key")))
+        .verification_keys(keys)
+        .build()
+        .expect("merchant config")
 }
 
 fn common() -> MerchantMode {
@@ -77,8 +79,8 @@ fn common() -> MerchantMode {
 
 fn client_for(sb: &SandboxHandle, config: MerchantConfig) -> ReverseClient<HyperTransport> {
     ReverseClient::new(HyperTransport::new().expect("transport"), config)
-        .with_base_urls(BaseUrl::new(sb.base_url()).expect("base"), None)
-        .with_retry_policy(fast_retries())
+        .base_urls(BaseUrl::new(sb.base_url()).expect("base"), None)
+        .retry_policy(fast_retries())
 }
 
 /// Common mode, sandbox merchant key, certificate-mode verification.
@@ -429,7 +431,7 @@ async fn the_backup_host_takes_over_when_the_primary_is_down() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let c = client(&sb).with_base_urls(
+    let c = client(&sb).base_urls(
         BaseUrl::new(format!("http://{dead}")).unwrap(),
         Some(BaseUrl::new(sb.base_url()).unwrap()),
     );
@@ -462,8 +464,8 @@ async fn a_lost_answer_is_retried_and_the_repeat_is_a_success() {
         transport,
         config_with(common(), SANDBOX_MERCHANT_PRIVATE_KEY_PEM, cert_keys()),
     )
-    .with_base_urls(BaseUrl::new(sb.base_url()).unwrap(), None)
-    .with_retry_policy(fast_retries());
+    .base_urls(BaseUrl::new(sb.base_url()).unwrap(), None)
+    .retry_policy(fast_retries());
     let (out, call) = order(&sb);
     sb.inject_fault(kicc_sandbox::Fault::new(
         BY_OUT,

@@ -32,19 +32,25 @@ fn client(sb: &SandboxHandle, mode: MerchantMode) -> ReverseClient<HyperTranspor
     let mut keys = VerificationKeys::new();
     keys.add_certificate_pem(SANDBOX_PLATFORM_CERTIFICATE_PEM)
         .expect("certificate");
-    let config = MerchantConfig {
-        mode,
-        serial_no: SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).expect("serial"),
-        private_key: Arc::new(RsaPrivateKey::from_pem(SANDBOX_MERCHANT_PRIVATE_KEY_PEM).unwrap()),
-        verification_keys: keys,
-    };
+    let config = MerchantConfig::builder()
+        .mode(mode)
+        .serial_no(SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).expect("serial"))
+        .private_key(Arc::new(
+            RsaPrivateKey::from_pem(SANDBOX_MERCHANT_PRIVATE_KEY_PEM).unwrap(),
+        ))
+        .verification_keys(keys)
+        .build()
+        .expect("merchant config");
     ReverseClient::new(HyperTransport::new().expect("transport"), config)
-        .with_base_urls(BaseUrl::new(sb.base_url()).expect("base"), None)
-        .with_retry_policy(RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-        })
+        .base_urls(BaseUrl::new(sb.base_url()).expect("base"), None)
+        .retry_policy(
+            RetryPolicy::builder()
+                .max_attempts(3)
+                .initial_backoff(Duration::from_millis(5))
+                .max_backoff(Duration::from_millis(20))
+                .build()
+                .expect("retry policy"),
+        )
 }
 
 fn common() -> MerchantMode {
