@@ -90,7 +90,8 @@ impl Revocation {
     /// last signed request, if stored.
     ///
     /// - Any attempt that may have been processed (sent and nothing heard, a timeout, a 5xx,
-    ///   `SYSTEM_ERROR`, even a recorded 204): the order is queried first and decides;
+    ///   `SYSTEM_ERROR`, even a recorded 204, whose verified answer the journal does not
+    ///   keep): the order is queried first and decides;
     ///   nothing is resent before, and "not revoked" only follows from the query.
     /// - Only attempts never delivered: the stored bytes are sent again if signed less than
     ///   [`MAX_RESEND_AGE`] ago, else the revoke is signed anew (the same revoke: nothing
@@ -102,14 +103,6 @@ impl Revocation {
         signed: Option<SignedRequest>,
         records: Vec<AttemptRecord>,
     ) -> Self {
-        // A recorded success carries no verified answer: the query confirms it.
-        let records = records
-            .into_iter()
-            .map(|r| match r.heard() {
-                Heard::Done => AttemptRecord::new(r.request(), r.sent_at(), Heard::QueryFirst),
-                _ => r,
-            })
-            .collect();
         let mut revocation = Revocation::new(policy, rng);
         revocation.machine = revocation.machine.resume(records);
         revocation.signed = signed;

@@ -222,9 +222,11 @@ impl Resender {
 
     /// Continues from `records` (a journal), in a new run with its own attempt budget:
     ///
-    /// - a recorded [`Heard::Done`] is done;
-    /// - if any attempt may have been processed: query first (a machine without a query
-    ///   resends the identical request instead); never "not processed" without a query;
+    /// - if any attempt may have been processed: query first, a recorded [`Heard::Done`]
+    ///   included (the journal holds no answer to show for it); never "not processed"
+    ///   without a query;
+    /// - without a query: a recorded [`Heard::Done`] is done; another maybe-processed
+    ///   attempt is resent identically;
     /// - else, after a definite refusal: not processed;
     /// - else (nothing delivered, or nothing sent): send the last request again.
     pub fn resume(mut self, records: Vec<AttemptRecord>) -> Self {
@@ -235,10 +237,10 @@ impl Resender {
             .unwrap_or(0);
         self.maybe = records.iter().any(|r| r.heard.may_have_been_processed());
         let last = records.last().map(AttemptRecord::heard);
-        self.state = if records.iter().any(|r| r.heard == Heard::Done) {
-            State::Finished(Verdict::Done)
-        } else if self.maybe && self.has_query {
+        self.state = if self.maybe && self.has_query {
             State::Querying
+        } else if records.iter().any(|r| r.heard == Heard::Done) {
+            State::Finished(Verdict::Done)
         } else if self.maybe || last != Some(Heard::Refused) {
             State::Ready {
                 fresh: self.request == 0,
@@ -590,6 +592,18 @@ mod tests {
         assert_eq!(
             run(q().resume(vec![rec(1, Refused)]), &[]),
             (String::new(), Verdict::NotProcessed)
+        );
+        // A recorded success is confirmed by the query; without a query it is done.
+        assert_eq!(
+            run(q().resume(vec![rec(1, Done)]), &[Q(Settlement::Done)]),
+            ("Q".into(), Verdict::Done)
+        );
+        assert_eq!(
+            run(
+                Resender::new(bounds(3), Rng::from_seed([0; 32])).resume(vec![rec(1, Done)]),
+                &[]
+            ),
+            (String::new(), Verdict::Done)
         );
         // Nothing recorded: a fresh start.
         assert_eq!(
