@@ -614,6 +614,8 @@ pub struct ApiError {
     pub request_id: Option<String>,
 }
 
+impl std::error::Error for ApiError {}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HTTP {} {}: {}", self.status, self.code, self.message)?;
@@ -663,7 +665,7 @@ pub enum ReverseError {
     Sign(#[from] SignError),
     /// WeChat Pay answered with an error code.
     #[error("WeChat Pay error: {0}")]
-    Api(Box<ApiError>),
+    Api(#[source] Box<ApiError>),
     /// An error status whose body is not WeChat Pay's JSON error shape
     /// (e.g. from a proxy), or an unexpected 1xx/3xx status.
     #[error("unexpected HTTP {status} response: {body_excerpt:?}")]

@@ -268,10 +268,7 @@ async fn certificates_are_refreshed_when_the_schedule_says_so() {
     }
     assert_eq!(downloads(&sb), 1);
     // A schedule that is always due: one download before every call.
-    let always = RefreshPolicy {
-        interval_secs: 0,
-        ..RefreshPolicy::default()
-    };
+    let always = RefreshPolicy::default().with_interval_secs(0);
     let manager = Arc::new(Mutex::new(CertificateManager::new(always)));
     let c = client(&sb, VerificationKeys::new()).certificate_manager(manager, api_key());
     for _ in 0..3 {
@@ -283,10 +280,7 @@ async fn certificates_are_refreshed_when_the_schedule_says_so() {
 #[tokio::test]
 async fn the_driver_refreshes_on_its_own_schedule() {
     let sb = sandbox().await;
-    let policy = RefreshPolicy {
-        interval_secs: 1,
-        ..RefreshPolicy::default()
-    };
+    let policy = RefreshPolicy::default().with_interval_secs(1);
     let manager = Arc::new(Mutex::new(CertificateManager::new(policy)));
     let c = Arc::new(
         client(&sb, VerificationKeys::new()).certificate_manager(Arc::clone(&manager), api_key()),
