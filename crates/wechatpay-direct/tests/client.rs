@@ -402,3 +402,86 @@ async fn default_clock_and_nonce_sign_fresh_requests() {
         .chars()
         .all(|c| c.is_ascii_alphanumeric()));
 }
+
+#[tokio::test]
+async fn settle_journals_each_attempt_before_it_is_sent() {
+    use wechatpay_direct::{Heard, Resolution, Revocation, Rng};
+    let fake = FakeWechat::new([Step::Error(503, "SERVICE_UNAVAILABLE"), Step::Revoked]);
+    let c = client(&fake);
+    let mut seen: Vec<(Vec<Heard>, bool)> = Vec::new();
+    let resolution = c
+        .settle(
+            &call(),
+            Revocation::new(c.policy(), Rng::from_seed([2; 32])),
+            |r| {
+                seen.push((
+                    r.records().iter().map(|a| a.heard()).collect(),
+                    r.signed_request().is_some(),
+                ))
+            },
+        )
+        .await;
+    assert!(
+        matches!(resolution, Resolution::Revoked(_)),
+        "{resolution:?}"
+    );
+    // Before each send the journal holds the attempt in flight ("nothing heard yet") and
+    // the signed bytes; after each answer, what was heard.
+    assert_eq!(
+        seen,
+        [
+            (vec![Heard::Nothing], true),
+            (vec![Heard::Unknown], true),
+            (vec![Heard::Unknown, Heard::Nothing], true),
+            (vec![Heard::Unknown, Heard::Done], true),
+        ]
+    );
+    assert_eq!(fake.received().len(), 2);
+}
+
+#[tokio::test]
+async fn resume_and_settle_resends_the_stored_bytes_when_nothing_was_delivered() {
+    use wechatpay_direct::{AttemptRecord, Heard, Resolution};
+    let fake = FakeWechat::new([Step::Revoked]);
+    let c = client(&fake);
+    let stored = c.sign(&call()).unwrap();
+    let records = vec![AttemptRecord::new(
+        1,
+        UNIX_EPOCH + Duration::from_secs(NOW),
+        Heard::NotDelivered,
+    )];
+    let resolution = c
+        .resume_and_settle(&call(), Some(stored.clone()), records)
+        .await;
+    assert!(
+        matches!(resolution, Resolution::Revoked(_)),
+        "{resolution:?}"
+    );
+    let sent = fake.received();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].headers(),
+        stored.headers(),
+        "the identical signature"
+    );
+    assert_eq!(sent[0].body(), stored.body());
+}
+
+#[tokio::test]
+async fn errors_keep_their_cause() {
+    use std::error::Error as _;
+    let fake = FakeWechat::new((0..3).map(|_| Step::Fail(TransportError::Io("reset".into()))));
+    let err = client(&fake).reverse(&call()).await.unwrap_err();
+    let last = err.source().expect("the last attempt's error");
+    assert_eq!(last.to_string(), "transport: connection lost: reset");
+    let transport = last.source().expect("the transport error");
+    assert_eq!(transport.to_string(), "connection lost: reset");
+
+    let fake = FakeWechat::new([Step::Error(403, "REVERSE_EXPIRE")]);
+    let err = client(&fake).reverse(&call()).await.unwrap_err();
+    assert!(err
+        .source()
+        .expect("the API error")
+        .to_string()
+        .starts_with("HTTP 403 REVERSE_EXPIRE"));
+}
