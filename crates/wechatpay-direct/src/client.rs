@@ -140,10 +140,12 @@ fn system_nonce() -> Option<Nonce> {
 /// Revokes WeChat Pay orders over a [`Transport`].
 ///
 /// Each call signs once (timestamp from the clock, nonce from
-/// `SystemRandom`; both injectable), then makes up to
-/// [`RetryPolicy::max_attempts`] attempts on 5xx, timeouts and connection
-/// failures, re-sending the identical signed bytes, switching to the backup
-/// host (if any) after a connection failure or a 5xx. Emits a `tracing` span
+/// `SystemRandom`; both injectable), then makes up to the policy's
+/// [`max_attempts`](crate::AttemptBounds::max_attempts) attempts on 5xx,
+/// timeouts and connection failures, re-sending the identical signed bytes,
+/// switching to the backup host (if any) after a connection failure or a 5xx;
+/// [`ReverseClient::reverse_and_settle`] runs a whole [`Revocation`] (order
+/// query and fresh revokes included). Emits a `tracing` span
 /// per call and per attempt (order id, attempt, host, HTTP status, code);
 /// never the key or the signature.
 pub struct ReverseClient<T> {
