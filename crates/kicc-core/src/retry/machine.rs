@@ -498,14 +498,17 @@ impl<E: Exchange> Cancellation<E> {
                 self.state = State::LookingUp;
             }
             Decision::Retry(kind) => {
-                let delay = self.policy.backoff(self.attempts, &mut self.rng);
-                if self.attempts >= self.policy.max_attempts || !self.in_time(now, delay) {
-                    self.stop();
-                } else {
-                    self.state = State::Backoff {
-                        until: now.instant.checked_add(delay).unwrap_or(now.instant),
-                        then: kind,
-                    };
+                // The one "may another attempt start, and when" rule (attempts, backoff,
+                // deadline), shared with WeChat Pay direct.
+                let started = self.started.unwrap_or(now.instant);
+                match self.policy.bounds().next_attempt(
+                    self.attempts,
+                    started,
+                    now.instant,
+                    &mut self.rng,
+                ) {
+                    Some(until) => self.state = State::Backoff { until, then: kind },
+                    None => self.stop(),
                 }
             }
         }
