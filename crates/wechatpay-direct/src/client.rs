@@ -486,13 +486,28 @@ impl<T: Transport> ReverseClient<T> {
 
     /// Continues a revoke after a restart from its recorded attempts and the
     /// stored signed request ([`Revocation::resume`]): one that may have been
-    /// processed is queried first, one never delivered is sent again.
+    /// processed is queried first, one never delivered is sent again. A stored
+    /// request that is not this call's revoke (another order or merchant) is
+    /// ignored, never sent.
     pub async fn resume_and_settle(
         &self,
         call: &ReverseCall,
         signed: Option<SignedRequest>,
         records: Vec<AttemptRecord>,
     ) -> Resolution {
+        // Bytes stored for another order are never sent for this one.
+        let expected = ReverseRequest::new(call.order().clone(), self.config.mode.clone()).path();
+        let signed = signed.filter(|s| {
+            let same =
+                expected.as_ref().is_ok_and(|p| p == s.path()) && s.method() == http::Method::POST;
+            if !same {
+                tracing::warn!(
+                    path = s.path().as_str(),
+                    "the stored request is not this call's revoke: not resent"
+                );
+            }
+            same
+        });
         let revocation = Revocation::resume(&self.retry, os_rng(), signed, records);
         self.settle(call, revocation, |_| {}).await
     }

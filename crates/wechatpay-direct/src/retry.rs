@@ -141,7 +141,7 @@ impl RetryPolicyBuilder {
 /// [`Heard::Refused`]; 5xx, timeouts and lost connections are [`Heard::Unknown`] (resend the
 /// identical bytes); a connection never made is [`Heard::NotDelivered`]; `SYSTEM_ERROR`, an
 /// unknown code or status, and a 2xx that is not a verified 204 are [`Heard::QueryFirst`].
-pub fn heard_of_revoke(result: &Result<ReverseOutcome, ReverseError>) -> Heard {
+pub(crate) fn heard_of_revoke(result: &Result<ReverseOutcome, ReverseError>) -> Heard {
     match result {
         Ok(ReverseOutcome::Revoked(_)) => Heard::Done,
         Ok(_) => Heard::QueryFirst,
@@ -163,7 +163,7 @@ pub fn heard_of_revoke(result: &Result<ReverseOutcome, ReverseError>) -> Heard {
 /// (with a fresh signature); `REFUND` means not revoked and not revocable; `PAYERROR`, an
 /// unknown state or a failed query leave it unknown (a failed query is never a revoke
 /// outcome).
-pub fn settlement_of_query(query: Result<&TradeState, &QueryError>) -> Settlement {
+pub(crate) fn settlement_of_query(query: Result<&TradeState, &QueryError>) -> Settlement {
     match query {
         Err(_) => Settlement::Unknown,
         Ok(TradeState::Revoked | TradeState::Closed) => Settlement::Done,
@@ -179,7 +179,7 @@ pub fn settlement_of_query(query: Result<&TradeState, &QueryError>) -> Settlemen
 /// download) reads: any 2xx ends the retries (it is read afterwards); 5xx, 408 and 429 are
 /// [`Heard::Unknown`] (resend the identical bytes); other statuses are final
 /// ([`Heard::Refused`]).
-pub fn heard_of_answer(status: u16) -> Heard {
+pub(crate) fn heard_of_answer(status: u16) -> Heard {
     match status {
         200..=299 => Heard::Done,
         408 | 429 | 500..=599 => Heard::Unknown,
@@ -191,7 +191,7 @@ pub fn heard_of_answer(status: u16) -> Heard {
 /// connection that was never made, a lost one, or a 5xx; not after a timeout (the host
 /// answered slowly, not wrongly). `status` is the answer's HTTP status, `None` without one;
 /// `timed_out` says whether no answer came in time.
-pub fn switches_host(status: Option<u16>, timed_out: bool) -> bool {
+pub(crate) fn switches_host(status: Option<u16>, timed_out: bool) -> bool {
     match status {
         Some(s) => (500..=599).contains(&s),
         None => !timed_out,

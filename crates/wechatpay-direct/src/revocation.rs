@@ -67,6 +67,7 @@ pub struct Revocation {
     signed: Option<SignedRequest>,
     must_sign: bool,
     sending: bool,
+    querying: bool,
     last: Last,
     last_revoke: Option<Result<ReverseOutcome, ReverseError>>,
     last_query: Option<Result<QueriedOrder, QueryError>>,
@@ -80,6 +81,7 @@ impl Revocation {
             signed: None,
             must_sign: false,
             sending: false,
+            querying: false,
             last: Last::Nothing,
             last_revoke: None,
             last_query: None,
@@ -161,7 +163,10 @@ impl Revocation {
                 }
             }
             // A query in flight and polled again: ask for it again.
-            ResendStep::AwaitAnswer | ResendStep::Query => RevokeStep::Query,
+            ResendStep::AwaitAnswer | ResendStep::Query => {
+                self.querying = true;
+                RevokeStep::Query
+            }
             ResendStep::WaitUntil(t) => RevokeStep::WaitUntil(t),
             ResendStep::Finished(verdict) => RevokeStep::Done(self.resolution(verdict)),
             // `ResendStep` may grow; anything new is treated as the outcome being unknown.
@@ -200,8 +205,13 @@ impl Revocation {
         self.last_revoke = Some(result);
     }
 
-    /// What the order query asked for by [`RevokeStep::Query`] answered.
+    /// What the order query asked for by [`RevokeStep::Query`] answered. Ignored unless a
+    /// query was asked for.
     pub fn on_query(&mut self, result: Result<QueriedOrder, QueryError>) {
+        if !self.querying {
+            return;
+        }
+        self.querying = false;
         self.machine
             .on_query(settlement_of_query(result.as_ref().map(|o| &o.trade_state)));
         self.last = Last::Query;

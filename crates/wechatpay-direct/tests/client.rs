@@ -485,3 +485,39 @@ async fn errors_keep_their_cause() {
         .to_string()
         .starts_with("HTTP 403 REVERSE_EXPIRE"));
 }
+
+#[tokio::test]
+async fn a_stored_request_for_another_order_is_never_sent() {
+    use wechatpay_direct::{AttemptRecord, Heard, Resolution};
+    let fake = FakeWechat::new([Step::Revoked]);
+    let c = client(&fake);
+    let other = ReverseCall::new(
+        OrderRef::out_trade_no("ANOTHER-ORDER").unwrap(),
+        ts(NOW - 60),
+    );
+    let stored = c.sign(&other).unwrap();
+    let records = vec![AttemptRecord::new(
+        1,
+        UNIX_EPOCH + Duration::from_secs(NOW),
+        Heard::NotDelivered,
+    )];
+    let resolution = c
+        .resume_and_settle(&call(), Some(stored.clone()), records)
+        .await;
+    assert!(
+        matches!(resolution, Resolution::Revoked(_)),
+        "{resolution:?}"
+    );
+    let sent = fake.received();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].uri().path().contains("/ORDER-20240101-0001/"),
+        "{}",
+        sent[0].uri()
+    );
+    assert_ne!(
+        sent[0].headers(),
+        stored.headers(),
+        "signed anew for this order"
+    );
+}

@@ -629,3 +629,16 @@ fn a_stored_request_restores_to_the_identical_bytes() {
     assert_eq!(run.sent[0].headers(), original.headers());
     let _: SystemTime = run.records[1].sent_at();
 }
+
+#[test]
+fn answers_nobody_asked_for_are_ignored() {
+    let mut revocation = fresh();
+    // No query was asked for: a query answer changes nothing.
+    revocation.on_query(query_answer(State("REVOKED"), start()));
+    // No attempt is in flight: a revoke answer changes nothing either.
+    revocation.on_revoke(revoke_answer(Revoked, start()), start());
+    assert!(revocation.records().is_empty());
+    let run = run(revocation, &[Api(403, "REVERSE_EXPIRE")], None);
+    assert_eq!(run.trace, "S1");
+    assert_eq!(kind(&run.resolution), "NotRevoked");
+}
