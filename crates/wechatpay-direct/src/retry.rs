@@ -260,6 +260,43 @@ mod tests {
         }
     }
 
+    /// The one mapping of an attempt without an answer, as KICC's driver uses it: a
+    /// connection never made or refused by the client is not delivered (resend); a timeout
+    /// or a connection lost after writing may have been processed (resend, then query).
+    #[cfg(feature = "client")]
+    #[test]
+    fn transport_failures_in_the_models_terms() {
+        use kicc_transport::TransportError as T;
+        let table: Vec<(T, Heard, NextStep)> = vec![
+            (
+                T::Connect("refused".into()),
+                Heard::NotDelivered,
+                NextStep::Retry,
+            ),
+            (
+                T::Refused("plain http".into()),
+                Heard::NotDelivered,
+                NextStep::Retry,
+            ),
+            (
+                T::Timeout(Duration::from_secs(30)),
+                Heard::Unknown,
+                NextStep::QueryOrder,
+            ),
+            (T::Io("reset".into()), Heard::Unknown, NextStep::QueryOrder),
+        ];
+        for (error, heard, step) in table {
+            let result = Err(ReverseError::Transport(error.clone()));
+            assert_eq!(heard_of_revoke(&result), heard, "{error:?}");
+            assert_eq!(
+                heard == Heard::NotDelivered,
+                kicc_transport::driver::never_delivered(&error),
+                "the same mapping as KICC's driver: {error:?}"
+            );
+            assert_eq!(ReverseError::Transport(error).next_step(), step);
+        }
+    }
+
     #[test]
     fn trade_states_in_the_models_terms() {
         use TradeState as S;

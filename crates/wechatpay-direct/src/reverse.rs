@@ -646,7 +646,9 @@ pub enum NextStep {
     NotRevoked,
     /// The order may have been revoked: query it before acting.
     QueryOrder,
-    /// Nothing was revoked yet and the same signed request may be re-sent.
+    /// The same signed request may be re-sent: nothing was delivered, or WeChat Pay
+    /// answered 5xx (whose documented remedy is a resend with the original parameters;
+    /// the order is queried once the resends are used up).
     Retry,
 }
 
@@ -742,8 +744,15 @@ impl ReverseError {
                     NextStep::QueryOrder
                 }
             }
+            // The one mapping of an attempt without an answer (shared with KICC).
             #[cfg(feature = "client")]
-            Self::Transport(_) => NextStep::Retry,
+            Self::Transport(e) => {
+                if kicc_transport::driver::never_delivered(e) {
+                    NextStep::Retry
+                } else {
+                    NextStep::QueryOrder
+                }
+            }
             Self::RetriesExhausted {
                 may_have_reached_server,
                 ..
