@@ -194,7 +194,9 @@ pub struct Resender {
 
 impl Resender {
     /// A machine for one request under `bounds`, without a status query: what stays unknown
-    /// ends as [`Verdict::Unknown`] (a status query itself is run this way).
+    /// ends as [`Verdict::Unknown`] (a status query itself is run this way). The attempts and
+    /// the deadline count per request (per identical bytes): a request built afresh after a
+    /// query gets its own.
     pub fn new(bounds: AttemptBounds, rng: Rng) -> Self {
         Resender {
             bounds,
