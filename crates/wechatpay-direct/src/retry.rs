@@ -179,6 +179,7 @@ pub(crate) fn settlement_of_query(query: Result<&TradeState, &QueryError>) -> Se
 /// download) reads: any 2xx ends the retries (it is read afterwards); 5xx, 408 and 429 are
 /// [`Heard::Unknown`] (resend the identical bytes); other statuses are final
 /// ([`Heard::Refused`]).
+#[cfg(any(feature = "client", test))]
 pub(crate) fn heard_of_answer(status: u16) -> Heard {
     match status {
         200..=299 => Heard::Done,
@@ -191,6 +192,7 @@ pub(crate) fn heard_of_answer(status: u16) -> Heard {
 /// connection that was never made, a lost one, or a 5xx; not after a timeout (the host
 /// answered slowly, not wrongly). `status` is the answer's HTTP status, `None` without one;
 /// `timed_out` says whether no answer came in time.
+#[cfg(any(feature = "client", test))]
 pub(crate) fn switches_host(status: Option<u16>, timed_out: bool) -> bool {
     match status {
         Some(s) => (500..=599).contains(&s),
