@@ -618,4 +618,97 @@ mod tests {
         assert!(m.may_have_been_processed());
         assert_eq!(run(m, &[A(Refused)]), ("S1".into(), Verdict::Unknown));
     }
+
+    mod invariant {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn heard() -> impl Strategy<Value = Heard> {
+            prop_oneof![
+                Just(Heard::Nothing),
+                Just(Heard::NotDelivered),
+                Just(Heard::Unknown),
+                Just(Heard::QueryFirst),
+                Just(Heard::Refused),
+                Just(Heard::Done),
+            ]
+        }
+
+        fn settlement() -> impl Strategy<Value = Settlement> {
+            prop_oneof![
+                Just(Settlement::Done),
+                Just(Settlement::NotDone),
+                Just(Settlement::SendAgain),
+                Just(Settlement::Unknown),
+            ]
+        }
+
+        proptest! {
+            /// DESIGN.md invariant 8, for any answers: once an attempt may have been
+            /// processed, the end is "not processed" only if a query said so after it; and
+            /// "done" only after a success or a query saying done.
+            #[test]
+            fn never_not_processed_after_a_maybe_without_a_query(
+                attempts in 1u32..5,
+                requests in 1u32..3,
+                with_query in any::<bool>(),
+                resumed in proptest::collection::vec(heard(), 0..3),
+                answers in proptest::collection::vec(heard(), 0..12),
+                settlements in proptest::collection::vec(settlement(), 0..6),
+            ) {
+                let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+                let mut m = Resender::new(bounds(attempts), crate::random::Rng::from_seed([4; 32]));
+                if with_query {
+                    m = m.with_query(requests);
+                }
+                let records: Vec<AttemptRecord> =
+                    resumed.iter().map(|h| AttemptRecord::new(1, at, *h)).collect();
+                // Whether something may have been processed that no later query settled.
+                let mut unsettled = resumed.iter().any(|h| h.may_have_been_processed());
+                let mut proven_done = false;
+                let mut proven_not = false;
+                m = m.resume(records);
+                let mut now = Now::new(Instant::now(), at);
+                let (mut answers, mut settlements) = (answers.into_iter(), settlements.into_iter());
+                let verdict = loop {
+                    match m.poll(now) {
+                        ResendStep::Send { .. } => {
+                            let h = answers.next().unwrap_or(Heard::Unknown);
+                            unsettled |= h.may_have_been_processed();
+                            proven_done |= h == Heard::Done;
+                            proven_not = false;
+                            m.on_attempt(h, now);
+                        }
+                        ResendStep::Query => {
+                            let s = settlements.next().unwrap_or(Settlement::Unknown);
+                            match s {
+                                Settlement::Done => proven_done = true,
+                                Settlement::NotDone | Settlement::SendAgain => {
+                                    unsettled = false;
+                                    proven_not = true;
+                                }
+                                _ => {}
+                            }
+                            m.on_query(s);
+                        }
+                        ResendStep::WaitUntil(t) => now = now.plus(t - now.instant),
+                        ResendStep::Finished(v) => break v,
+                        other => panic!("{other:?}"),
+                    }
+                };
+                match verdict {
+                    Verdict::NotProcessed => prop_assert!(
+                        !unsettled || proven_not,
+                        "not processed after a maybe-processed attempt without a query"
+                    ),
+                    Verdict::Done => prop_assert!(
+                        proven_done || resumed.contains(&Heard::Done),
+                        "done without a success or a query saying so"
+                    ),
+                    _ => {}
+                }
+            }
+        }
+    }
 }
