@@ -61,6 +61,49 @@ enum Last {
 ///
 /// [`Revocation::resume`] continues after a restart from the recorded attempts
 /// ([`Revocation::records`]) and, optionally, the stored signed request.
+///
+/// ```
+/// use std::time::{Duration, Instant, UNIX_EPOCH};
+/// use wechatpay_direct::{
+///     interpret_reverse_response, Heard, MerchantMode, Nonce, Now, OrderRef, RetryPolicy,
+///     ReverseRequest, Revocation, RevokeStep, Rng, RsaPrivateKey, SerialNo, Timestamp,
+///     VerificationKeys,
+/// };
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let pem = include_str!("../tests/fixtures/key-2048.pem");
+/// let now = Now::new(Instant::now(), UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// let mut revocation = Revocation::new(&RetryPolicy::default(), Rng::from_seed([7; 32]));
+/// assert!(matches!(revocation.poll(now), RevokeStep::Sign));
+/// let signed = ReverseRequest::new(
+///     OrderRef::out_trade_no("ORDER-1")?,
+///     MerchantMode::common("1900000109")?,
+/// )
+/// .sign(
+///     &SerialNo::new("5B2FA0C1D2E3F40516273849ABCDEF0123456789")?,
+///     &RsaPrivateKey::from_pem(pem)?,
+///     Timestamp::from_unix_secs(1_700_000_000)?,
+///     &Nonce::new("5K8264ILTKCH16CQ2502SI8ZNMTM67VS")?,
+/// )?;
+/// revocation.signed(signed);
+/// assert!(matches!(revocation.poll(now), RevokeStep::Send(_)));
+/// // Journal `revocation.records()` here: the attempt in flight has heard nothing yet.
+/// assert_eq!(revocation.records()[0].heard(), Heard::Nothing);
+///
+/// // WeChat Pay answers SYSTEM_ERROR: the order query comes next, not a resend.
+/// let answer = interpret_reverse_response(
+///     http::StatusCode::INTERNAL_SERVER_ERROR,
+///     &http::HeaderMap::new(),
+///     br#"{"code":"SYSTEM_ERROR","message":"busy"}"#,
+///     Timestamp::from_unix_secs(1_700_000_001)?,
+///     &VerificationKeys::new(),
+/// );
+/// revocation.on_revoke(answer, now);
+/// assert!(matches!(revocation.poll(now), RevokeStep::Query));
+/// assert!(revocation.may_have_been_processed());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Revocation {
     machine: Resender,
