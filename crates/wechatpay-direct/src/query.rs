@@ -249,6 +249,27 @@ impl QueryError {
             _ => None,
         }
     }
+
+    /// The HTTP status, when a response was received.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Api(e) => Some(e.status),
+            Self::Unverified { status, .. }
+            | Self::Malformed { status, .. }
+            | Self::UnexpectedResponse { status, .. } => Some(*status),
+            Self::RetriesExhausted { last, .. } => last.http_status(),
+            _ => None,
+        }
+    }
+
+    /// The `Request-ID` WeChat Pay gave the answer, when one was received.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Api(e) => e.request_id.as_deref(),
+            Self::RetriesExhausted { last, .. } => last.request_id(),
+            _ => None,
+        }
+    }
 }
 
 /// Interprets an order-query response. Never panics, whatever the input.

@@ -798,6 +798,18 @@ impl ReverseError {
             _ => None,
         }
     }
+
+    /// The `Request-ID` WeChat Pay gave the answer, when one was received (quote it to
+    /// WeChat Pay support).
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Api(e) => e.request_id.as_deref(),
+            Self::RetriesExhausted { last, .. } | Self::AfterAmbiguousAttempt { last, .. } => {
+                last.request_id()
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Why a 2xx answer is only "maybe revoked".
@@ -1064,6 +1076,40 @@ mod tests {
         assert_eq!(d.value.as_deref(), Some("1346177081915535577"));
         assert_eq!(d.issue.as_deref(), Some("bad"));
         assert_eq!(d.location.as_deref(), Some("body"));
+    }
+
+    #[test]
+    fn errors_carry_status_and_request_id() {
+        let mut headers = HeaderMap::new();
+        headers.insert("request-id", HeaderValue::from_static("08F4A2B1-REQ"));
+        let err = interpret_reverse_response(
+            StatusCode::FORBIDDEN,
+            &headers,
+            br#"{"code":"REVERSE_EXPIRE","message":"too late"}"#,
+            ts(1_700_000_000),
+            &VerificationKeys::new(),
+        )
+        .unwrap_err();
+        assert_eq!(err.request_id(), Some("08F4A2B1-REQ"));
+        assert_eq!(err.http_status(), Some(403));
+        let wrapped = ReverseError::AfterAmbiguousAttempt {
+            attempts: 2,
+            last: Box::new(err),
+        };
+        assert_eq!(wrapped.request_id(), Some("08F4A2B1-REQ"));
+        let q = crate::query::interpret_query_response(
+            StatusCode::NOT_FOUND,
+            &headers,
+            br#"{"code":"ORDER_NOT_EXIST","message":"no such order"}"#,
+            ts(1_700_000_000),
+            &VerificationKeys::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (q.http_status(), q.request_id()),
+            (Some(404), Some("08F4A2B1-REQ"))
+        );
+        assert!(q.is_order_not_found());
     }
 
     #[test]
