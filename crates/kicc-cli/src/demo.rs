@@ -514,15 +514,16 @@ async fn wechatpay_global(ctx: &Ctx, row: &mut Row, base_url: &str) -> Result<()
     let mut keys = VerificationKeys::new();
     keys.add_certificate_pem(kicc_sandbox::SANDBOX_PLATFORM_CERTIFICATE_PEM)
         .map_err(|e| text(&e))?;
-    let config = MerchantConfig {
-        mode: MerchantMode::common(kicc_sandbox::DEFAULT_WECHATPAY_MCHID).map_err(|e| text(&e))?,
-        serial_no: SerialNo::new(kicc_sandbox::SANDBOX_MERCHANT_SERIAL_NO).map_err(|e| text(&e))?,
-        private_key: Arc::new(
+    let config = MerchantConfig::builder()
+        .mode(MerchantMode::common(kicc_sandbox::DEFAULT_WECHATPAY_MCHID).map_err(|e| text(&e))?)
+        .serial_no(SerialNo::new(kicc_sandbox::SANDBOX_MERCHANT_SERIAL_NO).map_err(|e| text(&e))?)
+        .private_key(Arc::new(
             RsaPrivateKey::from_pem(kicc_sandbox::SANDBOX_MERCHANT_PRIVATE_KEY_PEM)
                 .map_err(|e| text(&e))?,
-        ),
-        verification_keys: keys,
-    };
+        ))
+        .verification_keys(keys)
+        .build()
+        .map_err(|e| text(&e))?;
     let client = ReverseClient::new(ctx.transport.clone(), config)
         .with_base_urls(WxBaseUrl::new(base_url).map_err(|e| text(&e))?, None);
     let call = ReverseCall::new(

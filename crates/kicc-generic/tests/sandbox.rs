@@ -233,17 +233,18 @@ async fn declines_and_unprocessed_requests_are_certain() {
         MallId::new("T0000001").unwrap(),
         SecretKey::new("x").unwrap(),
     );
-    let c = GenericClient::with_transport(merchant, HyperTransport::new().unwrap()).with_retry_policy(
-        RetryPolicy::builder()
-            .max_attempts(2)
-            .initial_backoff(Duration::from_millis(10))
-            .max_backoff(Duration::from_millis(10))
-            .deadline(Duration::from_secs(5))
-            .processing_bound(Duration::from_secs(1))
-            .lookup_not_found_code("R001")
-            .build()
-            .unwrap(),
-    );
+    let c = GenericClient::with_transport(merchant, HyperTransport::new().unwrap())
+        .with_retry_policy(
+            RetryPolicy::builder()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(10))
+                .deadline(Duration::from_secs(5))
+                .processing_bound(Duration::from_secs(1))
+                .lookup_not_found_code("R001")
+                .build()
+                .unwrap(),
+        );
     let err = c
         .cancel(&CancelRequest::full(pg("P1")).unwrap())
         .await
