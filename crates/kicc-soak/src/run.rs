@@ -39,7 +39,9 @@ pub(crate) struct Worker {
     pub(crate) sandbox: SandboxHandle,
     /// The clients' transport: the short per-attempt timeout.
     transport: HyperTransport,
-    /// For the admin look at the faults and the calls that use them up.
+    /// For the admin look at the faults and the calls that use them up, and for the clean
+    /// cancels a scenario starts from: they are setup, not under test, so a loaded machine
+    /// must not turn them into timeouts (10 s per attempt).
     admin: HyperTransport,
     merchant: Merchant,
     timing: Timing,
@@ -312,7 +314,8 @@ impl Worker {
         Ok(result)
     }
 
-    /// A cancel made before the scenario's request, with no fault waiting.
+    /// A cancel made before the scenario's request, with no fault waiting, over the patient
+    /// admin transport.
     async fn clean_cancel(
         &self,
         method: Method,
@@ -333,7 +336,7 @@ impl Worker {
                 };
                 let client = kicc_generic::GenericClient::with_transport(
                     self.merchant.clone(),
-                    self.transport.clone(),
+                    self.admin.clone(),
                 )
                 .with_retry_policy(self.policy(1, false)?);
                 client.cancel_with_key(&req, key).await.map(|_| ())
@@ -341,7 +344,11 @@ impl Worker {
             Method::Wechat => {
                 let req = wallet_request::<kicc_wechat::WeChat>(pg, cur, amount)?
                     .notify_url(self.notify_url.clone());
-                let client = self.wechat(1)?;
+                let client = kicc_wechat::WechatClient::with_transport(
+                    self.merchant.clone(),
+                    self.admin.clone(),
+                )
+                .with_retry_policy(self.policy(1, false)?);
                 let msg = req.message(&self.merchant, key, SystemTime::now());
                 let accepted = client.send(&msg).await?;
                 client
@@ -355,7 +362,11 @@ impl Worker {
             }
             _ => {
                 let req = wallet_request::<kicc_alipay::Alipay>(pg, cur, amount)?;
-                self.alipay(1)?.cancel_with_key(&req, key).await.map(|_| ())
+                kicc_alipay::AlipayClient::with_transport(self.merchant.clone(), self.admin.clone())
+                    .with_retry_policy(self.policy(1, false)?)
+                    .cancel_with_key(&req, key)
+                    .await
+                    .map(|_| ())
             }
         }
     }
