@@ -218,3 +218,69 @@ where
         cancellation.on_delivery(delivery, now());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ConnectError, ConnectErrorKind, IoError, IoErrorKind, RefusedError, RefusedKind};
+
+    /// The one mapping from transport failures to "not delivered" / "unknown" that every
+    /// driver (this one, kicc-ledger's, wechatpay-direct's classification) relies on.
+    #[test]
+    fn only_connect_and_refused_are_never_delivered_whatever_their_kind() {
+        let cause = || std::io::Error::other("cause");
+        let mut not_delivered = vec![];
+        for kind in [
+            ConnectErrorKind::Dns,
+            ConnectErrorKind::Refused,
+            ConnectErrorKind::Timeout,
+            ConnectErrorKind::Tls,
+            ConnectErrorKind::LocalAddress,
+            ConnectErrorKind::ProxyUnreachable,
+            ConnectErrorKind::ProxyAuthentication,
+            ConnectErrorKind::ProxyRejected,
+            ConnectErrorKind::Other,
+        ] {
+            not_delivered.push(TransportError::Connect(
+                ConnectError::new(kind, "x").with_source(cause()),
+            ));
+        }
+        for kind in [
+            RefusedKind::PlainHttp,
+            RefusedKind::InvalidUri,
+            RefusedKind::NoRuntime,
+            RefusedKind::InvalidRequest,
+            RefusedKind::Other,
+        ] {
+            not_delivered.push(TransportError::Refused(
+                RefusedError::new(kind, "x").with_source(cause()),
+            ));
+        }
+        for e in &not_delivered {
+            assert!(never_delivered(e), "{e:?}");
+            assert!(!e.may_have_reached_server(), "{e:?}");
+            assert!(!e.is_timeout(), "{e:?}");
+        }
+
+        let mut unknown = vec![TransportError::Timeout(std::time::Duration::from_secs(30))];
+        for kind in [
+            IoErrorKind::ConnectionLost,
+            IoErrorKind::MalformedResponse,
+            IoErrorKind::ResponseTooLarge,
+            IoErrorKind::Other,
+        ] {
+            unknown.push(TransportError::Io(
+                IoError::new(kind, "x").with_source(cause()),
+            ));
+        }
+        for e in &unknown {
+            assert!(!never_delivered(e), "{e:?}");
+            assert!(e.may_have_reached_server(), "{e:?}");
+            assert_eq!(
+                e.is_timeout(),
+                matches!(e, TransportError::Timeout(_)),
+                "{e:?}"
+            );
+        }
+    }
+}

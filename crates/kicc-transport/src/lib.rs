@@ -43,8 +43,9 @@
 //! # Writing your own transport
 //!
 //! Any HTTP stack fits in a few lines: send the request once, return the whole
-//! response, and report failures honestly (`Connect` only if nothing can have
-//! been sent). Wrapping another transport works the same way, for example to
+//! response, and report failures honestly (`Connect` or `Refused` only if nothing
+//! can have been sent), keeping your stack's error as the cause, e.g.
+//! `TransportError::Io(IoError::new(IoErrorKind::ConnectionLost, "reading the answer").with_source(err))`. Wrapping another transport works the same way, for example to
 //! add a header to every request:
 //!
 //! ```
