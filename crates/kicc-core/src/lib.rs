@@ -70,7 +70,8 @@
 //! breaking change: match them with a wildcard arm, and read their fields rather than
 //! building them. Two enums stay exhaustive on purpose: [`Action`](retry::Action) (a driver
 //! must do every action) and [`Resend`](retry::Resend) (every channel must rebuild its request
-//! for each kind); a new variant there should fail to compile. Small value types built by a
+//! for each kind); a new variant there should fail to compile. So does the input struct
+//! [`Expected`](retry::Expected), which every channel fills in. Small value types built by a
 //! checking constructor need no attribute: they cannot be built literally anyway.
 //!
 //! **Errors say what to do next and keep their cause.** [`Error`] is split by the caller's
