@@ -9,7 +9,7 @@ use kicc_transport::Transport;
 #[cfg(feature = "transport")]
 use kicc_transport::{ConfigError, HyperTransport};
 
-use crate::{CancelRequest, ReviseRequest, ReviseResponse};
+use crate::api::{CancelRequest, ReviseRequest, ReviseResponse};
 
 // One definition, two generic headers: with the feature `transport` the transport
 // defaults to `HyperTransport`; with `client` alone there is no hyper to default to.
@@ -55,15 +55,25 @@ impl<T: Transport> AlipayClient<T> {
         }
     }
 
-    /// Sets the retry bounds (default: [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+    /// The same client with these retry bounds (default: [`RetryPolicy::default`]).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
+    }
+
+    /// The retry bounds each request runs under.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// The merchant.
     pub fn merchant(&self) -> &Merchant {
         &self.merchant
+    }
+
+    /// The transport requests go through.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// Cancels with a newly generated idempotency key, dated now.
@@ -87,10 +97,7 @@ impl<T: Transport> AlipayClient<T> {
     /// learned its outcome.
     pub async fn send(&self, message: &ReviseRequest) -> Result<ReviseResponse, Error> {
         let exchange = message.exchange(&self.merchant)?;
-        let labels = CancelLabels {
-            channel: "alipay",
-            pg_cno: message.head().pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("alipay", message.head().pg_cno().as_str());
         execute(&self.transport, exchange, self.retry.clone(), labels).await
     }
 
@@ -100,10 +107,7 @@ impl<T: Transport> AlipayClient<T> {
     /// [`Error::Ambiguous`], never "did not happen".
     pub async fn resume(&self, message: &ReviseRequest) -> Result<ReviseResponse, Error> {
         let exchange = message.exchange(&self.merchant)?;
-        let labels = CancelLabels {
-            channel: "alipay",
-            pg_cno: message.head().pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("alipay", message.head().pg_cno().as_str());
         let sent = vec![kicc_core::retry::SentAttempt::new(
             message.head().shop_transaction_id().clone(),
             message.head().cancel_req_date(),

@@ -28,7 +28,7 @@ fn merchant(sb: &SandboxHandle) -> Merchant {
 }
 
 fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> AlipayClient<T> {
-    AlipayClient::with_transport(merchant(sb), transport).retry_policy(
+    AlipayClient::with_transport(merchant(sb), transport).with_retry_policy(
         RetryPolicy::builder()
             .max_attempts(4)
             .initial_backoff(Duration::from_millis(20))
@@ -70,9 +70,19 @@ async fn full_cancel_in_krw() {
         ("TS02", 0)
     );
     // Cancelling again is declined by the gateway: the cancel certainly did not happen twice.
-    let err = c.cancel(&req).await.unwrap_err();
-    assert!(
-        matches!(err, Error::Declined(ref g) if g.res_cd == "P002"),
+    // The error names the request it answers (its key: KICC's request id) and the HTTP status.
+    let key = ShopTransactionId::new("K-SECOND-CANCEL-0001").unwrap();
+    let err = c.cancel_with_key(&req, key).await.unwrap_err();
+    let gateway = err
+        .gateway()
+        .expect("a decline carries the gateway's answer");
+    assert_eq!(
+        (
+            gateway.res_cd.as_str(),
+            gateway.http_status,
+            gateway.shop_transaction_id.as_str()
+        ),
+        ("P002", 200, "K-SECOND-CANCEL-0001"),
         "{err:?}"
     );
     assert!(err.certainly_not_cancelled());

@@ -107,7 +107,7 @@ pub fn transport(global: &Global) -> Result<HyperTransport, Failure> {
         let pem = std::fs::read(path).map_err(|e| {
             Failure::invalid(format!("root-cert: cannot read {}: {e}", path.display()))
         })?;
-        builder = builder.with_extra_root_certificates(pem);
+        builder = builder.add_root_certificates(pem);
     }
     if let Some(proxy) = &global.proxy {
         builder = builder.proxy(proxy.0.clone());

@@ -190,7 +190,7 @@ async fn state_note(ctx: &Ctx, row: &mut Row, pg_cno: &str) -> Result<PaymentVie
 
 fn generic_client(ctx: &Ctx) -> kicc_generic::GenericClient<Shared> {
     kicc_generic::GenericClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-        .retry_policy(ctx.retry.clone())
+        .with_retry_policy(ctx.retry.clone())
 }
 
 /// Cancels `amount` won of card payment `pg` (all of it when `None`) and checks that both the
@@ -354,7 +354,7 @@ async fn alipay_usd(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
     let before = ctx.transport.attempts().len();
     let client =
         kicc_alipay::AlipayClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-            .retry_policy(ctx.retry.clone());
+            .with_retry_policy(ctx.retry.clone());
     let r = client
         .cancel(&request)
         .await
@@ -415,7 +415,7 @@ async fn wechat(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
         .notify_url(kicc_core::NotifyUrl::new(ctx.notify_url.as_str()).map_err(|e| e.to_string())?);
     let client =
         kicc_wechat::WechatClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-            .retry_policy(ctx.retry.clone());
+            .with_retry_policy(ctx.retry.clone());
     let accepted = client
         .cancel(&request)
         .await
@@ -424,13 +424,12 @@ async fn wechat(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
         "accepted at once: cancelPgCno {} (accepted, not done yet)",
         accepted.cancel_pg_cno
     ));
-    let policy = WaitPolicy {
+    let policy = WaitPolicy::default()
         // Long enough that the webhook, not a scheduled query, triggers the confirmation.
-        first_query_after: Duration::from_secs(5),
-        query_interval: Duration::from_millis(250),
-        max_wait: Duration::from_secs(10),
-        confirm_notice: true,
-    };
+        .with_first_query_after(Duration::from_secs(5))
+        .with_query_interval(Duration::from_millis(250))
+        .with_max_wait(Duration::from_secs(10))
+        .with_confirm_notice(true);
     let result = client
         .wait_for_result(&accepted, &ctx.inbox, policy)
         .await
@@ -515,15 +514,16 @@ async fn wechatpay_global(ctx: &Ctx, row: &mut Row, base_url: &str) -> Result<()
     let mut keys = VerificationKeys::new();
     keys.add_certificate_pem(kicc_sandbox::SANDBOX_PLATFORM_CERTIFICATE_PEM)
         .map_err(|e| text(&e))?;
-    let config = MerchantConfig {
-        mode: MerchantMode::common(kicc_sandbox::DEFAULT_WECHATPAY_MCHID).map_err(|e| text(&e))?,
-        serial_no: SerialNo::new(kicc_sandbox::SANDBOX_MERCHANT_SERIAL_NO).map_err(|e| text(&e))?,
-        private_key: Arc::new(
+    let config = MerchantConfig::builder()
+        .mode(MerchantMode::common(kicc_sandbox::DEFAULT_WECHATPAY_MCHID).map_err(|e| text(&e))?)
+        .serial_no(SerialNo::new(kicc_sandbox::SANDBOX_MERCHANT_SERIAL_NO).map_err(|e| text(&e))?)
+        .private_key(Arc::new(
             RsaPrivateKey::from_pem(kicc_sandbox::SANDBOX_MERCHANT_PRIVATE_KEY_PEM)
                 .map_err(|e| text(&e))?,
-        ),
-        verification_keys: keys,
-    };
+        ))
+        .verification_keys(keys)
+        .build()
+        .map_err(|e| text(&e))?;
     let client = ReverseClient::new(ctx.transport.clone(), config)
         .with_base_urls(WxBaseUrl::new(base_url).map_err(|e| text(&e))?, None);
     let call = ReverseCall::new(

@@ -375,7 +375,7 @@ async fn cancel_generic(global: &Global, args: &CancelArgs) -> Result<Report, Fa
     }
     let transport = Observed::new(creds::transport(global)?, progress_wanted());
     let client = kicc_generic::GenericClient::with_transport(merchant, transport)
-        .retry_policy(cancel_policy(global, args)?);
+        .with_retry_policy(cancel_policy(global, args)?);
     let outcome = if resumed.is_empty() {
         client.cancel_with_key(&request, key).await
     } else if args.refund_query {
@@ -430,7 +430,7 @@ async fn cancel_alipay(global: &Global, args: &CancelArgs) -> Result<Report, Fai
     }
     let transport = Observed::new(creds::transport(global)?, progress_wanted());
     let client = kicc_alipay::AlipayClient::with_transport(merchant, transport)
-        .retry_policy(cancel_policy(global, args)?);
+        .with_retry_policy(cancel_policy(global, args)?);
     let outcome = if resumed_date.is_some() {
         client.resume(&message).await
     } else {
@@ -467,7 +467,7 @@ async fn cancel_wechat(global: &Global, args: &CancelArgs) -> Result<Report, Fai
     let progress = progress_wanted();
     let transport = Observed::new(creds::transport(global)?, progress);
     let client = WechatClient::with_transport(merchant, transport)
-        .retry_policy(cancel_policy(global, args)?);
+        .with_retry_policy(cancel_policy(global, args)?);
     let outcome = if resumed_date.is_some() {
         client.resume(&message).await
     } else {
@@ -523,12 +523,11 @@ async fn wait_until_final<T: kicc_transport::Transport>(
     progress: bool,
 ) -> Result<kicc_wechat::CancelResult, Error> {
     let query = StatusQuery::from_text(&accepted.pg_cno, &accepted.cancel_pg_cno)?;
-    let policy = WaitPolicy {
-        first_query_after: Duration::from_secs(1).min(max_wait),
-        query_interval: Duration::from_secs(2),
-        max_wait,
-        confirm_notice: true,
-    };
+    let policy = WaitPolicy::default()
+        .with_first_query_after(Duration::from_secs(1).min(max_wait))
+        .with_query_interval(Duration::from_secs(2))
+        .with_max_wait(max_wait)
+        .with_confirm_notice(true);
     let started = Instant::now();
     let mut waiter = ResultWaiter::new(
         &accepted.pg_cno,
@@ -579,7 +578,7 @@ pub async fn status_wechat(global: &Global, args: &StatusArgs) -> Result<Report,
     }
     let transport = Observed::new(creds::transport(global)?, progress_wanted());
     let client = WechatClient::with_transport(merchant, transport)
-        .retry_policy(query_policy(args.max_attempts)?);
+        .with_retry_policy(query_policy(args.max_attempts)?);
     let found: FindResponse = client.status_keyed(&message).await?;
     let result = if found.cancel_failed() {
         "failed"

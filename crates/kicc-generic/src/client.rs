@@ -59,15 +59,25 @@ impl<T: Transport> GenericClient<T> {
         }
     }
 
-    /// Sets the retry bounds (default: [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+    /// The same client with these retry bounds (default: [`RetryPolicy::default`]).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
+    }
+
+    /// The retry bounds each request runs under.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// The merchant.
     pub fn merchant(&self) -> &Merchant {
         &self.merchant
+    }
+
+    /// The transport requests go through.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// Cancels with a newly generated idempotency key, dated now.
@@ -85,10 +95,7 @@ impl<T: Transport> GenericClient<T> {
     ) -> Result<ReviseResponse, Error> {
         let exchange =
             GenericExchange::new(&self.merchant, request.clone(), key, SystemTime::now())?;
-        let labels = CancelLabels {
-            channel: "generic",
-            pg_cno: request.pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("generic", request.pg_cno().as_str());
         execute(&self.transport, exchange, self.retry.clone(), labels).await
     }
 
@@ -104,10 +111,7 @@ impl<T: Transport> GenericClient<T> {
         let key = ShopTransactionId::generate(SystemTime::now(), &mut os_rng());
         let exchange =
             GenericExchange::new(&self.merchant, request.clone(), key, SystemTime::now())?;
-        let labels = CancelLabels {
-            channel: "generic",
-            pg_cno: request.pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("generic", request.pg_cno().as_str());
         resume(&self.transport, exchange, self.retry.clone(), sent, labels).await
     }
 
@@ -127,10 +131,7 @@ impl<T: Transport> GenericClient<T> {
             .build()?;
         let exchange =
             GenericExchange::refund_query(&self.merchant, request.clone(), key, SystemTime::now())?;
-        let labels = CancelLabels {
-            channel: "generic",
-            pg_cno: request.pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("generic", request.pg_cno().as_str());
         resume(&self.transport, exchange, policy, sent, labels).await
     }
 }

@@ -159,10 +159,10 @@ fn tax_and_basket_are_all_or_nothing() {
     let req = CancelRequest::partial(pg("P"), PaymentMethod::Card, amount(1100))
         .unwrap()
         .tax_info(TaxInfo::new(1000, 0, 100).unwrap())
-        .basket(BasketInfo {
-            product_pg_cno: ProductPgCno::new("PP1").unwrap(),
-            seller_id: SellerId::new("seller-1").unwrap(),
-        });
+        .basket(BasketInfo::new(
+            ProductPgCno::new("PP1").unwrap(),
+            SellerId::new("seller-1").unwrap(),
+        ));
     let msg = req.message(&merchant(), ShopTransactionId::new("K").unwrap(), at(0));
     let v: serde_json::Value = serde_json::from_slice(&msg.to_json()).unwrap();
     assert_eq!(
@@ -184,6 +184,12 @@ fn tax_and_basket_are_all_or_nothing() {
     no_basket.as_object_mut().unwrap().remove("basketInfo");
     assert!(ReviseRequest::from_json(no_basket.to_string().as_bytes()).is_err());
     assert!(TaxInfo::new(Amount::MAX + 1, 0, 0).is_err());
+    // Reading a message applies TaxInfo::new's check too: an amount over Amount::MAX is
+    // refused, naming the field.
+    let mut huge_tax = v.clone();
+    huge_tax["taxInfo"]["vatAmount"] = serde_json::json!(Amount::MAX + 1);
+    let e = ReviseRequest::from_json(huge_tax.to_string().as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("taxInfo.vatAmount"), "{e}");
 }
 
 #[test]

@@ -36,7 +36,7 @@ fn client(sb: &SandboxHandle, clock_skew: Duration) -> GenericClient<HyperTransp
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    GenericClient::with_transport(merchant, transport).retry_policy(
+    GenericClient::with_transport(merchant, transport).with_retry_policy(
         RetryPolicy::builder()
             .initial_backoff(Duration::from_millis(10))
             .max_backoff(Duration::from_millis(20))

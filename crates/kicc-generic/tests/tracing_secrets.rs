@@ -63,7 +63,7 @@ async fn nothing_secret_is_traced() {
     );
     let secret = merchant.secret_key().clone();
     let client = GenericClient::with_transport(merchant, HyperTransport::new().unwrap())
-        .retry_policy(
+        .with_retry_policy(
             RetryPolicy::builder()
                 .initial_backoff(Duration::from_millis(10))
                 .max_backoff(Duration::from_millis(20))

@@ -751,12 +751,11 @@ impl<S: Store, T: Transport> Ledger<S, T> {
     ) -> Result<Intent, ExecError> {
         let pg_cno = run.intent.spec.pg_cno().to_owned();
         let key = run.intent.last_key().unwrap_or_default().to_owned();
-        let policy = WaitPolicy {
-            first_query_after: Duration::ZERO,
-            query_interval: self.config.query_interval,
-            max_wait: self.config.wait,
-            confirm_notice: true,
-        };
+        let policy = WaitPolicy::default()
+            .with_first_query_after(Duration::ZERO)
+            .with_query_interval(self.config.query_interval)
+            .with_max_wait(self.config.wait)
+            .with_confirm_notice(true);
         let query = match StatusQuery::from_text(&pg_cno, &cancel_pg_cno) {
             Ok(q) => q,
             Err(e) => {
@@ -818,10 +817,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             .message(&self.merchant, key)
             .exchange(&self.merchant)?;
         let policy = self.config.policy.to_builder().max_attempts(2).build()?;
-        let labels = kicc_transport::driver::CancelLabels {
-            channel: "wechat-find",
-            pg_cno,
-        };
+        let labels = kicc_transport::driver::CancelLabels::new("wechat-find", pg_cno);
         let transport = TimeoutTransport {
             inner: &self.transport,
             timeout: self.config.attempt_timeout,

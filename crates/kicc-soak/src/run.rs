@@ -110,12 +110,11 @@ impl Worker {
     }
 
     fn wait_policy(&self, max_wait: Duration) -> WaitPolicy {
-        WaitPolicy {
-            first_query_after: self.timing.webhook_delay.saturating_mul(2),
-            query_interval: self.timing.webhook_delay,
-            max_wait,
-            confirm_notice: true,
-        }
+        WaitPolicy::default()
+            .with_first_query_after(self.timing.webhook_delay.saturating_mul(2))
+            .with_query_interval(self.timing.webhook_delay)
+            .with_max_wait(max_wait)
+            .with_confirm_notice(true)
     }
 
     fn generic(&self, s: &Scenario) -> Result<kicc_generic::GenericClient, FieldError> {
@@ -123,7 +122,7 @@ impl Worker {
             self.merchant.clone(),
             self.transport.clone(),
         )
-        .retry_policy(self.policy(s.max_attempts, s.refund_query_on_resend)?))
+        .with_retry_policy(self.policy(s.max_attempts, s.refund_query_on_resend)?))
     }
 
     fn alipay(&self, max_attempts: u32) -> Result<kicc_alipay::AlipayClient, FieldError> {
@@ -132,7 +131,7 @@ impl Worker {
                 self.merchant.clone(),
                 self.transport.clone(),
             )
-            .retry_policy(self.policy(max_attempts, false)?),
+            .with_retry_policy(self.policy(max_attempts, false)?),
         )
     }
 
@@ -142,7 +141,7 @@ impl Worker {
                 self.merchant.clone(),
                 self.transport.clone(),
             )
-            .retry_policy(self.policy(max_attempts, false)?),
+            .with_retry_policy(self.policy(max_attempts, false)?),
         )
     }
 
@@ -336,7 +335,7 @@ impl Worker {
                     self.merchant.clone(),
                     self.transport.clone(),
                 )
-                .retry_policy(self.policy(1, false)?);
+                .with_retry_policy(self.policy(1, false)?);
                 client.cancel_with_key(&req, key).await.map(|_| ())
             }
             Method::Wechat => {
@@ -743,6 +742,8 @@ fn source_name(source: kicc_wechat::ResultSource) -> &'static str {
     match source {
         kicc_wechat::ResultSource::Notice => "notice",
         kicc_wechat::ResultSource::StatusQuery => "status_query",
+        // ResultSource is #[non_exhaustive]: a source added later is reported as "other".
+        _ => "other",
     }
 }
 

@@ -141,10 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             key: ShopTransactionId::new(format!("DEMO{n}"))?,
         };
         let transport = Scripted(Mutex::new(script.into()));
-        let labels = CancelLabels {
-            channel: "alipay",
-            pg_cno: "demo",
-        };
+        let labels = CancelLabels::new("alipay", "demo");
         let outcome = execute(&transport, exchange, policy.clone(), labels).await;
         eprintln!("cancel {n}: {outcome:?}");
     }

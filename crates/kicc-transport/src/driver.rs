@@ -16,7 +16,8 @@ use kicc_core::wire::Envelope;
 use kicc_core::{Error, Rng};
 use tracing::Instrument;
 
-use crate::seam::{Transport, TransportError};
+use crate::error::TransportError;
+use crate::seam::Transport;
 
 /// The current time on both clocks.
 pub fn now() -> Now {
@@ -49,13 +50,22 @@ pub fn never_delivered(error: &TransportError) -> bool {
     )
 }
 
-/// What the caller knows about a cancel, for the `kicc.cancel` span.
+/// What the caller knows about a cancel, for the `kicc.cancel` span and the metrics'
+/// `channel` label. Build it with [`CancelLabels::new`]; more labels may be added.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct CancelLabels<'a> {
     /// `generic`, `alipay`, `wechat`, `wechat-find`, ...
     pub channel: &'static str,
     /// The payment.
     pub pg_cno: &'a str,
+}
+
+impl<'a> CancelLabels<'a> {
+    /// The labels of a cancel of payment `pg_cno` through `channel`.
+    pub fn new(channel: &'static str, pg_cno: &'a str) -> Self {
+        CancelLabels { channel, pg_cno }
+    }
 }
 
 /// Runs `exchange` with retries under `policy` over `transport` until it finishes.

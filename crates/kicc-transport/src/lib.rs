@@ -10,7 +10,9 @@
 //! [`TransportError`], whose one question that matters for money is
 //! [`TransportError::may_have_reached_server`]: after `Connect` or `Refused`
 //! the cancel certainly did not happen; after `Timeout` or `Io` it may have,
-//! so the caller must query before acting.
+//! so the caller must query before acting. Each variant's payload says which
+//! step failed ([`ConnectErrorKind`], [`RefusedKind`], [`IoErrorKind`]) and keeps
+//! the underlying io, hyper or rustls error as `source()`.
 //!
 //! # The default client
 //!
@@ -83,13 +85,15 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+mod error;
 mod recording;
 mod seam;
 
-pub use recording::RecordingTransport;
-pub use seam::{
-    ConnectError, ConnectErrorKind, HttpRequest, HttpResponse, Transport, TransportError,
+pub use error::{
+    ConnectError, ConnectErrorKind, IoError, IoErrorKind, RefusedError, RefusedKind, TransportError,
 };
+pub use recording::RecordingTransport;
+pub use seam::{HttpRequest, HttpResponse, Transport};
 
 #[cfg(feature = "driver")]
 #[cfg_attr(docsrs, doc(cfg(feature = "driver")))]
@@ -107,3 +111,8 @@ pub use hyper_client::{
     DEFAULT_MAX_RESPONSE_BODY_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST,
     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
 };
+
+// The README's examples, compiled with the doc tests so they cannot rot.
+#[cfg(all(doctest, feature = "hyper-client"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, StatusCode, Version};
 use kicc_transport::{
-    ConfigError, HttpRequest, HyperTransport, Transport, TransportError, DEFAULT_USER_AGENT,
+    ConfigError, HttpRequest, HyperTransport, IoErrorKind, RefusedKind, Transport, TransportError,
+    DEFAULT_USER_AGENT,
 };
 use support::{closed_port, echo_server, raw_server, Misbehaviour, TestPki};
 
@@ -121,7 +122,7 @@ async fn tls_negotiates_h2_by_alpn_with_an_extra_root() {
     let server = echo_server(Some(pki.server_config(&[b"h2", b"http/1.1"]))).await;
     // Extra root on top of Mozilla's: the sandbox case.
     let transport = HyperTransport::builder()
-        .with_extra_root_certificates(&pki.ca_pem)
+        .add_root_certificates(&pki.ca_pem)
         .build()
         .expect("transport with extra root");
 
@@ -144,7 +145,7 @@ async fn tls_falls_back_to_http11_when_the_server_offers_only_that() {
     let pki = TestPki::new();
     let server = echo_server(Some(pki.server_config(&[b"http/1.1"]))).await;
     let transport = HyperTransport::builder()
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport trusting only the test root");
 
@@ -165,7 +166,7 @@ async fn untrusted_certificate_is_connect_and_nothing_is_sent() {
     let server = echo_server(Some(server_pki.server_config(&[b"h2", b"http/1.1"]))).await;
 
     let trusts_other_root = HyperTransport::builder()
-        .with_root_certificates_only(&other_pki.ca_pem)
+        .root_certificates_only(&other_pki.ca_pem)
         .build()
         .expect("transport");
     let default_roots = HyperTransport::new().expect("transport");
@@ -275,10 +276,18 @@ async fn connection_closed_after_the_request_is_io() {
         .expect_err("the server hangs up");
 
     assert!(
-        matches!(err, TransportError::Io(_)),
-        "expected Io, got {err:?}"
+        matches!(&err, TransportError::Io(e) if e.kind() == IoErrorKind::ConnectionLost),
+        "expected Io(ConnectionLost), got {err:?}"
     );
     assert!(err.may_have_reached_server());
+    // hyper's own error is kept as the cause, for logs and for callers that inspect it.
+    let mut cause = std::error::Error::source(&err);
+    let mut found_hyper = false;
+    while let Some(e) = cause {
+        found_hyper |= e.is::<hyper::Error>();
+        cause = e.source();
+    }
+    assert!(found_hyper, "hyper::Error in the source chain of {err:?}");
     assert_eq!(server.requests_read(), 1, "the request did arrive");
 }
 
@@ -303,7 +312,8 @@ async fn response_body_is_bounded() {
             .await
             .expect_err("over the limit");
         assert!(
-            matches!(&err, TransportError::Io(msg) if msg.contains("exceeds the limit of 1024 bytes")),
+            matches!(&err, TransportError::Io(e) if e.kind() == IoErrorKind::ResponseTooLarge
+                && e.message().contains("exceeds the limit of 1024 bytes")),
             "{path}: {err:?}"
         );
         assert!(err.may_have_reached_server());
@@ -326,8 +336,9 @@ fn plain_http_to_a_remote_host_is_refused_without_any_network() {
         "http://10.0.0.1:8780/",
     ] {
         match poll_once_without_runtime(transport.send(post(url, b"secret-bearing body"))) {
-            Poll::Ready(Err(TransportError::Refused(msg))) => {
-                assert!(msg.contains("loopback"), "{url}: {msg}");
+            Poll::Ready(Err(TransportError::Refused(e))) => {
+                assert_eq!(e.kind(), RefusedKind::PlainHttp, "{url}");
+                assert!(e.message().contains("loopback"), "{url}: {e}");
             }
             other => panic!("{url}: expected an immediate Refused, got {other:?}"),
         }
@@ -340,12 +351,13 @@ fn relative_uri_and_missing_runtime_are_refused() {
     let transport = HyperTransport::new().expect("transport");
     assert!(matches!(
         poll_once_without_runtime(transport.send(get("/api/trades/revise"))),
-        Poll::Ready(Err(TransportError::Refused(_)))
+        Poll::Ready(Err(TransportError::Refused(e))) if e.kind() == RefusedKind::InvalidUri
     ));
     // A loopback URL passes the policy, then meets the missing runtime.
     assert!(matches!(
         poll_once_without_runtime(transport.send(get("http://127.0.0.1:9/"))),
-        Poll::Ready(Err(TransportError::Refused(msg))) if msg.contains("Tokio runtime")
+        Poll::Ready(Err(TransportError::Refused(e)))
+            if e.kind() == RefusedKind::NoRuntime && e.message().contains("Tokio runtime")
     ));
     assert_eq!(transport.connection_attempts(), 0);
 }
@@ -381,7 +393,7 @@ async fn sequential_requests_reuse_one_h2_connection() {
     let pki = TestPki::new();
     let server = echo_server(Some(pki.server_config(&[b"h2", b"http/1.1"]))).await;
     let transport = HyperTransport::builder()
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport");
     let clone = transport.clone();
@@ -450,25 +462,21 @@ fn invalid_settings_name_the_field_and_rule() {
 #[test]
 fn bad_root_certificates_are_rejected_at_build() {
     let no_cert = HyperTransport::builder()
-        .with_root_certificates_only(
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        )
+        .root_certificates_only("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
         .build()
         .unwrap_err();
     assert_eq!(no_cert, ConfigError::NoCertificateInPem { index: 0 });
 
     let pki = TestPki::new();
     let second_empty = HyperTransport::builder()
-        .with_extra_root_certificates(&pki.ca_pem)
-        .with_extra_root_certificates("not PEM at all")
+        .add_root_certificates(&pki.ca_pem)
+        .add_root_certificates("not PEM at all")
         .build()
         .unwrap_err();
     assert_eq!(second_empty, ConfigError::NoCertificateInPem { index: 1 });
 
     let garbage_der = HyperTransport::builder()
-        .with_extra_root_certificates(
-            "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n",
-        )
+        .add_root_certificates("-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n")
         .build()
         .unwrap_err();
     assert!(
@@ -477,9 +485,7 @@ fn bad_root_certificates_are_rejected_at_build() {
     );
 
     let bad_base64 = HyperTransport::builder()
-        .with_extra_root_certificates(
-            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
-        )
+        .add_root_certificates("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
         .build()
         .unwrap_err();
     assert!(
@@ -491,7 +497,7 @@ fn bad_root_certificates_are_rejected_at_build() {
     let other = TestPki::new();
     let both = format!("{}{}", pki.ca_pem, other.ca_pem);
     HyperTransport::builder()
-        .with_root_certificates_only(both)
+        .root_certificates_only(both)
         .build()
         .expect("two certificates in one PEM");
 }
@@ -499,7 +505,7 @@ fn bad_root_certificates_are_rejected_at_build() {
 #[test]
 fn debug_output_is_a_summary() {
     let pki = TestPki::new();
-    let config = HyperTransport::builder().with_extra_root_certificates(&pki.ca_pem);
+    let config = HyperTransport::builder().add_root_certificates(&pki.ca_pem);
     let text = format!("{config:?}");
     assert!(text.contains("extra_root_pem_count: 1"), "{text}");
     assert!(!text.contains("BEGIN CERTIFICATE"), "{text}");

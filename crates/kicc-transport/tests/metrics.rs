@@ -145,10 +145,7 @@ fn policy() -> RetryPolicy {
 }
 
 async fn cancel(transport: &Scripted) -> Result<Answer, Error> {
-    let labels = CancelLabels {
-        channel: "alipay",
-        pg_cno: PG_CNO,
-    };
+    let labels = CancelLabels::new("alipay", PG_CNO);
     execute(transport, Fake::new(), policy(), labels).await
 }
 
@@ -307,10 +304,7 @@ fn in_flight(look_before_drop: bool) -> Series {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
-        let cancel_labels = CancelLabels {
-            channel: "generic",
-            pg_cno: PG_CNO,
-        };
+        let cancel_labels = CancelLabels::new("generic", PG_CNO);
         let mut future = Box::pin(execute(&Never, Fake::new(), policy(), cancel_labels));
         let poll = future
             .as_mut()

@@ -9,13 +9,13 @@ use kicc_transport::Transport;
 #[cfg(feature = "transport")]
 use kicc_transport::{ConfigError, HyperTransport};
 
+use crate::api::{CancelRequest, ReviseRequest, ReviseResponse, WebhookInbox};
 use crate::status::{FindRequest, FindResponse, StatusQuery};
 use crate::wait::{CancelResult, ResultWaiter, WaitAction, WaitPolicy};
-use crate::WebhookInbox;
-use crate::{CancelRequest, ReviseRequest, ReviseResponse};
 
 /// A cancel KICC accepted; its result comes later ([`WechatClient::wait_for_result`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Accepted {
     /// The payment.
     pub pg_cno: String,
@@ -70,15 +70,25 @@ impl<T: Transport> WechatClient<T> {
         }
     }
 
-    /// Sets the retry bounds for each request (default: [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+    /// The same client with these retry bounds (default: [`RetryPolicy::default`]).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
+    }
+
+    /// The retry bounds each request runs under.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// The merchant.
     pub fn merchant(&self) -> &Merchant {
         &self.merchant
+    }
+
+    /// The transport requests go through.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// Submits a cancel with a newly generated key, dated now.
@@ -106,10 +116,7 @@ impl<T: Transport> WechatClient<T> {
         resumed: bool,
     ) -> Result<Accepted, Error> {
         let exchange = message.exchange(&self.merchant)?;
-        let labels = CancelLabels {
-            channel: "wechat",
-            pg_cno: message.head().pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("wechat", message.head().pg_cno().as_str());
         let response = if resumed {
             let sent = vec![kicc_core::retry::SentAttempt::new(
                 message.head().shop_transaction_id().clone(),
@@ -152,16 +159,13 @@ impl<T: Transport> WechatClient<T> {
     /// attempt only; resends get new keys).
     pub async fn status_keyed(&self, message: &FindRequest) -> Result<FindResponse, Error> {
         let exchange = message.exchange(&self.merchant)?;
-        let labels = CancelLabels {
-            channel: "wechat-find",
-            pg_cno: message.pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("wechat-find", message.pg_cno().as_str());
         execute(&self.transport, exchange, self.retry.clone(), labels).await
     }
 
     /// Waits for the final result of `accepted`: a notice in `inbox` (confirmed by a status
     /// query unless the policy says otherwise), or the status query after
-    /// `policy.first_query_after`; [`Error::Pending`] after `policy.max_wait`.
+    /// [`WaitPolicy::first_query_after`]; [`Error::Pending`] after [`WaitPolicy::max_wait`].
     pub async fn wait_for_result(
         &self,
         accepted: &Accepted,

@@ -175,9 +175,10 @@ impl Exchange for FindExchange<'_> {
     }
 }
 
-/// The status of one WeChat Pay cancellation.
+/// The status of one WeChat Pay cancellation. `#[non_exhaustive]`: KICC adds fields.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct FindResponse {
     /// `resCd`.
     pub res_cd: String,

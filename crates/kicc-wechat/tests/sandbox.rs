@@ -35,7 +35,7 @@ fn client(sb: &SandboxHandle) -> WechatClient {
         MallId::new(sb.mall_id()).unwrap(),
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     );
-    WechatClient::with_transport(merchant, HyperTransport::new().unwrap()).retry_policy(
+    WechatClient::with_transport(merchant, HyperTransport::new().unwrap()).with_retry_policy(
         RetryPolicy::builder()
             .initial_backoff(Duration::from_millis(20))
             .max_backoff(Duration::from_millis(50))
@@ -56,12 +56,11 @@ async fn webhook_receiver(inbox: Arc<WebhookInbox>) -> (NotifyUrl, tokio::task::
 }
 
 fn fast_wait() -> WaitPolicy {
-    WaitPolicy {
-        first_query_after: Duration::from_millis(300),
-        query_interval: Duration::from_millis(100),
-        max_wait: Duration::from_secs(10),
-        confirm_notice: true,
-    }
+    WaitPolicy::default()
+        .with_first_query_after(Duration::from_millis(300))
+        .with_query_interval(Duration::from_millis(100))
+        .with_max_wait(Duration::from_secs(10))
+        .with_confirm_notice(true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,10 +79,7 @@ async fn full_cancel_accepted_then_completed_by_webhook() {
         .wait_for_result(
             &accepted,
             &inbox,
-            WaitPolicy {
-                first_query_after: Duration::from_secs(8),
-                ..fast_wait()
-            },
+            fast_wait().with_first_query_after(Duration::from_secs(8)),
         )
         .await
         .unwrap();
@@ -175,12 +171,11 @@ async fn a_result_that_never_comes_is_pending_not_failed() {
         .wait_for_result(
             &accepted,
             &WebhookInbox::default(),
-            WaitPolicy {
-                first_query_after: Duration::from_millis(100),
-                query_interval: Duration::from_millis(100),
-                max_wait: Duration::from_millis(500),
-                confirm_notice: true,
-            },
+            WaitPolicy::default()
+                .with_first_query_after(Duration::from_millis(100))
+                .with_query_interval(Duration::from_millis(100))
+                .with_max_wait(Duration::from_millis(500))
+                .with_confirm_notice(true),
         )
         .await
         .unwrap_err();

@@ -12,20 +12,47 @@
 //!   holding platform certificates and WeChat Pay public keys), the
 //!   interpretation of the answer ([`interpret_reverse_response`] →
 //!   [`ReverseOutcome`] or [`ReverseError`] with its [`NextStep`]), the timing
-//!   rules ([`TimingChecks`]), the retry decision ([`retry::decide`]), and
-//!   server-side helpers for simulators ([`parse_authorization`],
+//!   rules ([`TimingChecks`]), the revoke settled by kicc-rs's one retry model
+//!   ([`Revocation`], [`RetryPolicy`]; see "Retries" below), and server-side helpers for simulators ([`parse_authorization`],
 //!   [`verify_request_signature`], [`sign_response`]). Time and randomness are
 //!   inputs here, never read inside.
 //!   The order query ([`QueryRequest`], [`interpret_query_response`] →
-//!   [`QueriedOrder`] with a typed [`TradeState`]), what to do after a revoke
-//!   ([`retry::after_revoke`], [`retry::after_query`] → [`Resolution`]), and
-//!   platform certificates ([`certificates_request`],
+//!   [`QueriedOrder`] with a typed [`TradeState`]), and platform certificates ([`certificates_request`],
 //!   [`interpret_certificates_response`], [`ApiV3Key`], [`CertificateManager`]).
 //! - **client** (feature `client`, on by default through `transport`): [`ReverseClient`] over
 //!   `kicc_transport::Transport`, signing once and retrying 5xx / timeouts /
 //!   connection failures with the identical bytes; on `SYSTEM_ERROR` or an
 //!   unknown outcome, [`ReverseClient::reverse_and_settle`] queries the order
-//!   and decides by its `trade_state`.
+//!   and decides by its `trade_state`; [`ReverseClient::resume_and_settle`]
+//!   continues a revoke from its recorded attempts after a restart.
+//!
+//! # Retries: one model with KICC
+//!
+//! This crate has no retry model of its own. It uses kicc-rs's one model in
+//! `kicc_core::retry` (this crate depends on `kicc-core` already, so a separate
+//! shared crate would only add a crate to publish): the same policy type for
+//! attempts, backoff and deadline ([`AttemptBounds`], inside [`RetryPolicy`]),
+//! the same backoff function with jitter, the same mapping of an attempt
+//! without an answer to "not delivered" or "maybe delivered"
+//! (kicc-transport's `driver::never_delivered`: a refused connection is not
+//! delivered and is resent, as for KICC), and the same sans-IO sequencing
+//! (`kicc_core::retry::Resender`, driven by [`Revocation`]). What is WeChat
+//! Pay's own is a parameter of that model, not a second model:
+//!
+//! - 5xx, timeouts, lost connections: the identical signed bytes again
+//!   (WeChat Pay: "retry with the original parameters");
+//! - `SYSTEM_ERROR` (and a 2xx that is not a verified 204): query the order,
+//!   never resend;
+//! - the order's `trade_state` settles the outcome: `REVOKED`/`CLOSED` done,
+//!   `SUCCESS`/`USERPAYING`/`NOTPAY` revoke again with a fresh signature (at most
+//!   [`RetryPolicy::max_revokes`]), `REFUND` refund instead, anything else unknown.
+//!
+//! Once an attempt may have been processed, "not revoked" is only reported when
+//! an order query proves it (DESIGN.md invariant 8). [`Revocation::resume`]
+//! continues from recorded attempts ([`AttemptRecord`]: request number, time
+//! sent, what was [`Heard`]) and the stored [`SignedRequest`]
+//! ([`SignedRequest::restore`]): a revoke that may have been processed is
+//! queried first, one never delivered is sent again.
 //!
 //! # Platform certificates
 //!
@@ -47,7 +74,7 @@
 //!   allows a rate-limited refresh when an answer names a serial it does not
 //!   hold, keeps old and new through a rotation, and never drops the last
 //!   valid certificate on a failed refresh or an expiry.
-//! - [`ReverseClient::with_certificate_manager`] makes revokes and queries use
+//! - [`ReverseClient::certificate_manager`] makes revokes and queries use
 //!   it: refreshed before a call when due, and once more (rate-limited) when an
 //!   answer names an unknown serial, then verified again.
 //!   [`ReverseClient::keep_certificates_fresh`] is a small driver to spawn for
@@ -130,8 +157,9 @@ mod ids;
 mod keys;
 mod pem;
 mod query;
-pub mod retry;
+mod retry;
 mod reverse;
+mod revocation;
 mod settle;
 mod sign;
 mod verify;
@@ -152,17 +180,20 @@ pub use ids::{
 pub use keys::{
     KeyError, KeyKind, RsaPrivateKey, RsaPublicKey, SecretPem, SignError, VerificationKeys,
 };
+pub use kicc_core::retry::{AttemptBounds, AttemptBoundsBuilder, AttemptRecord, Heard, Now};
+pub use kicc_core::Rng;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use kicc_transport;
 pub use pem::PemError;
 pub use query::{interpret_query_response, QueriedOrder, QueryError, QueryRequest, TradeState};
-pub use retry::{AfterRevoke, AttemptResult, QueryVerdict, RetryDecision, RetryPolicy};
+pub use retry::{RetryPolicy, RetryPolicyBuilder};
 pub use reverse::{
     interpret_reverse_response, ApiError, ApiErrorCode, ErrorDetail, MaybeRevokedReason, NextStep,
     ReverseCall, ReverseError, ReverseOutcome, ReverseRequest, SignedRequest, TimingChecks,
     TimingViolation, USER_AGENT,
 };
+pub use revocation::{Revocation, RevokeStep, MAX_RESEND_AGE};
 pub use settle::{Resolution, Settled};
 pub use sign::{
     parse_authorization, request_message, sign_request, verify_request_signature,

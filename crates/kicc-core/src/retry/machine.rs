@@ -499,14 +499,17 @@ impl<E: Exchange> Cancellation<E> {
                 self.state = State::LookingUp;
             }
             Decision::Retry(kind) => {
-                let delay = self.policy.backoff(self.attempts, &mut self.rng);
-                if self.attempts >= self.policy.max_attempts() || !self.in_time(now, delay) {
-                    self.stop();
-                } else {
-                    self.state = State::Backoff {
-                        until: now.instant.checked_add(delay).unwrap_or(now.instant),
-                        then: kind,
-                    };
+                // The one "may another attempt start, and when" rule (attempts, backoff,
+                // deadline), shared with WeChat Pay direct.
+                let started = self.started.unwrap_or(now.instant);
+                match self.policy.bounds().next_attempt(
+                    self.attempts,
+                    started,
+                    now.instant,
+                    &mut self.rng,
+                ) {
+                    Some(until) => self.state = State::Backoff { until, then: kind },
+                    None => self.stop(),
                 }
             }
         }
@@ -515,16 +518,7 @@ impl<E: Exchange> Cancellation<E> {
     /// Whether an attempt `delay` from `now` still starts within the deadline.
     fn in_time(&self, now: Now, delay: Duration) -> bool {
         let started = self.started.unwrap_or(now.instant);
-        match (
-            started.checked_add(self.policy.deadline()),
-            now.instant.checked_add(delay),
-        ) {
-            // A wait past the clock's end never ends.
-            (_, None) => false,
-            (Some(deadline), Some(next)) => next <= deadline,
-            // A deadline past the clock's end is no deadline.
-            (None, Some(_)) => true,
-        }
+        super::starts_in_time(started, self.policy.deadline(), now.instant, delay)
     }
 
     fn on_lookup(&mut self, record: usize, date: KoreaDate, delivery: Delivery<'_>) {

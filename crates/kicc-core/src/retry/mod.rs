@@ -55,11 +55,37 @@
 //! [`Cancellation::resume`] starts from recorded attempts ([`SentAttempt`]: key, Korea date,
 //! send time): a generic cancel looks them up before anything new is sent; a wallet cancel
 //! resends the stored identical message, and any decline is then ambiguous.
+//!
+//! # One retry model for KICC and WeChat Pay direct
+//!
+//! This module is protocol-neutral at its base, and `wechatpay-direct` uses it rather than a
+//! retry model of its own (it depends on `kicc-core` already; a separate crate would have been
+//! one more thing to publish for the same three ideas):
+//!
+//! - **one policy type** where the concepts coincide: [`AttemptBounds`] (attempts, backoff,
+//!   deadline); KICC's [`RetryPolicy`] adds KICC's facts on top ([`RetryPolicy::bounds`]),
+//!   WeChat Pay's policy adds how many revokes a settle may sign;
+//! - **one backoff function**, [`backoff_delay`], and one deadline rule, [`starts_in_time`];
+//! - **one mapping** of an attempt without an answer to "not delivered / maybe delivered":
+//!   [`Delivery::NotDelivered`] / [`Delivery::Unknown`], or [`Heard::NotDelivered`] /
+//!   [`Heard::Unknown`], decided by kicc-transport's `driver::never_delivered` for both
+//!   clients (a refused connection is "not delivered" and is resent in both);
+//! - **the same rules** on what an unknown outcome allows (invariant 8: never "not processed"
+//!   after a maybe-processed attempt unless a look-up or query proves it).
+//!
+//! What differs by protocol is a parameter of the model, not a second model: KICC's channels
+//! pick a [`RetryStyle`] (resend identically, or look up by key) and drive [`Cancellation`];
+//! WeChat Pay direct drives [`Resender`] with a status query: identical signed bytes on 5xx and
+//! timeouts ([`Heard::Unknown`]), `SYSTEM_ERROR` straight to the order query
+//! ([`Heard::QueryFirst`]), and the order's `trade_state` read as a [`Settlement`]. Both resume
+//! from recorded attempts ([`Cancellation::resume`], [`Resender::resume`]).
 
 mod attempt;
+mod bounds;
 mod exchange;
 mod machine;
 mod policy;
+mod resend;
 mod table;
 mod tie;
 
@@ -67,8 +93,10 @@ mod tie;
 mod tests;
 
 pub use attempt::SentAttempt;
+pub use bounds::{backoff_delay, starts_in_time, AttemptBounds, AttemptBoundsBuilder};
 pub use exchange::{Delivery, Describes, Exchange, Expected, Interpreted, Resend};
 pub use machine::{Action, Cancellation, InFlight};
 pub use policy::{Now, RetryPolicy, RetryPolicyBuilder};
+pub use resend::{AttemptRecord, Heard, ResendStep, Resender, Settlement, Verdict};
 pub(crate) use table::{decide, Decision, Observed, ResendKind};
 pub use tie::{tie, Tie};

@@ -147,13 +147,7 @@ impl RetryPolicy {
     /// The delay after attempt number `attempt` (1-based): half of the exponential step plus a
     /// random share of the other half, so many clients do not retry in lockstep.
     pub fn backoff(&self, attempt: u32, rng: &mut Rng) -> Duration {
-        let step = self
-            .initial_backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(self.max_backoff);
-        let half = step / 2;
-        let jitter_ms = rng.below_or_equal(u64::try_from(half.as_millis()).unwrap_or(u64::MAX));
-        half.saturating_add(Duration::from_millis(jitter_ms))
+        super::backoff_delay(self.initial_backoff, self.max_backoff, attempt, rng)
     }
 
     /// Whether `code` is one of [`RetryPolicy::lookup_not_found_codes`].
