@@ -51,10 +51,14 @@
 //! [`Delivery`](retry::Delivery), [`Now`](retry::Now), [`Resend`](retry::Resend), the tie
 //! rule ([`tie`](retry::tie), [`Tie`](retry::Tie)) and the resume API
 //! ([`Cancellation::resume`](retry::Cancellation::resume),
-//! [`SentAttempt`](retry::SentAttempt), [`InFlight`](retry::InFlight)).
+//! [`SentAttempt`](retry::SentAttempt), [`InFlight`](retry::InFlight)). So do the
+//! protocol-neutral pieces another provider's client shares (wechatpay-direct):
+//! [`AttemptBounds`](retry::AttemptBounds), [`backoff_delay`](retry::backoff_delay) and
+//! [`Resender`](retry::Resender).
 //!
 //! **Configuration through builders, values through constructors.** Settings that must hang
-//! together have private fields, a builder that checks them and getters:
+//! together have private fields, a builder that checks them and getters
+//! ([`RetryPolicy`](retry::RetryPolicy), [`AttemptBounds`](retry::AttemptBounds)):
 //! `RetryPolicy::builder().max_attempts(2).build()?` refuses 0 attempts, a maximum backoff
 //! below the initial one and `0000` as a "not found" code, with a [`FieldError`] naming the
 //! setting; [`RetryPolicy::to_builder`](retry::RetryPolicy::to_builder) changes an existing
@@ -70,7 +74,8 @@
 //! breaking change: match them with a wildcard arm, and read their fields rather than
 //! building them. Two enums stay exhaustive on purpose: [`Action`](retry::Action) (a driver
 //! must do every action) and [`Resend`](retry::Resend) (every channel must rebuild its request
-//! for each kind); a new variant there should fail to compile. Small value types built by a
+//! for each kind); a new variant there should fail to compile. So does the input struct
+//! [`Expected`](retry::Expected), which every channel fills in. Small value types built by a
 //! checking constructor need no attribute: they cannot be built literally anyway.
 //!
 //! **Errors say what to do next and keep their cause.** [`Error`] is split by the caller's

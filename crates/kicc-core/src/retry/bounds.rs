@@ -168,19 +168,6 @@ impl AttemptBoundsBuilder {
     }
 }
 
-impl super::RetryPolicy {
-    /// The attempts, backoff and deadline of this policy, as the protocol-neutral
-    /// [`AttemptBounds`] every retried request shares.
-    pub fn bounds(&self) -> AttemptBounds {
-        AttemptBounds {
-            max_attempts: self.max_attempts().max(1),
-            initial_backoff: self.initial_backoff(),
-            max_backoff: self.max_backoff(),
-            deadline: self.deadline(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,10 @@ pub enum Resend {
 }
 
 /// What an answer must say to be this request's (see [`tie`](super::tie)).
+///
+/// Built as a struct literal by each channel's [`Exchange::expected`], and deliberately
+/// exhaustive: a new thing an answer must echo has to be given by every channel, so adding a
+/// field should fail to compile there rather than default to "not checked".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expected<'a> {
     /// The payment this request cancels.

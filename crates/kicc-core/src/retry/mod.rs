@@ -74,7 +74,7 @@
 //!   after a maybe-processed attempt unless a look-up or query proves it).
 //!
 //! What differs by protocol is a parameter of the model, not a second model: KICC's channels
-//! pick a [`RetryStyle`] (resend identically, or look up by key) and drive [`Cancellation`];
+//! pick a [`RetryStyle`](crate::RetryStyle) (resend identically, or look up by key) and drive [`Cancellation`];
 //! WeChat Pay direct drives [`Resender`] with a status query: identical signed bytes on 5xx and
 //! timeouts ([`Heard::Unknown`]), `SYSTEM_ERROR` straight to the order query
 //! ([`Heard::QueryFirst`]), and the order's `trade_state` read as a [`Settlement`]. Both resume

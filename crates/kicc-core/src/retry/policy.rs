@@ -6,6 +6,8 @@ use crate::codes::SUCCESS;
 use crate::field::{FieldError, Rule};
 use crate::random::Rng;
 
+use super::bounds::{backoff_delay, AttemptBounds};
+
 /// The time, as the caller's clocks tell it: a monotonic instant for scheduling and the wall
 /// clock for Korea dates, idempotency keys and comparing with the gateway's timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +149,18 @@ impl RetryPolicy {
     /// The delay after attempt number `attempt` (1-based): half of the exponential step plus a
     /// random share of the other half, so many clients do not retry in lockstep.
     pub fn backoff(&self, attempt: u32, rng: &mut Rng) -> Duration {
-        super::backoff_delay(self.initial_backoff, self.max_backoff, attempt, rng)
+        backoff_delay(self.initial_backoff, self.max_backoff, attempt, rng)
+    }
+
+    /// The attempts, backoff and deadline of this policy, as the protocol-neutral
+    /// [`AttemptBounds`] every retried request shares.
+    pub fn bounds(&self) -> AttemptBounds {
+        AttemptBounds::builder()
+            .max_attempts(self.max_attempts)
+            .initial_backoff(self.initial_backoff)
+            .max_backoff(self.max_backoff)
+            .deadline(self.deadline)
+            .build()
     }
 
     /// Whether `code` is one of [`RetryPolicy::lookup_not_found_codes`].
