@@ -26,6 +26,19 @@ pub fn now() -> Now {
 
 /// A generator seeded from the operating system's randomness (for jitter and new keys).
 pub fn os_rng() -> Rng {
+    Rng::from_seed(os_seed())
+}
+
+/// The retry driver's generator: seeded from the OS when it first draws (backoff jitter, a
+/// new key after a proven "not processed"), so a cancel whose first attempt succeeds makes
+/// no `getrandom` call, while every seed still comes from the OS at the moment it is needed
+/// (two processes forked from one parent never share it).
+fn driver_rng() -> Rng {
+    Rng::seeded_on_first_use(os_seed)
+}
+
+/// 32 bytes of OS randomness.
+fn os_seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
     if getrandom::getrandom(&mut seed).is_err() {
         // No OS randomness (should not happen on supported platforms): fall back to the
@@ -37,7 +50,7 @@ pub fn os_rng() -> Rng {
         seed[..16].copy_from_slice(&t.to_le_bytes());
         seed[16..24].copy_from_slice(&u64::from(std::process::id()).to_le_bytes());
     }
-    Rng::from_seed(seed)
+    seed
 }
 
 /// Whether `error` certainly means the request never reached the server (no connection, or
@@ -80,12 +93,11 @@ where
     E: Exchange + Send,
     E::Output: Send,
 {
-    execute_cancellation(
-        transport,
-        Cancellation::new(exchange, policy, os_rng()),
-        labels,
-    )
-    .await
+    // The cancellation lives here, once; the futures below borrow it. (Passed by value
+    // through each layer, it was stored in every layer's future: a cancel's future was
+    // 6 kB, copied whole at each `.await` and `.instrument`.)
+    let mut cancellation = Cancellation::new(exchange, policy, driver_rng());
+    run(transport, &mut cancellation, labels).await
 }
 
 /// Resumes a cancellation whose attempts `sent` may have been processed (see
@@ -103,14 +115,29 @@ where
     E: Exchange + Send,
     E::Output: Send,
 {
-    let cancellation = Cancellation::resume(exchange, policy, os_rng(), sent, SystemTime::now());
-    execute_cancellation(transport, cancellation, labels).await
+    let mut cancellation =
+        Cancellation::resume(exchange, policy, driver_rng(), sent, SystemTime::now());
+    run(transport, &mut cancellation, labels).await
 }
 
 /// Runs `cancellation` to its outcome inside a `kicc.cancel` span.
 pub async fn execute_cancellation<T, E>(
     transport: &T,
-    cancellation: Cancellation<E>,
+    mut cancellation: Cancellation<E>,
+    labels: CancelLabels<'_>,
+) -> Result<E::Output, Error>
+where
+    T: Transport + ?Sized,
+    E: Exchange + Send,
+    E::Output: Send,
+{
+    run(transport, &mut cancellation, labels).await
+}
+
+/// [`execute_cancellation`] on a borrowed cancellation.
+async fn run<T, E>(
+    transport: &T,
+    cancellation: &mut Cancellation<E>,
     labels: CancelLabels<'_>,
 ) -> Result<E::Output, Error>
 where
@@ -128,7 +155,9 @@ where
     );
     let _in_flight = crate::metrics::InFlight::start(labels.channel);
     let metered = crate::metrics::meter(transport, labels.channel);
-    let result = drive(&metered, cancellation).instrument(span.clone()).await;
+    let result = drive_borrowed(&metered, cancellation)
+        .instrument(span.clone())
+        .await;
     crate::metrics::record_cancel(labels.channel, &result);
     match &result {
         Ok(_) => span.record("outcome", "success"),
@@ -164,11 +193,30 @@ where
     T: Transport + ?Sized,
     E: Exchange,
 {
+    drive_borrowed(transport, &mut cancellation).await
+}
+
+/// [`drive`] on a borrowed cancellation.
+async fn drive_borrowed<T, E>(
+    transport: &T,
+    cancellation: &mut Cancellation<E>,
+) -> Result<E::Output, Error>
+where
+    T: Transport + ?Sized,
+    E: Exchange,
+{
+    let mut at = now();
     loop {
-        let request = match cancellation.poll(now()) {
+        let request = match cancellation.poll(at) {
             Action::Done(outcome) => return outcome,
             Action::WaitUntil(until) => {
-                tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+                // Boxed: only a retry waits, and an unboxed `Sleep` would make every
+                // cancel's future larger.
+                Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+                    until,
+                )))
+                .await;
+                at = now();
                 continue;
             }
             // `drive` always reports a delivery before polling again; nothing is in flight.
@@ -215,7 +263,10 @@ where
             }
         };
         span.in_scope(|| tracing::debug!("attempt finished"));
-        cancellation.on_delivery(delivery, now());
+        // The time of the delivery is also the time of the next poll: nothing waits in
+        // between, so one clock reading serves both.
+        at = now();
+        cancellation.on_delivery(delivery, at);
     }
 }
 

@@ -106,7 +106,9 @@ pub struct Cancellation<E: Exchange> {
     started: Option<Instant>,
     resumed_at: Option<SystemTime>,
     records: Vec<Record>,
-    lookup_request: Option<http::Request<Bytes>>,
+    /// Boxed: only a generic cancel whose outcome is unknown looks up, and inline it would
+    /// add 256 bytes to every cancellation (and every future that holds one).
+    lookup_request: Option<Box<http::Request<Bytes>>>,
     /// The look-ups still to make; built at the first poll of a look-up round.
     lookups: Option<VecDeque<(usize, KoreaDate)>>,
     last_reason: String,
@@ -313,7 +315,7 @@ impl<E: Exchange> Cancellation<E> {
         }
         match self.exchange.lookup(&key, date) {
             Some(Ok(request)) => {
-                self.lookup_request = Some(request);
+                self.lookup_request = Some(Box::new(request));
                 self.state = State::InFlight(Flight::LookUp { record, date });
                 Step::SendLookUp
             }
@@ -411,12 +413,15 @@ impl<E: Exchange> Cancellation<E> {
         let observed = match delivery {
             Delivery::Response { status: 200, body } => match self.exchange.interpret(body) {
                 Interpreted::Success(out) => {
+                    let tied = self.tie_record(&out, current);
+                    if tied == Tie::Tied {
+                        self.state = State::Finished(Some(Ok(out)));
+                        return;
+                    }
+                    // Only an untied answer needs the key, for the facts it reports.
                     let key = self.exchange.shop_transaction_id().clone();
-                    match self.tie_record(&out, current) {
-                        Tie::Tied => {
-                            self.state = State::Finished(Some(Ok(out)));
-                            return;
-                        }
+                    match tied {
+                        Tie::Tied => {}
                         Tie::Earlier { described, reason } => {
                             self.learn(format!("{key}: {reason}"));
                             self.earlier_cancel = Some(described);
