@@ -157,7 +157,7 @@ pub enum CertError {
     Invalid(#[from] crate::ids::InvalidInput),
     /// [`refresh_certificates`](crate::ReverseClient::refresh_certificates) on a
     /// client without a certificate manager.
-    #[error("no certificate manager is configured (ReverseClient::certificate_manager)")]
+    #[error("no certificate manager is configured (ReverseClient::with_certificate_manager)")]
     NoManager,
 }
 

@@ -758,7 +758,7 @@ impl<T: Transport> ReverseClient<T> {
         )?)
     }
 
-    /// Refreshes the manager now (see [`ReverseClient::certificate_manager`]):
+    /// Refreshes the manager now (see [`ReverseClient::with_certificate_manager`]):
     /// on success the download is applied, on failure nothing is dropped.
     /// Returns how many certificates are held afterwards.
     pub async fn refresh_certificates(&self) -> Result<usize, CertError> {

@@ -74,7 +74,7 @@
 //!   allows a rate-limited refresh when an answer names a serial it does not
 //!   hold, keeps old and new through a rotation, and never drops the last
 //!   valid certificate on a failed refresh or an expiry.
-//! - [`ReverseClient::certificate_manager`] makes revokes and queries use
+//! - [`ReverseClient::with_certificate_manager`] makes revokes and queries use
 //!   it: refreshed before a call when due, and once more (rate-limited) when an
 //!   answer names an unknown serial, then verified again.
 //!   [`ReverseClient::keep_certificates_fresh`] is a small driver to spawn for
