@@ -132,7 +132,7 @@ fn floor_parse() -> PlainResponse {
 /// sign, serialize, the retry driver, read the answer) over a transport that answers at
 /// once from memory. Compared with `build_http` + `parse_response`, it shows what the
 /// driver adds.
-#[cfg(feature = "transport")]
+#[cfg(feature = "hyper")]
 mod in_memory {
     use super::*;
     use criterion::measurement::WallTime;
@@ -224,7 +224,7 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    #[cfg(feature = "transport")]
+    #[cfg(feature = "hyper")]
     in_memory::bench(&mut g, &merchant);
     g.bench_function("parse_response", |b| b.iter(|| parse(&key)));
     g.bench_function("floor_parse_response", |b| b.iter(floor_parse));
@@ -250,11 +250,11 @@ fn main() {
     let merchant = merchant();
     let now = now();
     let key = ShopTransactionId::new(KEY).expect("valid");
-    #[cfg(feature = "transport")]
+    #[cfg(feature = "hyper")]
     let client = in_memory::client(&merchant);
     // The whole in-memory client against what it cannot skip: the same request built up to
     // the `http::Request` it hands the transport, and the same answer read.
-    #[cfg(feature = "transport")]
+    #[cfg(feature = "hyper")]
     let client_ratio = support::paired_ratio(
         || in_memory::once(&client),
         || {
@@ -271,7 +271,7 @@ fn main() {
     support::write(
         "alipay",
         &[
-            #[cfg(feature = "transport")]
+            #[cfg(feature = "hyper")]
             ("client_in_memory_vs_build_http_and_parse", client_ratio),
             (
                 "build_vs_floor",

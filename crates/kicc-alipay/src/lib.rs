@@ -15,13 +15,13 @@
 //!
 //! # A complete cancel
 //!
-//! With the default `transport` feature, [`AlipayClient`] sends, retries and reads. This runs
+//! With the default `hyper` feature, [`AlipayClient`] sends, retries and reads. This runs
 //! against the embedded sandbox (the hidden lines start it); in production the environment is
 //! `Environment::Production` and the secret comes from your secret store.
 //!
-// The example needs `Client::new` (feature `transport`); without it the block is not run.
-#![cfg_attr(feature = "transport", doc = "```")]
-#![cfg_attr(not(feature = "transport"), doc = "```ignore")]
+// The example needs `Client::new` (feature `hyper`); without it the block is not run.
+#![cfg_attr(feature = "hyper", doc = "```")]
+#![cfg_attr(not(feature = "hyper"), doc = "```ignore")]
 //! use kicc_alipay::{AlipayClient, CancelRequest};
 //! use kicc_core::{BaseUrl, Environment, Error, MallId, Merchant, SecretKey};
 //!
@@ -58,21 +58,21 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | (none) | | the messages, signing and reading: no IO at all |
-//! | `client` | via `transport` | [`AlipayClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
-//! | `transport` | yes | `client` plus `kicc_transport::HyperTransport` and `AlipayClient::new` |
+//! | `transport` | via `hyper` | [`AlipayClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
+//! | `hyper` | yes | `transport` plus `kicc_transport::HyperTransport` and `AlipayClient::new` |
 //!
-//! Bring your own HTTP stack with `default-features = false, features = ["client"]` and
+//! Bring your own HTTP stack with `default-features = false, features = ["transport"]` and
 //! `AlipayClient::with_transport`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod api;
-#[cfg(feature = "client")]
+#[cfg(feature = "transport")]
 mod client;
 
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub use client::AlipayClient;
 
 pub use api::{Alipay, CancelRequest, ReviseRequest, ReviseResponse, PATH};
@@ -303,6 +303,6 @@ mod tests {
 }
 
 // The README's example, compiled with the doc tests so it cannot rot.
-#[cfg(all(doctest, feature = "transport"))]
+#[cfg(all(doctest, feature = "hyper"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -1,4 +1,4 @@
-//! The generic cancel client (feature `client`; `new` with `transport`).
+//! The generic cancel client (feature `transport`; `new` with `hyper`).
 
 use std::time::SystemTime;
 
@@ -7,15 +7,15 @@ use kicc_core::retry::SentAttempt;
 use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
 use kicc_transport::Transport;
-#[cfg(feature = "transport")]
+#[cfg(feature = "hyper")]
 use kicc_transport::{ConfigError, HyperTransport};
 
 use crate::exchange::GenericExchange;
 use crate::request::CancelRequest;
 use crate::response::ReviseResponse;
 
-// One definition, two generic headers: with the feature `transport` the transport
-// defaults to `HyperTransport`; with `client` alone there is no hyper to default to.
+// One definition, two generic headers: with the feature `hyper` the transport
+// defaults to `HyperTransport`; with `transport` alone there is no hyper to default to.
 macro_rules! client_struct {
     ($($default:ty)?) => {
         /// Cancels (and captures) card, bank transfer, mobile and cash receipt payments through
@@ -35,13 +35,13 @@ macro_rules! client_struct {
     };
 }
 
-#[cfg(feature = "transport")]
+#[cfg(feature = "hyper")]
 client_struct!(HyperTransport);
-#[cfg(not(feature = "transport"))]
+#[cfg(not(feature = "hyper"))]
 client_struct!();
 
-#[cfg(feature = "transport")]
-#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 impl GenericClient<HyperTransport> {
     /// A client on the default transport (hyper + rustls, webpki roots, 30 s per attempt).
     pub fn new(merchant: Merchant) -> Result<Self, ConfigError> {

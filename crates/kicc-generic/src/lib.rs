@@ -10,13 +10,13 @@
 //!
 //! # A complete cancel
 //!
-//! With the default `transport` feature, [`GenericClient`] sends, retries and reads. This runs
+//! With the default `hyper` feature, [`GenericClient`] sends, retries and reads. This runs
 //! against the embedded sandbox (the hidden lines start it); in production the environment is
 //! `Environment::Production` and the secret comes from your secret store.
 //!
-// The example needs `Client::new` (feature `transport`); without it the block is not run.
-#![cfg_attr(feature = "transport", doc = "```")]
-#![cfg_attr(not(feature = "transport"), doc = "```ignore")]
+// The example needs `Client::new` (feature `hyper`); without it the block is not run.
+#![cfg_attr(feature = "hyper", doc = "```")]
+#![cfg_attr(not(feature = "hyper"), doc = "```ignore")]
 //! use kicc_core::{Amount, BaseUrl, Environment, MallId, Merchant, PgCno, SecretKey};
 //! use kicc_generic::{CancelRequest, GenericClient, PaymentMethod};
 //!
@@ -50,23 +50,23 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | (none) | | the messages, signing and reading: no IO at all |
-//! | `client` | via `transport` | [`GenericClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
-//! | `transport` | yes | `client` plus `kicc_transport::HyperTransport` and `GenericClient::new` |
+//! | `transport` | via `hyper` | [`GenericClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
+//! | `hyper` | yes | `transport` plus `kicc_transport::HyperTransport` and `GenericClient::new` |
 //!
-//! Bring your own HTTP stack with `default-features = false, features = ["client"]` and
+//! Bring your own HTTP stack with `default-features = false, features = ["transport"]` and
 //! `GenericClient::with_transport`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-#[cfg(feature = "client")]
+#[cfg(feature = "transport")]
 mod client;
 mod exchange;
 mod request;
 mod response;
 
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub use client::GenericClient;
 pub use exchange::GenericExchange;
 pub use request::{
@@ -85,6 +85,6 @@ pub type GenericWebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::webhook
 mod tests;
 
 // The README's example, compiled with the doc tests so it cannot rot.
-#[cfg(all(doctest, feature = "transport"))]
+#[cfg(all(doctest, feature = "hyper"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -13,14 +13,14 @@
 //!
 //! # A complete cancel
 //!
-//! With the default `transport` feature, [`WechatClient`] submits the cancel and waits for its
+//! With the default `hyper` feature, [`WechatClient`] submits the cancel and waits for its
 //! result. Mount a [`WebhookInbox`] in your HTTP server at `notifyUrl` (see the
 //! `webhook_server` example); without notices the status query settles it. This runs against
 //! the embedded sandbox (the hidden lines start it).
 //!
-// The example needs `Client::new` (feature `transport`); without it the block is not run.
-#![cfg_attr(feature = "transport", doc = "```")]
-#![cfg_attr(not(feature = "transport"), doc = "```ignore")]
+// The example needs `Client::new` (feature `hyper`); without it the block is not run.
+#![cfg_attr(feature = "hyper", doc = "```")]
+#![cfg_attr(not(feature = "hyper"), doc = "```ignore")]
 //! use std::time::Duration;
 //! use kicc_core::{BaseUrl, Environment, MallId, Merchant, PgCno, SecretKey};
 //! use kicc_wechat::{CancelRequest, WaitPolicy, WebhookInbox, WechatClient};
@@ -54,23 +54,23 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | (none) | | the messages, signing and reading: no IO at all |
-//! | `client` | via `transport` | [`WechatClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
-//! | `transport` | yes | `client` plus `kicc_transport::HyperTransport` and `WechatClient::new` |
+//! | `transport` | via `hyper` | [`WechatClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
+//! | `hyper` | yes | `transport` plus `kicc_transport::HyperTransport` and `WechatClient::new` |
 //!
-//! Bring your own HTTP stack with `default-features = false, features = ["client"]` and
+//! Bring your own HTTP stack with `default-features = false, features = ["transport"]` and
 //! `WechatClient::with_transport`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod api;
-#[cfg(feature = "client")]
+#[cfg(feature = "transport")]
 mod client;
 mod status;
 mod wait;
 
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub use client::{Accepted, WechatClient};
 pub use kicc_core::inbox::SourcePolicy;
 /// `resDetailMsg` decoding under its earlier name: [`kicc_core::wire::decode_form_value`].
@@ -233,6 +233,6 @@ mod tests {
 }
 
 // The README's example, compiled with the doc tests so it cannot rot.
-#[cfg(all(doctest, feature = "transport"))]
+#[cfg(all(doctest, feature = "hyper"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -148,8 +148,8 @@ pub enum CertError {
     #[error("certificates answer failed verification: {0}")]
     Unverified(#[source] VerifyError),
     /// One attempt produced no response.
-    #[cfg(feature = "client")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    #[cfg(feature = "transport")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
     #[error("transport: {0}")]
     Transport(#[source] kicc_transport::TransportError),
     /// An invalid base URL, or a clock outside Unix seconds.
@@ -492,7 +492,7 @@ pub enum RefreshReason {
 
 /// Platform certificates by serial, and the refresh decisions (sans-IO: time
 /// is passed in). A small async driver is
-/// `ReverseClient::refresh_certificates` (feature `client`).
+/// `ReverseClient::refresh_certificates` (feature `transport`).
 ///
 /// Keeps old and new through a rotation; drops a certificate only once it
 /// has expired **and** another valid one remains; a failed refresh changes no

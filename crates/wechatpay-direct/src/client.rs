@@ -1,4 +1,4 @@
-//! The revoke client over [`kicc_transport::Transport`] (feature `client`).
+//! The revoke client over [`kicc_transport::Transport`] (feature `transport`).
 
 use std::borrow::Cow;
 use std::fmt;

@@ -19,7 +19,7 @@
 //!   The order query ([`QueryRequest`], [`interpret_query_response`] →
 //!   [`QueriedOrder`] with a typed [`TradeState`]), and platform certificates ([`certificates_request`],
 //!   [`interpret_certificates_response`], [`ApiV3Key`], [`CertificateManager`]).
-//! - **client** (feature `client`, on by default through `transport`): [`ReverseClient`] over
+//! - **client** (feature `transport`, on by default through `hyper`): [`ReverseClient`] over
 //!   `kicc_transport::Transport`, signing once and retrying 5xx / timeouts /
 //!   connection failures with the identical bytes; on `SYSTEM_ERROR` or an
 //!   unknown outcome, [`ReverseClient::reverse_and_settle`] queries the order
@@ -81,7 +81,7 @@
 //!   long idle periods: it sleeps until the schedule is due and refreshes.
 //!
 //! ```no_run
-//! # #[cfg(feature = "transport")]
+//! # #[cfg(feature = "hyper")]
 //! # async fn demo(config: wechatpay_direct::MerchantConfig) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::{Arc, Mutex};
 //! use wechatpay_direct::kicc_transport::HyperTransport;
@@ -142,15 +142,15 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | (none) | | everything sans-IO above: signing, verification, decryption, the retry rules |
-//! | `client` | via `transport` | [`ReverseClient`] over any `kicc_transport::Transport` (tokio timers, tracing); no hyper, rustls or tokio-rustls |
-//! | `transport` | yes | `client` plus kicc-transport's hyper + rustls `HyperTransport`, re-exported as `wechatpay_direct::kicc_transport::HyperTransport` |
-//! | `hyper-client` | | the former name of `transport` |
+//! | `transport` | via `hyper` | [`ReverseClient`] over any `kicc_transport::Transport` (tokio timers, tracing); no hyper, rustls or tokio-rustls |
+//! | `hyper` | yes | `transport` plus kicc-transport's hyper + rustls `HyperTransport`, re-exported as `wechatpay_direct::kicc_transport::HyperTransport` |
+//! | `hyper-client` | | the former name of `hyper` |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod certs;
-#[cfg(feature = "client")]
+#[cfg(feature = "transport")]
 mod client;
 mod der;
 mod ids;
@@ -169,8 +169,8 @@ pub use certs::{
     CertError, CertificateManager, PlatformCertificate, RefreshPolicy, RefreshReason,
     CERTIFICATES_PATH,
 };
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub use client::{MerchantConfig, ReverseClient};
 pub use der::DerError;
 pub use ids::{
@@ -182,8 +182,8 @@ pub use keys::{
 };
 pub use kicc_core::retry::{AttemptBounds, AttemptBoundsBuilder, AttemptRecord, Heard, Now};
 pub use kicc_core::Rng;
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub use kicc_transport;
 pub use pem::PemError;
 pub use query::{interpret_query_response, QueriedOrder, QueryError, QueryRequest, TradeState};

@@ -220,8 +220,8 @@ pub enum QueryError {
         body_excerpt: String,
     },
     /// One attempt produced no response.
-    #[cfg(feature = "client")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    #[cfg(feature = "transport")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
     #[error("transport: {0}")]
     Transport(#[source] kicc_transport::TransportError),
     /// Every attempt failed in a retryable way (5xx, timeout, connection).

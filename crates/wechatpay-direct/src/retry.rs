@@ -145,7 +145,7 @@ pub(crate) fn heard_of_revoke(result: &Result<ReverseOutcome, ReverseError>) -> 
     match result {
         Ok(ReverseOutcome::Revoked(_)) => Heard::Done,
         Ok(_) => Heard::QueryFirst,
-        #[cfg(feature = "client")]
+        #[cfg(feature = "transport")]
         Err(ReverseError::Transport(e)) => {
             Heard::without_answer(kicc_transport::driver::never_delivered(e))
         }
@@ -179,7 +179,7 @@ pub(crate) fn settlement_of_query(query: Result<&TradeState, &QueryError>) -> Se
 /// download) reads: any 2xx ends the retries (it is read afterwards); 5xx, 408 and 429 are
 /// [`Heard::Unknown`] (resend the identical bytes); other statuses are final
 /// ([`Heard::Refused`]).
-#[cfg(any(feature = "client", test))]
+#[cfg(any(feature = "transport", test))]
 pub(crate) fn heard_of_answer(status: u16) -> Heard {
     match status {
         200..=299 => Heard::Done,
@@ -192,7 +192,7 @@ pub(crate) fn heard_of_answer(status: u16) -> Heard {
 /// connection that was never made, a lost one, or a 5xx; not after a timeout (the host
 /// answered slowly, not wrongly). `status` is the answer's HTTP status, `None` without one;
 /// `timed_out` says whether no answer came in time.
-#[cfg(any(feature = "client", test))]
+#[cfg(any(feature = "transport", test))]
 pub(crate) fn switches_host(status: Option<u16>, timed_out: bool) -> bool {
     match status {
         Some(s) => (500..=599).contains(&s),
@@ -265,7 +265,7 @@ mod tests {
     /// The one mapping of an attempt without an answer, as KICC's driver uses it: a
     /// connection never made or refused by the client is not delivered (resend); a timeout
     /// or a connection lost after writing may have been processed (resend, then query).
-    #[cfg(feature = "client")]
+    #[cfg(feature = "transport")]
     #[test]
     fn transport_failures_in_the_models_terms() {
         use kicc_transport::TransportError as T;

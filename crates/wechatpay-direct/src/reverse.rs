@@ -678,8 +678,8 @@ pub enum ReverseError {
         body_excerpt: String,
     },
     /// One attempt produced no response.
-    #[cfg(feature = "client")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    #[cfg(feature = "transport")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
     #[error("transport: {0}")]
     Transport(#[source] kicc_transport::TransportError),
     /// Every attempt failed in a retryable way (5xx, timeout, connection).
@@ -745,7 +745,7 @@ impl ReverseError {
                 }
             }
             // The one mapping of an attempt without an answer (shared with KICC).
-            #[cfg(feature = "client")]
+            #[cfg(feature = "transport")]
             Self::Transport(e) => {
                 if kicc_transport::driver::never_delivered(e) {
                     NextStep::Retry

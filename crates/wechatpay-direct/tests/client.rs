@@ -1,6 +1,6 @@
 //! The client over an in-memory fake of WeChat Pay (see `common/fake.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
-#![cfg(feature = "client")]
+#![cfg(feature = "transport")]
 
 mod common;
 

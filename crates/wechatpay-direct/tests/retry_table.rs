@@ -4,7 +4,7 @@
 //! signed requests and real, signed or unsigned, answers read by the crate's own
 //! interpreters.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
-#![cfg(feature = "client")]
+#![cfg(feature = "transport")]
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! decrypt, a rotation in the middle of a run of revokes, and refusals of a
 //! wrong API v3 key or a tampered ciphertext.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
-#![cfg(feature = "transport")]
+#![cfg(feature = "hyper")]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

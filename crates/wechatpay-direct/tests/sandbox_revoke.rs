@@ -3,7 +3,7 @@
 //! the signature, the body and the order independently of this crate, and
 //! signs its answers with its own (publicly known, sandbox-only) platform key.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
-#![cfg(feature = "transport")]
+#![cfg(feature = "hyper")]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

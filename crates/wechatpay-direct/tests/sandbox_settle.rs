@@ -2,7 +2,7 @@
 //! over real HTTP. The sandbox checks the signed canonical URL (query string
 //! included) with its own code, and signs its answers.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
-#![cfg(feature = "transport")]
+#![cfg(feature = "hyper")]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
