@@ -558,8 +558,16 @@ async fn wait_until_final<T: kicc_transport::Transport>(
                 }
                 waiter.on_status(outcome, Instant::now());
             }
-            // Queries are awaited above, so none is ever in flight here.
-            WaitAction::AwaitStatus => {}
+            // Queries are awaited above, so none is ever in flight here: a broken invariant.
+            // End with an error instead of spinning.
+            WaitAction::AwaitStatus => {
+                return Err(Error::StatusUnknown {
+                    reason: "internal error: the result waiter awaits a status query, \
+                             but none is in flight"
+                        .into(),
+                    shop_transaction_id: accepted.shop_transaction_id.clone(),
+                })
+            }
             WaitAction::WaitForNotice(until) => {
                 tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
             }

@@ -576,7 +576,20 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             let step = match c.poll(now()) {
                 Action::Done(outcome) => return Ok(outcome),
                 Action::WaitUntil(until) => Err(until),
-                Action::AwaitDelivery => continue,
+                // Every delivery is reported before the next poll, so nothing is in flight
+                // and no poll can change that: end as unknown instead of spinning.
+                Action::AwaitDelivery => {
+                    return Ok(Err(CoreError::Ambiguous {
+                        reason: "internal error: the retry machine awaits a delivery, \
+                                 but none is in flight"
+                            .into(),
+                        shop_transaction_id: c.exchange().shop_transaction_id().to_string(),
+                        attempts: c.attempts(),
+                        last_res_cd: None,
+                        sent: c.sent().cloned().collect(),
+                        lookup_after: None,
+                    }))
+                }
                 Action::Send(request) => Ok(request.clone()),
             };
             // Not the end: the last result must be durable before the next step.
@@ -783,7 +796,16 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     let status = self.find(&query, &pg_cno).await;
                     waiter.on_status(status, Instant::now());
                 }
-                WaitAction::AwaitStatus => {}
+                // Every query's outcome is reported before the next poll: a broken
+                // invariant. End as unknown instead of looping without waiting.
+                WaitAction::AwaitStatus => {
+                    break Some(Err(CoreError::StatusUnknown {
+                        reason: "internal error: the result waiter awaits a status query, \
+                                 but none is in flight"
+                            .into(),
+                        shop_transaction_id: key.clone(),
+                    }))
+                }
                 WaitAction::WaitForNotice(until) => {
                     let until = until.min(Instant::now() + Duration::from_millis(500));
                     tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;

@@ -184,6 +184,20 @@ fn outcome_name(e: &Error) -> &'static str {
     }
 }
 
+/// The error when the retry machine awaits a delivery that `drive` already reported (a
+/// broken invariant): unknown, with every attempt sent, since any of them may have been
+/// processed.
+fn awaiting_nothing<E: Exchange>(cancellation: &Cancellation<E>) -> Error {
+    Error::Ambiguous {
+        reason: "internal error: the retry machine awaits a delivery, but none is in flight".into(),
+        shop_transaction_id: cancellation.exchange().shop_transaction_id().to_string(),
+        attempts: cancellation.attempts(),
+        last_res_cd: None,
+        sent: cancellation.sent().cloned().collect(),
+        lookup_after: None,
+    }
+}
+
 /// Runs `cancellation` to its outcome over `transport`.
 pub async fn drive<T, E>(
     transport: &T,
@@ -219,9 +233,13 @@ where
                 at = now();
                 continue;
             }
-            // `drive` always reports a delivery before polling again; nothing is in flight.
-            Action::AwaitDelivery => continue,
-            Action::Send(request) => request.clone(),
+            // `drive` always reports a delivery before polling again, so nothing is in
+            // flight and no poll can change that: end instead of spinning (below).
+            Action::AwaitDelivery => None,
+            Action::Send(request) => Some(request.clone()),
+        };
+        let Some(request) = request else {
+            return Err(awaiting_nothing(&cancellation));
         };
         let attempt = cancellation.attempts();
         let span = tracing::info_span!(

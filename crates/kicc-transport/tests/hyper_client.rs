@@ -212,8 +212,6 @@ async fn stalled_tls_handshake_hits_the_connect_timeout_and_is_connect() {
         .connect_timeout(Duration::from_millis(200))
         .build()
         .expect("transport");
-    let started = Instant::now();
-
     let err = transport
         .send(get(&format!("https://{}/echo", server.addr)))
         .await
@@ -223,11 +221,9 @@ async fn stalled_tls_handshake_hits_the_connect_timeout_and_is_connect() {
         matches!(&err, TransportError::Connect(c) if c.message().contains("not established within")),
         "expected a connect timeout, got {err:?}"
     );
+    // The connect timeout ended it, not the 5 s request timeout: that one would be
+    // `TransportError::Timeout`. (How long it took is for the benchmarks.)
     assert!(!err.may_have_reached_server());
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "bounded by 200 ms, not 5 s"
-    );
 }
 
 #[tokio::test]
@@ -244,11 +240,9 @@ async fn server_that_never_answers_is_timeout() {
     assert_eq!(err, TransportError::Timeout(Duration::from_millis(400)));
     assert!(err.may_have_reached_server());
     assert_eq!(server.requests_read(), 1, "the request did arrive");
+    // Not before the timeout; no upper bound (that belongs in the benchmarks).
     let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(3),
-        "{elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
 }
 
 #[tokio::test]

@@ -191,7 +191,16 @@ impl<T: Transport> WechatClient<T> {
                     let outcome = self.status(&query).await;
                     waiter.on_status(outcome, Instant::now());
                 }
-                WaitAction::AwaitStatus => {}
+                // Every query's outcome is reported before the next poll, so none is
+                // awaited: a broken invariant. End with an error instead of spinning.
+                WaitAction::AwaitStatus => {
+                    return Err(Error::StatusUnknown {
+                        reason: "internal error: the result waiter awaits a status query, \
+                                 but none is in flight"
+                            .into(),
+                        shop_transaction_id: accepted.shop_transaction_id.clone(),
+                    })
+                }
                 WaitAction::WaitForNotice(until) => {
                     let changed = inbox.changed();
                     if inbox.notice_for(&accepted.cancel_pg_cno).is_none() {

@@ -292,7 +292,12 @@ async fn the_driver_refreshes_on_its_own_schedule() {
         tokio::spawn(async move { c.keep_certificates_fresh().await })
     };
     // Wait for the event that proves it: three downloads, with no call made.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the driver did not refresh three times"
+        );
         let n = sb
             .wechatpay_requests()
             .iter()

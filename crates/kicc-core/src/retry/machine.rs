@@ -96,6 +96,9 @@ enum State<T> {
     Finished(Option<Result<T, Error>>),
 }
 
+/// Steps [`Cancellation::poll`] may take before it must act (see there).
+const MAX_STEPS_PER_POLL: u32 = 64;
+
 /// One logical cancellation and its retries. See the module docs.
 pub struct Cancellation<E: Exchange> {
     exchange: E,
@@ -210,7 +213,19 @@ impl<E: Exchange> Cancellation<E> {
 
     /// What to do next, at `now`.
     pub fn poll(&mut self, now: Now) -> Action<'_, E::Output> {
+        // A step that continues changes the state towards one that acts (a backoff ends,
+        // a resend is prepared), so a handful suffice; more means a broken invariant, which
+        // ends the cancellation as unknown rather than spinning.
+        let mut steps: u32 = 0;
         loop {
+            steps = steps.saturating_add(1);
+            if steps > MAX_STEPS_PER_POLL {
+                let err = self.ambiguous(format!(
+                    "internal error: the retry machine made {MAX_STEPS_PER_POLL} steps in one poll without acting"
+                ));
+                self.state = State::Finished(None);
+                return Action::Done(Err(err));
+            }
             match self.step(now) {
                 Step::Continue => continue,
                 Step::Await => return Action::AwaitDelivery,
