@@ -239,7 +239,7 @@ where
             Action::Send(request) => Some(request.clone()),
         };
         let Some(request) = request else {
-            return Err(awaiting_nothing(&cancellation));
+            return Err(awaiting_nothing(cancellation));
         };
         let attempt = cancellation.attempts();
         let span = tracing::info_span!(
