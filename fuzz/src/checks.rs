@@ -12,11 +12,10 @@ use std::net::IpAddr;
 use arbitrary::{Arbitrary, Unstructured};
 
 use kicc_core::inbox::{NoticeEvent, SourcePolicy, WebhookInbox};
+use kicc_core::message::KiccResponse;
 use kicc_core::retry::Interpreted;
-use kicc_core::{
-    Acknowledgement, Currency, GenericNotice, KiccResponse, Money, ShopTransactionId,
-    WechatCancelNotice,
-};
+use kicc_core::webhook::{Acknowledgement, GenericNotice, WechatCancelNotice};
+use kicc_core::{Currency, Money, ShopTransactionId};
 
 /// Every fuzz target's name, as in `fuzz/Cargo.toml` and `fuzz/corpus/<name>/`.
 pub const TARGETS: &[&str] = &[
@@ -28,11 +27,14 @@ pub const TARGETS: &[&str] = &[
     "webhook_wechat",
     "webhook_inbox",
     "wechatpay_revoke",
+    "wechatpay_query",
+    "wechatpay_certificates",
     "wechatpay_authorization",
     "pem_keys",
     "money",
     "text",
     "sandbox_request",
+    "batch_csv",
 ];
 
 /// Runs target `name` on `data` (for replaying corpora); `false` for an unknown name.
@@ -46,11 +48,14 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "webhook_wechat" => webhook_wechat(data),
         "webhook_inbox" => webhook_inbox(data),
         "wechatpay_revoke" => wechatpay_revoke(data),
+        "wechatpay_query" => wechatpay_query(data),
+        "wechatpay_certificates" => wechatpay_certificates(data),
         "wechatpay_authorization" => wechatpay_authorization(data),
         "pem_keys" => pem_keys(data),
         "money" => money(data),
         "text" => text(data),
         "sandbox_request" => sandbox_request(data),
+        "batch_csv" => batch_csv(data),
         _ => return false,
     }
     true
@@ -73,6 +78,8 @@ fn check_interpreted<T: KiccResponse>(i: &Interpreted<T>) {
         }
         Interpreted::Gateway { res_cd, .. } => assert_ne!(res_cd, "0000"),
         Interpreted::Unreadable(_) => {}
+        // `Interpreted` is #[non_exhaustive]: a new kind of reading needs its own check here.
+        _ => panic!("an Interpreted variant these checks do not know"),
     }
 }
 
@@ -286,11 +293,14 @@ where
                 assert!(matches!(again.event, NoticeEvent::Duplicate(_)));
             }
             NoticeEvent::Rejected(_) => assert!(matches!(reply.status, 400 | 403)),
+            // `NoticeEvent` is #[non_exhaustive]: a new event needs its own check here.
+            _ => panic!("a NoticeEvent variant these checks do not know"),
         }
     }
 }
 
-/// A WeChat Pay revoke answer: status, headers and body, verified at `now`.
+/// A WeChat Pay answer (revoke, order query or certificates): status, headers and body,
+/// verified at `now`.
 ///
 /// Framing: status (u16 LE), now (u64 LE, Unix seconds), the header count, each header as
 /// a u16-length-prefixed name and value, then the body (the rest).
@@ -357,33 +367,175 @@ pub fn verification_keys() -> wechatpay_direct::VerificationKeys {
 /// wechatpay-direct's reading of a revoke answer: signature headers, verification, error
 /// bodies. Only a verified 204 is `Revoked`.
 pub fn wechatpay_revoke(data: &[u8]) {
-    let Ok(input) = RevokeInput::arbitrary_take_rest(Unstructured::new(data)) else {
-        return;
-    };
-    let Ok(status) = http::StatusCode::from_u16(input.status) else {
-        return;
-    };
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in &input.headers {
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::from_bytes(name),
-            http::HeaderValue::from_bytes(value),
-        ) {
-            headers.append(n, v);
-        }
-    }
-    let Ok(now) = wechatpay_direct::Timestamp::from_unix_secs(input.now) else {
+    let Some(a) = Answer::read(data) else {
         return;
     };
     let keys = verification_keys();
-    let _ = wechatpay_direct::SignatureHeaders::from_headers(&headers);
+    let _ = wechatpay_direct::SignatureHeaders::from_headers(&a.headers);
     let out =
-        wechatpay_direct::interpret_reverse_response(status, &headers, &input.body, now, &keys);
+        wechatpay_direct::interpret_reverse_response(a.status, &a.headers, &a.body, a.now, &keys);
     if let Ok(o) = &out {
-        assert!(status.is_success());
+        assert!(a.status.is_success());
         if o.is_revoked() {
-            assert_eq!(status, http::StatusCode::NO_CONTENT);
+            assert_eq!(a.status, http::StatusCode::NO_CONTENT);
         }
+    }
+}
+
+/// A [`RevokeInput`] made into what the SDK reads: a valid status, the valid headers (the
+/// rest skipped), the body and a valid clock.
+pub struct Answer {
+    /// The HTTP status.
+    pub status: http::StatusCode,
+    /// The headers that are valid HTTP.
+    pub headers: http::HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The verifier's clock.
+    pub now: wechatpay_direct::Timestamp,
+}
+
+impl Answer {
+    /// Reads the framing of [`RevokeInput`]; `None` when the status or clock is invalid.
+    pub fn read(data: &[u8]) -> Option<Answer> {
+        let input = RevokeInput::arbitrary_take_rest(Unstructured::new(data)).ok()?;
+        let status = http::StatusCode::from_u16(input.status).ok()?;
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &input.headers {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name),
+                http::HeaderValue::from_bytes(value),
+            ) {
+                headers.append(n, v);
+            }
+        }
+        let now = wechatpay_direct::Timestamp::from_unix_secs(input.now).ok()?;
+        Some(Answer {
+            status,
+            headers,
+            body: input.body,
+            now,
+        })
+    }
+}
+
+/// wechatpay-direct's reading of an order-query answer (`interpret_query_response`):
+/// signature headers, verification, the order's `trade_state`, error bodies. An order is
+/// only ever read from a 200 whose signature verifies with a held key; with no key held,
+/// nothing is an order.
+pub fn wechatpay_query(data: &[u8]) {
+    use wechatpay_direct::{interpret_query_response, QueryError, TradeState, VerificationKeys};
+    let Some(a) = Answer::read(data) else {
+        return;
+    };
+    let keys = verification_keys();
+    match interpret_query_response(a.status, &a.headers, &a.body, a.now, &keys) {
+        Ok(order) => {
+            assert_eq!(a.status, http::StatusCode::OK);
+            let verified = wechatpay_direct::verify_response(&a.headers, &a.body, a.now, &keys)
+                .expect("an order read from an answer whose signature verifies");
+            assert_eq!(verified, order.verified);
+            assert!(keys.get(&order.verified.serial).is_some());
+            assert_eq!(
+                order
+                    .raw
+                    .get("trade_state")
+                    .and_then(serde_json::Value::as_str),
+                Some(order.trade_state.as_str())
+            );
+            assert_eq!(
+                TradeState::parse(order.trade_state.as_str()),
+                order.trade_state
+            );
+        }
+        Err(e) => {
+            if e.is_order_not_found() {
+                assert!(matches!(e, QueryError::Api(_)));
+                assert!(a.status.is_client_error() || a.status.is_server_error());
+            }
+            if let QueryError::Unverified { status, .. } | QueryError::Malformed { status, .. } = e
+            {
+                assert_eq!(status, 200);
+            }
+            let _ = e.to_string();
+        }
+    }
+    let unkeyed = interpret_query_response(
+        a.status,
+        &a.headers,
+        &a.body,
+        a.now,
+        &VerificationKeys::new(),
+    );
+    assert!(unkeyed.is_err(), "an order without any key to verify it");
+}
+
+/// The sandbox's API v3 key, which the seeds' certificates are encrypted with.
+pub fn sandbox_api_v3_key() -> wechatpay_direct::ApiV3Key {
+    wechatpay_direct::ApiV3Key::new(kicc_sandbox::SANDBOX_APIV3_KEY.as_bytes())
+        .expect("the sandbox API v3 key is 32 bytes")
+}
+
+/// wechatpay-direct's reading of the platform certificates answer
+/// (`interpret_certificates_response`): the listing, AES-256-GCM decryption with the API v3
+/// key, each certificate and its serial and times, and the signature, both on a first
+/// download (no key held: verified with the listed certificate) and with the held keys.
+/// Every certificate returned is one, under the serial it is listed as, with the times as
+/// written; the key that verified the answer is held or listed; a wrong API v3 key yields no
+/// certificate.
+pub fn wechatpay_certificates(data: &[u8]) {
+    use wechatpay_direct::{
+        interpret_certificates_response, parse_rfc3339, ApiV3Key, CertError, RsaPublicKey,
+        VerificationKeys,
+    };
+    let Some(a) = Answer::read(data) else {
+        return;
+    };
+    let api_key = sandbox_api_v3_key();
+    for known in [VerificationKeys::new(), verification_keys()] {
+        match interpret_certificates_response(
+            a.status, &a.headers, &a.body, a.now, &api_key, &known,
+        ) {
+            Ok((certs, verified)) => {
+                assert_eq!(a.status, http::StatusCode::OK);
+                for c in &certs {
+                    let (serial, key) = RsaPublicKey::from_certificate_pem(&c.pem)
+                        .expect("a returned certificate reads as one");
+                    assert_eq!(serial, c.serial);
+                    assert_eq!(key, c.public_key);
+                    assert_eq!(
+                        parse_rfc3339(&c.effective_time_text),
+                        Some(c.effective_time)
+                    );
+                    assert_eq!(parse_rfc3339(&c.expire_time_text), Some(c.expire_time));
+                }
+                assert!(
+                    known.get(&verified.serial).is_some()
+                        || certs
+                            .iter()
+                            .any(|c| c.serial.as_str().eq_ignore_ascii_case(&verified.serial)),
+                    "verified by {} which is neither held nor listed",
+                    verified.serial
+                );
+            }
+            Err(e) => {
+                if let CertError::Api(_) = e {
+                    assert!(a.status.is_client_error() || a.status.is_server_error());
+                }
+                let _ = e.to_string();
+            }
+        }
+    }
+    let wrong = ApiV3Key::new(&[0x5a; 32]).expect("32 bytes");
+    if let Ok((certs, _)) = interpret_certificates_response(
+        a.status,
+        &a.headers,
+        &a.body,
+        a.now,
+        &wrong,
+        &verification_keys(),
+    ) {
+        assert!(certs.is_empty(), "a certificate decrypted with a wrong key");
     }
 }
 
@@ -516,7 +668,7 @@ pub fn money(data: &[u8]) {
 pub fn text(data: &[u8]) {
     let s = String::from_utf8_lossy(data);
     let s = &*s;
-    let _ = kicc_core::text::check_text("field", s, 100);
+    let _ = kicc_core::check_text("field", s, 100);
     let _ = kicc_core::MallId::new(s);
     let _ = kicc_core::PgCno::new(s);
     let _ = kicc_core::ShopTransactionId::new(s);
@@ -525,7 +677,7 @@ pub fn text(data: &[u8]) {
     let _ = kicc_core::RegId::new(s);
     let _ = kicc_core::ClientIp::new(s);
     let _ = kicc_core::NotifyUrl::new(s);
-    let _ = kicc_core::endpoint::BaseUrl::new(s);
+    let _ = kicc_core::BaseUrl::new(s);
     let _ = kicc_core::KoreaDate::parse("date", s);
     let _ = kicc_core::KoreaDateTime::parse("date", s);
     let _ = kicc_core::ReviseTypeCode::parse(s);
@@ -558,4 +710,72 @@ pub fn sandbox_request(data: &[u8]) {
         let v: serde_json::Value = serde_json::from_slice(&body).expect("the sandbox answers JSON");
         assert!(v["resCd"].is_string(), "no resCd in {v}");
     }
+}
+
+/// The batch CSV reader (`kicc_ledger::read_batch`): a file gives rows or reasons, never a
+/// panic. Rows come with increasing line numbers after the header and unique
+/// `intent_id`s; every bad row has a line after the header and a reason. What was read,
+/// written back as CSV (every field quoted, amounts in major units, the resolved defaults
+/// spelled out), reads back as the same rows.
+pub fn batch_csv(data: &[u8]) {
+    use kicc_ledger::batch::BatchError;
+    match kicc_ledger::read_batch(data) {
+        Ok(rows) => {
+            let mut last = 1;
+            let mut ids = std::collections::HashSet::new();
+            for r in &rows {
+                assert!(r.line > last, "line {} after line {last}", r.line);
+                last = r.line;
+                assert!(ids.insert(r.spec.intent_id().as_str().to_owned()));
+                assert!(r.spec.amount().is_none_or(|a| a > 0));
+            }
+            let again = kicc_ledger::read_batch(&batch_csv_text(&rows))
+                .expect("the rows read, written back, read again");
+            assert_eq!(
+                again.iter().map(|r| &r.spec).collect::<Vec<_>>(),
+                rows.iter().map(|r| &r.spec).collect::<Vec<_>>()
+            );
+        }
+        Err(BatchError::BadRows(bad)) => {
+            assert!(!bad.is_empty());
+            for b in &bad {
+                assert!(b.line >= 2, "a bad row on line {}", b.line);
+                assert!(!b.why.is_empty());
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// `rows` as a batch file with every column, every field quoted.
+pub fn batch_csv_text(rows: &[kicc_ledger::BatchRow]) -> Vec<u8> {
+    use kicc_ledger::money::display_major;
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut out = String::from(
+        "intent_id,channel,pg_cno,amount,currency,reason,type,remain_amount,notify_url\n",
+    );
+    for r in rows {
+        let s = &r.spec;
+        let money = |m: Option<u64>| {
+            m.map(|m| display_major(s.currency().unwrap_or(kicc_ledger::Currency::Krw), m))
+                .unwrap_or_default()
+        };
+        let fields = [
+            s.intent_id().as_str().to_owned(),
+            s.channel().as_str().to_owned(),
+            s.pg_cno().to_owned(),
+            money(s.amount()),
+            s.currency()
+                .map(|c| c.code().to_owned())
+                .unwrap_or_default(),
+            s.reason().unwrap_or_default().to_owned(),
+            s.revise_type_code().to_owned(),
+            money(s.remain_amount()),
+            s.notify_url().unwrap_or_default().to_owned(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| quote(f)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out.into_bytes()
 }

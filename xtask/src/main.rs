@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod cycles;
 mod fuzz;
+mod msrv;
 mod package;
 mod soak;
 
@@ -15,7 +16,9 @@ const USAGE: &str = "usage: cargo xtask <ci|audit|fuzz [--time SECS] [TARGET...]
 
   ci      fmt check, clippy -D warnings (default and message-only features), all tests and
           doc tests, the message-only builds' tests, rustdoc -D warnings, the
-          dependency-footprint checks and the advisory audit
+          dependency-footprint checks, the declared rust-version's build and the
+          advisory audit
+  msrv    cargo check with the declared rust-version's toolchain, when rustup has it
   audit   Cargo.lock against the offline RustSec snapshot in ../shared/advisory-db
   fuzz    the cargo-fuzz targets in fuzz/ (nightly), SECS each (see `cargo xtask fuzz -h`)
   bench   criterion micro-benchmarks and the end-to-end load benchmark (see BENCHMARKS.md)
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("cycles") => cycles::run(),
+        Some("msrv") => msrv::run(),
         Some("soak") => soak::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
@@ -212,6 +216,7 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    msrv::run()?;
     eprintln!("\n==> cargo xtask audit");
     audit::run(&[])?;
     eprintln!("\nxtask ci: all checks passed");

@@ -18,7 +18,8 @@ const PUBLISHED: [&str; 9] = [
     "kicc-cli",
 ];
 
-/// The crates whose `client` feature gives a client over any `Transport`.
+/// The crates whose `transport` feature gives a client over any `Transport` (their default
+/// `hyper` feature adds kicc-transport's hyper + rustls client).
 const CLIENT_CRATES: [&str; 4] = [
     "kicc-generic",
     "kicc-alipay",
@@ -37,7 +38,7 @@ const HYPER_STACK: [&str; 5] = [
 
 /// The checks, in the order CI wants them: the cheap ones first.
 pub(crate) fn ci() -> Result<(), String> {
-    client_feature_builds_without_hyper()?;
+    transport_feature_builds_without_hyper()?;
     locked_dependencies_fit_msrv()?;
     package_published_crates()
 }
@@ -116,12 +117,18 @@ fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     parts.next().is_none().then_some((major, minor, patch))
 }
 
-/// `cargo tree -p CRATE --no-default-features --features client -e normal` holds no hyper,
+/// `cargo tree -p CRATE --no-default-features --features transport -e normal` holds no hyper,
 /// rustls or tokio-rustls for every channel crate (tokio for timers is fine), and the crate
 /// builds that way, clippy-clean.
-fn client_feature_builds_without_hyper() -> Result<(), String> {
+fn transport_feature_builds_without_hyper() -> Result<(), String> {
     for krate in CLIENT_CRATES {
-        let args = ["-p", krate, "--no-default-features", "--features", "client"];
+        let args = [
+            "-p",
+            krate,
+            "--no-default-features",
+            "--features",
+            "transport",
+        ];
         eprintln!(
             "\n==> cargo tree {} -e normal (must not contain {})",
             args.join(" "),
@@ -130,14 +137,14 @@ fn client_feature_builds_without_hyper() -> Result<(), String> {
         let text = normal_tree(&args)?;
         if let Some(found) = forbidden_in(&text, &HYPER_STACK) {
             return Err(format!(
-                "`cargo tree {}` contains {found}: the `client` feature must not pull in hyper",
+                "`cargo tree {}` contains {found}: the `transport` feature must not pull in hyper",
                 args.join(" ")
             ));
         }
         // The check is only worth something if the client is really there.
         if forbidden_in(&text, &["kicc-transport"]).is_none() {
             return Err(format!(
-                "`cargo tree {}` has no kicc-transport: the `client` feature lost its client",
+                "`cargo tree {}` has no kicc-transport: the `transport` feature lost its client",
                 args.join(" ")
             ));
         }
@@ -148,7 +155,7 @@ fn client_feature_builds_without_hyper() -> Result<(), String> {
                 krate,
                 "--no-default-features",
                 "--features",
-                "client",
+                "transport",
                 "--lib",
                 "--",
                 "-D",

@@ -132,20 +132,43 @@ fn floor_parse() -> PlainResponse {
 /// sign, serialize, the retry driver, read the answer) over a transport that answers at
 /// once from memory. Compared with `build_http` + `parse_response`, it shows what the
 /// driver adds.
-#[cfg(feature = "transport")]
+#[cfg(feature = "hyper")]
 mod in_memory {
     use super::*;
     use criterion::measurement::WallTime;
     use criterion::BenchmarkGroup;
     use kicc_alipay::AlipayClient;
     use kicc_transport::{HttpRequest, HttpResponse, Transport, TransportError};
+    use std::future::Future as _;
 
     /// Answers every request with the same success body.
-    struct Canned(bytes::Bytes);
+    pub struct Canned(bytes::Bytes);
 
     impl Transport for Canned {
         async fn send(&self, _request: HttpRequest) -> Result<HttpResponse, TransportError> {
             Ok(http::Response::new(self.0.clone()))
+        }
+    }
+
+    /// A client over [`Canned`], answering with [`RESPONSE`] dated now: the client rightly
+    /// refuses an answer dated before its request (an earlier cancel), so a fixed date
+    /// would turn every cancel into an error.
+    pub fn client(merchant: &Merchant) -> AlipayClient<Canned> {
+        let now = kicc_core::KoreaDateTime::of(SystemTime::now());
+        let body = String::from_utf8_lossy(RESPONSE).replace("20261122000512", now.as_str());
+        AlipayClient::with_transport(merchant.clone(), Canned(bytes::Bytes::from(body)))
+    }
+
+    /// One whole cancel, polled once without a runtime: [`Canned`] answers at once and a
+    /// first attempt that succeeds sets no timer, so the future is ready on its first poll.
+    pub fn once(client: &AlipayClient<Canned>) -> ReviseResponse {
+        let request = CancelRequest::full(PgCno::new(black_box(PG_CNO)).expect("valid"));
+        let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+        let future = std::pin::pin!(client.cancel_with_key(&request, key));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.poll(&mut cx) {
+            std::task::Poll::Ready(response) => response.expect("canned success"),
+            std::task::Poll::Pending => panic!("an in-memory cancel must not wait"),
         }
     }
 
@@ -154,10 +177,7 @@ mod in_memory {
             .enable_all()
             .build()
             .expect("runtime");
-        let client = AlipayClient::with_transport(
-            merchant.clone(),
-            Canned(bytes::Bytes::from_static(RESPONSE)),
-        );
+        let client = client(merchant);
         g.bench_function("client_in_memory", |b| {
             b.iter_custom(|iters| {
                 runtime.block_on(async {
@@ -204,7 +224,7 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    #[cfg(feature = "transport")]
+    #[cfg(feature = "hyper")]
     in_memory::bench(&mut g, &merchant);
     g.bench_function("parse_response", |b| b.iter(|| parse(&key)));
     g.bench_function("floor_parse_response", |b| b.iter(floor_parse));
@@ -230,9 +250,29 @@ fn main() {
     let merchant = merchant();
     let now = now();
     let key = ShopTransactionId::new(KEY).expect("valid");
+    #[cfg(feature = "hyper")]
+    let client = in_memory::client(&merchant);
+    // The whole in-memory client against what it cannot skip: the same request built up to
+    // the `http::Request` it hands the transport, and the same answer read.
+    #[cfg(feature = "hyper")]
+    let client_ratio = support::paired_ratio(
+        || in_memory::once(&client),
+        || {
+            let request = CancelRequest::full(PgCno::new(black_box(PG_CNO)).expect("valid"));
+            let key = ShopTransactionId::new(black_box(KEY)).expect("valid");
+            let exchange = request
+                .message(&merchant, key.clone(), SystemTime::now())
+                .exchange(&merchant)
+                .expect("valid URI");
+            (exchange, parse(&key))
+        },
+        3000,
+    );
     support::write(
         "alipay",
         &[
+            #[cfg(feature = "hyper")]
+            ("client_in_memory_vs_build_http_and_parse", client_ratio),
             (
                 "build_vs_floor",
                 support::paired_ratio(|| build(&merchant, now), || floor("40", None, None), 3000),

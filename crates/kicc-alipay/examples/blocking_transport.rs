@@ -1,7 +1,7 @@
 //! The message layer driven by your own, blocking HTTP code: no tokio, no hyper.
 //!
 //! A service with its own HTTP stack depends on `kicc-alipay` with `default-features = false`
-//! and drives `kicc_core::Cancellation` itself: send what it says, sleep until when it says,
+//! and drives `kicc_core::retry::Cancellation` itself: send what it says, sleep until when it says,
 //! report what happened. The retry rules (same key, same date; ambiguity after a timeout) stay
 //! in the core.
 //!
@@ -163,8 +163,12 @@ fn main() {
         MallId::new(kicc_sandbox::DEFAULT_MALL_ID).expect("mall id"),
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).expect("secret"),
     );
-    let request =
-        CancelRequest::from_text(&pg_cno, None, Some("12.03"), Some("USD")).expect("valid request");
+    let request = CancelRequest::from_text(
+        kicc_core::CancelText::new(&pg_cno)
+            .amount("12.03")
+            .currency("USD"),
+    )
+    .expect("valid request");
     match cancel_blocking(&merchant, &request) {
         Ok(r) => println!(
             "cancelled {} as {} ({:?})",

@@ -1,4 +1,4 @@
-//! The Alipay cancel client (feature `client`; `new` with `transport`).
+//! The Alipay cancel client (feature `transport`; `new` with `hyper`).
 
 use std::time::SystemTime;
 
@@ -6,13 +6,13 @@ use kicc_core::retry::RetryPolicy;
 use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
 use kicc_transport::Transport;
-#[cfg(feature = "transport")]
+#[cfg(feature = "hyper")]
 use kicc_transport::{ConfigError, HyperTransport};
 
-use crate::{CancelRequest, ReviseRequest, ReviseResponse};
+use crate::api::{CancelRequest, ReviseRequest, ReviseResponse};
 
-// One definition, two generic headers: with the feature `transport` the transport
-// defaults to `HyperTransport`; with `client` alone there is no hyper to default to.
+// One definition, two generic headers: with the feature `hyper` the transport
+// defaults to `HyperTransport`; with `transport` alone there is no hyper to default to.
 macro_rules! client_struct {
     ($($default:ty)?) => {
         /// Cancels Alipay payments through KICC.
@@ -31,13 +31,13 @@ macro_rules! client_struct {
     };
 }
 
-#[cfg(feature = "transport")]
+#[cfg(feature = "hyper")]
 client_struct!(HyperTransport);
-#[cfg(not(feature = "transport"))]
+#[cfg(not(feature = "hyper"))]
 client_struct!();
 
-#[cfg(feature = "transport")]
-#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 impl AlipayClient<HyperTransport> {
     /// A client on the default transport (hyper + rustls, webpki roots, 30 s per attempt).
     pub fn new(merchant: Merchant) -> Result<Self, ConfigError> {
@@ -55,15 +55,25 @@ impl<T: Transport> AlipayClient<T> {
         }
     }
 
-    /// Sets the retry bounds (default: [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+    /// The same client with these retry bounds (default: [`RetryPolicy::default`]).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
+    }
+
+    /// The retry bounds each request runs under.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// The merchant.
     pub fn merchant(&self) -> &Merchant {
         &self.merchant
+    }
+
+    /// The transport requests go through.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// Cancels with a newly generated idempotency key, dated now.
@@ -87,10 +97,7 @@ impl<T: Transport> AlipayClient<T> {
     /// learned its outcome.
     pub async fn send(&self, message: &ReviseRequest) -> Result<ReviseResponse, Error> {
         let exchange = message.exchange(&self.merchant)?;
-        let labels = CancelLabels {
-            channel: "alipay",
-            pg_cno: message.head().pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("alipay", message.head().pg_cno().as_str());
         execute(&self.transport, exchange, self.retry.clone(), labels).await
     }
 
@@ -100,16 +107,11 @@ impl<T: Transport> AlipayClient<T> {
     /// [`Error::Ambiguous`], never "did not happen".
     pub async fn resume(&self, message: &ReviseRequest) -> Result<ReviseResponse, Error> {
         let exchange = message.exchange(&self.merchant)?;
-        let labels = CancelLabels {
-            channel: "alipay",
-            pg_cno: message.head().pg_cno().as_str(),
-        };
-        let sent = vec![kicc_core::SentAttempt {
-            key: message.head().shop_transaction_id().clone(),
-            date: message.head().cancel_req_date(),
-            sent_at: None,
-            refund_query: false,
-        }];
+        let labels = CancelLabels::new("alipay", message.head().pg_cno().as_str());
+        let sent = vec![kicc_core::retry::SentAttempt::new(
+            message.head().shop_transaction_id().clone(),
+            message.head().cancel_req_date(),
+        )];
         resume(&self.transport, exchange, self.retry.clone(), sent, labels).await
     }
 }

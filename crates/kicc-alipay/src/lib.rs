@@ -11,15 +11,17 @@
 //!
 //! Retries follow the API's rule: after a timeout or `A210`..`A219`, the SAME message (same
 //! `shopTransactionId`, same `cancelReqDate`, even after midnight) is sent again.
-//! `ReviseRequest::exchange` gives `kicc_core::Cancellation` exactly that.
+//! `ReviseRequest::exchange` gives `kicc_core::retry::Cancellation` exactly that.
 //!
 //! # A complete cancel
 //!
-//! With the default `transport` feature, [`AlipayClient`] sends, retries and reads. This runs
+//! With the default `hyper` feature, [`AlipayClient`] sends, retries and reads. This runs
 //! against the embedded sandbox (the hidden lines start it); in production the environment is
 //! `Environment::Production` and the secret comes from your secret store.
 //!
-//! ```
+// The example needs `Client::new` (feature `hyper`); without it the block is not run.
+#![cfg_attr(feature = "hyper", doc = "```")]
+#![cfg_attr(not(feature = "hyper"), doc = "```ignore")]
 //! use kicc_alipay::{AlipayClient, CancelRequest};
 //! use kicc_core::{BaseUrl, Environment, Error, MallId, Merchant, SecretKey};
 //!
@@ -37,7 +39,7 @@
 //! let client = AlipayClient::new(merchant)?;
 //!
 //! // Refund $12.03 of a USD payment: sent as amountInfo.totAmount 1203 (cents).
-//! let request = CancelRequest::from_text(&pg_cno, None, Some("12.03"), Some("USD"))?;
+//! let request = CancelRequest::from_text(kicc_core::CancelText::new(&pg_cno).amount("12.03").currency("USD"))?;
 //! match client.cancel(&request).await {
 //!     Ok(done) => println!("cancelled as {}", done.cancel_pg_cno),
 //!     Err(e @ Error::Ambiguous { .. }) => {
@@ -56,43 +58,24 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | (none) | | the messages, signing and reading: no IO at all |
-//! | `client` | via `transport` | [`AlipayClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
-//! | `transport` | yes | `client` plus `kicc_transport::HyperTransport` and `AlipayClient::new` |
+//! | `transport` | via `hyper` | [`AlipayClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
+//! | `hyper` | yes | `transport` plus `kicc_transport::HyperTransport` and `AlipayClient::new` |
 //!
-//! Bring your own HTTP stack with `default-features = false, features = ["client"]` and
+//! Bring your own HTTP stack with `default-features = false, features = ["transport"]` and
 //! `AlipayClient::with_transport`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-#[cfg(feature = "client")]
+mod api;
+#[cfg(feature = "transport")]
 mod client;
 
-use kicc_core::wallet::{WalletApi, WalletCancel, WalletRevise, WalletReviseResponse};
-use kicc_core::Channel;
-
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub use client::AlipayClient;
 
-/// The API path, below the environment's base URL.
-pub const PATH: &str = "/api/trades/alipay/revise";
-
-/// Marks messages for the Alipay cancel API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alipay {}
-
-impl WalletApi for Alipay {
-    const CHANNEL: Channel = Channel::Alipay;
-    const PATH: &'static str = PATH;
-}
-
-/// What to cancel: full (`40`) or partial (`32`, with its amount and currency).
-pub type CancelRequest = WalletCancel<Alipay>;
-/// The exact Alipay revise message, `msgAuthValue` included.
-pub type ReviseRequest = WalletRevise<Alipay>;
-/// The answer to an Alipay cancel.
-pub type ReviseResponse = WalletReviseResponse;
+pub use api::{Alipay, CancelRequest, ReviseRequest, ReviseResponse, PATH};
 
 #[cfg(test)]
 mod tests {
@@ -116,9 +99,13 @@ mod tests {
 
     #[test]
     fn usd_partial_message_is_exact() {
-        let req = CancelRequest::from_text("PG20261121000001", None, Some("12.03"), Some("USD"))
-            .unwrap()
-            .memo(Memo::new("고객 요청").unwrap());
+        let req = CancelRequest::from_text(
+            kicc_core::CancelText::new("PG20261121000001")
+                .amount("12.03")
+                .currency("USD"),
+        )
+        .unwrap()
+        .memo(Memo::new("고객 요청").unwrap());
         assert_eq!(req.code(), ReviseTypeCode::PartialCard);
         let key = ShopTransactionId::new("K01JD0000000000000000000001").unwrap();
         // 2026-11-21T15:00:00Z is already the 22nd in Korea.
@@ -150,7 +137,13 @@ mod tests {
     fn channel_rules() {
         let pg = || PgCno::new("P1").unwrap();
         for code in ["20", "33", "51", "52"] {
-            let e = CancelRequest::from_text("P1", Some(code), Some("1"), Some("KRW")).unwrap_err();
+            let e = CancelRequest::from_text(
+                kicc_core::CancelText::new("P1")
+                    .code(code)
+                    .amount("1")
+                    .currency("KRW"),
+            )
+            .unwrap_err();
             assert_eq!(e.field, "reviseTypeCode", "{code}");
         }
         let e = CancelRequest::with_code(pg(), ReviseTypeCode::PartialCard, None).unwrap_err();
@@ -158,28 +151,43 @@ mod tests {
             e,
             FieldError::new("amountInfo.totAmount", Rule::AmountRequired { code: "32" })
         );
-        let e = CancelRequest::from_text("P1", Some("40"), Some("1"), Some("KRW")).unwrap_err();
+        let e = CancelRequest::from_text(
+            kicc_core::CancelText::new("P1")
+                .code("40")
+                .amount("1")
+                .currency("KRW"),
+        )
+        .unwrap_err();
         assert!(matches!(e.rule, Rule::AmountNotAllowed { .. }));
         assert_eq!(
-            CancelRequest::from_text("P1", None, Some("1"), None)
+            CancelRequest::from_text(kicc_core::CancelText::new("P1").amount("1"))
                 .unwrap_err()
                 .field,
             "currency"
         );
         assert_eq!(
-            CancelRequest::from_text("P1", None, Some("0.105"), Some("USD"))
-                .unwrap_err()
-                .field,
+            CancelRequest::from_text(
+                kicc_core::CancelText::new("P1")
+                    .amount("0.105")
+                    .currency("USD")
+            )
+            .unwrap_err()
+            .field,
             "amountInfo.totAmount"
         );
-        assert!(CancelRequest::from_text("P1", None, Some("10.5"), Some("KRW")).is_err());
+        assert!(CancelRequest::from_text(
+            kicc_core::CancelText::new("P1")
+                .amount("10.5")
+                .currency("KRW")
+        )
+        .is_err());
         assert_eq!(
-            CancelRequest::from_text(&"가".repeat(21), None, None, None)
+            CancelRequest::from_text(kicc_core::CancelText::new(&"가".repeat(21)))
                 .unwrap_err()
                 .field,
             "pgCno"
         );
-        assert!(CancelRequest::from_text(&"가".repeat(20), None, None, None).is_ok());
+        assert!(CancelRequest::from_text(kicc_core::CancelText::new(&"가".repeat(20))).is_ok());
     }
 
     #[test]
@@ -255,7 +263,7 @@ mod tests {
             let json = msg.to_json();
             let back = ReviseRequest::from_json(&json).unwrap();
             prop_assert_eq!(&back, &msg);
-            prop_assert!(back.head().is_signed_by(&merchant().secret_key));
+            prop_assert!(back.head().is_signed_by(merchant().secret_key()));
             let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
             prop_assert!(v["pgCno"].as_str().unwrap().len() <= 60);
             let date = KoreaDate::of(at(secs));
@@ -273,7 +281,7 @@ mod tests {
             amount in proptest::option::of("[0-9.]{1,8}"),
             currency in proptest::option::of("(KRW|USD|EUR)"),
         ) {
-            match CancelRequest::from_text(&pg, code.as_deref(), amount.as_deref(), currency.as_deref()) {
+            match CancelRequest::from_text(kicc_core::CancelText::new(&pg).code(code.as_deref()).amount(amount.as_deref()).currency(currency.as_deref())) {
                 Ok(r) => {
                     prop_assert!(PgCno::new(pg.as_str()).is_ok());
                     prop_assert!(r.code() == ReviseTypeCode::Full || r.code() == ReviseTypeCode::PartialCard);
@@ -295,6 +303,6 @@ mod tests {
 }
 
 // The README's example, compiled with the doc tests so it cannot rot.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "hyper"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -28,15 +28,17 @@ fn merchant(sb: &SandboxHandle) -> Merchant {
 }
 
 fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> AlipayClient<T> {
-    AlipayClient::with_transport(merchant(sb), transport).retry_policy(RetryPolicy {
-        max_attempts: 4,
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(100),
-        deadline: Duration::from_secs(20),
-        processing_bound: Duration::from_secs(1),
-        lookup_not_found_codes: vec!["R001".into()],
-        ..RetryPolicy::default()
-    })
+    AlipayClient::with_transport(merchant(sb), transport).with_retry_policy(
+        RetryPolicy::builder()
+            .max_attempts(4)
+            .initial_backoff(Duration::from_millis(20))
+            .max_backoff(Duration::from_millis(100))
+            .deadline(Duration::from_secs(20))
+            .processing_bound(Duration::from_secs(1))
+            .lookup_not_found_code("R001")
+            .build()
+            .unwrap(),
+    )
 }
 
 /// A transport whose attempts give up after 400 ms (the sandbox's timeout fault stalls 3 s).
@@ -68,9 +70,19 @@ async fn full_cancel_in_krw() {
         ("TS02", 0)
     );
     // Cancelling again is declined by the gateway: the cancel certainly did not happen twice.
-    let err = c.cancel(&req).await.unwrap_err();
-    assert!(
-        matches!(err, Error::Declined(ref g) if g.res_cd == "P002"),
+    // The error names the request it answers (its key: KICC's request id) and the HTTP status.
+    let key = ShopTransactionId::new("K-SECOND-CANCEL-0001").unwrap();
+    let err = c.cancel_with_key(&req, key).await.unwrap_err();
+    let gateway = err
+        .gateway()
+        .expect("a decline carries the gateway's answer");
+    assert_eq!(
+        (
+            gateway.res_cd.as_str(),
+            gateway.http_status,
+            gateway.shop_transaction_id.as_str()
+        ),
+        ("P002", 200, "K-SECOND-CANCEL-0001"),
         "{err:?}"
     );
     assert!(err.certainly_not_cancelled());
@@ -83,7 +95,12 @@ async fn usd_partial_cancel_in_cents() {
         .create_payment(SbChannel::Alipay, 5_000, SbCurrency::Usd)
         .unwrap();
     let c = client(&sb, HyperTransport::new().unwrap());
-    let req = CancelRequest::from_text(&pay.pg_cno, None, Some("12.03"), Some("USD")).unwrap();
+    let req = CancelRequest::from_text(
+        kicc_core::CancelText::new(&pay.pg_cno)
+            .amount("12.03")
+            .currency("USD"),
+    )
+    .unwrap();
     let r = c.cancel(&req).await.unwrap();
     let info = r.amount_info.unwrap();
     assert_eq!(
@@ -113,7 +130,12 @@ async fn timeout_then_a212_are_retried_with_the_same_key_and_date_and_cancel_onc
     .unwrap();
     let transport = fast_transport();
     let c = client(&sb, transport.clone());
-    let req = CancelRequest::from_text(&pay.pg_cno, None, Some("12.03"), Some("USD")).unwrap();
+    let req = CancelRequest::from_text(
+        kicc_core::CancelText::new(&pay.pg_cno)
+            .amount("12.03")
+            .currency("USD"),
+    )
+    .unwrap();
     let r = c.cancel(&req).await.unwrap();
     assert_eq!(r.amount_info.unwrap().tot_amount, Some(1203));
     let bodies = transport.sent_bodies();
@@ -213,7 +235,12 @@ async fn resending_a_stored_message_returns_the_original_result() {
         .create_payment(SbChannel::Alipay, 9_000, SbCurrency::Krw)
         .unwrap();
     let c = client(&sb, HyperTransport::new().unwrap());
-    let req = CancelRequest::from_text(&pay.pg_cno, None, Some("1000"), Some("KRW")).unwrap();
+    let req = CancelRequest::from_text(
+        kicc_core::CancelText::new(&pay.pg_cno)
+            .amount("1000")
+            .currency("KRW"),
+    )
+    .unwrap();
     let message = req.message(
         c.merchant(),
         ShopTransactionId::new("STORED-1").unwrap(),

@@ -14,7 +14,9 @@
 //! `kicc-bench` (throughput and latency, sandbox in-process, one multi-thread runtime) and
 //! `kicc-bench-mem` (client-side heap per in-flight request, sandbox in a child process so
 //! that only the client's allocations are counted). Both print one `name value unit` line
-//! per figure on stdout and their progress on stderr.
+//! per figure on stdout and their progress on stderr. `kicc-bench-profile` runs the
+//! in-memory client path (or its floor) N times for an instruction-count profiler such as
+//! valgrind's callgrind (BENCHMARKS.md, "Cost per cancel").
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,7 +1,7 @@
 //! Where requests go and who signs them: `--env`, `--base-url`, and the credentials, which come
 //! only from the environment (`KICC_MALL_ID`, `KICC_SECRET_KEY`).
 
-use kicc_core::endpoint::is_loopback_authority;
+use kicc_core::is_loopback_authority;
 use kicc_core::{BaseUrl, Environment, MallId, Merchant, SecretKey};
 use kicc_transport::{ConfigError, HyperTransport};
 
@@ -107,7 +107,7 @@ pub fn transport(global: &Global) -> Result<HyperTransport, Failure> {
         let pem = std::fs::read(path).map_err(|e| {
             Failure::invalid(format!("root-cert: cannot read {}: {e}", path.display()))
         })?;
-        builder = builder.with_extra_root_certificates(pem);
+        builder = builder.add_root_certificates(pem);
     }
     if let Some(proxy) = &global.proxy {
         builder = builder.proxy(proxy.0.clone());

@@ -190,7 +190,7 @@ async fn state_note(ctx: &Ctx, row: &mut Row, pg_cno: &str) -> Result<PaymentVie
 
 fn generic_client(ctx: &Ctx) -> kicc_generic::GenericClient<Shared> {
     kicc_generic::GenericClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-        .retry_policy(ctx.retry.clone())
+        .with_retry_policy(ctx.retry.clone())
 }
 
 /// Cancels `amount` won of card payment `pg` (all of it when `None`) and checks that both the
@@ -203,8 +203,12 @@ async fn card_cancel_expecting(
     expected: TransactionStatus,
     remaining: u64,
 ) -> Result<(), String> {
-    let request = kicc_generic::CancelRequest::from_text(pg, None, amount, amount.map(|_| "KRW"))
-        .map_err(|e| e.to_string())?;
+    let request = kicc_generic::CancelRequest::from_text(
+        kicc_core::CancelText::new(pg)
+            .amount(amount)
+            .currency(amount.map(|_| "KRW")),
+    )
+    .map_err(|e| e.to_string())?;
     let r = generic_client(ctx)
         .cancel(&request)
         .await
@@ -250,8 +254,12 @@ async fn card_partial(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> 
 
 async fn card_over_cancel(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
     row.request = "generic 32: 25000 of 20000 left".into();
-    let request = kicc_generic::CancelRequest::from_text(pg, None, Some("25000"), Some("KRW"))
-        .map_err(|e| e.to_string())?;
+    let request = kicc_generic::CancelRequest::from_text(
+        kicc_core::CancelText::new(pg)
+            .amount("25000")
+            .currency("KRW"),
+    )
+    .map_err(|e| e.to_string())?;
     match generic_client(ctx).cancel(&request).await {
         Err(e @ Error::Declined(_)) => {
             row.result = format!("Error::Declined {} (exit 1)", e.res_cd().unwrap_or("?"));
@@ -292,8 +300,12 @@ async fn card_lost_answer(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
         )
         .await?;
     let before = ctx.transport.attempts().len();
-    let request = kicc_generic::CancelRequest::from_text(&pg, None, Some("4000"), Some("KRW"))
-        .map_err(|e| e.to_string())?;
+    let request = kicc_generic::CancelRequest::from_text(
+        kicc_core::CancelText::new(&pg)
+            .amount("4000")
+            .currency("KRW"),
+    )
+    .map_err(|e| e.to_string())?;
     let r = generic_client(ctx)
         .cancel(&request)
         .await
@@ -325,8 +337,12 @@ async fn card_lost_answer(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
 async fn alipay_usd(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
     row.request = "alipay 32: 12.03 of 50.00 USD + A212".into();
     ctx.admin.inject_res_cd(ALIPAY_REVISE_PATH, "A212").await?;
-    let request = kicc_alipay::CancelRequest::from_text(pg, None, Some("12.03"), Some("USD"))
-        .map_err(|e| e.to_string())?;
+    let request = kicc_alipay::CancelRequest::from_text(
+        kicc_core::CancelText::new(pg)
+            .amount("12.03")
+            .currency("USD"),
+    )
+    .map_err(|e| e.to_string())?;
     let minor = request.amount().map(|m| m.amount.minor_units());
     row.notes.push(format!(
         "\"12.03\" USD is sent as totAmount {} (cents, integers only)",
@@ -338,7 +354,7 @@ async fn alipay_usd(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
     let before = ctx.transport.attempts().len();
     let client =
         kicc_alipay::AlipayClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-            .retry_policy(ctx.retry.clone());
+            .with_retry_policy(ctx.retry.clone());
     let r = client
         .cancel(&request)
         .await
@@ -394,12 +410,12 @@ async fn alipay_usd(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
 async fn wechat(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
     let pg = ctx.admin.create_payment("wechat", 10_000, "KRW").await?;
     row.request = "wechat 40, 10000 KRW + notifyUrl".into();
-    let request = kicc_wechat::CancelRequest::from_text(&pg, None, None, None)
+    let request = kicc_wechat::CancelRequest::from_text(kicc_core::CancelText::new(&pg))
         .map_err(|e| e.to_string())?
         .notify_url(kicc_core::NotifyUrl::new(ctx.notify_url.as_str()).map_err(|e| e.to_string())?);
     let client =
         kicc_wechat::WechatClient::with_transport(ctx.merchant.clone(), ctx.transport.clone())
-            .retry_policy(ctx.retry.clone());
+            .with_retry_policy(ctx.retry.clone());
     let accepted = client
         .cancel(&request)
         .await
@@ -408,13 +424,12 @@ async fn wechat(ctx: &Ctx, row: &mut Row) -> Result<(), String> {
         "accepted at once: cancelPgCno {} (accepted, not done yet)",
         accepted.cancel_pg_cno
     ));
-    let policy = WaitPolicy {
+    let policy = WaitPolicy::default()
         // Long enough that the webhook, not a scheduled query, triggers the confirmation.
-        first_query_after: Duration::from_secs(5),
-        query_interval: Duration::from_millis(250),
-        max_wait: Duration::from_secs(10),
-        confirm_notice: true,
-    };
+        .with_first_query_after(Duration::from_secs(5))
+        .with_query_interval(Duration::from_millis(250))
+        .with_max_wait(Duration::from_secs(10))
+        .with_confirm_notice(true);
     let result = client
         .wait_for_result(&accepted, &ctx.inbox, policy)
         .await
@@ -499,15 +514,16 @@ async fn wechatpay_global(ctx: &Ctx, row: &mut Row, base_url: &str) -> Result<()
     let mut keys = VerificationKeys::new();
     keys.add_certificate_pem(kicc_sandbox::SANDBOX_PLATFORM_CERTIFICATE_PEM)
         .map_err(|e| text(&e))?;
-    let config = MerchantConfig {
-        mode: MerchantMode::common(kicc_sandbox::DEFAULT_WECHATPAY_MCHID).map_err(|e| text(&e))?,
-        serial_no: SerialNo::new(kicc_sandbox::SANDBOX_MERCHANT_SERIAL_NO).map_err(|e| text(&e))?,
-        private_key: Arc::new(
+    let config = MerchantConfig::builder()
+        .mode(MerchantMode::common(kicc_sandbox::DEFAULT_WECHATPAY_MCHID).map_err(|e| text(&e))?)
+        .serial_no(SerialNo::new(kicc_sandbox::SANDBOX_MERCHANT_SERIAL_NO).map_err(|e| text(&e))?)
+        .private_key(Arc::new(
             RsaPrivateKey::from_pem(kicc_sandbox::SANDBOX_MERCHANT_PRIVATE_KEY_PEM)
                 .map_err(|e| text(&e))?,
-        ),
-        verification_keys: keys,
-    };
+        ))
+        .verification_keys(keys)
+        .build()
+        .map_err(|e| text(&e))?;
     let client = ReverseClient::new(ctx.transport.clone(), config)
         .with_base_urls(WxBaseUrl::new(base_url).map_err(|e| text(&e))?, None);
     let call = ReverseCall::new(
@@ -545,7 +561,11 @@ async fn invalid(ctx: &Ctx, row: &mut Row, pg: &str) -> Result<(), String> {
     row.request = "alipay 32: 12.034 USD".into();
     let before = ctx.transport.attempts().len();
     let state_before = ctx.admin.payment(pg).await?;
-    match kicc_alipay::CancelRequest::from_text(pg, None, Some("12.034"), Some("USD")) {
+    match kicc_alipay::CancelRequest::from_text(
+        kicc_core::CancelText::new(pg)
+            .amount("12.034")
+            .currency("USD"),
+    ) {
         Ok(_) => {
             row.result = "built".into();
             Err("an amount with 3 decimals in USD was accepted".into())
@@ -706,16 +726,15 @@ pub async fn demo() -> Result<Report, Failure> {
         },
         transport: Arc::new(Observed::new(transport, false)),
         merchant,
-        retry: RetryPolicy {
-            max_attempts: 4,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(500),
-            deadline: Duration::from_secs(10),
+        retry: RetryPolicy::builder()
+            .max_attempts(4)
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(500))
+            .deadline(Duration::from_secs(10))
             // The embedded sandbox processes every request at once; its "not found" is R001.
-            processing_bound: Duration::from_secs(1),
-            lookup_not_found_codes: vec![kicc_core::lookup::SANDBOX_NOT_FOUND_CODE.to_owned()],
-            ..RetryPolicy::default()
-        },
+            .processing_bound(Duration::from_secs(1))
+            .lookup_not_found_code(kicc_core::lookup::SANDBOX_NOT_FOUND_CODE)
+            .build()?,
         inbox,
         notify_url: receiver.url().to_owned(),
     };

@@ -13,8 +13,8 @@ use kicc_core::retry::RetryPolicy;
 use kicc_core::wallet::{WalletApi, WalletCancel};
 use kicc_core::wire::ResponseAmountInfo;
 use kicc_core::{
-    Amount, ClientId, ClientIp, Currency, Error, KoreaDate, Memo, NotifyUrl, RegId, ReviseMessage,
-    ShopTransactionId, TransactionStatus,
+    Amount, ClientId, ClientIp, Currency, Error, FieldError, KoreaDate, Memo, NotifyUrl, RegId,
+    ReviseMessage, ShopTransactionId, TransactionStatus,
 };
 use kicc_transport::driver::os_rng;
 use kicc_wechat::{
@@ -91,21 +91,20 @@ pub fn retry_policy(
     processing_bound: Duration,
     clock_skew: Duration,
     not_found_codes: &[String],
-) -> RetryPolicy {
+) -> Result<RetryPolicy, FieldError> {
     let mut codes = not_found_codes.to_vec();
     if codes.is_empty() && global.env == EnvName::Sandbox {
         codes.push(SANDBOX_NOT_FOUND_CODE.to_owned());
     }
-    RetryPolicy {
-        max_attempts,
-        processing_bound,
-        clock_skew,
-        lookup_not_found_codes: codes,
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::builder()
+        .max_attempts(max_attempts)
+        .processing_bound(processing_bound)
+        .clock_skew(clock_skew)
+        .lookup_not_found_codes(codes)
+        .build()
 }
 
-fn cancel_policy(global: &Global, args: &CancelArgs) -> RetryPolicy {
+fn cancel_policy(global: &Global, args: &CancelArgs) -> Result<RetryPolicy, FieldError> {
     retry_policy(
         global,
         args.max_attempts,
@@ -115,11 +114,8 @@ fn cancel_policy(global: &Global, args: &CancelArgs) -> RetryPolicy {
     )
 }
 
-fn query_policy(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts,
-        ..RetryPolicy::default()
-    }
+fn query_policy(max_attempts: u32) -> Result<RetryPolicy, FieldError> {
+    RetryPolicy::builder().max_attempts(max_attempts).build()
 }
 
 /// Whether progress lines go to stderr.
@@ -249,10 +245,10 @@ fn generic_request(args: &CancelArgs) -> Result<kicc_generic::CancelRequest, Fai
         (None, _, _) => None,
     };
     let mut request = kicc_generic::CancelRequest::from_text(
-        &args.pg_cno,
-        code.as_deref(),
-        args.amount.as_deref(),
-        args.currency.as_deref(),
+        kicc_core::CancelText::new(&args.pg_cno)
+            .code(code.as_deref())
+            .amount(args.amount.as_deref())
+            .currency(args.currency.as_deref()),
     )?;
     if let Some(r) = &args.reason {
         request = request.reason(ReviseMessage::new(r.as_str())?);
@@ -379,7 +375,7 @@ async fn cancel_generic(global: &Global, args: &CancelArgs) -> Result<Report, Fa
     }
     let transport = Observed::new(creds::transport(global)?, progress_wanted());
     let client = kicc_generic::GenericClient::with_transport(merchant, transport)
-        .retry_policy(cancel_policy(global, args));
+        .with_retry_policy(cancel_policy(global, args)?);
     let outcome = if resumed.is_empty() {
         client.cancel_with_key(&request, key).await
     } else if args.refund_query {
@@ -409,10 +405,10 @@ async fn cancel_generic(global: &Global, args: &CancelArgs) -> Result<Report, Fa
 /// The Alipay / WeChat Pay request the options describe (the two APIs share its rules).
 fn wallet_request<C: WalletApi>(args: &CancelArgs) -> Result<WalletCancel<C>, Failure> {
     let mut request = WalletCancel::<C>::from_text(
-        &args.pg_cno,
-        args.revise_type.as_deref(),
-        args.amount.as_deref(),
-        args.currency.as_deref(),
+        kicc_core::CancelText::new(&args.pg_cno)
+            .code(args.revise_type.as_deref())
+            .amount(args.amount.as_deref())
+            .currency(args.currency.as_deref()),
     )?;
     if let Some(r) = &args.reason {
         request = request.memo(Memo::new(r.as_str())?);
@@ -434,7 +430,7 @@ async fn cancel_alipay(global: &Global, args: &CancelArgs) -> Result<Report, Fai
     }
     let transport = Observed::new(creds::transport(global)?, progress_wanted());
     let client = kicc_alipay::AlipayClient::with_transport(merchant, transport)
-        .retry_policy(cancel_policy(global, args));
+        .with_retry_policy(cancel_policy(global, args)?);
     let outcome = if resumed_date.is_some() {
         client.resume(&message).await
     } else {
@@ -470,8 +466,8 @@ async fn cancel_wechat(global: &Global, args: &CancelArgs) -> Result<Report, Fai
     }
     let progress = progress_wanted();
     let transport = Observed::new(creds::transport(global)?, progress);
-    let client =
-        WechatClient::with_transport(merchant, transport).retry_policy(cancel_policy(global, args));
+    let client = WechatClient::with_transport(merchant, transport)
+        .with_retry_policy(cancel_policy(global, args)?);
     let outcome = if resumed_date.is_some() {
         client.resume(&message).await
     } else {
@@ -527,12 +523,11 @@ async fn wait_until_final<T: kicc_transport::Transport>(
     progress: bool,
 ) -> Result<kicc_wechat::CancelResult, Error> {
     let query = StatusQuery::from_text(&accepted.pg_cno, &accepted.cancel_pg_cno)?;
-    let policy = WaitPolicy {
-        first_query_after: Duration::from_secs(1).min(max_wait),
-        query_interval: Duration::from_secs(2),
-        max_wait,
-        confirm_notice: true,
-    };
+    let policy = WaitPolicy::default()
+        .with_first_query_after(Duration::from_secs(1).min(max_wait))
+        .with_query_interval(Duration::from_secs(2))
+        .with_max_wait(max_wait)
+        .with_confirm_notice(true);
     let started = Instant::now();
     let mut waiter = ResultWaiter::new(
         &accepted.pg_cno,
@@ -563,8 +558,16 @@ async fn wait_until_final<T: kicc_transport::Transport>(
                 }
                 waiter.on_status(outcome, Instant::now());
             }
-            // Queries are awaited above, so none is ever in flight here.
-            WaitAction::AwaitStatus => {}
+            // Queries are awaited above, so none is ever in flight here: a broken invariant.
+            // End with an error instead of spinning.
+            WaitAction::AwaitStatus => {
+                return Err(Error::StatusUnknown {
+                    reason: "internal error: the result waiter awaits a status query, \
+                             but none is in flight"
+                        .into(),
+                    shop_transaction_id: accepted.shop_transaction_id.clone(),
+                })
+            }
             WaitAction::WaitForNotice(until) => {
                 tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
             }
@@ -583,7 +586,7 @@ pub async fn status_wechat(global: &Global, args: &StatusArgs) -> Result<Report,
     }
     let transport = Observed::new(creds::transport(global)?, progress_wanted());
     let client = WechatClient::with_transport(merchant, transport)
-        .retry_policy(query_policy(args.max_attempts));
+        .with_retry_policy(query_policy(args.max_attempts)?);
     let found: FindResponse = client.status_keyed(&message).await?;
     let result = if found.cancel_failed() {
         "failed"

@@ -170,18 +170,18 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 /// The executor's configuration from the command line.
-fn exec_config(global: &Global, retry: &RetryArgs) -> ExecConfig {
-    ExecConfig::default()
+fn exec_config(global: &Global, retry: &RetryArgs) -> Result<ExecConfig, Failure> {
+    Ok(ExecConfig::default()
         .with_policy(crate::kicc_cmds::retry_policy(
             global,
             retry.max_attempts,
             retry.processing_bound,
             retry.clock_skew,
             &retry.lookup_not_found_code,
-        ))
+        )?)
         .with_attempt_timeout(Duration::from_secs(global.timeout))
         .with_wallet_resend_max_age(retry.wallet_resend_max_age)
-        .with_wait(Duration::from_secs(retry.wait))
+        .with_wait(Duration::from_secs(retry.wait)))
 }
 
 fn url_failure(e: &UrlError) -> Failure {
@@ -207,7 +207,7 @@ fn executor(
 ) -> Result<Ledger<AnyStore, HyperTransport>, Failure> {
     let merchant = creds::merchant(global)?;
     let transport = creds::transport(global)?;
-    Ok(Ledger::new(store, merchant, transport).config(exec_config(global, retry)))
+    Ok(Ledger::new(store, merchant, transport).config(exec_config(global, retry)?))
 }
 
 /// The exit code of a set of outcomes: 0 all succeeded; 3 any unknown or in flight; else 4
@@ -343,7 +343,7 @@ pub async fn batch_run(global: &Global, args: &BatchRunArgs) -> Result<Report, F
             return Ok(invalid_rows(&lines));
         }
     }
-    let ledger = Ledger::new(store, merchant, transport).config(exec_config(global, &args.retry));
+    let ledger = Ledger::new(store, merchant, transport).config(exec_config(global, &args.retry)?);
     let wanted: HashSet<_> = ids.iter().cloned().collect();
     let already = ledger
         .store()

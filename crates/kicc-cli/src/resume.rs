@@ -3,7 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use kicc_core::{KoreaDate, KoreaDateTime, SentAttempt, ShopTransactionId};
+use kicc_core::retry::SentAttempt;
+use kicc_core::{KoreaDate, KoreaDateTime, ShopTransactionId};
 
 use crate::exit::Failure;
 
@@ -46,12 +47,13 @@ pub fn attempts(
                     "resume-key: {k:?} must be KEY@YYYYMMDD (the key and the Korea date it was sent on)"
                 ))
             })?;
-            Ok(SentAttempt {
-                key: ShopTransactionId::new(key)?,
-                date: KoreaDate::parse("resumeKey", date)?,
-                sent_at,
-                refund_query,
-            })
+            let mut sent = SentAttempt::new(
+                ShopTransactionId::new(key)?,
+                KoreaDate::parse("resumeKey", date)?,
+            );
+            sent.sent_at = sent_at;
+            sent.refund_query = refund_query;
+            Ok(sent)
         })
         .collect()
 }

@@ -44,7 +44,8 @@ fn failure(e: ReverseError) -> Failure {
                     Exit::NotDone,
                     "the order was not revoked; the same request may be sent again",
                 ),
-                NextStep::QueryOrder => (
+                // Any other (newer) step: never claim more than "unknown".
+                _ => (
                     Exit::Unknown,
                     "outcome unknown: query the order before acting",
                 ),

@@ -175,18 +175,19 @@ pub fn client(
     let base = base_url(global)?;
     let serial_no = SerialNo::new(serial_no)?;
     let transport = Observed::new(creds::transport(global)?, progress_wanted());
-    let config = MerchantConfig {
-        mode,
-        serial_no,
-        private_key: Arc::new(key),
-        verification_keys: keys,
-    };
+    let config = MerchantConfig::builder()
+        .mode(mode)
+        .serial_no(serial_no)
+        .private_key(Arc::new(key))
+        .verification_keys(keys)
+        .build()?;
     let client = ReverseClient::new(transport, config)
         .with_base_urls(base.clone(), None)
-        .with_retry_policy(wechatpay_direct::RetryPolicy {
-            max_attempts,
-            ..wechatpay_direct::RetryPolicy::default()
-        });
+        .with_retry_policy(
+            wechatpay_direct::RetryPolicy::builder()
+                .max_attempts(max_attempts)
+                .build()?,
+        );
     Ok((client, base))
 }
 

@@ -567,12 +567,14 @@ fn sigterm_stops_taking_rows_records_the_ones_in_flight_and_a_rerun_finishes() {
         .spawn()
         .unwrap();
     // The event: the first cancel reached the sandbox.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while rows.iter().all(|r| {
         sb.state(&r.pg_cno)["cancels"]
             .as_array()
             .unwrap()
             .is_empty()
     }) {
+        assert!(Instant::now() < deadline, "no cancel reached the sandbox");
         std::thread::sleep(Duration::from_millis(20));
     }
     let term = std::process::Command::new("kill")

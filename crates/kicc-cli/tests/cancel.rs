@@ -184,8 +184,10 @@ fn wechat_accepted_then_final_by_status_and_by_wait() {
     assert!(v["next"].as_str().unwrap().contains(&cancel));
 
     // Applied after the sandbox's webhook delay: `status wechat` then says TS02 (exit 0).
+    // Polled until it is final (the event), with a deadline rather than a count of tries.
     let mut last = None;
-    for _ in 0..50 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         let r = s.kicc(&[
             "status",
             "wechat",

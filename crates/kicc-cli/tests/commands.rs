@@ -279,7 +279,6 @@ fn serve_with_tls_and_no_output_file_uses_a_temporary_one() {
 
 #[test]
 fn demo_walks_every_channel_and_passes() {
-    let started = std::time::Instant::now();
     let r = kicc_run(&["demo"]);
     assert_eq!(r.code, 0, "{r:#?}");
     assert_eq!(r.stderr, "");
@@ -305,5 +304,4 @@ fn demo_walks_every_channel_and_passes() {
         );
     }
     assert!(!r.stdout.contains("FAILED"));
-    assert!(started.elapsed() < Duration::from_secs(20));
 }

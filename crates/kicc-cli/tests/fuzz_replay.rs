@@ -101,6 +101,50 @@ fn the_corpora_reach_past_the_first_checks() {
         "no corpus file is a verifiable revoke answer"
     );
 
+    // An order query answer that reads as a verified order, a certificates answer whose
+    // certificate decrypts and verifies it on a first download (no key held), and a batch
+    // file with rows: fuzzing these starts past signature, decryption and header checks.
+    let keys = checks::verification_keys();
+    let an_order = corpus("wechatpay_query").iter().any(|(_, bytes)| {
+        checks::Answer::read(bytes).is_some_and(|a| {
+            wechatpay_direct::interpret_query_response(a.status, &a.headers, &a.body, a.now, &keys)
+                .is_ok()
+        })
+    });
+    assert!(
+        an_order,
+        "no corpus file is a verifiable order-query answer"
+    );
+    let certificates = corpus("wechatpay_certificates")
+        .iter()
+        .filter_map(|(_, bytes)| {
+            let a = checks::Answer::read(bytes)?;
+            wechatpay_direct::interpret_certificates_response(
+                a.status,
+                &a.headers,
+                &a.body,
+                a.now,
+                &checks::sandbox_api_v3_key(),
+                &wechatpay_direct::VerificationKeys::new(),
+            )
+            .ok()
+        })
+        .map(|(certs, _)| certs.len())
+        .max();
+    assert!(
+        certificates.is_some_and(|n| n >= 2),
+        "no corpus file is a verifiable certificates answer listing a rotation: {certificates:?}"
+    );
+    let rows = corpus("batch_csv")
+        .iter()
+        .filter_map(|(_, bytes)| kicc_ledger::read_batch(bytes).ok())
+        .map(|rows| rows.len())
+        .max();
+    assert!(
+        rows.is_some_and(|n| n >= 3),
+        "no batch_csv corpus file has rows: {rows:?}"
+    );
+
     let inbox = checks::InboxInput {
         wechat: true,
         policy: 2,

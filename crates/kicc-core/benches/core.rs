@@ -12,10 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::Criterion;
 use kicc_core::message::{to_json, ReviseHead};
-use kicc_core::{
-    GenericNotice, KoreaDate, Merchant, PgCno, ReviseTypeCode, ShopTransactionId,
-    WechatCancelNotice,
-};
+use kicc_core::webhook::{GenericNotice, WechatCancelNotice};
+use kicc_core::{KoreaDate, Merchant, PgCno, ReviseTypeCode, ShopTransactionId};
 
 const PG_CNO: &str = "SBP20261121000000001";
 const KEY: &str = "01JD4Q8Z6K3M5N7P9R1T3V5X7Z";

@@ -17,6 +17,7 @@ pub const CARD_ISSUER_DECLINES: &[&str] = &[
 
 /// What a `resCd` tells the caller to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResponseClass {
     /// `0000`: done.
     Success,

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 
 /// Korea's offset from UTC, in seconds (UTC+9, no DST).
 pub const KST_OFFSET_SECONDS: i64 = 9 * 3600;

@@ -4,7 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 use crate::secret::SecretKey;
 use crate::text::MallId;
 
@@ -16,6 +16,7 @@ pub const TEST_URL: &str = "https://testpgapi.easypay.co.kr";
 /// Which KICC installation to talk to. There is deliberately no `Default` and no boolean
 /// switch: production is always named explicitly.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Environment {
     /// `https://pgapi.easypay.co.kr`: real money.
     Production,
@@ -190,15 +191,13 @@ impl fmt::Display for BaseUrl {
 
 /// The merchant: where to send, the mall ID, and the secret key that signs each request.
 ///
-/// `Debug` never shows the secret key.
+/// `Debug` never shows the secret key. All three parts are required, so there is no builder:
+/// [`Merchant::new`] takes them, already validated, and the getters read them back.
 #[derive(Debug, Clone)]
 pub struct Merchant {
-    /// Where requests go.
-    pub environment: Environment,
-    /// The merchant ID KICC assigned.
-    pub mall_id: MallId,
-    /// The secret key for `msgAuthValue`.
-    pub secret_key: SecretKey,
+    environment: Environment,
+    mall_id: MallId,
+    secret_key: SecretKey,
 }
 
 impl Merchant {
@@ -209,6 +208,21 @@ impl Merchant {
             mall_id,
             secret_key,
         }
+    }
+
+    /// Where requests go.
+    pub fn environment(&self) -> &Environment {
+        &self.environment
+    }
+
+    /// The merchant ID KICC assigned.
+    pub fn mall_id(&self) -> &MallId {
+        &self.mall_id
+    }
+
+    /// The secret key for `msgAuthValue` (redacted in `Debug`).
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.secret_key
     }
 
     /// A JSON `POST` of `body` to `path` on this merchant's environment.

@@ -2,144 +2,12 @@
 
 use std::fmt;
 
-/// Which rule a field broke. Every variant reads as the end of a sentence that
-/// starts with the field's name, e.g. `amount: is required for reviseTypeCode 32`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Rule {
-    /// The field is required and was not given.
-    Required,
-    /// The field is present but empty.
-    Empty,
-    /// The value is longer than the API allows, measured in UTF-8 bytes.
-    TooLong {
-        /// The limit, in bytes.
-        max_bytes: usize,
-        /// The value's length, in bytes.
-        actual_bytes: usize,
-    },
-    /// The value contains a character the gateway forbids.
-    ForbiddenCharacter {
-        /// The character.
-        ch: char,
-        /// Its byte offset in the value.
-        at_byte: usize,
-    },
-    /// The value must be exactly this many ASCII digits.
-    Digits {
-        /// How many digits are expected.
-        expected: usize,
-    },
-    /// The digits do not form a real calendar date or time.
-    NotACalendarDate,
-    /// An amount must be greater than zero.
-    NotPositive,
-    /// An amount is larger than the SDK accepts.
-    TooLarge {
-        /// The largest accepted value, in minor units.
-        max_minor_units: u64,
-    },
-    /// A decimal amount written by a person could not be read exactly.
-    Decimal(&'static str),
-    /// The value is not one of the values this channel accepts.
-    NotAllowed {
-        /// The value given.
-        value: String,
-        /// The accepted values, for the message.
-        allowed: &'static str,
-    },
-    /// `reviseTypeCode` is a partial one, so an amount is required.
-    AmountRequired {
-        /// The partial `reviseTypeCode`.
-        code: &'static str,
-    },
-    /// `reviseTypeCode` cancels everything, so an amount must not be given.
-    AmountNotAllowed {
-        /// The `reviseTypeCode`.
-        code: &'static str,
-    },
-    /// The amount is larger than the balance it is checked against.
-    ExceedsBalance {
-        /// The balance, in minor units.
-        balance: u64,
-    },
-    /// The currency does not match the one required here.
-    CurrencyMismatch {
-        /// The currency required here.
-        expected: &'static str,
-    },
-    /// A URL that is not acceptable (scheme, host, shape).
-    Url(&'static str),
-    /// Anything else, described in words.
-    Other(&'static str),
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Rule::Required => f.write_str("is required"),
-            Rule::Empty => f.write_str("must not be empty"),
-            Rule::TooLong {
-                max_bytes,
-                actual_bytes,
-            } => write!(
-                f,
-                "is {actual_bytes} bytes in UTF-8, at most {max_bytes} bytes allowed"
-            ),
-            Rule::ForbiddenCharacter { ch, at_byte } => write!(
-                f,
-                "contains the forbidden character {ch:?} (U+{:04X}) at byte {at_byte}",
-                u32::from(*ch)
-            ),
-            Rule::Digits { expected } => write!(f, "must be exactly {expected} ASCII digits"),
-            Rule::NotACalendarDate => f.write_str("is not a real calendar date/time"),
-            Rule::NotPositive => f.write_str("must be greater than zero"),
-            Rule::TooLarge { max_minor_units } => {
-                write!(f, "must be at most {max_minor_units} in minor units")
-            }
-            Rule::Decimal(why) => write!(f, "is not a valid amount: {why}"),
-            Rule::NotAllowed { value, allowed } => {
-                write!(
-                    f,
-                    "value {value:?} is not allowed here (allowed: {allowed})"
-                )
-            }
-            Rule::AmountRequired { code } => {
-                write!(f, "is required for the partial reviseTypeCode {code}")
-            }
-            Rule::AmountNotAllowed { code } => write!(
-                f,
-                "must not be given with reviseTypeCode {code}, which cancels the whole payment"
-            ),
-            Rule::ExceedsBalance { balance } => {
-                write!(f, "exceeds the cancellable balance of {balance}")
-            }
-            Rule::CurrencyMismatch { expected } => write!(f, "must be in {expected}"),
-            Rule::Url(why) => write!(f, "is not an acceptable URL: {why}"),
-            Rule::Other(why) => f.write_str(why),
-        }
-    }
-}
-
-/// A field that broke a rule. The message names the field as the API spells it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {rule}")]
-pub struct FieldError {
-    /// The field, as the API names it (`pgCno`, `amountInfo.totAmount`, ...).
-    pub field: &'static str,
-    /// The rule it broke.
-    pub rule: Rule,
-}
-
-impl FieldError {
-    /// A new field error.
-    pub fn new(field: &'static str, rule: Rule) -> Self {
-        FieldError { field, rule }
-    }
-}
+use crate::field::FieldError;
+use crate::retry::SentAttempt;
 
 /// What KICC answered when it said no.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GatewayError {
     /// The response code (`resCd`).
     pub res_cd: String,
@@ -176,6 +44,10 @@ impl GatewayError {
     }
 }
 
+/// The gateway's answer is the [`source`](std::error::Error::source) of
+/// [`Error::Declined`], so error reporters show its code and message as the cause.
+impl std::error::Error for GatewayError {}
+
 impl fmt::Display for GatewayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -209,7 +81,7 @@ pub enum Error {
     Invalid(#[from] FieldError),
     /// The gateway answered and refused: the cancel did not happen.
     #[error("declined by the gateway, the cancel did not happen: {0}")]
-    Declined(GatewayError),
+    Declined(#[source] GatewayError),
     /// Nothing reached the gateway's processing (connection failed, HTTP 4xx): the cancel did not happen.
     #[error("not processed, the cancel did not happen: {reason} (shopTransactionId {shop_transaction_id})")]
     Transport {
@@ -232,7 +104,7 @@ pub enum Error {
         /// The last `resCd` received, if any.
         last_res_cd: Option<String>,
         /// Every attempt that may have been processed (key, Korea date, send time).
-        sent: Vec<crate::retry::SentAttempt>,
+        sent: Vec<SentAttempt>,
         /// The earliest time a look-up of those keys is conclusive (the last send plus the
         /// gateway's processing bound), if known.
         lookup_after: Option<std::time::SystemTime>,
@@ -302,5 +174,37 @@ impl Error {
             Error::Ambiguous { last_res_cd, .. } => last_res_cd.as_deref(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::field::Rule;
+
+    #[test]
+    fn errors_that_wrap_another_keep_it_as_their_source() {
+        let invalid = Error::from(FieldError::new("pgCno", Rule::Required));
+        let source = invalid.source().expect("Invalid has a source");
+        assert_eq!(source.to_string(), "pgCno: is required");
+
+        let declined = Error::Declined(GatewayError::new("R102", "no such payment", "K1"));
+        let source = declined.source().expect("Declined has a source");
+        assert!(source
+            .to_string()
+            .starts_with("resCd R102 (no such payment)"));
+        assert_eq!(declined.gateway().map(|g| g.http_status), Some(200));
+
+        let ambiguous = Error::Ambiguous {
+            reason: "timeout".into(),
+            shop_transaction_id: "K1".into(),
+            attempts: 1,
+            last_res_cd: None,
+            sent: Vec::new(),
+            lookup_after: None,
+        };
+        assert!(ambiguous.source().is_none());
     }
 }

@@ -57,6 +57,7 @@ impl Notice for GenericNotice {
 
 /// What a received notice turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NoticeEvent<N> {
     /// A notice seen for the first time.
     New(N),
@@ -68,6 +69,7 @@ pub enum NoticeEvent<N> {
 
 /// The answer to send back, and what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WebhookReply<N> {
     /// The HTTP status: 200 for notices (new or duplicate), 400 for malformed ones, 403 for
     /// forbidden sources.
@@ -80,6 +82,7 @@ pub struct WebhookReply<N> {
 
 /// Which peers may post notices.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SourcePolicy {
     /// Any peer (the default; allow-list at your edge, or when behind a proxy).
     Any,
@@ -220,6 +223,7 @@ fn rejected<N>(e: &WebhookError) -> WebhookReply<N> {
 
 /// The future of [`WebhookInbox::changed`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Changed<'a, N> {
     inbox: &'a WebhookInbox<N>,
     seen: u64,

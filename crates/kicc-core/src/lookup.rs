@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use crate::date::KoreaDate;
 use crate::endpoint::Merchant;
-use crate::error::FieldError;
+use crate::field::FieldError;
 use crate::message::to_json;
 use crate::text::{MallId, ShopTransactionId};
 
@@ -37,7 +37,7 @@ impl<'a> RetrieveTransaction<'a> {
     /// The look-up of the request keyed `key`, sent on Korea date `date`, by `merchant`.
     pub fn new(merchant: &'a Merchant, key: &'a ShopTransactionId, date: KoreaDate) -> Self {
         RetrieveTransaction {
-            mall_id: &merchant.mall_id,
+            mall_id: merchant.mall_id(),
             shop_transaction_id: key,
             transaction_date: date,
         }

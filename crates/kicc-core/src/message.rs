@@ -14,9 +14,9 @@ use serde::de::DeserializeOwned;
 
 use crate::date::KoreaDate;
 use crate::endpoint::Merchant;
-use crate::error::{FieldError, Rule};
-use crate::retry::{Describes, Exchange, Expected, Interpreted, Resend, RetryStyle};
-use crate::revise::{Channel, ReviseTypeCode};
+use crate::field::{FieldError, Rule};
+use crate::retry::{Describes, Exchange, Expected, Interpreted, Resend};
+use crate::revise::{Channel, RetryStyle, ReviseTypeCode};
 use crate::secret::{MsgAuthValue, SecretKey};
 use crate::text::{MallId, PgCno, ShopTransactionId};
 use crate::wire::Envelope;
@@ -43,9 +43,9 @@ impl ReviseHead {
         key: ShopTransactionId,
         date: KoreaDate,
     ) -> Self {
-        let msg_auth_value = merchant.secret_key.msg_auth_value(&pg_cno, &key);
+        let msg_auth_value = merchant.secret_key().msg_auth_value(&pg_cno, &key);
         ReviseHead {
-            mall_id: merchant.mall_id.clone(),
+            mall_id: merchant.mall_id().clone(),
             shop_transaction_id: key,
             pg_cno,
             revise_type_code: code,
@@ -519,7 +519,7 @@ mod tests {
         );
         let back: ReviseHead = serde_json::from_str(&json).unwrap();
         assert_eq!(back, head);
-        assert!(back.is_signed_by(&m.secret_key));
+        assert!(back.is_signed_by(m.secret_key()));
         assert!(!back.is_signed_by(&SecretKey::new("other").unwrap()));
         assert!(MsgAuthValue::parse(&"A".repeat(64)).is_err());
     }

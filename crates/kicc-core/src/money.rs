@@ -6,10 +6,11 @@
 
 use std::fmt;
 
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 
 /// A currency KICC's Alipay and WeChat Pay APIs accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum Currency {
     /// Korean won: no minor unit.
     #[serde(rename = "KRW")]

@@ -2,7 +2,8 @@
 //!
 //! The caller seeds a [`Rng`] with 32 bytes from the operating system (the client crates do
 //! this with `getrandom`); tests seed it with fixed bytes and get the same jitter and keys
-//! every run.
+//! every run. [`Rng::seeded_on_first_use`] defers the seeding to the first value drawn, so a
+//! cancel that succeeds at its first attempt (no jitter, no new key) never asks the OS.
 
 /// A small, fast pseudo-random generator (xoshiro256**), seeded by the caller.
 ///
@@ -11,11 +12,33 @@
 #[derive(Clone)]
 pub struct Rng {
     s: [u64; 4],
+    /// Where the seed comes from when it is still to be taken ([`Rng::seeded_on_first_use`]).
+    pending: Option<fn() -> [u8; 32]>,
 }
 
 impl Rng {
     /// A generator seeded with `seed` (give it 32 bytes of OS randomness in production).
     pub fn from_seed(seed: [u8; 32]) -> Self {
+        Rng {
+            s: Self::state_of(seed),
+            pending: None,
+        }
+    }
+
+    /// A generator that calls `seed` for its seed when the first value is drawn, not before:
+    /// a generator that is never used costs no call to `seed` (for OS randomness, a system
+    /// call). Drawing gives exactly the values of `Rng::from_seed(seed())`. A clone made
+    /// before the first draw calls `seed` itself, so with OS randomness it draws its own
+    /// values, also in a process forked in between.
+    pub fn seeded_on_first_use(seed: fn() -> [u8; 32]) -> Self {
+        Rng {
+            s: [0; 4],
+            pending: Some(seed),
+        }
+    }
+
+    /// The xoshiro256** state for `seed`.
+    fn state_of(seed: [u8; 32]) -> [u64; 4] {
         let mut s = [0u64; 4];
         for (i, chunk) in seed.chunks_exact(8).enumerate() {
             let mut b = [0u8; 8];
@@ -31,11 +54,14 @@ impl Rng {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             *w ^= z ^ (z >> 31);
         }
-        Rng { s }
+        s
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
+        if let Some(seed) = self.pending.take() {
+            self.s = Self::state_of(seed());
+        }
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;
         self.s[2] ^= self.s[0];
@@ -117,7 +143,10 @@ mod tests {
         let expected = reference("state 1,2,3,4:");
         assert_eq!(expected.len(), 10);
         assert_eq!(&expected[..3], &[11520, 0, 1_509_978_240]);
-        let mut r = Rng { s: [1, 2, 3, 4] };
+        let mut r = Rng {
+            s: [1, 2, 3, 4],
+            pending: None,
+        };
         let got: Vec<u64> = (0..expected.len()).map(|_| r.next_u64()).collect();
         assert_eq!(got, expected);
     }
@@ -141,6 +170,32 @@ mod tests {
             reference("splitmix64 1234567:")[0],
             6_457_827_717_110_365_317
         );
+    }
+
+    static SEEDS_TAKEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    fn counted_seed() -> [u8; 32] {
+        SEEDS_TAKEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        [7; 32]
+    }
+
+    #[test]
+    fn seeded_on_first_use_seeds_once_at_the_first_draw() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let before = SEEDS_TAKEN.load(SeqCst);
+        let mut lazy = Rng::seeded_on_first_use(counted_seed);
+        let _unused = lazy.clone();
+        assert_eq!(SEEDS_TAKEN.load(SeqCst), before, "seeded before any draw");
+        let mut eager = Rng::from_seed([7; 32]);
+        let got: Vec<u64> = (0..8).map(|_| lazy.next_u64()).collect();
+        let want: Vec<u64> = (0..8).map(|_| eager.next_u64()).collect();
+        assert_eq!(got, want, "the values of from_seed(seed())");
+        assert_eq!(SEEDS_TAKEN.load(SeqCst), before + 1, "seeded exactly once");
+        // A clone taken before the first draw seeds itself.
+        let mut fresh = Rng::seeded_on_first_use(counted_seed);
+        let mut twin = fresh.clone();
+        assert_eq!(fresh.next_u64(), twin.next_u64());
+        assert_eq!(SEEDS_TAKEN.load(SeqCst), before + 3);
     }
 
     #[test]

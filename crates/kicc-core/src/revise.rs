@@ -3,11 +3,12 @@
 
 use std::fmt;
 
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 
 /// The KICC API a request goes to. Each accepts its own set of `reviseTypeCode`s and has
 /// its own retry rule (see [`Channel::retry_style`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Channel {
     /// `POST /api/trades/revise`: card, bank transfer, mobile, cash receipt, capture.
     Generic,
@@ -106,6 +107,7 @@ impl Channel {
 
 /// How a channel's API wants a cancel retried when the outcome is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RetryStyle {
     /// Alipay / WeChat Pay: resend the identical request: the SAME `shopTransactionId` and the
     /// SAME `cancelReqDate`, even when the Korea date has changed since.
@@ -133,6 +135,7 @@ pub enum AmountRule {
 
 /// A `reviseTypeCode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ReviseTypeCode {
     /// `20`: capture an authorized payment (generic only).
     Capture,

@@ -13,7 +13,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 use crate::text::{PgCno, ShopTransactionId};
 
 /// The merchant's KICC secret key. Never printed, zeroed on drop.

@@ -6,7 +6,7 @@
 //! (`|` would also corrupt the `msgAuthValue` input). The SDK also refuses every other control
 //! character (tab, NUL, ...), which no gateway field can carry meaningfully.
 
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 
 /// The ASCII characters KICC forbids in any field value.
 pub const FORBIDDEN_ASCII: &[char] = &['\'', '"', '<', '>', '\\', ';', '|', '&', '\r', '\n'];
@@ -108,7 +108,7 @@ macro_rules! text_field {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal) => {
         $(#[$doc])*
         #[doc = concat!("\n\nAPI field `", $field, "`: 1 to ", stringify!($max),
-            " UTF-8 bytes, none of the forbidden characters (see [`crate::text`]).")]
+            " UTF-8 bytes, none of the forbidden characters (see [`crate::FORBIDDEN_ASCII`] and [`crate::check_text`]).")]
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
         pub struct $name(String);
@@ -120,7 +120,7 @@ macro_rules! text_field {
             pub const MAX_BYTES: usize = $max;
 
             /// Validates `value` for this field.
-            pub fn new(value: impl Into<String>) -> Result<Self, $crate::error::FieldError> {
+            pub fn new(value: impl Into<String>) -> Result<Self, $crate::field::FieldError> {
                 Self::for_field($field, value)
             }
 
@@ -129,7 +129,7 @@ macro_rules! text_field {
             pub fn for_field(
                 field: &'static str,
                 value: impl Into<String>,
-            ) -> Result<Self, $crate::error::FieldError> {
+            ) -> Result<Self, $crate::field::FieldError> {
                 let value = value.into();
                 $crate::text::check_text(field, &value, $max)?;
                 Ok($name(value))
@@ -160,7 +160,7 @@ macro_rules! text_field {
         }
 
         impl std::str::FromStr for $name {
-            type Err = $crate::error::FieldError;
+            type Err = $crate::field::FieldError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::new(s)
             }

@@ -11,9 +11,10 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use crate::cancel_text::CancelText;
 use crate::date::KoreaDate;
 use crate::endpoint::Merchant;
-use crate::error::{FieldError, Rule};
+use crate::field::{FieldError, Rule};
 use crate::message::{to_json, FixedExchange, ReviseHead};
 use crate::money::Money;
 use crate::revise::{Channel, ReviseTypeCode};
@@ -86,17 +87,31 @@ impl<C: WalletApi> WalletCancel<C> {
         Ok(Self::of(pg_cno, code, amount))
     }
 
-    /// Reads a request given as text, e.g. from a command line: `code` defaults to 40, or 32
-    /// when `amount` (major units, `"12.03"`) is given, which needs `currency` (`KRW`/`USD`).
-    pub fn from_text(
-        pg_cno: &str,
-        code: Option<&str>,
-        amount: Option<&str>,
-        currency: Option<&str>,
-    ) -> Result<Self, FieldError> {
-        let pg_cno = PgCno::new(pg_cno)?;
-        let code = C::CHANNEL.resolve_code(code, amount.is_some())?;
-        let amount = Money::parse_input(AMOUNT_FIELD, amount, currency)?;
+    /// Reads a request given as text, e.g. from a command line: the code defaults to 40, or
+    /// 32 when an amount (major units, `"12.03"`) is given, which needs a currency
+    /// (`KRW`/`USD`).
+    ///
+    /// ```
+    /// use kicc_core::wallet::{WalletApi, WalletCancel};
+    /// use kicc_core::{CancelText, Channel, ReviseTypeCode};
+    ///
+    /// #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    /// struct Wallet;
+    /// impl WalletApi for Wallet {
+    ///     const CHANNEL: Channel = Channel::Alipay;
+    ///     const PATH: &'static str = "/api/trades/alipay/revise";
+    /// }
+    ///
+    /// let text = CancelText::new("PG20261121000001").amount("12.03").currency("USD");
+    /// let cancel = WalletCancel::<Wallet>::from_text(text)?;
+    /// assert_eq!(cancel.code(), ReviseTypeCode::PartialCard);
+    /// assert_eq!(cancel.amount().map(|m| m.amount.minor_units()), Some(1203));
+    /// # Ok::<(), kicc_core::FieldError>(())
+    /// ```
+    pub fn from_text(text: CancelText<'_>) -> Result<Self, FieldError> {
+        let pg_cno = text.parse_pg_cno()?;
+        let code = text.parse_code(C::CHANNEL)?;
+        let amount = text.money_as(AMOUNT_FIELD)?;
         Self::with_code(pg_cno, code, amount)
     }
 
@@ -284,6 +299,7 @@ impl<C: WalletApi> WalletRevise<C> {
 /// strings. For WeChat Pay, `resCd` 0000 means ACCEPTED: the result comes later.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct WalletReviseResponse {
     /// `resCd`: `0000` on success.
     pub res_cd: String,

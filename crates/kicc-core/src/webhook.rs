@@ -7,7 +7,9 @@
 //! status query before moving money on a notice alone. Reply within 10 s with
 //! [`Acknowledgement::Received`].
 
+use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::wire::{opt_amount, ResponseAmountInfo};
 
@@ -16,17 +18,68 @@ use crate::wire::{opt_amount, ResponseAmountInfo};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
-    /// The body is not a JSON object of the expected shape.
+    /// The body is not a JSON object of the expected shape; the JSON reader's error is the
+    /// [`source`](std::error::Error::source).
     #[error("webhook body is not a valid notice: {0}")]
-    Malformed(String),
+    Malformed(#[source] JsonError),
     /// A field the notice cannot be used without is missing or empty.
     #[error("webhook notice lacks {0}")]
     Missing(&'static str),
 }
 
+/// Why a body is not the JSON expected: where reading stopped and why. Its
+/// [`source`](std::error::Error::source) is the JSON reader's own error.
+///
+/// Cheap to clone; two are equal when they say the same thing at the same place.
+#[derive(Clone)]
+pub struct JsonError(Arc<serde_json::Error>);
+
+impl JsonError {
+    fn new(e: serde_json::Error) -> Self {
+        JsonError(Arc::new(e))
+    }
+
+    /// The line (1-based) where reading stopped.
+    pub fn line(&self) -> usize {
+        self.0.line()
+    }
+
+    /// The column (1-based) where reading stopped.
+    pub fn column(&self) -> usize {
+        self.0.column()
+    }
+}
+
+impl fmt::Debug for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl PartialEq for JsonError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for JsonError {}
+
+impl std::error::Error for JsonError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
 /// The WeChat Pay cancel result KICC posts to `notifyUrl`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct WechatCancelNotice {
     /// `resCd`: `0000` when the cancel succeeded.
     pub res_cd: String,
@@ -58,7 +111,7 @@ impl WechatCancelNotice {
     /// Parses a notice body. Never panics; unknown fields are ignored.
     pub fn parse(body: &[u8]) -> Result<Self, WebhookError> {
         let n: WechatCancelNotice =
-            serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+            serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(JsonError::new(e)))?;
         if n.res_cd.is_empty() {
             return Err(WebhookError::Missing("resCd"));
         }
@@ -152,6 +205,7 @@ impl<'de> serde::Deserialize<'de> for NotiType {
 /// strings and numbers are accepted. Fields this SDK does not model are kept in `extra`.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct GenericNotice {
     /// `notiType`.
     pub noti_type: NotiType,
@@ -196,7 +250,7 @@ impl GenericNotice {
     /// Parses a notice body (JSON). Never panics.
     pub fn parse(body: &[u8]) -> Result<Self, WebhookError> {
         let n: GenericNotice =
-            serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+            serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(JsonError::new(e)))?;
         if n.pg_cno.is_empty() {
             return Err(WebhookError::Missing("pgCno"));
         }
@@ -321,6 +375,23 @@ pub fn is_documented_source_ip(ip: IpAddr) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_malformed_body_keeps_the_json_error_as_its_source() {
+        use std::error::Error as _;
+        let err = GenericNotice::parse(b"{\"pgCno\": ").unwrap_err();
+        let WebhookError::Malformed(json) = &err else {
+            panic!("expected Malformed, got {err:?}");
+        };
+        assert_eq!((json.line(), json.column()), (1, 10));
+        let source = err.source().expect("Malformed has a source");
+        assert_eq!(source.to_string(), json.to_string());
+        assert!(
+            source.source().is_some(),
+            "the JSON reader's own error is below it"
+        );
+        assert_eq!(err.clone(), err);
+    }
 
     #[test]
     fn wechat_notice() {

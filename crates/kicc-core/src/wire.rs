@@ -75,6 +75,7 @@ pub fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 /// The common head of every KICC response: code, message and the echoed key.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Envelope {
     /// `resCd`.
     #[serde(default)]
@@ -108,6 +109,7 @@ pub struct AmountInfo {
 /// `amountInfo` as responses carry it: tolerant of strings, unknown currencies and gaps.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ResponseAmountInfo {
     /// `currency`, verbatim.
     #[serde(default)]

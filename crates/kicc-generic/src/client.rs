@@ -1,21 +1,21 @@
-//! The generic cancel client (feature `client`; `new` with `transport`).
+//! The generic cancel client (feature `transport`; `new` with `hyper`).
 
 use std::time::SystemTime;
 
 use kicc_core::retry::RetryPolicy;
-use kicc_core::SentAttempt;
+use kicc_core::retry::SentAttempt;
 use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
 use kicc_transport::Transport;
-#[cfg(feature = "transport")]
+#[cfg(feature = "hyper")]
 use kicc_transport::{ConfigError, HyperTransport};
 
 use crate::exchange::GenericExchange;
 use crate::request::CancelRequest;
 use crate::response::ReviseResponse;
 
-// One definition, two generic headers: with the feature `transport` the transport
-// defaults to `HyperTransport`; with `client` alone there is no hyper to default to.
+// One definition, two generic headers: with the feature `hyper` the transport
+// defaults to `HyperTransport`; with `transport` alone there is no hyper to default to.
 macro_rules! client_struct {
     ($($default:ty)?) => {
         /// Cancels (and captures) card, bank transfer, mobile and cash receipt payments through
@@ -35,13 +35,13 @@ macro_rules! client_struct {
     };
 }
 
-#[cfg(feature = "transport")]
+#[cfg(feature = "hyper")]
 client_struct!(HyperTransport);
-#[cfg(not(feature = "transport"))]
+#[cfg(not(feature = "hyper"))]
 client_struct!();
 
-#[cfg(feature = "transport")]
-#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 impl GenericClient<HyperTransport> {
     /// A client on the default transport (hyper + rustls, webpki roots, 30 s per attempt).
     pub fn new(merchant: Merchant) -> Result<Self, ConfigError> {
@@ -59,15 +59,25 @@ impl<T: Transport> GenericClient<T> {
         }
     }
 
-    /// Sets the retry bounds (default: [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+    /// The same client with these retry bounds (default: [`RetryPolicy::default`]).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
+    }
+
+    /// The retry bounds each request runs under.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// The merchant.
     pub fn merchant(&self) -> &Merchant {
         &self.merchant
+    }
+
+    /// The transport requests go through.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// Cancels with a newly generated idempotency key, dated now.
@@ -85,10 +95,7 @@ impl<T: Transport> GenericClient<T> {
     ) -> Result<ReviseResponse, Error> {
         let exchange =
             GenericExchange::new(&self.merchant, request.clone(), key, SystemTime::now())?;
-        let labels = CancelLabels {
-            channel: "generic",
-            pg_cno: request.pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("generic", request.pg_cno().as_str());
         execute(&self.transport, exchange, self.retry.clone(), labels).await
     }
 
@@ -104,10 +111,7 @@ impl<T: Transport> GenericClient<T> {
         let key = ShopTransactionId::generate(SystemTime::now(), &mut os_rng());
         let exchange =
             GenericExchange::new(&self.merchant, request.clone(), key, SystemTime::now())?;
-        let labels = CancelLabels {
-            channel: "generic",
-            pg_cno: request.pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("generic", request.pg_cno().as_str());
         resume(&self.transport, exchange, self.retry.clone(), sent, labels).await
     }
 
@@ -120,14 +124,14 @@ impl<T: Transport> GenericClient<T> {
         sent: Vec<SentAttempt>,
         key: ShopTransactionId,
     ) -> Result<ReviseResponse, Error> {
-        let mut policy = self.retry.clone();
-        policy.refund_query_on_resend = true;
+        let policy = self
+            .retry
+            .to_builder()
+            .refund_query_on_resend(true)
+            .build()?;
         let exchange =
             GenericExchange::refund_query(&self.merchant, request.clone(), key, SystemTime::now())?;
-        let labels = CancelLabels {
-            channel: "generic",
-            pg_cno: request.pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("generic", request.pg_cno().as_str());
         resume(&self.transport, exchange, policy, sent, labels).await
     }
 }

@@ -5,16 +5,18 @@
 //!   [`PaymentMethod`]), capture (`20`), cash receipt (`51`, `52`), with tax and basket info.
 //! - [`ReviseRequest`]: the exact message, `msgAuthValue` included.
 //! - [`ReviseResponse`]: the answer, all documented fields, nested ones included.
-//! - [`GenericExchange`]: the retry rule of this API for `kicc_core::Cancellation`: after a
+//! - [`GenericExchange`]: the retry rule of this API for `kicc_core::retry::Cancellation`: after a
 //!   timeout or `VTIM` / `VT00`, resend with `refundQueryFlag = "Y"`, a new key and today's date.
 //!
 //! # A complete cancel
 //!
-//! With the default `transport` feature, [`GenericClient`] sends, retries and reads. This runs
+//! With the default `hyper` feature, [`GenericClient`] sends, retries and reads. This runs
 //! against the embedded sandbox (the hidden lines start it); in production the environment is
 //! `Environment::Production` and the secret comes from your secret store.
 //!
-//! ```
+// The example needs `Client::new` (feature `hyper`); without it the block is not run.
+#![cfg_attr(feature = "hyper", doc = "```")]
+#![cfg_attr(not(feature = "hyper"), doc = "```ignore")]
 //! use kicc_core::{Amount, BaseUrl, Environment, MallId, Merchant, PgCno, SecretKey};
 //! use kicc_generic::{CancelRequest, GenericClient, PaymentMethod};
 //!
@@ -48,23 +50,23 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | (none) | | the messages, signing and reading: no IO at all |
-//! | `client` | via `transport` | [`GenericClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
-//! | `transport` | yes | `client` plus `kicc_transport::HyperTransport` and `GenericClient::new` |
+//! | `transport` | via `hyper` | [`GenericClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
+//! | `hyper` | yes | `transport` plus `kicc_transport::HyperTransport` and `GenericClient::new` |
 //!
-//! Bring your own HTTP stack with `default-features = false, features = ["client"]` and
+//! Bring your own HTTP stack with `default-features = false, features = ["transport"]` and
 //! `GenericClient::with_transport`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-#[cfg(feature = "client")]
+#[cfg(feature = "transport")]
 mod client;
 mod exchange;
 mod request;
 mod response;
 
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub use client::GenericClient;
 pub use exchange::GenericExchange;
 pub use request::{
@@ -77,12 +79,12 @@ pub use response::{CardInfo, CashReceiptInfo, ReviseInfo, ReviseResponse};
 /// parse (amounts as strings or numbers), de-duplicate KICC's re-sends, acknowledge, and keep
 /// the latest per `pgCno`. Framework-free: mount [`GenericWebhookInbox::handle`] in any server,
 /// and confirm with a status query before moving money on a notice.
-pub type GenericWebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::GenericNotice>;
+pub type GenericWebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::webhook::GenericNotice>;
 
 #[cfg(test)]
 mod tests;
 
 // The README's example, compiled with the doc tests so it cannot rot.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "hyper"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

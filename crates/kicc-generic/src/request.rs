@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use kicc_core::message::{to_json, ReviseHead};
 use kicc_core::{
-    Amount, Channel, ClientId, ClientIp, Currency, FieldError, KoreaDate, Merchant, PgCno,
+    Amount, CancelText, Channel, ClientId, ClientIp, FieldError, KoreaDate, Merchant, PgCno,
     ProductPgCno, ReviseMessage, ReviseTypeCode, Rule, SellerId, ShopTransactionId,
 };
 
@@ -19,6 +19,7 @@ pub const PG_CNO_MAX_BYTES: usize = 20;
 /// How the payment was made; it decides the partial-cancel code, so nobody picks 32 or 33
 /// by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PaymentMethod {
     /// Credit card, including easy pay: partial code `32`.
     Card,
@@ -49,6 +50,7 @@ impl PaymentMethod {
 /// per request. You always give the balance BEFORE the cancel; the convention decides what
 /// is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum RemainAmountConvention {
     /// Send the cancellable balance before this cancel.
     #[default]
@@ -58,15 +60,15 @@ pub enum RemainAmountConvention {
 }
 
 /// Complex-tax information (`taxInfo`): all three amounts, always together.
+///
+/// Built with [`TaxInfo::new`], which checks each amount; reading one from JSON applies the
+/// same check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "TaxInfoWire")]
 pub struct TaxInfo {
-    /// `taxationAmount`: the cancelled taxable amount.
-    pub taxation_amount: u64,
-    /// `taxFreeAmount`: the cancelled tax-free amount.
-    pub tax_free_amount: u64,
-    /// `vatAmount`: the cancelled VAT.
-    pub vat_amount: u64,
+    taxation_amount: u64,
+    tax_free_amount: u64,
+    vat_amount: u64,
 }
 
 impl TaxInfo {
@@ -96,16 +98,59 @@ impl TaxInfo {
             vat_amount,
         })
     }
+
+    /// `taxationAmount`: the cancelled taxable amount, in won.
+    pub fn taxation_amount(&self) -> u64 {
+        self.taxation_amount
+    }
+
+    /// `taxFreeAmount`: the cancelled tax-free amount, in won.
+    pub fn tax_free_amount(&self) -> u64 {
+        self.tax_free_amount
+    }
+
+    /// `vatAmount`: the cancelled VAT, in won.
+    pub fn vat_amount(&self) -> u64 {
+        self.vat_amount
+    }
+}
+
+/// `taxInfo` as read, before [`TaxInfo::new`] checks it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaxInfoWire {
+    taxation_amount: u64,
+    tax_free_amount: u64,
+    vat_amount: u64,
+}
+
+impl TryFrom<TaxInfoWire> for TaxInfo {
+    type Error = FieldError;
+
+    fn try_from(wire: TaxInfoWire) -> Result<Self, FieldError> {
+        TaxInfo::new(wire.taxation_amount, wire.tax_free_amount, wire.vat_amount)
+    }
 }
 
 /// Split-settlement basket information (`basketInfo`); giving it sends `basketUsed = "Y"`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct BasketInfo {
     /// `productPgCno`: the PG transaction ID of the product.
     pub product_pg_cno: ProductPgCno,
     /// `sellerId`.
     pub seller_id: SellerId,
+}
+
+impl BasketInfo {
+    /// The product's PG transaction ID and its seller.
+    pub fn new(product_pg_cno: ProductPgCno, seller_id: SellerId) -> Self {
+        BasketInfo {
+            product_pg_cno,
+            seller_id,
+        }
+    }
 }
 
 /// What to do to a payment: cancel it fully or partly, capture it, or cancel a cash receipt.
@@ -194,27 +239,22 @@ impl CancelRequest {
         Self::with_code(pg_cno, ReviseTypeCode::CashReceiptPartial, Some(amount))
     }
 
-    /// Reads a request given as text (e.g. a command line): `code` defaults to 40, or 32 when
-    /// `amount` is given; amounts are whole won, and `currency`, if given, must be KRW.
-    pub fn from_text(
-        pg_cno: &str,
-        code: Option<&str>,
-        amount: Option<&str>,
-        currency: Option<&str>,
-    ) -> Result<Self, FieldError> {
-        let pg_cno = PgCno::new(pg_cno)?;
-        let code = Channel::Generic.resolve_code(code, amount.is_some())?;
-        if let Some(c) = currency {
-            if Currency::parse("currency", c)? != Currency::Krw {
-                return Err(FieldError::new(
-                    "currency",
-                    Rule::CurrencyMismatch { expected: "KRW" },
-                ));
-            }
-        }
-        let amount = amount
-            .map(|a| Amount::parse_major("amount", Currency::Krw, a))
-            .transpose()?;
+    /// Reads a request given as text (e.g. a command line): the code defaults to 40, or 32
+    /// when an amount is given; amounts are whole won, and a currency, if given, must be KRW.
+    ///
+    /// ```
+    /// use kicc_core::{CancelText, ReviseTypeCode};
+    /// use kicc_generic::CancelRequest;
+    ///
+    /// let request = CancelRequest::from_text(CancelText::new("PG20261121000001").amount("4000"))?;
+    /// assert_eq!(request.code(), ReviseTypeCode::PartialCard);
+    /// assert_eq!(request.amount().map(|a| a.minor_units()), Some(4000));
+    /// # Ok::<(), kicc_core::FieldError>(())
+    /// ```
+    pub fn from_text(text: CancelText<'_>) -> Result<Self, FieldError> {
+        let pg_cno = text.parse_pg_cno()?;
+        let code = text.parse_code(Channel::Generic)?;
+        let amount = text.parse_krw()?;
         Self::with_code(pg_cno, code, amount)
     }
 

@@ -7,8 +7,11 @@ use kicc_core::TransactionStatus;
 /// documentation shows strings, real responses send numbers); unknown fields are ignored.
 ///
 /// `remain_amount` is the balance AFTER this cancel (a full cancel answers `0`).
+///
+/// `#[non_exhaustive]`, like the nested answer types: KICC adds fields, and so will this type.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ReviseResponse {
     /// `resCd`: `0000` on success.
     pub res_cd: String,
@@ -84,6 +87,7 @@ impl ReviseResponse {
 /// `reviseInfo`: details of the cancellation.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ReviseInfo {
     /// `payMethodTypeCode`: 11 card, 21 bank transfer, 22 virtual account, 31 mobile, 41
     /// points, 50 prepaid, 60 easy pay, 81 billing key.
@@ -106,6 +110,7 @@ pub struct ReviseInfo {
 /// `reviseInfo.cardInfo`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CardInfo {
     /// `couponAmount`: the cancelled instant discount.
     #[serde(default, deserialize_with = "opt_amount")]
@@ -115,6 +120,7 @@ pub struct CardInfo {
 /// `reviseInfo.cashReceiptInfo`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CashReceiptInfo {
     /// `resCd` of the cash receipt cancellation.
     #[serde(default)]

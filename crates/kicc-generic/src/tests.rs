@@ -1,5 +1,5 @@
 use super::*;
-use kicc_core::retry::{Action, Delivery, Interpreted, Now, RetryPolicy};
+use kicc_core::retry::{Action, Cancellation, Delivery, Interpreted, Now, RetryPolicy};
 use kicc_core::*;
 use proptest::prelude::*;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -79,7 +79,7 @@ fn every_code_and_the_amount_rule() {
         ("52", None, false),
         ("41", None, false),
     ] {
-        let r = CancelRequest::from_text("P1", Some(code), amt, None);
+        let r = CancelRequest::from_text(kicc_core::CancelText::new("P1").code(code).amount(amt));
         assert_eq!(r.is_ok(), ok, "{code} {amt:?}: {r:?}");
         if let Err(e) = r {
             assert!(e.field == "amount" || e.field == "reviseTypeCode");
@@ -102,21 +102,26 @@ fn generic_limits_and_currency() {
         )
     );
     // Hangul: 6 syllables = 18 bytes fit, 7 = 21 do not.
-    assert!(CancelRequest::from_text(&"가".repeat(6), None, None, None).is_ok());
+    assert!(CancelRequest::from_text(kicc_core::CancelText::new(&"가".repeat(6))).is_ok());
     assert_eq!(
-        CancelRequest::from_text(&"가".repeat(7), None, None, None)
+        CancelRequest::from_text(kicc_core::CancelText::new(&"가".repeat(7)))
             .unwrap_err()
             .field,
         "pgCno"
     );
     assert_eq!(
-        CancelRequest::from_text("P", None, Some("1"), Some("USD"))
+        CancelRequest::from_text(kicc_core::CancelText::new("P").amount("1").currency("USD"))
             .unwrap_err()
             .field,
         "currency"
     );
-    assert!(CancelRequest::from_text("P", None, Some("10.5"), None).is_err());
-    assert!(CancelRequest::from_text("P", None, Some("1000"), Some("KRW")).is_ok());
+    assert!(CancelRequest::from_text(kicc_core::CancelText::new("P").amount("10.5")).is_err());
+    assert!(CancelRequest::from_text(
+        kicc_core::CancelText::new("P")
+            .amount("1000")
+            .currency("KRW")
+    )
+    .is_ok());
 }
 
 #[test]
@@ -154,10 +159,10 @@ fn tax_and_basket_are_all_or_nothing() {
     let req = CancelRequest::partial(pg("P"), PaymentMethod::Card, amount(1100))
         .unwrap()
         .tax_info(TaxInfo::new(1000, 0, 100).unwrap())
-        .basket(BasketInfo {
-            product_pg_cno: ProductPgCno::new("PP1").unwrap(),
-            seller_id: SellerId::new("seller-1").unwrap(),
-        });
+        .basket(BasketInfo::new(
+            ProductPgCno::new("PP1").unwrap(),
+            SellerId::new("seller-1").unwrap(),
+        ));
     let msg = req.message(&merchant(), ShopTransactionId::new("K").unwrap(), at(0));
     let v: serde_json::Value = serde_json::from_slice(&msg.to_json()).unwrap();
     assert_eq!(
@@ -179,6 +184,12 @@ fn tax_and_basket_are_all_or_nothing() {
     no_basket.as_object_mut().unwrap().remove("basketInfo");
     assert!(ReviseRequest::from_json(no_basket.to_string().as_bytes()).is_err());
     assert!(TaxInfo::new(Amount::MAX + 1, 0, 0).is_err());
+    // Reading a message applies TaxInfo::new's check too: an amount over Amount::MAX is
+    // refused, naming the field.
+    let mut huge_tax = v.clone();
+    huge_tax["taxInfo"]["vatAmount"] = serde_json::json!(Amount::MAX + 1);
+    let e = ReviseRequest::from_json(huge_tax.to_string().as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("taxInfo.vatAmount"), "{e}");
 }
 
 #[test]
@@ -223,10 +234,10 @@ fn timeout_then_vtim_are_looked_up_before_new_keys_are_sent() {
     let intent = CancelRequest::partial(pg("P1"), PaymentMethod::Card, amount(500)).unwrap();
     let ex =
         GenericExchange::new(&m, intent, ShopTransactionId::new("FIRST").unwrap(), wall).unwrap();
-    let policy = RetryPolicy {
-        lookup_not_found_codes: vec!["R001".into()],
-        ..RetryPolicy::default()
-    };
+    let policy = RetryPolicy::builder()
+        .lookup_not_found_code("R001")
+        .build()
+        .unwrap();
     let mut c = Cancellation::new(ex, policy, kicc_core::Rng::from_seed([5; 32]));
     let mut now = Now::new(Instant::now(), wall);
     let mut sent: Vec<ReviseRequest> = vec![];
@@ -247,7 +258,7 @@ fn timeout_then_vtim_are_looked_up_before_new_keys_are_sent() {
             }
             Action::Send(req) => {
                 let msg = ReviseRequest::from_json(req.body()).unwrap();
-                assert!(msg.head().is_signed_by(&m.secret_key));
+                assert!(msg.head().is_signed_by(m.secret_key()));
                 let key = msg.head().shop_transaction_id().to_string();
                 sent.push(msg);
                 let ok = format!(
@@ -337,7 +348,7 @@ proptest! {
         code in proptest::option::of("[0-9]{1,3}"),
         amt in proptest::option::of("[0-9.,-]{1,8}"),
     ) {
-        match CancelRequest::from_text(&pg_s, code.as_deref(), amt.as_deref(), None) {
+        match CancelRequest::from_text(kicc_core::CancelText::new(&pg_s).code(code.as_deref()).amount(amt.as_deref())) {
             Ok(r) => {
                 prop_assert!(r.pg_cno().as_str().len() <= 20);
                 prop_assert_eq!(r.amount().is_some(), r.code().is_partial() || (r.code() == ReviseTypeCode::Capture && amt.is_some()));

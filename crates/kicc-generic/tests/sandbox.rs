@@ -27,16 +27,18 @@ fn client<T: Transport>(sb: &SandboxHandle, transport: T) -> GenericClient<T> {
         MallId::new(sb.mall_id()).unwrap(),
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     );
-    GenericClient::with_transport(merchant, transport).retry_policy(RetryPolicy {
-        max_attempts: 4,
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(100),
-        deadline: Duration::from_secs(20),
-        // At least the sandbox's stall: a look-up before it could miss a request in flight.
-        processing_bound: Duration::from_millis(1_500),
-        lookup_not_found_codes: vec!["R001".into()],
-        ..RetryPolicy::default()
-    })
+    GenericClient::with_transport(merchant, transport).with_retry_policy(
+        RetryPolicy::builder()
+            .max_attempts(4)
+            .initial_backoff(Duration::from_millis(20))
+            .max_backoff(Duration::from_millis(100))
+            .deadline(Duration::from_secs(20))
+            // At least the sandbox's stall: a look-up before it could miss a request in flight.
+            .processing_bound(Duration::from_millis(1_500))
+            .lookup_not_found_code("R001")
+            .build()
+            .unwrap(),
+    )
 }
 
 fn recording(timeout: Duration) -> RecordingTransport<HyperTransport> {
@@ -231,17 +233,18 @@ async fn declines_and_unprocessed_requests_are_certain() {
         MallId::new("T0000001").unwrap(),
         SecretKey::new("x").unwrap(),
     );
-    let c = GenericClient::with_transport(merchant, HyperTransport::new().unwrap()).retry_policy(
-        RetryPolicy {
-            max_attempts: 2,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(10),
-            deadline: Duration::from_secs(5),
-            processing_bound: Duration::from_secs(1),
-            lookup_not_found_codes: vec!["R001".into()],
-            ..RetryPolicy::default()
-        },
-    );
+    let c = GenericClient::with_transport(merchant, HyperTransport::new().unwrap())
+        .with_retry_policy(
+            RetryPolicy::builder()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(10))
+                .deadline(Duration::from_secs(5))
+                .processing_bound(Duration::from_secs(1))
+                .lookup_not_found_code("R001")
+                .build()
+                .unwrap(),
+        );
     let err = c
         .cancel(&CancelRequest::full(pg("P1")).unwrap())
         .await
@@ -255,7 +258,7 @@ async fn over_real_tls_with_the_sandbox_root() {
     assert!(sb.base_url().starts_with("https://"));
     let root = sb.root_certificate_pem().unwrap();
     let transport = HyperTransport::builder()
-        .with_root_certificates_only(root.as_bytes())
+        .root_certificates_only(root.as_bytes())
         .build()
         .unwrap();
     let c = client(&sb, transport);
@@ -268,10 +271,8 @@ async fn over_real_tls_with_the_sandbox_root() {
         .unwrap();
     assert_eq!(r.status_code, Some(TransactionStatus::Cancelled));
     // Without the root, the certificate is refused and nothing is sent.
-    let untrusting = client(&sb, HyperTransport::new().unwrap()).retry_policy(RetryPolicy {
-        max_attempts: 1,
-        ..RetryPolicy::default()
-    });
+    let untrusting = client(&sb, HyperTransport::new().unwrap())
+        .with_retry_policy(RetryPolicy::builder().max_attempts(1).build().unwrap());
     let other = sb
         .create_payment(SbChannel::Card, 5_000, SbCurrency::Krw)
         .unwrap();

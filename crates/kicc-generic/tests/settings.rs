@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kicc_core::retry::RetryPolicy;
+use kicc_core::retry::{RetryPolicy, SentAttempt};
 use kicc_core::*;
 use kicc_generic::{CancelRequest, GenericClient, PaymentMethod, RemainAmountConvention};
 use kicc_sandbox::{
@@ -36,14 +36,16 @@ fn client(sb: &SandboxHandle, clock_skew: Duration) -> GenericClient<HyperTransp
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    GenericClient::with_transport(merchant, transport).retry_policy(RetryPolicy {
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(20),
-        processing_bound: Duration::from_millis(800),
-        clock_skew,
-        lookup_not_found_codes: vec!["R001".into()],
-        ..RetryPolicy::default()
-    })
+    GenericClient::with_transport(merchant, transport).with_retry_policy(
+        RetryPolicy::builder()
+            .initial_backoff(Duration::from_millis(10))
+            .max_backoff(Duration::from_millis(20))
+            .processing_bound(Duration::from_millis(800))
+            .clock_skew(clock_skew)
+            .lookup_not_found_code("R001")
+            .build()
+            .unwrap(),
+    )
 }
 
 fn partial(pg: &str, won: u64) -> CancelRequest {
@@ -106,12 +108,11 @@ async fn a_resumed_refund_query_is_never_a_false_success_under_any_matching_rule
             .cancel_pg_cno
             .clone();
         // Resume a request whose only key never reached the gateway, with a refund query.
-        let never_sent = SentAttempt {
-            key: ShopTransactionId::new(format!("NEVER{rule:?}")).unwrap(),
-            date: KoreaDate::parse("d", &sb.korea_date()).unwrap(),
-            sent_at: Some(std::time::SystemTime::now() - Duration::from_secs(60)),
-            refund_query: false,
-        };
+        let mut never_sent = SentAttempt::new(
+            ShopTransactionId::new(format!("NEVER{rule:?}")).unwrap(),
+            KoreaDate::parse("d", &sb.korea_date()).unwrap(),
+        );
+        never_sent.sent_at = Some(std::time::SystemTime::now() - Duration::from_secs(60));
         let key = ShopTransactionId::new(format!("RQ{rule:?}")).unwrap();
         let out = client(&sb, Duration::from_secs(120))
             .resume_with_refund_query(&partial(&card.pg_cno, 1_000), vec![never_sent], key)

@@ -61,15 +61,17 @@ async fn nothing_secret_is_traced() {
         MallId::new(sb.mall_id()).unwrap(),
         SecretKey::new(SECRET).unwrap(),
     );
-    let secret = merchant.secret_key.clone();
+    let secret = merchant.secret_key().clone();
     let client = GenericClient::with_transport(merchant, HyperTransport::new().unwrap())
-        .retry_policy(RetryPolicy {
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(20),
-            processing_bound: Duration::from_millis(100),
-            lookup_not_found_codes: vec!["R001".into()],
-            ..RetryPolicy::default()
-        });
+        .with_retry_policy(
+            RetryPolicy::builder()
+                .initial_backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(20))
+                .processing_bound(Duration::from_millis(100))
+                .lookup_not_found_code("R001")
+                .build()
+                .unwrap(),
+        );
     let pg_cno = PgCno::new(&card.pg_cno).unwrap();
     let key = ShopTransactionId::new("TRACE-KEY-1").unwrap();
     let req = CancelRequest::partial(

@@ -127,13 +127,14 @@ pub fn read_batch(bytes: &[u8]) -> Result<Vec<BatchRow>, BatchError> {
     let mut bad = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut record = csv::ByteRecord::new();
+    let mut lines = Lines::new(bytes);
     loop {
-        let line = reader.position().line();
+        let line = lines.line_at(reader.position().byte());
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(line);
+                let line = e.position().map_or(line, |p| lines.line_at(p.byte()));
                 bad.push(BadRow {
                     line,
                     why: format!("not valid CSV: {e}"),
@@ -142,7 +143,7 @@ pub fn read_batch(bytes: &[u8]) -> Result<Vec<BatchRow>, BatchError> {
                 break;
             }
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(line);
+        let line = record.position().map_or(line, |p| lines.line_at(p.byte()));
         match parse_row(&record, &col, header.len()) {
             Ok(spec) => {
                 let id = spec.intent_id().as_str().to_owned();
@@ -163,6 +164,49 @@ pub fn read_batch(bytes: &[u8]) -> Result<Vec<BatchRow>, BatchError> {
         Ok(rows)
     } else {
         Err(BatchError::BadRows(bad))
+    }
+}
+
+/// Line numbers of byte offsets in a batch file. The csv crate ends a record at `\n`,
+/// `\r\n` or a lone `\r`, but its positions count only `\n`: in a file with lone `\r` line
+/// ends (old Mac style) every row would be "line 2". Here each of the three is one line break.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of byte `offset` (offsets mostly grow; an earlier one rescans).
+    fn line_at(&mut self, offset: u64) -> u64 {
+        let end = usize::try_from(offset).map_or(self.bytes.len(), |o| o.min(self.bytes.len()));
+        if end < self.at {
+            *self = Lines::new(self.bytes);
+        }
+        while self.at < end {
+            // A CR breaks the line, and so does an LF that does not end a CRLF (the csv
+            // crate may place a record's start between the CR and the LF of a CRLF).
+            let breaks = match self.bytes.get(self.at) {
+                Some(b'\r') => true,
+                Some(b'\n') => {
+                    self.at == 0 || self.bytes.get(self.at.wrapping_sub(1)) != Some(&b'\r')
+                }
+                _ => false,
+            };
+            if breaks {
+                self.line += 1;
+            }
+            self.at += 1;
+        }
+        self.line
     }
 }
 
@@ -422,6 +466,26 @@ mod tests {
         }
         // A header alone is an empty, valid batch.
         assert!(ok(HEADER).is_empty());
+    }
+
+    #[test]
+    fn lines_count_lf_crlf_and_a_lone_cr_alike() {
+        // Found by fuzzing (batch_csv): with lone CR line ends every row was "line 2".
+        for end in ["\n", "\r\n", "\r"] {
+            let header = format!("intent_id,channel,pg_cno,amount,currency,reason{end}");
+            let text =
+                format!("{header}a,generic,p1,,,{end}b,generic,p2,,,{end}c,generic,p3,,,{end}");
+            let lines: Vec<u64> = ok(&text).iter().map(|r| r.line).collect();
+            assert_eq!(lines, [2, 3, 4], "{end:?}");
+            // A quoted field over two lines, then a repeated id: both reported where they are.
+            let text = format!(
+                "{header}a,generic,p1,,,{end}b,generic,p2,,,\"two{end}lines\"{end}a,generic,p3,,,{end}"
+            );
+            let rows = bad(&text);
+            let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, [3, 5], "{end:?}: {rows:?}");
+            assert!(rows[1].why.contains("repeats line 2"), "{end:?}: {rows:?}");
+        }
     }
 
     #[test]

@@ -21,15 +21,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kicc_core::codes::{classify, ResponseClass};
 use kicc_core::retry::{
     Action, Cancellation, Delivery, Describes, Exchange, InFlight, RetryPolicy, SentAttempt,
 };
 use kicc_core::wallet::{WalletApi, WalletCancel, WalletRevise};
+use kicc_core::webhook::WechatCancelNotice;
 use kicc_core::wire::Envelope;
+use kicc_core::{classify, ResponseClass};
 use kicc_core::{
     Amount, Error as CoreError, FieldError, KoreaDate, Memo, Merchant, Money, NotifyUrl, PgCno,
-    ReviseMessage, ReviseTypeCode, ShopTransactionId, WechatCancelNotice,
+    ReviseMessage, ReviseTypeCode, ShopTransactionId,
 };
 use kicc_generic::RemainAmountConvention;
 use kicc_transport::driver::{never_delivered, now, os_rng};
@@ -169,8 +170,8 @@ impl ExecConfig {
     pub fn lease_ttl(&self) -> Duration {
         self.attempt_timeout
             .saturating_add(self.lease_margin)
-            .saturating_add(self.policy.processing_bound)
-            .saturating_add(self.policy.max_backoff)
+            .saturating_add(self.policy.processing_bound())
+            .saturating_add(self.policy.max_backoff())
             .saturating_add(self.query_interval)
     }
 
@@ -919,7 +920,20 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     let step = match c.poll(now()) {
                         Action::Done(outcome) => return Ok(outcome),
                         Action::WaitUntil(until) => Err(until),
-                        Action::AwaitDelivery => continue,
+                        // Every delivery is reported before the next poll, so nothing is in
+                        // flight and no poll can change that: end as unknown, not spinning.
+                        Action::AwaitDelivery => {
+                            return Ok(Err(CoreError::Ambiguous {
+                                reason: "internal error: the retry machine awaits a delivery, \
+                                         but none is in flight"
+                                    .into(),
+                                shop_transaction_id: c.exchange().shop_transaction_id().to_string(),
+                                attempts: c.attempts(),
+                                last_res_cd: None,
+                                sent: c.sent().cloned().collect(),
+                                lookup_after: None,
+                            }))
+                        }
                         Action::Send(request) => Ok(request.clone()),
                     };
                     // Not the end: the last result must be durable before the next step.
@@ -1142,12 +1156,11 @@ impl<S: Store, T: Transport> Ledger<S, T> {
     ) -> Result<Intent, ExecError> {
         let pg_cno = run.intent.spec.pg_cno().to_owned();
         let key = run.intent.last_key().unwrap_or_default().to_owned();
-        let policy = WaitPolicy {
-            first_query_after: Duration::ZERO,
-            query_interval: self.config.query_interval,
-            max_wait: self.config.wait,
-            confirm_notice: true,
-        };
+        let policy = WaitPolicy::default()
+            .with_first_query_after(Duration::ZERO)
+            .with_query_interval(self.config.query_interval)
+            .with_max_wait(self.config.wait)
+            .with_confirm_notice(true);
         let query = match StatusQuery::from_text(&pg_cno, &cancel_pg_cno) {
             Ok(q) => q,
             Err(e) => {
@@ -1175,7 +1188,16 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     let status = self.find(&query, &pg_cno).await;
                     waiter.on_status(status, Instant::now());
                 }
-                WaitAction::AwaitStatus => {}
+                // Every query's outcome is reported before the next poll: a broken
+                // invariant. End as unknown instead of looping without waiting.
+                WaitAction::AwaitStatus => {
+                    break Some(Err(CoreError::StatusUnknown {
+                        reason: "internal error: the result waiter awaits a status query, \
+                                 but none is in flight"
+                            .into(),
+                        shop_transaction_id: key.clone(),
+                    }))
+                }
                 WaitAction::WaitForNotice(until) => {
                     let until = until.min(Instant::now() + Duration::from_millis(500));
                     tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
@@ -1208,14 +1230,8 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         let exchange = query
             .message(&self.merchant, key)
             .exchange(&self.merchant)?;
-        let policy = RetryPolicy {
-            max_attempts: 2,
-            ..self.config.policy.clone()
-        };
-        let labels = kicc_transport::driver::CancelLabels {
-            channel: "wechat-find",
-            pg_cno,
-        };
+        let policy = self.config.policy.to_builder().max_attempts(2).build()?;
+        let labels = kicc_transport::driver::CancelLabels::new("wechat-find", pg_cno);
         let transport = TimeoutTransport {
             inner: &self.transport,
             timeout: self.config.attempt_timeout,
@@ -1325,12 +1341,9 @@ fn sent_attempts(intent: &Intent) -> Vec<SentAttempt> {
             prev.sent_at = Some(system_time(a.sent_at));
             continue;
         }
-        out.push(SentAttempt {
-            key,
-            date,
-            sent_at: Some(system_time(a.sent_at)),
-            refund_query: false,
-        });
+        let mut sent = SentAttempt::new(key, date);
+        sent.sent_at = Some(system_time(a.sent_at));
+        out.push(sent);
     }
     out
 }

@@ -36,13 +36,15 @@ fn merchant(sb: &SandboxHandle) -> Merchant {
 
 fn config() -> ExecConfig {
     ExecConfig::default()
-        .with_policy(RetryPolicy {
-            processing_bound: Duration::from_millis(400),
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            lookup_not_found_codes: vec!["R001".into()],
-            ..RetryPolicy::default()
-        })
+        .with_policy(
+            RetryPolicy::builder()
+                .processing_bound(Duration::from_millis(400))
+                .initial_backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(50))
+                .lookup_not_found_code("R001")
+                .build()
+                .unwrap(),
+        )
         .with_attempt_timeout(Duration::from_millis(150))
         .with_lease_margin(Duration::from_millis(500))
         .with_wait(Duration::from_secs(20))

@@ -23,7 +23,9 @@ use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn timeout_fault_processes_then_stalls() {
-    let sb = start().await;
+    // The default 30 s stall: the client leaves long before it ends, and the sandbox's
+    // shutdown at the end of the test cuts it short.
+    let sb = start_with(fast_config().with_timeout_fault_delay(Duration::from_secs(30))).await;
     let c = TestClient::new(&sb);
     let today = c.today().await;
     let pg = c.payment("card", 5_000, "KRW").await;
@@ -31,25 +33,34 @@ async fn timeout_fault_processes_then_stalls() {
 
     let mut req = generic(&pg, "t-1", &today, "32", Some(1_000));
     req["remainAmount"] = json!(5_000);
-    let waited = tokio::time::timeout(
-        Duration::from_millis(300),
-        c.post_raw(REVISE, req.to_string().into_bytes()),
-    )
-    .await;
-    assert!(waited.is_err(), "the client gives up first");
-    // It was processed although the client never saw the answer.
-    assert_eq!(c.state(&pg).await["remainingAmount"], json!(4_000));
+    let c2 = c.clone();
+    let client =
+        tokio::spawn(async move { c2.post_raw(REVISE, req.to_string().into_bytes()).await });
+    // The client gives up once the request has arrived (taken its fault), during the stall.
+    wait_until_faults_taken(&sb).await;
+    client.abort();
+    assert!(
+        client.await.is_err_and(|e| e.is_cancelled()),
+        "the client gives up first"
+    );
+    // It was processed although the client never saw the answer (on arrival, just after
+    // taking the fault: wait for that event).
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            c.state(&pg).await["remainingAmount"] == json!(4_000)
+        })
+        .await,
+        "{}",
+        c.state(&pg).await
+    );
 
     // The documented recovery: a new key with refundQueryFlag Y finds it.
     let mut query = generic(&pg, "t-2", &today, "32", Some(1_000));
     query["remainAmount"] = json!(5_000);
     query["refundQueryFlag"] = json!("Y");
-    let started = Instant::now();
+    // The fault was used up by the first request: this one meets none.
+    wait_until_faults_taken(&sb).await;
     let r = c.post(REVISE, &query).await;
-    assert!(
-        started.elapsed() < Duration::from_millis(800),
-        "fault used up"
-    );
     assert_eq!(res_cd(&r), "0000", "{r}");
     assert_eq!(
         c.state(&pg).await["cancels"].as_array().map(Vec::len),
@@ -59,7 +70,9 @@ async fn timeout_fault_processes_then_stalls() {
 
 #[tokio::test]
 async fn timeout_fault_without_apply_processes_after_the_stall() {
-    let sb = start().await;
+    // A stall long enough that the check below, made once the request has arrived, falls
+    // inside it even on a loaded machine.
+    let sb = start_with(fast_config().with_timeout_fault_delay(Duration::from_secs(3))).await;
     let c = TestClient::new(&sb);
     let today = c.today().await;
     let pg = c.payment("alipay", 5_000, "KRW").await;
@@ -69,14 +82,15 @@ async fn timeout_fault_without_apply_processes_after_the_stall() {
     let c2 = c.clone();
     let started = Instant::now();
     let pending = tokio::spawn(async move { c2.post(ALIPAY, &req).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The event: the request arrived and took its fault, so its stall has begun.
+    wait_until_faults_taken(&sb).await;
     assert_eq!(
         c.state(&pg).await["statusCode"],
         "TS01",
         "not processed during the stall"
     );
     let r = pending.await.expect("task");
-    assert!(started.elapsed() >= Duration::from_millis(1100));
+    assert!(started.elapsed() >= Duration::from_secs(3));
     assert_eq!(res_cd(&r), "0000", "answered normally after the stall: {r}");
     assert_eq!(c.state(&pg).await["statusCode"], "TS02");
 }
@@ -469,16 +483,19 @@ async fn shutdown_and_drop_stop_the_server() {
     let c2 = c.clone();
     let stalled =
         tokio::spawn(async move { c2.send(http::Method::POST, REVISE, b"{}".to_vec()).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The stalled call is in flight once it has taken its fault.
+    wait_until_faults_taken(&sb).await;
     drop(sb);
-    let res = tokio::time::timeout(Duration::from_secs(3), stalled).await;
+    // Well under the 30 s stall: it ends because the sandbox went away.
+    let res = tokio::time::timeout(Duration::from_secs(20), stalled).await;
     assert!(
         res.is_ok(),
         "the stalled call ends when the sandbox goes away"
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(
-        TcpStream::connect(addr).await.is_err(),
-        "no longer listening"
-    );
+    // The listener closes when the server task sees the drop: wait for that event.
+    let closed = eventually(Duration::from_secs(10), || async {
+        TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+    assert!(closed, "no longer listening");
 }

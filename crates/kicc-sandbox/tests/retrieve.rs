@@ -318,22 +318,28 @@ async fn a_stalled_request_is_in_flight_until_processed() {
 
 #[tokio::test]
 async fn a_stalled_request_is_processed_after_the_client_left() {
-    let sb = start().await;
+    // A 3 s stall: the client surely leaves inside it, once the request has arrived.
+    let sb = start_with(fast_config().with_timeout_fault_delay(Duration::from_secs(3))).await;
     let c = TestClient::new(&sb);
     let today = c.today().await;
     let pg = c.payment("card", 10_000, "KRW").await;
     c.fault(json!({"path": REVISE, "kind": "timeout", "apply": false}))
         .await;
     let req = generic(&pg, "rl-1", &today, "32", Some(1_000));
-    let gave_up = tokio::time::timeout(
-        Duration::from_millis(100),
-        c.post_raw(REVISE, req.to_string().into_bytes()),
-    )
-    .await;
-    assert!(gave_up.is_err(), "the client leaves during the stall");
+    let c2 = c.clone();
+    let client =
+        tokio::spawn(async move { c2.post_raw(REVISE, req.to_string().into_bytes()).await });
+    // The client leaves during the stall: once the request has arrived (taken its fault),
+    // not after a guessed delay.
+    wait_until_faults_taken(&sb).await;
+    client.abort();
+    assert!(
+        client.await.is_err_and(|e| e.is_cancelled()),
+        "the client left before any answer"
+    );
     // Within the processing bound the request is processed anyway.
     assert!(
-        eventually(Duration::from_secs(5), || async {
+        eventually(Duration::from_secs(30), || async {
             res_cd(&c.retrieve("rl-1", &today).await) == "0000"
         })
         .await

@@ -227,12 +227,18 @@ async fn timeout_stalls_then_answers_and_drop_closes_the_connection() {
 
 #[tokio::test]
 async fn timeout_without_apply_processes_after_the_stall() {
-    let (sb, wx, out) = setup().await;
+    // A stall long enough that the check below, made once the revoke has arrived, falls
+    // inside it even on a loaded machine.
+    let sb = start_with(fast_config().with_timeout_fault_delay(Duration::from_secs(3))).await;
+    let wx = Wx::new(&sb);
+    let order = wx.order(json!({})).await;
+    let out = order["outTradeNo"].as_str().expect("outTradeNo").to_owned();
     wx.fault(json!({"path": BY_OUT_TEMPLATE, "kind": "timeout", "apply": false}))
         .await;
     let revoke = wx.revoke_out(&sb, &out);
     let probe = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The event: the revoke arrived and took its fault, so its stall has begun.
+        wx.wait_until_faults_taken().await;
         trade_state(&sb, &out)
     };
     let (r, during) = tokio::join!(revoke, probe);

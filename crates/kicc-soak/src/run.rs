@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use kicc_core::retry::RetryPolicy;
 use kicc_core::{
-    Amount, BaseUrl, Currency, Environment, Error, MallId, Memo, Merchant, Money, NotifyUrl, PgCno,
-    Rng, SecretKey, ShopTransactionId,
+    Amount, BaseUrl, Currency, Environment, Error, FieldError, MallId, Memo, Merchant, Money,
+    NotifyUrl, PgCno, Rng, SecretKey, ShopTransactionId,
 };
 use kicc_sandbox::{
     CancelState, Channel as SbChannel, Currency as SbCurrency, Fault, PaymentState, SandboxHandle,
@@ -39,7 +39,9 @@ pub(crate) struct Worker {
     pub(crate) sandbox: SandboxHandle,
     /// The clients' transport: the short per-attempt timeout.
     transport: HyperTransport,
-    /// For the admin look at the faults and the calls that use them up.
+    /// For the admin look at the faults and the calls that use them up, and for the clean
+    /// cancels a scenario starts from: they are setup, not under test, so a loaded machine
+    /// must not turn them into timeouts (10 s per attempt).
     admin: HyperTransport,
     merchant: Merchant,
     timing: Timing,
@@ -93,41 +95,56 @@ impl Worker {
             .unwrap_or_else(|_| Arc::new(WebhookInbox::default()))
     }
 
-    fn policy(&self, max_attempts: u32, refund_query_on_resend: bool) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts,
-            initial_backoff: self.timing.backoff,
-            max_backoff: self.timing.backoff.saturating_mul(4),
-            deadline: Duration::from_secs(30),
-            processing_bound: self.timing.sdk_processing_bound,
-            lookup_not_found_codes: vec!["R001".into()],
-            refund_query_on_resend,
-            ..RetryPolicy::default()
-        }
+    fn policy(
+        &self,
+        max_attempts: u32,
+        refund_query_on_resend: bool,
+    ) -> Result<RetryPolicy, FieldError> {
+        RetryPolicy::builder()
+            .max_attempts(max_attempts)
+            .initial_backoff(self.timing.backoff)
+            .max_backoff(self.timing.backoff.saturating_mul(4))
+            .deadline(Duration::from_secs(30))
+            .processing_bound(self.timing.sdk_processing_bound)
+            .lookup_not_found_code("R001")
+            .refund_query_on_resend(refund_query_on_resend)
+            .build()
     }
 
     fn wait_policy(&self, max_wait: Duration) -> WaitPolicy {
-        WaitPolicy {
-            first_query_after: self.timing.webhook_delay.saturating_mul(2),
-            query_interval: self.timing.webhook_delay,
-            max_wait,
-            confirm_notice: true,
-        }
+        WaitPolicy::default()
+            .with_first_query_after(self.timing.webhook_delay.saturating_mul(2))
+            .with_query_interval(self.timing.webhook_delay)
+            .with_max_wait(max_wait)
+            .with_confirm_notice(true)
     }
 
-    fn generic(&self, s: &Scenario) -> kicc_generic::GenericClient {
-        kicc_generic::GenericClient::with_transport(self.merchant.clone(), self.transport.clone())
-            .retry_policy(self.policy(s.max_attempts, s.refund_query_on_resend))
+    fn generic(&self, s: &Scenario) -> Result<kicc_generic::GenericClient, FieldError> {
+        Ok(kicc_generic::GenericClient::with_transport(
+            self.merchant.clone(),
+            self.transport.clone(),
+        )
+        .with_retry_policy(self.policy(s.max_attempts, s.refund_query_on_resend)?))
     }
 
-    fn alipay(&self, max_attempts: u32) -> kicc_alipay::AlipayClient {
-        kicc_alipay::AlipayClient::with_transport(self.merchant.clone(), self.transport.clone())
-            .retry_policy(self.policy(max_attempts, false))
+    fn alipay(&self, max_attempts: u32) -> Result<kicc_alipay::AlipayClient, FieldError> {
+        Ok(
+            kicc_alipay::AlipayClient::with_transport(
+                self.merchant.clone(),
+                self.transport.clone(),
+            )
+            .with_retry_policy(self.policy(max_attempts, false)?),
+        )
     }
 
-    fn wechat(&self, max_attempts: u32) -> kicc_wechat::WechatClient {
-        kicc_wechat::WechatClient::with_transport(self.merchant.clone(), self.transport.clone())
-            .retry_policy(self.policy(max_attempts, false))
+    fn wechat(&self, max_attempts: u32) -> Result<kicc_wechat::WechatClient, FieldError> {
+        Ok(
+            kicc_wechat::WechatClient::with_transport(
+                self.merchant.clone(),
+                self.transport.clone(),
+            )
+            .with_retry_policy(self.policy(max_attempts, false)?),
+        )
     }
 
     fn snapshot(&self, pg_cno: &str) -> Result<PaymentState, String> {
@@ -297,7 +314,8 @@ impl Worker {
         Ok(result)
     }
 
-    /// A cancel made before the scenario's request, with no fault waiting.
+    /// A cancel made before the scenario's request, with no fault waiting, over the patient
+    /// admin transport.
     async fn clean_cancel(
         &self,
         method: Method,
@@ -318,15 +336,19 @@ impl Worker {
                 };
                 let client = kicc_generic::GenericClient::with_transport(
                     self.merchant.clone(),
-                    self.transport.clone(),
+                    self.admin.clone(),
                 )
-                .retry_policy(self.policy(1, false));
+                .with_retry_policy(self.policy(1, false)?);
                 client.cancel_with_key(&req, key).await.map(|_| ())
             }
             Method::Wechat => {
                 let req = wallet_request::<kicc_wechat::WeChat>(pg, cur, amount)?
                     .notify_url(self.notify_url.clone());
-                let client = self.wechat(1);
+                let client = kicc_wechat::WechatClient::with_transport(
+                    self.merchant.clone(),
+                    self.admin.clone(),
+                )
+                .with_retry_policy(self.policy(1, false)?);
                 let msg = req.message(&self.merchant, key, SystemTime::now());
                 let accepted = client.send(&msg).await?;
                 client
@@ -340,7 +362,11 @@ impl Worker {
             }
             _ => {
                 let req = wallet_request::<kicc_alipay::Alipay>(pg, cur, amount)?;
-                self.alipay(1).cancel_with_key(&req, key).await.map(|_| ())
+                kicc_alipay::AlipayClient::with_transport(self.merchant.clone(), self.admin.clone())
+                    .with_retry_policy(self.policy(1, false)?)
+                    .cancel_with_key(&req, key)
+                    .await
+                    .map(|_| ())
             }
         }
     }
@@ -408,7 +434,7 @@ impl Worker {
                 "the builder accepted a request that breaks an API rule".into(),
             );
         }
-        let client = self.generic(s);
+        let client = self.generic(s).map_err(|e| e.to_string())?;
         let first = client.cancel_with_key(&req, key).await;
         self.settle().await;
         let post = self.snapshot(pg.as_str())?;
@@ -471,7 +497,7 @@ impl Worker {
                 return self.invalid_done(s, pg, check, &e).await;
             }
         };
-        let client = self.alipay(s.max_attempts);
+        let client = self.alipay(s.max_attempts).map_err(|e| e.to_string())?;
         let message = req.message(&self.merchant, key, SystemTime::now());
         let first = client.send(&message).await;
         self.settle().await;
@@ -527,7 +553,7 @@ impl Worker {
                 return self.invalid_done(s, pg, check, &e).await;
             }
         };
-        let client = self.wechat(s.max_attempts);
+        let client = self.wechat(s.max_attempts).map_err(|e| e.to_string())?;
         let message = req.message(&self.merchant, key, SystemTime::now());
         let accepted = match client.send(&message).await {
             Ok(a) => Some(a),
@@ -727,6 +753,8 @@ fn source_name(source: kicc_wechat::ResultSource) -> &'static str {
     match source {
         kicc_wechat::ResultSource::Notice => "notice",
         kicc_wechat::ResultSource::StatusQuery => "status_query",
+        // ResultSource is #[non_exhaustive]: a source added later is reported as "other".
+        _ => "other",
     }
 }
 

@@ -17,10 +17,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kicc_core::{
-    Channel, Describes, Exchange, Expected, FieldError, Interpreted, KoreaDate, Resend,
-    RetryPolicy, ShopTransactionId,
-};
+use kicc_core::retry::{Describes, Exchange, Expected, Interpreted, Resend, RetryPolicy};
+use kicc_core::{Channel, FieldError, KoreaDate, ShopTransactionId};
 use kicc_transport::driver::{execute, CancelLabels};
 use kicc_transport::{HttpRequest, HttpResponse, Transport, TransportError};
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -130,13 +128,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         vec![answer("R102", "DEMO1")],
         vec![timeout(), timeout()],
     ];
-    let policy = RetryPolicy {
-        max_attempts: 2,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(10),
-        deadline: Duration::from_secs(5),
-        ..RetryPolicy::default()
-    };
+    let policy = RetryPolicy::builder()
+        .max_attempts(2)
+        .initial_backoff(Duration::from_millis(5))
+        .max_backoff(Duration::from_millis(10))
+        .deadline(Duration::from_secs(5))
+        .build()?;
     for (n, script) in scripts.into_iter().enumerate() {
         let exchange = Demo {
             request: http::Request::post("https://gateway.invalid/api/trades/alipay/revise")
@@ -144,10 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             key: ShopTransactionId::new(format!("DEMO{n}"))?,
         };
         let transport = Scripted(Mutex::new(script.into()));
-        let labels = CancelLabels {
-            channel: "alipay",
-            pg_cno: "demo",
-        };
+        let labels = CancelLabels::new("alipay", "demo");
         let outcome = execute(&transport, exchange, policy.clone(), labels).await;
         eprintln!("cancel {n}: {outcome:?}");
     }

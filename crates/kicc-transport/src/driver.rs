@@ -16,7 +16,8 @@ use kicc_core::wire::Envelope;
 use kicc_core::{Error, Rng};
 use tracing::Instrument;
 
-use crate::seam::{Transport, TransportError};
+use crate::error::TransportError;
+use crate::seam::Transport;
 
 /// The current time on both clocks.
 pub fn now() -> Now {
@@ -25,6 +26,19 @@ pub fn now() -> Now {
 
 /// A generator seeded from the operating system's randomness (for jitter and new keys).
 pub fn os_rng() -> Rng {
+    Rng::from_seed(os_seed())
+}
+
+/// The retry driver's generator: seeded from the OS when it first draws (backoff jitter, a
+/// new key after a proven "not processed"), so a cancel whose first attempt succeeds makes
+/// no `getrandom` call, while every seed still comes from the OS at the moment it is needed
+/// (two processes forked from one parent never share it).
+fn driver_rng() -> Rng {
+    Rng::seeded_on_first_use(os_seed)
+}
+
+/// 32 bytes of OS randomness.
+fn os_seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
     if getrandom::getrandom(&mut seed).is_err() {
         // No OS randomness (should not happen on supported platforms): fall back to the
@@ -36,7 +50,7 @@ pub fn os_rng() -> Rng {
         seed[..16].copy_from_slice(&t.to_le_bytes());
         seed[16..24].copy_from_slice(&u64::from(std::process::id()).to_le_bytes());
     }
-    Rng::from_seed(seed)
+    seed
 }
 
 /// Whether `error` certainly means the request never reached the server (no connection, or
@@ -49,13 +63,22 @@ pub fn never_delivered(error: &TransportError) -> bool {
     )
 }
 
-/// What the caller knows about a cancel, for the `kicc.cancel` span.
+/// What the caller knows about a cancel, for the `kicc.cancel` span and the metrics'
+/// `channel` label. Build it with [`CancelLabels::new`]; more labels may be added.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct CancelLabels<'a> {
     /// `generic`, `alipay`, `wechat`, `wechat-find`, ...
     pub channel: &'static str,
     /// The payment.
     pub pg_cno: &'a str,
+}
+
+impl<'a> CancelLabels<'a> {
+    /// The labels of a cancel of payment `pg_cno` through `channel`.
+    pub fn new(channel: &'static str, pg_cno: &'a str) -> Self {
+        CancelLabels { channel, pg_cno }
+    }
 }
 
 /// Runs `exchange` with retries under `policy` over `transport` until it finishes.
@@ -70,12 +93,11 @@ where
     E: Exchange + Send,
     E::Output: Send,
 {
-    execute_cancellation(
-        transport,
-        Cancellation::new(exchange, policy, os_rng()),
-        labels,
-    )
-    .await
+    // The cancellation lives here, once; the futures below borrow it. (Passed by value
+    // through each layer, it was stored in every layer's future: a cancel's future was
+    // 6 kB, copied whole at each `.await` and `.instrument`.)
+    let mut cancellation = Cancellation::new(exchange, policy, driver_rng());
+    run(transport, &mut cancellation, labels).await
 }
 
 /// Resumes a cancellation whose attempts `sent` may have been processed (see
@@ -93,14 +115,29 @@ where
     E: Exchange + Send,
     E::Output: Send,
 {
-    let cancellation = Cancellation::resume(exchange, policy, os_rng(), sent, SystemTime::now());
-    execute_cancellation(transport, cancellation, labels).await
+    let mut cancellation =
+        Cancellation::resume(exchange, policy, driver_rng(), sent, SystemTime::now());
+    run(transport, &mut cancellation, labels).await
 }
 
 /// Runs `cancellation` to its outcome inside a `kicc.cancel` span.
 pub async fn execute_cancellation<T, E>(
     transport: &T,
-    cancellation: Cancellation<E>,
+    mut cancellation: Cancellation<E>,
+    labels: CancelLabels<'_>,
+) -> Result<E::Output, Error>
+where
+    T: Transport + ?Sized,
+    E: Exchange + Send,
+    E::Output: Send,
+{
+    run(transport, &mut cancellation, labels).await
+}
+
+/// [`execute_cancellation`] on a borrowed cancellation.
+async fn run<T, E>(
+    transport: &T,
+    cancellation: &mut Cancellation<E>,
     labels: CancelLabels<'_>,
 ) -> Result<E::Output, Error>
 where
@@ -118,7 +155,9 @@ where
     );
     let _in_flight = crate::metrics::InFlight::start(labels.channel);
     let metered = crate::metrics::meter(transport, labels.channel);
-    let result = drive(&metered, cancellation).instrument(span.clone()).await;
+    let result = drive_borrowed(&metered, cancellation)
+        .instrument(span.clone())
+        .await;
     crate::metrics::record_cancel(labels.channel, &result);
     match &result {
         Ok(_) => span.record("outcome", "success"),
@@ -145,6 +184,20 @@ fn outcome_name(e: &Error) -> &'static str {
     }
 }
 
+/// The error when the retry machine awaits a delivery that `drive` already reported (a
+/// broken invariant): unknown, with every attempt sent, since any of them may have been
+/// processed.
+fn awaiting_nothing<E: Exchange>(cancellation: &Cancellation<E>) -> Error {
+    Error::Ambiguous {
+        reason: "internal error: the retry machine awaits a delivery, but none is in flight".into(),
+        shop_transaction_id: cancellation.exchange().shop_transaction_id().to_string(),
+        attempts: cancellation.attempts(),
+        last_res_cd: None,
+        sent: cancellation.sent().cloned().collect(),
+        lookup_after: None,
+    }
+}
+
 /// Runs `cancellation` to its outcome over `transport`.
 pub async fn drive<T, E>(
     transport: &T,
@@ -154,16 +207,39 @@ where
     T: Transport + ?Sized,
     E: Exchange,
 {
+    drive_borrowed(transport, &mut cancellation).await
+}
+
+/// [`drive`] on a borrowed cancellation.
+async fn drive_borrowed<T, E>(
+    transport: &T,
+    cancellation: &mut Cancellation<E>,
+) -> Result<E::Output, Error>
+where
+    T: Transport + ?Sized,
+    E: Exchange,
+{
+    let mut at = now();
     loop {
-        let request = match cancellation.poll(now()) {
+        let request = match cancellation.poll(at) {
             Action::Done(outcome) => return outcome,
             Action::WaitUntil(until) => {
-                tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+                // Boxed: only a retry waits, and an unboxed `Sleep` would make every
+                // cancel's future larger.
+                Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+                    until,
+                )))
+                .await;
+                at = now();
                 continue;
             }
-            // `drive` always reports a delivery before polling again; nothing is in flight.
-            Action::AwaitDelivery => continue,
-            Action::Send(request) => request.clone(),
+            // `drive` always reports a delivery before polling again, so nothing is in
+            // flight and no poll can change that: end instead of spinning (below).
+            Action::AwaitDelivery => None,
+            Action::Send(request) => Some(request.clone()),
+        };
+        let Some(request) = request else {
+            return Err(awaiting_nothing(cancellation));
         };
         let attempt = cancellation.attempts();
         let span = tracing::info_span!(
@@ -205,6 +281,75 @@ where
             }
         };
         span.in_scope(|| tracing::debug!("attempt finished"));
-        cancellation.on_delivery(delivery, now());
+        // The time of the delivery is also the time of the next poll: nothing waits in
+        // between, so one clock reading serves both.
+        at = now();
+        cancellation.on_delivery(delivery, at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ConnectError, ConnectErrorKind, IoError, IoErrorKind, RefusedError, RefusedKind};
+
+    /// The one mapping from transport failures to "not delivered" / "unknown" that every
+    /// driver (this one, kicc-ledger's, wechatpay-direct's classification) relies on.
+    #[test]
+    fn only_connect_and_refused_are_never_delivered_whatever_their_kind() {
+        let cause = || std::io::Error::other("cause");
+        let mut not_delivered = vec![];
+        for kind in [
+            ConnectErrorKind::Dns,
+            ConnectErrorKind::Refused,
+            ConnectErrorKind::Timeout,
+            ConnectErrorKind::Tls,
+            ConnectErrorKind::LocalAddress,
+            ConnectErrorKind::ProxyUnreachable,
+            ConnectErrorKind::ProxyAuthentication,
+            ConnectErrorKind::ProxyRejected,
+            ConnectErrorKind::Other,
+        ] {
+            not_delivered.push(TransportError::Connect(
+                ConnectError::new(kind, "x").with_source(cause()),
+            ));
+        }
+        for kind in [
+            RefusedKind::PlainHttp,
+            RefusedKind::InvalidUri,
+            RefusedKind::NoRuntime,
+            RefusedKind::InvalidRequest,
+            RefusedKind::Other,
+        ] {
+            not_delivered.push(TransportError::Refused(
+                RefusedError::new(kind, "x").with_source(cause()),
+            ));
+        }
+        for e in &not_delivered {
+            assert!(never_delivered(e), "{e:?}");
+            assert!(!e.may_have_reached_server(), "{e:?}");
+            assert!(!e.is_timeout(), "{e:?}");
+        }
+
+        let mut unknown = vec![TransportError::Timeout(std::time::Duration::from_secs(30))];
+        for kind in [
+            IoErrorKind::ConnectionLost,
+            IoErrorKind::MalformedResponse,
+            IoErrorKind::ResponseTooLarge,
+            IoErrorKind::Other,
+        ] {
+            unknown.push(TransportError::Io(
+                IoError::new(kind, "x").with_source(cause()),
+            ));
+        }
+        for e in &unknown {
+            assert!(!never_delivered(e), "{e:?}");
+            assert!(e.may_have_reached_server(), "{e:?}");
+            assert_eq!(
+                e.is_timeout(),
+                matches!(e, TransportError::Timeout(_)),
+                "{e:?}"
+            );
+        }
     }
 }

@@ -10,7 +10,9 @@
 //! [`TransportError`], whose one question that matters for money is
 //! [`TransportError::may_have_reached_server`]: after `Connect` or `Refused`
 //! the cancel certainly did not happen; after `Timeout` or `Io` it may have,
-//! so the caller must query before acting.
+//! so the caller must query before acting. Each variant's payload says which
+//! step failed ([`ConnectErrorKind`], [`RefusedKind`], [`IoErrorKind`]) and keeps
+//! the underlying io, hyper or rustls error as `source()`.
 //!
 //! # The default client
 //!
@@ -41,8 +43,9 @@
 //! # Writing your own transport
 //!
 //! Any HTTP stack fits in a few lines: send the request once, return the whole
-//! response, and report failures honestly (`Connect` only if nothing can have
-//! been sent). Wrapping another transport works the same way, for example to
+//! response, and report failures honestly (`Connect` or `Refused` only if nothing
+//! can have been sent), keeping your stack's error as the cause, e.g.
+//! `TransportError::Io(IoError::new(IoErrorKind::ConnectionLost, "reading the answer").with_source(err))`. Wrapping another transport works the same way, for example to
 //! add a header to every request:
 //!
 //! ```
@@ -83,13 +86,15 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+mod error;
 mod recording;
 mod seam;
 
-pub use recording::RecordingTransport;
-pub use seam::{
-    ConnectError, ConnectErrorKind, HttpRequest, HttpResponse, Transport, TransportError,
+pub use error::{
+    ConnectError, ConnectErrorKind, IoError, IoErrorKind, RefusedError, RefusedKind, TransportError,
 };
+pub use recording::RecordingTransport;
+pub use seam::{HttpRequest, HttpResponse, Transport};
 
 #[cfg(feature = "driver")]
 #[cfg_attr(docsrs, doc(cfg(feature = "driver")))]
@@ -107,3 +112,8 @@ pub use hyper_client::{
     DEFAULT_MAX_RESPONSE_BODY_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST,
     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
 };
+
+// The README's examples, compiled with the doc tests so they cannot rot.
+#[cfg(all(doctest, feature = "hyper-client"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -44,10 +44,12 @@ pub const CANCELS_IN_FLIGHT: &str = "kicc_cancels_in_flight";
 #[cfg(feature = "driver")]
 use kicc_core::Error;
 
+#[cfg(feature = "driver")]
+use crate::error::TransportError;
 #[cfg(all(feature = "driver", feature = "metrics"))]
 use crate::seam::HttpRequest;
 #[cfg(feature = "driver")]
-use crate::seam::{HttpResponse, Transport, TransportError};
+use crate::seam::{HttpResponse, Transport};
 
 /// The `outcome` label of a finished cancel.
 #[cfg(feature = "driver")]

@@ -3,7 +3,8 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use crate::seam::{HttpRequest, HttpResponse, Transport, TransportError};
+use crate::error::TransportError;
+use crate::seam::{HttpRequest, HttpResponse, Transport};
 
 /// Wraps a transport and records each request (method, URI, headers and exact body) before
 /// sending it. For tests and audits: prove that a retry resent the same bytes, or that a

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, StatusCode, Version};
 use kicc_transport::{
-    ConfigError, HttpRequest, HyperTransport, Transport, TransportError, DEFAULT_USER_AGENT,
+    ConfigError, HttpRequest, HyperTransport, IoErrorKind, RefusedKind, Transport, TransportError,
+    DEFAULT_USER_AGENT,
 };
 use support::{closed_port, echo_server, raw_server, Misbehaviour, TestPki};
 
@@ -121,7 +122,7 @@ async fn tls_negotiates_h2_by_alpn_with_an_extra_root() {
     let server = echo_server(Some(pki.server_config(&[b"h2", b"http/1.1"]))).await;
     // Extra root on top of Mozilla's: the sandbox case.
     let transport = HyperTransport::builder()
-        .with_extra_root_certificates(&pki.ca_pem)
+        .add_root_certificates(&pki.ca_pem)
         .build()
         .expect("transport with extra root");
 
@@ -144,7 +145,7 @@ async fn tls_falls_back_to_http11_when_the_server_offers_only_that() {
     let pki = TestPki::new();
     let server = echo_server(Some(pki.server_config(&[b"http/1.1"]))).await;
     let transport = HyperTransport::builder()
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport trusting only the test root");
 
@@ -165,7 +166,7 @@ async fn untrusted_certificate_is_connect_and_nothing_is_sent() {
     let server = echo_server(Some(server_pki.server_config(&[b"h2", b"http/1.1"]))).await;
 
     let trusts_other_root = HyperTransport::builder()
-        .with_root_certificates_only(&other_pki.ca_pem)
+        .root_certificates_only(&other_pki.ca_pem)
         .build()
         .expect("transport");
     let default_roots = HyperTransport::new().expect("transport");
@@ -211,8 +212,6 @@ async fn stalled_tls_handshake_hits_the_connect_timeout_and_is_connect() {
         .connect_timeout(Duration::from_millis(200))
         .build()
         .expect("transport");
-    let started = Instant::now();
-
     let err = transport
         .send(get(&format!("https://{}/echo", server.addr)))
         .await
@@ -222,11 +221,9 @@ async fn stalled_tls_handshake_hits_the_connect_timeout_and_is_connect() {
         matches!(&err, TransportError::Connect(c) if c.message().contains("not established within")),
         "expected a connect timeout, got {err:?}"
     );
+    // The connect timeout ended it, not the 5 s request timeout: that one would be
+    // `TransportError::Timeout`. (How long it took is for the benchmarks.)
     assert!(!err.may_have_reached_server());
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "bounded by 200 ms, not 5 s"
-    );
 }
 
 #[tokio::test]
@@ -243,11 +240,9 @@ async fn server_that_never_answers_is_timeout() {
     assert_eq!(err, TransportError::Timeout(Duration::from_millis(400)));
     assert!(err.may_have_reached_server());
     assert_eq!(server.requests_read(), 1, "the request did arrive");
+    // Not before the timeout; no upper bound (that belongs in the benchmarks).
     let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(3),
-        "{elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
 }
 
 #[tokio::test]
@@ -275,10 +270,18 @@ async fn connection_closed_after_the_request_is_io() {
         .expect_err("the server hangs up");
 
     assert!(
-        matches!(err, TransportError::Io(_)),
-        "expected Io, got {err:?}"
+        matches!(&err, TransportError::Io(e) if e.kind() == IoErrorKind::ConnectionLost),
+        "expected Io(ConnectionLost), got {err:?}"
     );
     assert!(err.may_have_reached_server());
+    // hyper's own error is kept as the cause, for logs and for callers that inspect it.
+    let mut cause = std::error::Error::source(&err);
+    let mut found_hyper = false;
+    while let Some(e) = cause {
+        found_hyper |= e.is::<hyper::Error>();
+        cause = e.source();
+    }
+    assert!(found_hyper, "hyper::Error in the source chain of {err:?}");
     assert_eq!(server.requests_read(), 1, "the request did arrive");
 }
 
@@ -303,7 +306,8 @@ async fn response_body_is_bounded() {
             .await
             .expect_err("over the limit");
         assert!(
-            matches!(&err, TransportError::Io(msg) if msg.contains("exceeds the limit of 1024 bytes")),
+            matches!(&err, TransportError::Io(e) if e.kind() == IoErrorKind::ResponseTooLarge
+                && e.message().contains("exceeds the limit of 1024 bytes")),
             "{path}: {err:?}"
         );
         assert!(err.may_have_reached_server());
@@ -326,8 +330,9 @@ fn plain_http_to_a_remote_host_is_refused_without_any_network() {
         "http://10.0.0.1:8780/",
     ] {
         match poll_once_without_runtime(transport.send(post(url, b"secret-bearing body"))) {
-            Poll::Ready(Err(TransportError::Refused(msg))) => {
-                assert!(msg.contains("loopback"), "{url}: {msg}");
+            Poll::Ready(Err(TransportError::Refused(e))) => {
+                assert_eq!(e.kind(), RefusedKind::PlainHttp, "{url}");
+                assert!(e.message().contains("loopback"), "{url}: {e}");
             }
             other => panic!("{url}: expected an immediate Refused, got {other:?}"),
         }
@@ -340,12 +345,13 @@ fn relative_uri_and_missing_runtime_are_refused() {
     let transport = HyperTransport::new().expect("transport");
     assert!(matches!(
         poll_once_without_runtime(transport.send(get("/api/trades/revise"))),
-        Poll::Ready(Err(TransportError::Refused(_)))
+        Poll::Ready(Err(TransportError::Refused(e))) if e.kind() == RefusedKind::InvalidUri
     ));
     // A loopback URL passes the policy, then meets the missing runtime.
     assert!(matches!(
         poll_once_without_runtime(transport.send(get("http://127.0.0.1:9/"))),
-        Poll::Ready(Err(TransportError::Refused(msg))) if msg.contains("Tokio runtime")
+        Poll::Ready(Err(TransportError::Refused(e)))
+            if e.kind() == RefusedKind::NoRuntime && e.message().contains("Tokio runtime")
     ));
     assert_eq!(transport.connection_attempts(), 0);
 }
@@ -381,7 +387,7 @@ async fn sequential_requests_reuse_one_h2_connection() {
     let pki = TestPki::new();
     let server = echo_server(Some(pki.server_config(&[b"h2", b"http/1.1"]))).await;
     let transport = HyperTransport::builder()
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport");
     let clone = transport.clone();
@@ -450,25 +456,21 @@ fn invalid_settings_name_the_field_and_rule() {
 #[test]
 fn bad_root_certificates_are_rejected_at_build() {
     let no_cert = HyperTransport::builder()
-        .with_root_certificates_only(
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        )
+        .root_certificates_only("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
         .build()
         .unwrap_err();
     assert_eq!(no_cert, ConfigError::NoCertificateInPem { index: 0 });
 
     let pki = TestPki::new();
     let second_empty = HyperTransport::builder()
-        .with_extra_root_certificates(&pki.ca_pem)
-        .with_extra_root_certificates("not PEM at all")
+        .add_root_certificates(&pki.ca_pem)
+        .add_root_certificates("not PEM at all")
         .build()
         .unwrap_err();
     assert_eq!(second_empty, ConfigError::NoCertificateInPem { index: 1 });
 
     let garbage_der = HyperTransport::builder()
-        .with_extra_root_certificates(
-            "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n",
-        )
+        .add_root_certificates("-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n")
         .build()
         .unwrap_err();
     assert!(
@@ -477,9 +479,7 @@ fn bad_root_certificates_are_rejected_at_build() {
     );
 
     let bad_base64 = HyperTransport::builder()
-        .with_extra_root_certificates(
-            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
-        )
+        .add_root_certificates("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
         .build()
         .unwrap_err();
     assert!(
@@ -491,7 +491,7 @@ fn bad_root_certificates_are_rejected_at_build() {
     let other = TestPki::new();
     let both = format!("{}{}", pki.ca_pem, other.ca_pem);
     HyperTransport::builder()
-        .with_root_certificates_only(both)
+        .root_certificates_only(both)
         .build()
         .expect("two certificates in one PEM");
 }
@@ -499,7 +499,7 @@ fn bad_root_certificates_are_rejected_at_build() {
 #[test]
 fn debug_output_is_a_summary() {
     let pki = TestPki::new();
-    let config = HyperTransport::builder().with_extra_root_certificates(&pki.ca_pem);
+    let config = HyperTransport::builder().add_root_certificates(&pki.ca_pem);
     let text = format!("{config:?}");
     assert!(text.contains("extra_root_pem_count: 1"), "{text}");
     assert!(!text.contains("BEGIN CERTIFICATE"), "{text}");

@@ -11,10 +11,8 @@ use std::task::{Context, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kicc_core::{
-    Channel, Describes, Error, Exchange, Expected, FieldError, Interpreted, KoreaDate, Resend,
-    RetryPolicy, ShopTransactionId,
-};
+use kicc_core::retry::{Describes, Exchange, Expected, Interpreted, Resend, RetryPolicy};
+use kicc_core::{Channel, Error, FieldError, KoreaDate, ShopTransactionId};
 use kicc_transport::driver::{execute, CancelLabels};
 use kicc_transport::metrics::{
     ATTEMPTS_TOTAL, ATTEMPT_DURATION_SECONDS, CANCELS_IN_FLIGHT, CANCELS_TOTAL,
@@ -137,20 +135,17 @@ fn answer(res_cd: &str) -> Result<HttpResponse, TransportError> {
 }
 
 fn policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 2,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
-        deadline: Duration::from_secs(30),
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::builder()
+        .max_attempts(2)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(2))
+        .deadline(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 async fn cancel(transport: &Scripted) -> Result<Answer, Error> {
-    let labels = CancelLabels {
-        channel: "alipay",
-        pg_cno: PG_CNO,
-    };
+    let labels = CancelLabels::new("alipay", PG_CNO);
     execute(transport, Fake::new(), policy(), labels).await
 }
 
@@ -309,10 +304,7 @@ fn in_flight(look_before_drop: bool) -> Series {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
-        let cancel_labels = CancelLabels {
-            channel: "generic",
-            pg_cno: PG_CNO,
-        };
+        let cancel_labels = CancelLabels::new("generic", PG_CNO);
         let mut future = Box::pin(execute(&Never, Fake::new(), policy(), cancel_labels));
         let poll = future
             .as_mut()

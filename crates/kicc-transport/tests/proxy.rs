@@ -84,7 +84,7 @@ async fn https_goes_through_a_connect_tunnel_and_tls_is_verified_end_to_end() {
     let url = server.url("https", "/echo");
 
     let trusting = via(&proxy.url(None))
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport");
     let response = trusting
@@ -127,7 +127,7 @@ async fn a_proxy_demanding_authentication_gets_it_from_the_url() {
     // Without credentials: 407, for the tunnel and for plain HTTP alike, and
     // reported as the proxy's failure: nothing reached the server.
     let anonymous = via(&proxy.url(None))
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport");
     for url in [
@@ -148,7 +148,7 @@ async fn a_proxy_demanding_authentication_gets_it_from_the_url() {
 
     // Wrong password: also 407, and the error never shows it.
     let wrong = via(&proxy.url(Some("alice:wrong-pass")))
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport");
     let err = wrong
@@ -166,7 +166,7 @@ async fn a_proxy_demanding_authentication_gets_it_from_the_url() {
 
     // With them: through, both ways.
     let alice = via(&proxy.url(Some("alice:s3cret")))
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport");
     for url in [
@@ -231,7 +231,7 @@ async fn a_proxy_that_is_not_there_means_not_delivered_and_names_the_proxy() {
     let plain = echo_server(None).await;
     let dead = closed_port().await;
     let transport = via(&format!("http://alice:s3cret@{dead}"))
-        .with_root_certificates_only(&pki.ca_pem)
+        .root_certificates_only(&pki.ca_pem)
         .build()
         .expect("transport");
 

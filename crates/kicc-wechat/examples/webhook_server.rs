@@ -74,6 +74,8 @@ async fn answer(
             eprintln!("re-sent notice for {} acknowledged again", n.cancel_pg_cno)
         }
         NoticeEvent::Rejected(why) => eprintln!("rejected a notice: {why}"),
+        // Future kinds of event: the reply below is still the right one to send.
+        _ => eprintln!("notice: {:?}", reply.status),
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_REQUEST);
     respond(status, reply.body)

@@ -1,4 +1,4 @@
-//! The WeChat Pay cancel client (feature `client`; `new` with `transport`).
+//! The WeChat Pay cancel client (feature `transport`; `new` with `hyper`).
 
 use std::time::{Instant, SystemTime};
 
@@ -6,16 +6,16 @@ use kicc_core::retry::RetryPolicy;
 use kicc_core::{Error, Merchant, ShopTransactionId};
 use kicc_transport::driver::{execute, os_rng, resume, CancelLabels};
 use kicc_transport::Transport;
-#[cfg(feature = "transport")]
+#[cfg(feature = "hyper")]
 use kicc_transport::{ConfigError, HyperTransport};
 
+use crate::api::{CancelRequest, ReviseRequest, ReviseResponse, WebhookInbox};
 use crate::status::{FindRequest, FindResponse, StatusQuery};
 use crate::wait::{CancelResult, ResultWaiter, WaitAction, WaitPolicy};
-use crate::WebhookInbox;
-use crate::{CancelRequest, ReviseRequest, ReviseResponse};
 
 /// A cancel KICC accepted; its result comes later ([`WechatClient::wait_for_result`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Accepted {
     /// The payment.
     pub pg_cno: String,
@@ -27,8 +27,8 @@ pub struct Accepted {
     pub response: ReviseResponse,
 }
 
-// One definition, two generic headers: with the feature `transport` the transport
-// defaults to `HyperTransport`; with `client` alone there is no hyper to default to.
+// One definition, two generic headers: with the feature `hyper` the transport
+// defaults to `HyperTransport`; with `transport` alone there is no hyper to default to.
 macro_rules! client_struct {
     ($($default:ty)?) => {
         /// Cancels WeChat Pay payments through KICC, and learns their results.
@@ -46,13 +46,13 @@ macro_rules! client_struct {
     };
 }
 
-#[cfg(feature = "transport")]
+#[cfg(feature = "hyper")]
 client_struct!(HyperTransport);
-#[cfg(not(feature = "transport"))]
+#[cfg(not(feature = "hyper"))]
 client_struct!();
 
-#[cfg(feature = "transport")]
-#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 impl WechatClient<HyperTransport> {
     /// A client on the default transport (hyper + rustls, webpki roots, 30 s per attempt).
     pub fn new(merchant: Merchant) -> Result<Self, ConfigError> {
@@ -70,15 +70,25 @@ impl<T: Transport> WechatClient<T> {
         }
     }
 
-    /// Sets the retry bounds for each request (default: [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+    /// The same client with these retry bounds (default: [`RetryPolicy::default`]).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
+    }
+
+    /// The retry bounds each request runs under.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// The merchant.
     pub fn merchant(&self) -> &Merchant {
         &self.merchant
+    }
+
+    /// The transport requests go through.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// Submits a cancel with a newly generated key, dated now.
@@ -106,17 +116,12 @@ impl<T: Transport> WechatClient<T> {
         resumed: bool,
     ) -> Result<Accepted, Error> {
         let exchange = message.exchange(&self.merchant)?;
-        let labels = CancelLabels {
-            channel: "wechat",
-            pg_cno: message.head().pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("wechat", message.head().pg_cno().as_str());
         let response = if resumed {
-            let sent = vec![kicc_core::SentAttempt {
-                key: message.head().shop_transaction_id().clone(),
-                date: message.head().cancel_req_date(),
-                sent_at: None,
-                refund_query: false,
-            }];
+            let sent = vec![kicc_core::retry::SentAttempt::new(
+                message.head().shop_transaction_id().clone(),
+                message.head().cancel_req_date(),
+            )];
             resume(&self.transport, exchange, self.retry.clone(), sent, labels).await?
         } else {
             execute(&self.transport, exchange, self.retry.clone(), labels).await?
@@ -129,12 +134,10 @@ impl<T: Transport> WechatClient<T> {
                 shop_transaction_id: key,
                 attempts: 1,
                 last_res_cd: Some(response.res_cd),
-                sent: vec![kicc_core::SentAttempt {
-                    key: message.head().shop_transaction_id().clone(),
-                    date: message.head().cancel_req_date(),
-                    sent_at: None,
-                    refund_query: false,
-                }],
+                sent: vec![kicc_core::retry::SentAttempt::new(
+                    message.head().shop_transaction_id().clone(),
+                    message.head().cancel_req_date(),
+                )],
                 lookup_after: None,
             });
         }
@@ -156,16 +159,13 @@ impl<T: Transport> WechatClient<T> {
     /// attempt only; resends get new keys).
     pub async fn status_keyed(&self, message: &FindRequest) -> Result<FindResponse, Error> {
         let exchange = message.exchange(&self.merchant)?;
-        let labels = CancelLabels {
-            channel: "wechat-find",
-            pg_cno: message.pg_cno().as_str(),
-        };
+        let labels = CancelLabels::new("wechat-find", message.pg_cno().as_str());
         execute(&self.transport, exchange, self.retry.clone(), labels).await
     }
 
     /// Waits for the final result of `accepted`: a notice in `inbox` (confirmed by a status
     /// query unless the policy says otherwise), or the status query after
-    /// `policy.first_query_after`; [`Error::Pending`] after `policy.max_wait`.
+    /// [`WaitPolicy::first_query_after`]; [`Error::Pending`] after [`WaitPolicy::max_wait`].
     pub async fn wait_for_result(
         &self,
         accepted: &Accepted,
@@ -191,7 +191,16 @@ impl<T: Transport> WechatClient<T> {
                     let outcome = self.status(&query).await;
                     waiter.on_status(outcome, Instant::now());
                 }
-                WaitAction::AwaitStatus => {}
+                // Every query's outcome is reported before the next poll, so none is
+                // awaited: a broken invariant. End with an error instead of spinning.
+                WaitAction::AwaitStatus => {
+                    return Err(Error::StatusUnknown {
+                        reason: "internal error: the result waiter awaits a status query, \
+                                 but none is in flight"
+                            .into(),
+                        shop_transaction_id: accepted.shop_transaction_id.clone(),
+                    })
+                }
                 WaitAction::WaitForNotice(until) => {
                     let changed = inbox.changed();
                     if inbox.notice_for(&accepted.cancel_pg_cno).is_none() {

@@ -3,7 +3,7 @@
 //! 1. [`CancelRequest`] → [`ReviseRequest`] (`POST /api/trades/wechatpay/revise`, the message
 //!    shape shared with Alipay, [`kicc_core::wallet`], plus `notifyUrl`): KICC answers at once
 //!    with a `cancelPgCno`; that means ACCEPTED, not done.
-//! 2. The result arrives at `notifyUrl` as a [`kicc_core::WechatCancelNotice`], or is asked
+//! 2. The result arrives at `notifyUrl` as a [`kicc_core::webhook::WechatCancelNotice`], or is asked
 //!    for with [`StatusQuery`] (`POST /api/trades/wechatpay/find`, `cancelStatus` TS01 / TS02 /
 //!    TS06 / TS12).
 //! 3. [`ResultWaiter`] decides when to query and when to give up ([`kicc_core::Error::Pending`]).
@@ -13,12 +13,14 @@
 //!
 //! # A complete cancel
 //!
-//! With the default `transport` feature, [`WechatClient`] submits the cancel and waits for its
+//! With the default `hyper` feature, [`WechatClient`] submits the cancel and waits for its
 //! result. Mount a [`WebhookInbox`] in your HTTP server at `notifyUrl` (see the
 //! `webhook_server` example); without notices the status query settles it. This runs against
 //! the embedded sandbox (the hidden lines start it).
 //!
-//! ```
+// The example needs `Client::new` (feature `hyper`); without it the block is not run.
+#![cfg_attr(feature = "hyper", doc = "```")]
+#![cfg_attr(not(feature = "hyper"), doc = "```ignore")]
 //! use std::time::Duration;
 //! use kicc_core::{BaseUrl, Environment, MallId, Merchant, PgCno, SecretKey};
 //! use kicc_wechat::{CancelRequest, WaitPolicy, WebhookInbox, WechatClient};
@@ -39,7 +41,7 @@
 //!
 //! let accepted = client.cancel(&CancelRequest::full(PgCno::new(pg_cno)?)).await?;
 //! println!("accepted as {}; waiting for the result", accepted.cancel_pg_cno);
-//! let policy = WaitPolicy { first_query_after: Duration::from_secs(1), ..WaitPolicy::default() };
+//! let policy = WaitPolicy::default().with_first_query_after(Duration::from_secs(1));
 //! let result = client.wait_for_result(&accepted, &inbox, policy).await?;
 //! println!("{:?} via {:?}", result.status, result.source);
 //! # assert_eq!(result.status, kicc_core::TransactionStatus::Cancelled);
@@ -52,65 +54,34 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | (none) | | the messages, signing and reading: no IO at all |
-//! | `client` | via `transport` | [`WechatClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
-//! | `transport` | yes | `client` plus `kicc_transport::HyperTransport` and `WechatClient::new` |
+//! | `transport` | via `hyper` | [`WechatClient`] over any `kicc_transport::Transport`, with kicc-transport's retry driver (tokio timers); no hyper, rustls or tokio-rustls |
+//! | `hyper` | yes | `transport` plus `kicc_transport::HyperTransport` and `WechatClient::new` |
 //!
-//! Bring your own HTTP stack with `default-features = false, features = ["client"]` and
+//! Bring your own HTTP stack with `default-features = false, features = ["transport"]` and
 //! `WechatClient::with_transport`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-#[cfg(feature = "client")]
+mod api;
+#[cfg(feature = "transport")]
 mod client;
 mod status;
 mod wait;
 
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub use client::{Accepted, WechatClient};
 pub use kicc_core::inbox::SourcePolicy;
 /// `resDetailMsg` decoding under its earlier name: [`kicc_core::wire::decode_form_value`].
 pub use kicc_core::wire::decode_form_value as url_decode;
 
-use kicc_core::wallet::{
-    TakesNotifyUrl, WalletApi, WalletCancel, WalletRevise, WalletReviseResponse,
+pub use api::{
+    CancelRequest, NoticeEvent, ReviseRequest, ReviseResponse, WeChat, WebhookInbox, WebhookReply,
+    PATH,
 };
-use kicc_core::Channel;
-
-/// The API path of the cancel, below the environment's base URL.
-pub const PATH: &str = "/api/trades/wechatpay/revise";
-
-/// Marks messages for the WeChat Pay cancel API (which takes `notifyUrl`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WeChat {}
-
-impl WalletApi for WeChat {
-    const CHANNEL: Channel = Channel::WeChat;
-    const PATH: &'static str = PATH;
-    const TAKES_NOTIFY_URL: bool = true;
-}
-
-impl TakesNotifyUrl for WeChat {}
-
-/// What to cancel: full (`40`) or partial (`32`, with its amount and currency), and where the
-/// result goes (`notify_url`).
-pub type CancelRequest = WalletCancel<WeChat>;
-/// The exact WeChat Pay revise message, `msgAuthValue` included.
-pub type ReviseRequest = WalletRevise<WeChat>;
-/// KICC's answer to a WeChat Pay cancel: `resCd` 0000 means ACCEPTED, not done.
-pub type ReviseResponse = WalletReviseResponse;
-pub use status::{FindRequest, FindResponse, StatusQuery, FIND_PATH};
+pub use status::{FindExchange, FindRequest, FindResponse, StatusQuery, FIND_PATH};
 pub use wait::{CancelResult, ResultSource, ResultWaiter, WaitAction, WaitPolicy};
-
-/// Receives WeChat Pay cancel notices (see `kicc_core::inbox`): parse, de-duplicate,
-/// acknowledge, and keep the latest per `cancelPgCno` for [`ResultWaiter`] and
-/// `WechatClient::wait_for_result`.
-pub type WebhookInbox = kicc_core::inbox::WebhookInbox<kicc_core::WechatCancelNotice>;
-/// What a received WeChat Pay notice turned out to be.
-pub type NoticeEvent = kicc_core::inbox::NoticeEvent<kicc_core::WechatCancelNotice>;
-/// The answer to a WeChat Pay notice.
-pub type WebhookReply = kicc_core::inbox::WebhookReply<kicc_core::WechatCancelNotice>;
 
 #[cfg(test)]
 mod tests {
@@ -134,9 +105,10 @@ mod tests {
 
     #[test]
     fn cancel_message_with_notify_url() {
-        let req = CancelRequest::from_text("PG20261121000001", Some("40"), None, None)
-            .unwrap()
-            .notify_url(NotifyUrl::new("https://shop.example/kicc/wechat").unwrap());
+        let req =
+            CancelRequest::from_text(kicc_core::CancelText::new("PG20261121000001").code("40"))
+                .unwrap()
+                .notify_url(NotifyUrl::new("https://shop.example/kicc/wechat").unwrap());
         let msg = req.message(
             &merchant(),
             ShopTransactionId::new("K01JD0000000000000000000001").unwrap(),
@@ -164,19 +136,29 @@ mod tests {
     fn channel_rules() {
         for code in ["20", "33", "51", "52", "99"] {
             assert_eq!(
-                CancelRequest::from_text("P", Some(code), Some("1"), Some("KRW"))
-                    .unwrap_err()
-                    .field,
+                CancelRequest::from_text(
+                    kicc_core::CancelText::new("P")
+                        .code(code)
+                        .amount("1")
+                        .currency("KRW")
+                )
+                .unwrap_err()
+                .field,
                 "reviseTypeCode"
             );
         }
         assert!(matches!(
-            CancelRequest::from_text("P", Some("32"), None, None)
+            CancelRequest::from_text(kicc_core::CancelText::new("P").code("32"))
                 .unwrap_err()
                 .rule,
             Rule::AmountRequired { .. }
         ));
-        let r = CancelRequest::from_text("P", None, Some("12.03"), Some("USD")).unwrap();
+        let r = CancelRequest::from_text(
+            kicc_core::CancelText::new("P")
+                .amount("12.03")
+                .currency("USD"),
+        )
+        .unwrap();
         assert_eq!(r.amount().unwrap().amount.minor_units(), 1203);
         assert!(NotifyUrl::new("javascript:alert(1)").is_err());
     }
@@ -236,7 +218,7 @@ mod tests {
             let msg = req.message(&merchant(), ShopTransactionId::new("K").unwrap(), at(secs));
             let back = ReviseRequest::from_json(&msg.to_json()).unwrap();
             prop_assert_eq!(&back, &msg);
-            prop_assert!(back.head().is_signed_by(&merchant().secret_key));
+            prop_assert!(back.head().is_signed_by(merchant().secret_key()));
             prop_assert_eq!(back.amount_info().is_some(), back.head().revise_type_code().is_partial());
         }
 
@@ -251,6 +233,6 @@ mod tests {
 }
 
 // The README's example, compiled with the doc tests so it cannot rot.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "hyper"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -2,8 +2,9 @@
 
 use bytes::Bytes;
 use kicc_core::message::to_json;
-use kicc_core::retry::{Exchange, Expected, Interpreted, Resend, RetryStyle};
+use kicc_core::retry::{Exchange, Expected, Interpreted, Resend};
 use kicc_core::wire::ResponseAmountInfo;
+use kicc_core::RetryStyle;
 use kicc_core::{
     Channel, FieldError, KoreaDate, MallId, Merchant, PgCno, ShopTransactionId, TransactionStatus,
 };
@@ -38,7 +39,7 @@ impl StatusQuery {
     /// The message from `merchant`, keyed `key` (the query has its own idempotency key).
     pub fn message(&self, merchant: &Merchant, key: ShopTransactionId) -> FindRequest {
         FindRequest {
-            mall_id: merchant.mall_id.clone(),
+            mall_id: merchant.mall_id().clone(),
             shop_transaction_id: key,
             pg_cno: self.pg_cno.clone(),
             cancel_pg_cno: self.cancel_pg_cno.clone(),
@@ -147,7 +148,7 @@ impl Exchange for FindExchange<'_> {
             Ok(found) if found.cancel_pg_cno == self.message.cancel_pg_cno.as_str() => {
                 Interpreted::Success(found)
             }
-            Ok(other) if other.res_cd != kicc_core::codes::SUCCESS => Interpreted::Gateway {
+            Ok(other) if other.res_cd != kicc_core::SUCCESS => Interpreted::Gateway {
                 detail: Some(other.detail()).filter(|d| !d.is_empty()),
                 res_cd: other.res_cd,
                 res_msg: other.res_msg,
@@ -174,9 +175,10 @@ impl Exchange for FindExchange<'_> {
     }
 }
 
-/// The status of one WeChat Pay cancellation.
+/// The status of one WeChat Pay cancellation. `#[non_exhaustive]`: KICC adds fields.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct FindResponse {
     /// `resCd`.
     pub res_cd: String,
@@ -227,7 +229,7 @@ impl FindResponse {
 
     /// Whether the answer says the cancel FAILED (a `resCd` other than `0000`).
     pub fn cancel_failed(&self) -> bool {
-        self.res_cd != kicc_core::codes::SUCCESS
+        self.res_cd != kicc_core::SUCCESS
     }
 
     /// Whether the cancellation is final and money went back (TS02, TS06, TS12).

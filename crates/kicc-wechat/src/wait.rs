@@ -21,17 +21,72 @@ use kicc_core::{Error, GatewayError, TransactionStatus};
 
 use crate::status::FindResponse;
 
-/// How long and how to wait.
+/// How long and how to wait: start from [`WaitPolicy::default`] and change what you need.
+///
+/// ```
+/// use std::time::Duration;
+/// use kicc_wechat::WaitPolicy;
+///
+/// let policy = WaitPolicy::default()
+///     .with_first_query_after(Duration::from_secs(5))
+///     .with_max_wait(Duration::from_secs(60));
+/// assert_eq!(policy.query_interval(), Duration::from_secs(15));
+/// assert!(policy.confirm_notice());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitPolicy {
-    /// The first status query is made this long after acceptance if no notice came.
-    pub first_query_after: Duration,
-    /// Later status queries, this far apart.
-    pub query_interval: Duration,
-    /// Give up (with [`Error::Pending`]) after this long.
-    pub max_wait: Duration,
-    /// Confirm a notice with a status query before reporting the result.
-    pub confirm_notice: bool,
+    first_query_after: Duration,
+    query_interval: Duration,
+    max_wait: Duration,
+    confirm_notice: bool,
+}
+
+impl WaitPolicy {
+    /// The same policy, making the first status query this long after acceptance if no
+    /// notice came (default 30 s; never later than `max_wait`).
+    pub fn with_first_query_after(mut self, after: Duration) -> Self {
+        self.first_query_after = after;
+        self
+    }
+
+    /// The same policy, with later status queries this far apart (default 15 s).
+    pub fn with_query_interval(mut self, interval: Duration) -> Self {
+        self.query_interval = interval;
+        self
+    }
+
+    /// The same policy, giving up (with [`Error::Pending`]) after this long (default 5 min).
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// The same policy, confirming a notice with a status query before reporting the result
+    /// (`true`, the default) or trusting the unsigned notice alone (`false`).
+    pub fn with_confirm_notice(mut self, confirm: bool) -> Self {
+        self.confirm_notice = confirm;
+        self
+    }
+
+    /// How long after acceptance the first status query is made if no notice came.
+    pub fn first_query_after(&self) -> Duration {
+        self.first_query_after
+    }
+
+    /// How far apart later status queries are.
+    pub fn query_interval(&self) -> Duration {
+        self.query_interval
+    }
+
+    /// How long to wait in all before giving up with [`Error::Pending`].
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// Whether a notice is confirmed with a status query before it is reported.
+    pub fn confirm_notice(&self) -> bool {
+        self.confirm_notice
+    }
 }
 
 impl Default for WaitPolicy {
@@ -48,6 +103,7 @@ impl Default for WaitPolicy {
 
 /// How the result became known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResultSource {
     /// A webhook notice (confirmed by a status query when `confirm_notice` is set).
     Notice,
@@ -57,6 +113,7 @@ pub enum ResultSource {
 
 /// The final, successful result of a WeChat Pay cancel: the money went back.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CancelResult {
     /// The original payment.
     pub pg_cno: String,
@@ -71,6 +128,9 @@ pub struct CancelResult {
 }
 
 /// The next thing to do while waiting.
+///
+/// Deliberately not `#[non_exhaustive]`: a driver must handle every action, and a new one
+/// must fail to compile rather than fall into a wildcard arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitAction {
     /// Wait for a notice (report it with [`ResultWaiter::on_notice`]) until this instant,

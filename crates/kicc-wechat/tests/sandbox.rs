@@ -35,12 +35,12 @@ fn client(sb: &SandboxHandle) -> WechatClient {
         MallId::new(sb.mall_id()).unwrap(),
         SecretKey::new(kicc_sandbox::DEFAULT_SECRET_KEY).unwrap(),
     );
-    WechatClient::with_transport(merchant, HyperTransport::new().unwrap()).retry_policy(
-        RetryPolicy {
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(50),
-            ..RetryPolicy::default()
-        },
+    WechatClient::with_transport(merchant, HyperTransport::new().unwrap()).with_retry_policy(
+        RetryPolicy::builder()
+            .initial_backoff(Duration::from_millis(20))
+            .max_backoff(Duration::from_millis(50))
+            .build()
+            .unwrap(),
     )
 }
 
@@ -56,12 +56,11 @@ async fn webhook_receiver(inbox: Arc<WebhookInbox>) -> (NotifyUrl, tokio::task::
 }
 
 fn fast_wait() -> WaitPolicy {
-    WaitPolicy {
-        first_query_after: Duration::from_millis(300),
-        query_interval: Duration::from_millis(100),
-        max_wait: Duration::from_secs(10),
-        confirm_notice: true,
-    }
+    WaitPolicy::default()
+        .with_first_query_after(Duration::from_millis(300))
+        .with_query_interval(Duration::from_millis(100))
+        .with_max_wait(Duration::from_secs(10))
+        .with_confirm_notice(true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,10 +79,7 @@ async fn full_cancel_accepted_then_completed_by_webhook() {
         .wait_for_result(
             &accepted,
             &inbox,
-            WaitPolicy {
-                first_query_after: Duration::from_secs(8),
-                ..fast_wait()
-            },
+            fast_wait().with_first_query_after(Duration::from_secs(8)),
         )
         .await
         .unwrap();
@@ -99,19 +95,24 @@ async fn full_cancel_accepted_then_completed_by_webhook() {
         (state.status_code.as_str(), state.remaining_amount),
         ("TS02", 0)
     );
-    // The receiver acknowledged: the sandbox logs the delivery (just after our receiver
-    // answered, so wait for it) and, after several retry intervals, has not sent it again.
+    // The receiver acknowledged: the sandbox logs the delivery just after our receiver
+    // answered (wait for that event), and a delivery logged as acknowledged is its last,
+    // so the log then holds every delivery of this notice.
     let deliveries = || {
         sb.webhook_log()
             .into_iter()
             .filter(|d| d.cancel_pg_cno == accepted.cancel_pg_cno)
             .collect::<Vec<_>>()
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while deliveries().is_empty() && std::time::Instant::now() < deadline {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !deliveries().iter().any(|d| d.acknowledged) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no acknowledged delivery logged: {:?}",
+            deliveries()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let log = deliveries();
     assert_eq!(log.len(), 1, "{log:?}");
     assert!(log[0].acknowledged);
@@ -128,7 +129,12 @@ async fn usd_partial_completed_by_find_when_the_webhook_is_withheld() {
         .create_payment(SbChannel::Wechat, 5_000, SbCurrency::Usd)
         .unwrap();
     let c = client(&sb);
-    let req = CancelRequest::from_text(&pay.pg_cno, None, Some("12.03"), Some("USD")).unwrap();
+    let req = CancelRequest::from_text(
+        kicc_core::CancelText::new(&pay.pg_cno)
+            .amount("12.03")
+            .currency("USD"),
+    )
+    .unwrap();
     let accepted = c.cancel(&req).await.unwrap();
     let result = c
         .wait_for_result(&accepted, &inbox, fast_wait())
@@ -170,12 +176,11 @@ async fn a_result_that_never_comes_is_pending_not_failed() {
         .wait_for_result(
             &accepted,
             &WebhookInbox::default(),
-            WaitPolicy {
-                first_query_after: Duration::from_millis(100),
-                query_interval: Duration::from_millis(100),
-                max_wait: Duration::from_millis(500),
-                confirm_notice: true,
-            },
+            WaitPolicy::default()
+                .with_first_query_after(Duration::from_millis(100))
+                .with_query_interval(Duration::from_millis(100))
+                .with_max_wait(Duration::from_millis(500))
+                .with_confirm_notice(true),
         )
         .await
         .unwrap_err();

@@ -30,6 +30,7 @@ pub struct ApiV3Key(Zeroizing<[u8; 32]>);
 /// Why an API v3 key was refused (never contains the key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("API v3 key: must be exactly 32 bytes, got {len}")]
+#[non_exhaustive]
 pub struct ApiV3KeyError {
     /// The length given.
     pub len: usize,
@@ -99,7 +100,7 @@ pub enum CertError {
     Sign(#[from] SignError),
     /// WeChat Pay answered with an error code.
     #[error("WeChat Pay error: {0}")]
-    Api(Box<ApiError>),
+    Api(#[source] Box<ApiError>),
     /// An unexpected status or body.
     #[error("unexpected HTTP {status} response: {body_excerpt:?}")]
     UnexpectedResponse {
@@ -145,12 +146,12 @@ pub enum CertError {
     /// The answer's signature did not verify (with a held key, or with the
     /// decrypted certificate named by `Wechatpay-Serial`).
     #[error("certificates answer failed verification: {0}")]
-    Unverified(VerifyError),
+    Unverified(#[source] VerifyError),
     /// One attempt produced no response.
-    #[cfg(feature = "client")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    #[cfg(feature = "transport")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
     #[error("transport: {0}")]
-    Transport(kicc_transport::TransportError),
+    Transport(#[source] kicc_transport::TransportError),
     /// An invalid base URL, or a clock outside Unix seconds.
     #[error("{0}")]
     Invalid(#[from] crate::ids::InvalidInput),
@@ -162,6 +163,7 @@ pub enum CertError {
 
 /// One decrypted, checked platform certificate.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlatformCertificate {
     /// Its serial (`serial_no`, uppercase hex): the `Wechatpay-Serial` it signs under.
     pub serial: SerialNo,
@@ -409,15 +411,60 @@ pub fn interpret_certificates_response(
 }
 
 /// When to refresh, and how often an unknown serial may trigger one.
+///
+/// Build it from [`RefreshPolicy::default`] with the `with_*` setters:
+///
+/// ```
+/// use wechatpay_direct::RefreshPolicy;
+///
+/// let policy = RefreshPolicy::default().with_interval_secs(3 * 3_600);
+/// assert_eq!(policy.interval_secs(), 10_800);
+/// assert_eq!(policy.retry_after_failure_secs(), 60);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshPolicy {
+    interval_secs: u64,
+    retry_after_failure_secs: u64,
+    unknown_serial_min_gap_secs: u64,
+}
+
+impl RefreshPolicy {
     /// Scheduled refresh interval in seconds (WeChat Pay: at least every 12 h).
-    pub interval_secs: u64,
+    pub fn interval_secs(&self) -> u64 {
+        self.interval_secs
+    }
+
     /// After a failed refresh, retry the schedule after this many seconds.
-    pub retry_after_failure_secs: u64,
+    pub fn retry_after_failure_secs(&self) -> u64 {
+        self.retry_after_failure_secs
+    }
+
     /// At most one refresh per this many seconds because an answer named an
     /// unknown serial.
-    pub unknown_serial_min_gap_secs: u64,
+    pub fn unknown_serial_min_gap_secs(&self) -> u64 {
+        self.unknown_serial_min_gap_secs
+    }
+
+    /// The same policy with this scheduled refresh interval.
+    #[must_use]
+    pub fn with_interval_secs(mut self, secs: u64) -> Self {
+        self.interval_secs = secs;
+        self
+    }
+
+    /// The same policy with this wait after a failed refresh.
+    #[must_use]
+    pub fn with_retry_after_failure_secs(mut self, secs: u64) -> Self {
+        self.retry_after_failure_secs = secs;
+        self
+    }
+
+    /// The same policy with this least gap between unknown-serial refreshes.
+    #[must_use]
+    pub fn with_unknown_serial_min_gap_secs(mut self, secs: u64) -> Self {
+        self.unknown_serial_min_gap_secs = secs;
+        self
+    }
 }
 
 impl Default for RefreshPolicy {
@@ -433,6 +480,7 @@ impl Default for RefreshPolicy {
 
 /// Why the manager wants a refresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RefreshReason {
     /// Nothing held yet.
     Empty,
@@ -444,7 +492,7 @@ pub enum RefreshReason {
 
 /// Platform certificates by serial, and the refresh decisions (sans-IO: time
 /// is passed in). A small async driver is
-/// `ReverseClient::refresh_certificates` (feature `client`).
+/// `ReverseClient::refresh_certificates` (feature `transport`).
 ///
 /// Keeps old and new through a rotation; drops a certificate only once it
 /// has expired **and** another valid one remains; a failed refresh changes no

@@ -1,11 +1,13 @@
-//! The revoke client over [`kicc_transport::Transport`] (feature `client`).
+//! The revoke client over [`kicc_transport::Transport`] (feature `transport`).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use kicc_transport::{Transport, TransportError};
+use kicc_core::retry::{Heard, Now, ResendStep, Resender, Verdict};
+use kicc_transport::driver::{never_delivered, os_rng};
+use kicc_transport::{HttpResponse, RefusedError, RefusedKind, Transport, TransportError};
 use ring::rand::SecureRandom as _;
 use tracing::field::Empty;
 use tracing::Instrument as _;
@@ -14,32 +16,109 @@ use crate::certs::{
     certificates_request, interpret_certificates_response, ApiV3Key, CertError, CertificateManager,
     PlatformCertificate,
 };
-use crate::ids::{BaseUrl, MerchantMode, Nonce, OrderRef, SerialNo, Timestamp};
+use crate::ids::{BaseUrl, InvalidInput, MerchantMode, Nonce, OrderRef, SerialNo, Timestamp};
 use crate::keys::{RsaPrivateKey, SignError, VerificationKeys};
 use crate::query::{interpret_query_response, QueriedOrder, QueryError, QueryRequest};
-use crate::retry::{
-    after_query, after_revoke, decide, AfterRevoke, AttemptResult, QueryVerdict, RetryDecision,
-    RetryPolicy,
-};
+use crate::retry::{heard_of_answer, heard_of_revoke, switches_host, RetryPolicy};
 use crate::reverse::{
-    interpret_reverse_response, ApiErrorCode, MaybeRevokedReason, NextStep, ReverseCall,
-    ReverseError, ReverseOutcome, ReverseRequest, SignedRequest,
+    interpret_reverse_response, ApiErrorCode, MaybeRevokedReason, ReverseCall, ReverseError,
+    ReverseOutcome, ReverseRequest, SignedRequest,
 };
+use crate::revocation::{Revocation, RevokeStep};
 use crate::settle::Resolution;
 use crate::verify::VerifyError;
+use kicc_core::retry::AttemptRecord;
 
 /// The merchant's side of the conversation: who calls, with which key, and
-/// which WeChat Pay keys to trust.
+/// which WeChat Pay keys to trust. Build it with [`MerchantConfig::builder`].
 #[derive(Debug, Clone)]
 pub struct MerchantConfig {
+    mode: MerchantMode,
+    serial_no: SerialNo,
+    private_key: Arc<RsaPrivateKey>,
+    verification_keys: VerificationKeys,
+}
+
+impl MerchantConfig {
+    /// A builder; every field is required.
+    pub fn builder() -> MerchantConfigBuilder {
+        MerchantConfigBuilder::default()
+    }
+
     /// Common mode (`mchid`) or institutional mode (`sp_mchid` + `sub_mchid`).
-    pub mode: MerchantMode,
+    pub fn mode(&self) -> &MerchantMode {
+        &self.mode
+    }
+
     /// Serial number of the merchant API certificate.
-    pub serial_no: SerialNo,
+    pub fn serial_no(&self) -> &SerialNo {
+        &self.serial_no
+    }
+
     /// The merchant API private key (`Debug` is redacted).
-    pub private_key: Arc<RsaPrivateKey>,
+    pub fn private_key(&self) -> &Arc<RsaPrivateKey> {
+        &self.private_key
+    }
+
     /// Platform certificates and/or WeChat Pay public keys.
-    pub verification_keys: VerificationKeys,
+    pub fn verification_keys(&self) -> &VerificationKeys {
+        &self.verification_keys
+    }
+
+    /// The key store, to add a rotated certificate or a public key.
+    pub fn verification_keys_mut(&mut self) -> &mut VerificationKeys {
+        &mut self.verification_keys
+    }
+}
+
+/// Builds a [`MerchantConfig`].
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct MerchantConfigBuilder {
+    mode: Option<MerchantMode>,
+    serial_no: Option<SerialNo>,
+    private_key: Option<Arc<RsaPrivateKey>>,
+    verification_keys: Option<VerificationKeys>,
+}
+
+impl MerchantConfigBuilder {
+    /// Common mode (`mchid`) or institutional mode (`sp_mchid` + `sub_mchid`).
+    pub fn mode(mut self, mode: MerchantMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Serial number of the merchant API certificate.
+    pub fn serial_no(mut self, serial_no: SerialNo) -> Self {
+        self.serial_no = Some(serial_no);
+        self
+    }
+
+    /// The merchant API private key.
+    pub fn private_key(mut self, key: impl Into<Arc<RsaPrivateKey>>) -> Self {
+        self.private_key = Some(key.into());
+        self
+    }
+
+    /// Platform certificates and/or WeChat Pay public keys to verify answers with.
+    pub fn verification_keys(mut self, keys: VerificationKeys) -> Self {
+        self.verification_keys = Some(keys);
+        self
+    }
+
+    /// The configuration, or which field is missing.
+    pub fn build(self) -> Result<MerchantConfig, InvalidInput> {
+        let missing = |field| InvalidInput::Rule {
+            field,
+            rule: "is required",
+        };
+        Ok(MerchantConfig {
+            mode: self.mode.ok_or(missing("mode"))?,
+            serial_no: self.serial_no.ok_or(missing("serial_no"))?,
+            private_key: self.private_key.ok_or(missing("private_key"))?,
+            verification_keys: self.verification_keys.ok_or(missing("verification_keys"))?,
+        })
+    }
 }
 
 type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -58,21 +137,15 @@ fn system_nonce() -> Option<Nonce> {
     None
 }
 
-fn system_jitter() -> u16 {
-    let mut b = [0u8; 2];
-    match ring::rand::SystemRandom::new().fill(&mut b) {
-        Ok(()) => u16::from_be_bytes(b),
-        Err(_) => u16::MAX / 2,
-    }
-}
-
 /// Revokes WeChat Pay orders over a [`Transport`].
 ///
 /// Each call signs once (timestamp from the clock, nonce from
-/// `SystemRandom`; both injectable), then makes up to
-/// [`RetryPolicy::max_attempts`] attempts on 5xx, timeouts and connection
-/// failures, re-sending the identical signed bytes, switching to the backup
-/// host (if any) after a connection failure or a 5xx. Emits a `tracing` span
+/// `SystemRandom`; both injectable), then makes up to the policy's
+/// [`max_attempts`](crate::AttemptBounds::max_attempts) attempts on 5xx,
+/// timeouts and connection failures, re-sending the identical signed bytes,
+/// switching to the backup host (if any) after a connection failure or a 5xx;
+/// [`ReverseClient::reverse_and_settle`] runs a whole [`Revocation`] (order
+/// query and fresh revokes included). Emits a `tracing` span
 /// per call and per attempt (order id, attempt, host, HTTP status, code);
 /// never the key or the signature.
 pub struct ReverseClient<T> {
@@ -150,7 +223,7 @@ impl<T: Transport> ReverseClient<T> {
         self
     }
 
-    /// Replaces the clock (for tests).
+    /// Replaces the wall clock (for tests).
     pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -172,7 +245,12 @@ impl<T: Transport> ReverseClient<T> {
 
     /// The verification key store, to add a rotated certificate or a public key.
     pub fn verification_keys_mut(&mut self) -> &mut VerificationKeys {
-        &mut self.config.verification_keys
+        self.config.verification_keys_mut()
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// The transport.
@@ -184,12 +262,51 @@ impl<T: Transport> ReverseClient<T> {
         Ok(Timestamp::from_system_time((self.clock)())?)
     }
 
+    /// Both clocks, for the retry model: the monotonic one for waits, the
+    /// (injectable) wall clock for records.
+    fn now_pair(&self) -> Now {
+        Now::new(std::time::Instant::now(), (self.clock)())
+    }
+
+    async fn wait_until(until: std::time::Instant) {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+    }
+
+    /// The base URL of the next attempt.
+    fn base(&self, on_backup: bool) -> &BaseUrl {
+        match (&self.backup, on_backup) {
+            (Some(b), true) => b,
+            _ => &self.primary,
+        }
+    }
+
+    /// Sends `signed` once to the primary or backup host; says whether the
+    /// next attempt moves to the backup.
+    async fn send_once(
+        &self,
+        signed: &SignedRequest,
+        on_backup: bool,
+    ) -> (Result<HttpResponse, TransportError>, bool) {
+        let result = match signed.to_http_request(self.base(on_backup)) {
+            Ok(request) => self.transport.send(request).await,
+            Err(e) => Err(TransportError::Refused(RefusedError::new(
+                RefusedKind::InvalidRequest,
+                e.to_string(),
+            ))),
+        };
+        let switch = match &result {
+            Ok(r) => switches_host(Some(r.status().as_u16()), false),
+            Err(e) => switches_host(None, matches!(e, TransportError::Timeout(_))),
+        };
+        (result, on_backup || (switch && self.backup.is_some()))
+    }
+
     /// Checks the timing rules and signs the revoke once (no I/O).
     pub fn sign(&self, call: &ReverseCall) -> Result<SignedRequest, ReverseError> {
         let now = self.now()?;
-        call.checks.check(call.paid_at, now)?;
+        call.checks().check(call.paid_at(), now)?;
         let nonce = (self.nonce_source)().ok_or(SignError::Randomness)?;
-        let request = ReverseRequest::new(call.order.clone(), self.config.mode.clone());
+        let request = ReverseRequest::new(call.order().clone(), self.config.mode.clone());
         Ok(request.sign(
             &self.config.serial_no,
             &self.config.private_key,
@@ -200,7 +317,7 @@ impl<T: Transport> ReverseClient<T> {
 
     /// Revokes an order: [`ReverseClient::sign`] then [`ReverseClient::send`].
     pub async fn reverse(&self, call: &ReverseCall) -> Result<ReverseOutcome, ReverseError> {
-        let span = call_span(&call.order);
+        let span = call_span(call.order());
         async {
             self.ensure_certificates().await;
             let result = match self.sign(call) {
@@ -232,131 +349,130 @@ impl<T: Transport> ReverseClient<T> {
         .await
     }
 
-    async fn send_attempts(&self, signed: &SignedRequest) -> Result<ReverseOutcome, ReverseError> {
-        let mut attempt: u32 = 0;
-        let mut on_backup = false;
-        let mut earlier_reached = false;
-        loop {
-            attempt = attempt.saturating_add(1);
-            let base = match (&self.backup, on_backup) {
-                (Some(b), true) => b,
-                _ => &self.primary,
+    /// One revoke attempt: send, interpret (refreshing certificates once for
+    /// an unknown serial), trace. Also says whether the next attempt moves to
+    /// the backup host.
+    async fn revoke_attempt(
+        &self,
+        signed: &SignedRequest,
+        attempt: u32,
+        on_backup: bool,
+    ) -> (Result<ReverseOutcome, ReverseError>, bool) {
+        let span = tracing::debug_span!(
+            "wechatpay_direct.reverse.attempt",
+            attempt,
+            host = self.base(on_backup).as_str(),
+            http.status = Empty,
+            code = Empty
+        );
+        async {
+            let (sent, on_backup) = self.send_once(signed, on_backup).await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(e) => {
+                    tracing::debug!(error = %e, "no response");
+                    return (Err(ReverseError::Transport(e)), on_backup);
+                }
             };
-            let request = signed.to_http_request(base)?;
-            let span = tracing::debug_span!(
-                "wechatpay_direct.reverse.attempt",
-                attempt,
-                host = base.as_str(),
-                http.status = Empty,
-                code = Empty
-            );
-            let (kind, outcome) = async {
-                let (kind, outcome) = match self.transport.send(request).await {
-                    Ok(response) => {
-                        let status = response.status();
-                        tracing::Span::current().record("http.status", status.as_u16());
-                        // The clock worked when signing a moment ago; if it fails now,
-                        // the signing time is the best stand-in for the window check.
-                        let now = self.now().unwrap_or(signed.timestamp());
-                        let mut outcome = interpret_reverse_response(
-                            status,
-                            response.headers(),
-                            response.body(),
-                            now,
-                            &self.keys(),
-                        );
-                        if let Some(VerifyError::UnknownSerial { serial }) = outcome
-                            .as_ref()
-                            .ok()
-                            .and_then(ReverseOutcome::verification_error)
-                        {
-                            if self.refresh_for_unknown(serial).await {
-                                outcome = interpret_reverse_response(
-                                    status,
-                                    response.headers(),
-                                    response.body(),
-                                    now,
-                                    &self.keys(),
-                                );
-                            }
-                        }
-                        let code = outcome.as_ref().err().and_then(ReverseError::api_code);
-                        if let Some(code) = code {
-                            tracing::Span::current().record("code", code.as_str());
-                        }
-                        tracing::debug!(
-                            status = status.as_u16(),
-                            code = code.map(ApiErrorCode::as_str),
-                            "response received"
-                        );
-                        let kind = if code == Some(&ApiErrorCode::SystemError) {
-                            AttemptResult::SystemError
-                        } else {
-                            AttemptResult::Status(status.as_u16())
-                        };
-                        (kind, outcome)
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "no response");
-                        (classify(&e), Err(ReverseError::Transport(e)))
-                    }
-                };
-                (kind, outcome)
+            let status = response.status();
+            tracing::Span::current().record("http.status", status.as_u16());
+            // The clock worked when signing a moment ago; if it fails now,
+            // the signing time is the best stand-in for the window check.
+            let now = self.now().unwrap_or(signed.timestamp());
+            let interpret = |keys: &VerificationKeys| {
+                interpret_reverse_response(status, response.headers(), response.body(), now, keys)
+            };
+            let mut outcome = interpret(&self.keys());
+            if let Some(VerifyError::UnknownSerial { serial }) = outcome
+                .as_ref()
+                .ok()
+                .and_then(ReverseOutcome::verification_error)
+            {
+                if self.refresh_for_unknown(serial).await {
+                    outcome = interpret(&self.keys());
+                }
             }
-            .instrument(span)
-            .await;
-
-            let decision = decide(
-                &self.retry,
-                attempt,
-                kind,
-                on_backup,
-                self.backup.is_some(),
-                system_jitter(),
+            let code = outcome.as_ref().err().and_then(ReverseError::api_code);
+            if let Some(code) = code {
+                tracing::Span::current().record("code", code.as_str());
+            }
+            tracing::debug!(
+                status = status.as_u16(),
+                code = code.map(ApiErrorCode::as_str),
+                "response received"
             );
-            match decision {
-                RetryDecision::Retry { delay, use_backup } => {
-                    tracing::warn!(
-                        attempt,
-                        ?kind,
-                        ?delay,
-                        use_backup,
-                        "retrying with the same signed request"
-                    );
-                    earlier_reached |= kind.may_have_reached_server();
-                    on_backup = use_backup;
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
+            (outcome, on_backup)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// One signed revoke, resent identically per the policy, without an
+    /// order query: kicc-rs's retry model without its query step.
+    async fn send_attempts(&self, signed: &SignedRequest) -> Result<ReverseOutcome, ReverseError> {
+        let mut machine = Resender::new(*self.retry.bounds(), os_rng());
+        let mut on_backup = false;
+        let mut last: Option<(Heard, Result<ReverseOutcome, ReverseError>)> = None;
+        loop {
+            match machine.poll(self.now_pair()) {
+                ResendStep::Send { attempt, .. } => {
+                    if let Some((heard, _)) = &last {
+                        tracing::warn!(attempt, ?heard, "retrying with the same signed request");
                     }
+                    let (result, next_backup) =
+                        self.revoke_attempt(signed, attempt, on_backup).await;
+                    on_backup = next_backup;
+                    let heard = heard_of_revoke(&result);
+                    machine.on_attempt(heard, self.now_pair());
+                    last = Some((heard, result));
                 }
-                RetryDecision::Stop => {
-                    return match outcome {
-                        Ok(o) => Ok(o),
-                        Err(last) if kind.is_retryable() => Err(ReverseError::RetriesExhausted {
-                            attempts: attempt,
-                            may_have_reached_server: earlier_reached
-                                || kind.may_have_reached_server(),
-                            last: Box::new(last),
-                        }),
-                        Err(last)
-                            if earlier_reached && last.next_step() == NextStep::NotRevoked =>
-                        {
-                            Err(ReverseError::AfterAmbiguousAttempt {
-                                attempts: attempt,
-                                last: Box::new(last),
-                            })
-                        }
-                        Err(last) => Err(last),
-                    };
+                ResendStep::WaitUntil(until) => Self::wait_until(until).await,
+                ResendStep::Finished(verdict) => {
+                    return single_revoke_result(verdict, &machine, last);
                 }
+                // No query step in this machine; anything else ends it as unknown.
+                _ => return single_revoke_result(Verdict::Unknown, &machine, last),
             }
         }
     }
 }
 
+/// The result of one signed revoke's attempts, in the terms callers had
+/// before the one retry model: the last answer, or why the attempts ended.
+fn single_revoke_result(
+    verdict: Verdict,
+    machine: &Resender,
+    last: Option<(Heard, Result<ReverseOutcome, ReverseError>)>,
+) -> Result<ReverseOutcome, ReverseError> {
+    let Some((heard, result)) = last else {
+        return Err(ReverseError::Recorded {
+            attempts: 0,
+            heard: Heard::NotDelivered,
+        });
+    };
+    let attempts = machine.attempts();
+    match (verdict, heard, result) {
+        (_, Heard::Done | Heard::QueryFirst, result) => result,
+        (_, Heard::Refused, Err(last)) if machine.may_have_been_processed() => {
+            Err(ReverseError::AfterAmbiguousAttempt {
+                attempts,
+                last: Box::new(last),
+            })
+        }
+        (_, Heard::Refused, result) => result,
+        (_, _, Ok(outcome)) => Ok(outcome),
+        (_, _, Err(last)) => Err(ReverseError::RetriesExhausted {
+            attempts,
+            may_have_reached_server: machine.may_have_been_processed(),
+            last: Box::new(last),
+        }),
+    }
+}
+
 impl<T: Transport> ReverseClient<T> {
     /// Revokes an order and, when the answer leaves the outcome open, decides
-    /// by querying it (the revoke page's advice for `SYSTEM_ERROR`):
+    /// by querying it (the revoke page's advice for `SYSTEM_ERROR`): a
+    /// [`Revocation`] driven to its end (see there for the rules).
     ///
     /// - a verified 204 → [`Resolution::Revoked`]; a definite refusal →
     ///   [`Resolution::NotRevoked`];
@@ -364,44 +480,97 @@ impl<T: Transport> ReverseClient<T> {
     ///   signed bytes again (per the retry policy), then query;
     /// - `REVOKED`/`CLOSED` → done; `SUCCESS`/`USERPAYING`/`NOTPAY` → revoke
     ///   once more with a fresh signature, then decide again (at most
-    ///   [`retry::MAX_REVOKES`](crate::retry::MAX_REVOKES) revokes); `REFUND`
-    ///   → refund instead; `PAYERROR`/unknown → unknown; the query failed →
-    ///   unknown.
+    ///   [`RetryPolicy::max_revokes`] revokes); `REFUND` → refund instead;
+    ///   `PAYERROR`/unknown → unknown; the query failed → unknown.
     pub async fn reverse_and_settle(&self, call: &ReverseCall) -> Resolution {
-        let mut revokes: u32 = 0;
-        loop {
-            let result = self.reverse(call).await;
-            revokes = revokes.saturating_add(1);
-            match (after_revoke(&result), result) {
-                (AfterRevoke::Revoked, Ok(ReverseOutcome::Revoked(v))) => {
-                    return Resolution::Revoked(v)
-                }
-                (AfterRevoke::NotRevoked, Err(e)) => return Resolution::NotRevoked(e),
-                (_, result) => {
-                    let query = self.query(&call.order).await;
-                    let verdict = after_query(query.as_ref().map(|o| &o.trade_state), revokes);
-                    tracing::info!(?verdict, revokes, "decided by the order query");
-                    match (verdict, query) {
-                        (QueryVerdict::RevokeAgain, _) => continue,
-                        (_, Err(query)) => {
-                            return Resolution::QueryFailed {
-                                last_revoke: Box::new(result),
-                                query,
-                            }
-                        }
-                        (QueryVerdict::Revoked, Ok(o)) => return Resolution::RevokedPerQuery(o),
-                        (QueryVerdict::Closed, Ok(o)) => return Resolution::Closed(o),
-                        (QueryVerdict::NotRevocable, Ok(o)) => return Resolution::RefundInstead(o),
-                        (QueryVerdict::StillNotRevoked(_), Ok(o)) => {
-                            return Resolution::StillNotRevoked(o)
-                        }
-                        (QueryVerdict::UnknownState(_) | QueryVerdict::QueryFailed, Ok(o)) => {
-                            return Resolution::UnknownState(o)
-                        }
+        self.settle(call, Revocation::new(&self.retry, os_rng()), |_| {})
+            .await
+    }
+
+    /// Continues a revoke after a restart from its recorded attempts and the
+    /// stored signed request ([`Revocation::resume`]): one that may have been
+    /// processed is queried first, one never delivered is sent again. A stored
+    /// request that is not this call's revoke (another order or merchant) is
+    /// ignored, never sent.
+    pub async fn resume_and_settle(
+        &self,
+        call: &ReverseCall,
+        signed: Option<SignedRequest>,
+        records: Vec<AttemptRecord>,
+    ) -> Resolution {
+        // Bytes stored for another order are never sent for this one.
+        let expected = ReverseRequest::new(call.order().clone(), self.config.mode.clone()).path();
+        let signed = signed.filter(|s| {
+            let same =
+                expected.as_ref().is_ok_and(|p| p == s.path()) && s.method() == http::Method::POST;
+            if !same {
+                tracing::warn!(
+                    path = s.path().as_str(),
+                    "the stored request is not this call's revoke: not resent"
+                );
+            }
+            same
+        });
+        let revocation = Revocation::resume(&self.retry, os_rng(), signed, records);
+        self.settle(call, revocation, |_| {}).await
+    }
+
+    /// Drives `revocation` for `call` to its [`Resolution`]. `journal` sees
+    /// the revocation before each revoke attempt is sent (store
+    /// [`Revocation::signed_request`] and [`Revocation::records`] durably
+    /// there: the attempt in flight is recorded as [`Heard::Nothing`]) and
+    /// after each answer, so a restart can [`Revocation::resume`].
+    pub async fn settle(
+        &self,
+        call: &ReverseCall,
+        mut revocation: Revocation,
+        mut journal: impl FnMut(&Revocation),
+    ) -> Resolution {
+        let span = call_span(call.order());
+        async {
+            let mut on_backup = false;
+            loop {
+                let now = self.now_pair();
+                let signed = match revocation.poll(now) {
+                    RevokeStep::Done(resolution) => {
+                        tracing::info!(outcome = %resolution.describe(), "revoke settled");
+                        return resolution;
                     }
-                }
+                    RevokeStep::WaitUntil(until) => {
+                        Self::wait_until(until).await;
+                        continue;
+                    }
+                    RevokeStep::Sign => {
+                        self.ensure_certificates().await;
+                        match self.sign(call) {
+                            Ok(signed) => revocation.signed(signed),
+                            Err(e) => revocation.signing_failed(e, self.now_pair()),
+                        }
+                        continue;
+                    }
+                    RevokeStep::Query => {
+                        let query = self.query(call.order()).await;
+                        tracing::info!(
+                            trade_state = query.as_ref().ok().map(|o| o.trade_state.as_str()),
+                            "decided by the order query"
+                        );
+                        revocation.on_query(query);
+                        journal(&revocation);
+                        continue;
+                    }
+                    RevokeStep::Send(signed) => signed.clone(),
+                };
+                journal(&revocation);
+                let attempt = revocation.attempts();
+                let (result, next_backup) = self.revoke_attempt(&signed, attempt, on_backup).await;
+                on_backup = next_backup;
+                record_result(&result);
+                revocation.on_revoke(result, self.now_pair());
+                journal(&revocation);
             }
         }
+        .instrument(span)
+        .await
     }
 
     /// Signs an order query once (no I/O).
@@ -447,10 +616,11 @@ impl<T: Transport> ReverseClient<T> {
 
     /// Sends an already signed query with retries (identical bytes each time).
     pub async fn send_query(&self, signed: &SignedRequest) -> Result<QueriedOrder, QueryError> {
-        let (kind, attempts, result) = self.send_idempotent(signed).await;
+        let (heard, attempts, result) = self.send_idempotent(signed).await;
+        let retried = matches!(heard, Heard::Unknown | Heard::NotDelivered);
         let response = match result {
             Ok(r) => r,
-            Err(e) if kind.is_retryable() && attempts > 1 => {
+            Err(e) if retried && attempts > 1 => {
                 return Err(QueryError::RetriesExhausted {
                     attempts,
                     last: Box::new(QueryError::Transport(e)),
@@ -479,7 +649,7 @@ impl<T: Transport> ReverseClient<T> {
             }
         }
         match outcome {
-            Err(last) if kind.is_retryable() => Err(QueryError::RetriesExhausted {
+            Err(last) if retried => Err(QueryError::RetriesExhausted {
                 attempts,
                 last: Box::new(last),
             }),
@@ -487,49 +657,47 @@ impl<T: Transport> ReverseClient<T> {
         }
     }
 
-    /// Sends `signed` until an attempt is not retryable or the policy's
-    /// attempts are used up; returns the last attempt's kind, the number of
-    /// attempts, and its response or transport error.
+    /// Sends `signed`, a request that changes nothing, with the one retry
+    /// model (identical bytes, no query step) until an answer is final or the
+    /// policy's attempts are used up; returns what the last attempt heard,
+    /// the number of attempts, and its response or transport error.
     async fn send_idempotent(
         &self,
         signed: &SignedRequest,
-    ) -> (
-        AttemptResult,
-        u32,
-        Result<kicc_transport::HttpResponse, TransportError>,
-    ) {
-        let mut attempt: u32 = 0;
+    ) -> (Heard, u32, Result<HttpResponse, TransportError>) {
+        let mut machine = Resender::new(*self.retry.bounds(), os_rng());
         let mut on_backup = false;
+        let mut last = None;
         loop {
-            attempt = attempt.saturating_add(1);
-            let base = match (&self.backup, on_backup) {
-                (Some(b), true) => b,
-                _ => &self.primary,
-            };
-            let result = match signed.to_http_request(base) {
-                Ok(request) => self.transport.send(request).await,
-                Err(e) => Err(TransportError::Refused(e.to_string())),
-            };
-            let kind = match &result {
-                Ok(response) => AttemptResult::Status(response.status().as_u16()),
-                Err(e) => classify(e),
-            };
-            match decide(
-                &self.retry,
-                attempt,
-                kind,
-                on_backup,
-                self.backup.is_some(),
-                system_jitter(),
-            ) {
-                RetryDecision::Retry { delay, use_backup } => {
-                    tracing::warn!(attempt, ?kind, "retrying with the same signed request");
-                    on_backup = use_backup;
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
+            match machine.poll(self.now_pair()) {
+                ResendStep::Send { attempt, .. } => {
+                    if attempt > 1 {
+                        tracing::warn!(attempt, "retrying with the same signed request");
                     }
+                    let (result, next_backup) = self.send_once(signed, on_backup).await;
+                    on_backup = next_backup;
+                    let heard = match &result {
+                        Ok(response) => heard_of_answer(response.status().as_u16()),
+                        Err(e) => Heard::without_answer(never_delivered(e)),
+                    };
+                    machine.on_attempt(heard, self.now_pair());
+                    last = Some((heard, result));
                 }
-                RetryDecision::Stop => return (kind, attempt, result),
+                ResendStep::WaitUntil(until) => Self::wait_until(until).await,
+                _ => {
+                    let attempts = machine.attempts();
+                    return match last {
+                        Some((heard, result)) => (heard, attempts, result),
+                        None => (
+                            Heard::NotDelivered,
+                            attempts,
+                            Err(TransportError::Refused(RefusedError::new(
+                                RefusedKind::Other,
+                                "no attempt was made",
+                            ))),
+                        ),
+                    };
+                }
             }
         }
     }
@@ -665,18 +833,6 @@ impl<T: Transport> ReverseClient<T> {
             .unwrap_or_else(PoisonError::into_inner)
             .refresh_for_unknown(serial, self.unix_now());
         allowed && self.refresh_certificates().await.is_ok()
-    }
-}
-
-fn classify(e: &TransportError) -> AttemptResult {
-    match e {
-        TransportError::Connect(_) => AttemptResult::ConnectFailed,
-        TransportError::Refused(_) => AttemptResult::Refused,
-        TransportError::Timeout(_) => AttemptResult::TimedOut,
-        TransportError::Io(_) => AttemptResult::ConnectionLost,
-        // Unknown future variants: retry only if we can't rule out that it was sent.
-        other if other.may_have_reached_server() => AttemptResult::ConnectionLost,
-        _ => AttemptResult::Refused,
     }
 }
 

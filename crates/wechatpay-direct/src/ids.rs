@@ -448,7 +448,7 @@ impl MerchantMode {
 /// Where requests go: kicc-rs's one base-URL type, shared with the KICC clients.
 ///
 /// `https://` anywhere, plain `http://` only to a loopback host (the sandbox); see
-/// [`kicc_core::BaseUrl::new`] and [`kicc_core::endpoint::is_loopback_host`].
+/// [`kicc_core::BaseUrl::new`] and [`kicc_core::is_loopback_host`].
 /// [`BaseUrl::hong_kong`] is the default primary, [`BaseUrl::mainland`] the alternative. The
 /// host is not part of the signature, so one signed request can be sent to any base URL.
 pub use kicc_core::BaseUrl;

@@ -12,20 +12,47 @@
 //!   holding platform certificates and WeChat Pay public keys), the
 //!   interpretation of the answer ([`interpret_reverse_response`] →
 //!   [`ReverseOutcome`] or [`ReverseError`] with its [`NextStep`]), the timing
-//!   rules ([`TimingChecks`]), the retry decision ([`retry::decide`]), and
-//!   server-side helpers for simulators ([`parse_authorization`],
+//!   rules ([`TimingChecks`]), the revoke settled by kicc-rs's one retry model
+//!   ([`Revocation`], [`RetryPolicy`]; see "Retries" below), and server-side helpers for simulators ([`parse_authorization`],
 //!   [`verify_request_signature`], [`sign_response`]). Time and randomness are
 //!   inputs here, never read inside.
 //!   The order query ([`QueryRequest`], [`interpret_query_response`] →
-//!   [`QueriedOrder`] with a typed [`TradeState`]), what to do after a revoke
-//!   ([`retry::after_revoke`], [`retry::after_query`] → [`Resolution`]), and
-//!   platform certificates ([`certificates_request`],
+//!   [`QueriedOrder`] with a typed [`TradeState`]), and platform certificates ([`certificates_request`],
 //!   [`interpret_certificates_response`], [`ApiV3Key`], [`CertificateManager`]).
-//! - **client** (feature `client`, on by default through `transport`): [`ReverseClient`] over
+//! - **client** (feature `transport`, on by default through `hyper`): [`ReverseClient`] over
 //!   `kicc_transport::Transport`, signing once and retrying 5xx / timeouts /
 //!   connection failures with the identical bytes; on `SYSTEM_ERROR` or an
 //!   unknown outcome, [`ReverseClient::reverse_and_settle`] queries the order
-//!   and decides by its `trade_state`.
+//!   and decides by its `trade_state`; [`ReverseClient::resume_and_settle`]
+//!   continues a revoke from its recorded attempts after a restart.
+//!
+//! # Retries: one model with KICC
+//!
+//! This crate has no retry model of its own. It uses kicc-rs's one model in
+//! `kicc_core::retry` (this crate depends on `kicc-core` already, so a separate
+//! shared crate would only add a crate to publish): the same policy type for
+//! attempts, backoff and deadline ([`AttemptBounds`], inside [`RetryPolicy`]),
+//! the same backoff function with jitter, the same mapping of an attempt
+//! without an answer to "not delivered" or "maybe delivered"
+//! (kicc-transport's `driver::never_delivered`: a refused connection is not
+//! delivered and is resent, as for KICC), and the same sans-IO sequencing
+//! (`kicc_core::retry::Resender`, driven by [`Revocation`]). What is WeChat
+//! Pay's own is a parameter of that model, not a second model:
+//!
+//! - 5xx, timeouts, lost connections: the identical signed bytes again
+//!   (WeChat Pay: "retry with the original parameters");
+//! - `SYSTEM_ERROR` (and a 2xx that is not a verified 204): query the order,
+//!   never resend;
+//! - the order's `trade_state` settles the outcome: `REVOKED`/`CLOSED` done,
+//!   `SUCCESS`/`USERPAYING`/`NOTPAY` revoke again with a fresh signature (at most
+//!   [`RetryPolicy::max_revokes`]), `REFUND` refund instead, anything else unknown.
+//!
+//! Once an attempt may have been processed, "not revoked" is only reported when
+//! an order query proves it (DESIGN.md invariant 8). [`Revocation::resume`]
+//! continues from recorded attempts ([`AttemptRecord`]: request number, time
+//! sent, what was [`Heard`]) and the stored [`SignedRequest`]
+//! ([`SignedRequest::restore`]): a revoke that may have been processed is
+//! queried first, one never delivered is sent again.
 //!
 //! # Platform certificates
 //!
@@ -54,7 +81,7 @@
 //!   long idle periods: it sleeps until the schedule is due and refreshes.
 //!
 //! ```no_run
-//! # #[cfg(feature = "transport")]
+//! # #[cfg(feature = "hyper")]
 //! # async fn demo(config: wechatpay_direct::MerchantConfig) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::{Arc, Mutex};
 //! use wechatpay_direct::kicc_transport::HyperTransport;
@@ -115,23 +142,24 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | (none) | | everything sans-IO above: signing, verification, decryption, the retry rules |
-//! | `client` | via `transport` | [`ReverseClient`] over any `kicc_transport::Transport` (tokio timers, tracing); no hyper, rustls or tokio-rustls |
-//! | `transport` | yes | `client` plus kicc-transport's hyper + rustls `HyperTransport`, re-exported as `wechatpay_direct::kicc_transport::HyperTransport` |
-//! | `hyper-client` | | the former name of `transport` |
+//! | `transport` | via `hyper` | [`ReverseClient`] over any `kicc_transport::Transport` (tokio timers, tracing); no hyper, rustls or tokio-rustls |
+//! | `hyper` | yes | `transport` plus kicc-transport's hyper + rustls `HyperTransport`, re-exported as `wechatpay_direct::kicc_transport::HyperTransport` |
+//! | `hyper-client` | | the former name of `hyper` |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod certs;
-#[cfg(feature = "client")]
+#[cfg(feature = "transport")]
 mod client;
 mod der;
 mod ids;
 mod keys;
 mod pem;
 mod query;
-pub mod retry;
+mod retry;
 mod reverse;
+mod revocation;
 mod settle;
 mod sign;
 mod verify;
@@ -141,8 +169,8 @@ pub use certs::{
     CertError, CertificateManager, PlatformCertificate, RefreshPolicy, RefreshReason,
     CERTIFICATES_PATH,
 };
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub use client::{MerchantConfig, ReverseClient};
 pub use der::DerError;
 pub use ids::{
@@ -152,17 +180,20 @@ pub use ids::{
 pub use keys::{
     KeyError, KeyKind, RsaPrivateKey, RsaPublicKey, SecretPem, SignError, VerificationKeys,
 };
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use kicc_core::retry::{AttemptBounds, AttemptBoundsBuilder, AttemptRecord, Heard, Now};
+pub use kicc_core::Rng;
+#[cfg(feature = "transport")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
 pub use kicc_transport;
 pub use pem::PemError;
 pub use query::{interpret_query_response, QueriedOrder, QueryError, QueryRequest, TradeState};
-pub use retry::{AfterRevoke, AttemptResult, QueryVerdict, RetryDecision, RetryPolicy};
+pub use retry::{RetryPolicy, RetryPolicyBuilder};
 pub use reverse::{
     interpret_reverse_response, ApiError, ApiErrorCode, ErrorDetail, MaybeRevokedReason, NextStep,
     ReverseCall, ReverseError, ReverseOutcome, ReverseRequest, SignedRequest, TimingChecks,
     TimingViolation, USER_AGENT,
 };
+pub use revocation::{Revocation, RevokeStep, MAX_RESEND_AGE};
 pub use settle::{Resolution, Settled};
 pub use sign::{
     parse_authorization, request_message, sign_request, verify_request_signature,

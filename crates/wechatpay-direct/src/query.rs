@@ -110,6 +110,7 @@ impl QueryRequest {
 /// An order's `trade_state`. Only `REVOKED` and `CLOSED` mean "nothing is
 /// charged"; any value not listed stays [`TradeState::Unknown`], never done.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TradeState {
     /// `SUCCESS`: paid.
     Success,
@@ -167,6 +168,7 @@ impl fmt::Display for TradeState {
 
 /// A verified order-query answer.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct QueriedOrder {
     /// `trade_state`, typed.
     pub trade_state: TradeState,
@@ -191,7 +193,7 @@ pub enum QueryError {
     /// WeChat Pay answered with an error code (`ORDER_NOT_EXIST`: see
     /// [`QueryError::is_order_not_found`]).
     #[error("WeChat Pay error: {0}")]
-    Api(Box<ApiError>),
+    Api(#[source] Box<ApiError>),
     /// A 2xx whose signature did not verify: the answer cannot be trusted.
     #[error("HTTP {status} answer failed verification: {error}")]
     Unverified {
@@ -218,16 +220,17 @@ pub enum QueryError {
         body_excerpt: String,
     },
     /// One attempt produced no response.
-    #[cfg(feature = "client")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    #[cfg(feature = "transport")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
     #[error("transport: {0}")]
-    Transport(kicc_transport::TransportError),
+    Transport(#[source] kicc_transport::TransportError),
     /// Every attempt failed in a retryable way (5xx, timeout, connection).
     #[error("gave up after {attempts} attempts; last: {last}")]
     RetriesExhausted {
         /// Attempts made.
         attempts: u32,
         /// The last attempt's failure.
+        #[source]
         last: Box<QueryError>,
     },
 }
@@ -243,6 +246,27 @@ impl QueryError {
         match self {
             Self::Api(e) => Some(&e.code),
             Self::RetriesExhausted { last, .. } => last.api_code(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when a response was received.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Api(e) => Some(e.status),
+            Self::Unverified { status, .. }
+            | Self::Malformed { status, .. }
+            | Self::UnexpectedResponse { status, .. } => Some(*status),
+            Self::RetriesExhausted { last, .. } => last.http_status(),
+            _ => None,
+        }
+    }
+
+    /// The `Request-ID` WeChat Pay gave the answer, when one was received.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Api(e) => e.request_id.as_deref(),
+            Self::RetriesExhausted { last, .. } => last.request_id(),
             _ => None,
         }
     }

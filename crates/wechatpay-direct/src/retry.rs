@@ -1,411 +1,213 @@
-//! The retry decisions as pure functions: what happened on attempt `n`, and
-//! what to do next ([`decide`]); after a revoke, whether to query the order
-//! ([`after_revoke`]); and what the order's `trade_state` means for the revoke
-//! ([`after_query`]). The client executes them with real timers and I/O;
-//! tests table them.
+//! WeChat Pay's parameters of kicc-rs's one retry model.
+//!
+//! The model itself lives in `kicc_core::retry` (see its "One retry model" section): the
+//! policy's attempts / backoff / deadline are [`AttemptBounds`], the delays come from
+//! `kicc_core::retry::backoff_delay`, an attempt without an answer is "not delivered" or
+//! "maybe delivered" by kicc-transport's `driver::never_delivered` (a refused connection is
+//! not delivered and is resent, as for KICC), and the sequencing is
+//! `kicc_core::retry::Resender`. What is WeChat Pay's own is here, as plain functions:
+//!
+//! - how a revoke answer reads ([`heard_of_revoke`]): a verified 204 is done; 5xx, timeouts
+//!   and lost connections are unknown (resend the identical signed bytes); `SYSTEM_ERROR`, an
+//!   unknown code or a 2xx that does not verify is "query the order first"; the documented
+//!   refusals are refusals;
+//! - what the order's `trade_state` proves ([`settlement_of_query`]);
+//! - how an order query or certificate download answer reads ([`heard_of_answer`]);
+//! - which host the next attempt uses ([`switches_host`]).
 
 use std::time::Duration;
 
+use kicc_core::retry::{AttemptBounds, Heard, Settlement};
+
+use crate::ids::InvalidInput;
 use crate::query::{QueryError, TradeState};
 use crate::reverse::{NextStep, ReverseError, ReverseOutcome};
 
-/// How many times to try, and how long to wait in between.
+/// How many attempts each signed request gets, the backoff and deadline between them
+/// ([`AttemptBounds`], the type KICC's policy shares), and how many revokes one settle may
+/// sign. Build it with [`RetryPolicy::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use wechatpay_direct::RetryPolicy;
+///
+/// let policy = RetryPolicy::builder()
+///     .max_attempts(3)
+///     .initial_backoff(Duration::from_millis(200))
+///     .build()?;
+/// assert_eq!(policy.bounds().max_attempts(), 3);
+/// assert_eq!(policy.max_revokes(), 2);
+/// # Ok::<(), wechatpay_direct::InvalidInput>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Total attempts, the first included (at least 1).
-    pub max_attempts: u32,
-    /// Backoff before the second attempt; doubles each time.
-    pub base_delay: Duration,
-    /// Cap on the backoff.
-    pub max_delay: Duration,
+    bounds: AttemptBounds,
+    max_revokes: u32,
 }
 
 impl Default for RetryPolicy {
-    /// 3 attempts, 200 ms base, 2 s cap (WeChat Pay: retry 5xx 2-3 times).
+    /// 3 attempts per signed request (WeChat Pay: retry 5xx 2-3 times), backoff from 200 ms
+    /// doubling to at most 2 s, within 60 s; at most 2 revokes per settle.
     fn default() -> Self {
-        Self {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(2),
+        RetryPolicy {
+            bounds: AttemptBounds::builder()
+                .max_attempts(3)
+                .initial_backoff(Duration::from_millis(200))
+                .max_backoff(Duration::from_secs(2))
+                .deadline(Duration::from_secs(60))
+                .build(),
+            max_revokes: 2,
         }
     }
 }
 
-/// What one attempt produced, reduced to what the decision needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptResult {
-    /// A response with this HTTP status.
-    Status(u16),
-    /// No connection could be made: the request was not sent.
-    ConnectFailed,
-    /// No response within the timeout: the request may have arrived.
-    TimedOut,
-    /// The connection broke after the request may have been written.
-    ConnectionLost,
-    /// The client refused to send (policy): retrying will not help.
-    Refused,
-    /// WeChat Pay answered `SYSTEM_ERROR` (whatever the HTTP status): the
-    /// revoke page says to query the order at once, not to resend.
-    SystemError,
-}
+impl RetryPolicy {
+    /// The longest [`RetryPolicyBuilder::deadline`]: identical signed bytes must reach
+    /// WeChat Pay within 5 minutes of signing, so resends stop well before.
+    pub const MAX_DEADLINE: Duration = Duration::from_secs(240);
 
-impl AttemptResult {
-    /// Whether this attempt may have been processed by WeChat Pay.
-    pub fn may_have_reached_server(self) -> bool {
-        !matches!(self, Self::ConnectFailed | Self::Refused)
-    }
-
-    /// Whether this result is worth another attempt with the same bytes.
-    pub fn is_retryable(self) -> bool {
-        match self {
-            Self::Status(s) => (500..=599).contains(&s),
-            Self::ConnectFailed | Self::TimedOut | Self::ConnectionLost => true,
-            Self::Refused | Self::SystemError => false,
+    /// A builder starting from [`RetryPolicy::default`].
+    pub fn builder() -> RetryPolicyBuilder {
+        RetryPolicyBuilder {
+            policy: RetryPolicy::default(),
         }
     }
-}
 
-/// What to do after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryDecision {
-    /// Stop: the attempt's result is final (success, definite error, or attempts used up).
-    Stop,
-    /// Wait `delay`, then re-send the identical signed bytes.
-    Retry {
-        /// Backoff, jitter included.
-        delay: Duration,
-        /// Send the next attempt to the backup host.
-        use_backup: bool,
-    },
-}
-
-/// Decides what follows attempt number `attempt` (1-based) that ended in `result`.
-///
-/// - Retryable: HTTP 5xx (but not `SYSTEM_ERROR`: query instead), timeout,
-///   connection failure (before or after sending).
-/// - Backoff: `min(max_delay, base_delay * 2^(attempt-1))`, then "equal jitter":
-///   half fixed, half scaled by `jitter` (a random fraction `0..=u16::MAX`,
-///   drawn by the caller so this stays pure).
-/// - Host: once on the backup, stay there; switch to it (when there is one)
-///   after a connection failure or a 5xx, not after a timeout.
-pub fn decide(
-    policy: &RetryPolicy,
-    attempt: u32,
-    result: AttemptResult,
-    on_backup: bool,
-    has_backup: bool,
-    jitter: u16,
-) -> RetryDecision {
-    if !result.is_retryable() || attempt >= policy.max_attempts.max(1) {
-        return RetryDecision::Stop;
+    /// Attempts, backoff and deadline for each signed request.
+    pub fn bounds(&self) -> &AttemptBounds {
+        &self.bounds
     }
-    let exponent = attempt.saturating_sub(1).min(20);
-    let full = policy
-        .base_delay
-        .saturating_mul(1u32 << exponent)
-        .min(policy.max_delay);
-    let half = full / 2;
-    let jittered = half + (full - half).mul_f64(f64::from(jitter) / f64::from(u16::MAX));
-    let switch = matches!(
-        result,
-        AttemptResult::ConnectFailed
-            | AttemptResult::ConnectionLost
-            | AttemptResult::Status(500..=599)
-    );
-    RetryDecision::Retry {
-        delay: jittered.min(full),
-        use_backup: has_backup && (on_backup || switch),
+
+    /// The most revokes one settle signs: the first, and fresh ones after an order query
+    /// found the order still paid.
+    pub fn max_revokes(&self) -> u32 {
+        self.max_revokes
     }
 }
 
-/// What to do once a revoke call (with its retries) has ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterRevoke {
-    /// A verified 204: revoked, nothing more to do.
-    Revoked,
-    /// The outcome is not known (`SYSTEM_ERROR`, attempts exhausted, a 2xx
-    /// that did not verify, an unexpected answer): query the order.
-    Query,
-    /// A definite refusal: nothing was revoked; the error says why.
-    NotRevoked,
+/// Builds a [`RetryPolicy`].
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct RetryPolicyBuilder {
+    policy: RetryPolicy,
 }
 
-/// Decides what follows a revoke call's result.
-///
-/// `SYSTEM_ERROR` and exhausted attempts (other 5xx were already resent with
-/// the same bytes) go to the order query, as does any answer that leaves the
-/// outcome open; definite refusals (`REVERSE_EXPIRE`, `PARAM_ERROR`, a
-/// signature error, a timing rule...) end it.
-pub fn after_revoke(result: &Result<ReverseOutcome, ReverseError>) -> AfterRevoke {
+impl RetryPolicyBuilder {
+    /// Attempts per signed request, the first included (0 is taken as 1).
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.policy.bounds = self.policy.bounds.to_builder().max_attempts(n).build();
+        self
+    }
+
+    /// The delay before the second attempt; it doubles for each later one.
+    pub fn initial_backoff(mut self, d: Duration) -> Self {
+        self.policy.bounds = self.policy.bounds.to_builder().initial_backoff(d).build();
+        self
+    }
+
+    /// The longest delay between attempts.
+    pub fn max_backoff(mut self, d: Duration) -> Self {
+        self.policy.bounds = self.policy.bounds.to_builder().max_backoff(d).build();
+        self
+    }
+
+    /// No resend of a signed request starts later than this after its first attempt (at
+    /// most [`RetryPolicy::MAX_DEADLINE`]).
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.policy.bounds = self.policy.bounds.to_builder().deadline(d).build();
+        self
+    }
+
+    /// The most revokes one settle signs (at least 1).
+    pub fn max_revokes(mut self, n: u32) -> Self {
+        self.policy.max_revokes = n.max(1);
+        self
+    }
+
+    /// The policy; a deadline past [`RetryPolicy::MAX_DEADLINE`] is refused.
+    pub fn build(self) -> Result<RetryPolicy, InvalidInput> {
+        if self.policy.bounds.deadline() > RetryPolicy::MAX_DEADLINE {
+            return Err(InvalidInput::Rule {
+                field: "deadline",
+                rule: "at most 240 s: identical signed bytes must arrive within WeChat Pay's 5-minute window",
+            });
+        }
+        Ok(self.policy)
+    }
+}
+
+/// What a revoke attempt's result says, in the model's terms (WeChat Pay's protocol
+/// parameter): a verified 204 is [`Heard::Done`]; a refusal the revoke page documents is
+/// [`Heard::Refused`]; 5xx, timeouts and lost connections are [`Heard::Unknown`] (resend the
+/// identical bytes); a connection never made is [`Heard::NotDelivered`]; `SYSTEM_ERROR`, an
+/// unknown code or status, and a 2xx that is not a verified 204 are [`Heard::QueryFirst`].
+pub(crate) fn heard_of_revoke(result: &Result<ReverseOutcome, ReverseError>) -> Heard {
     match result {
-        Ok(ReverseOutcome::Revoked(_)) => AfterRevoke::Revoked,
-        Ok(_) => AfterRevoke::Query,
+        Ok(ReverseOutcome::Revoked(_)) => Heard::Done,
+        Ok(_) => Heard::QueryFirst,
+        #[cfg(feature = "transport")]
+        Err(ReverseError::Transport(e)) => {
+            Heard::without_answer(kicc_transport::driver::never_delivered(e))
+        }
+        Err(ReverseError::Recorded { heard, .. }) => *heard,
         Err(e) => match e.next_step() {
-            NextStep::NotRevoked => AfterRevoke::NotRevoked,
-            NextStep::QueryOrder | NextStep::Retry => AfterRevoke::Query,
+            NextStep::NotRevoked => Heard::Refused,
+            NextStep::QueryOrder => Heard::QueryFirst,
+            NextStep::Retry => Heard::Unknown,
         },
     }
 }
 
-/// At most this many revokes per order in one settle: the first, and one
-/// more with a fresh signature after a query found the order still paid.
-pub const MAX_REVOKES: u32 = 2;
-
-/// What an order query says about a revoke whose outcome was unknown.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueryVerdict {
-    /// `REVOKED`: done.
-    Revoked,
-    /// `CLOSED`: done, nothing was charged.
-    Closed,
-    /// `SUCCESS`, `USERPAYING`, `NOTPAY`: revoke once more with a fresh
-    /// signature, then decide again.
-    RevokeAgain,
-    /// Still `SUCCESS`/`USERPAYING`/`NOTPAY` after [`MAX_REVOKES`] revokes:
-    /// definitely not revoked (yet); the state is given.
-    StillNotRevoked(TradeState),
-    /// `REFUND`: a refund exists, revoke no longer applies: refund instead.
-    NotRevocable,
-    /// `PAYERROR` or a value this crate does not know: the outcome is
-    /// unknown; the state is given.
-    UnknownState(TradeState),
-    /// The query itself failed: the outcome is unknown (never a revoke outcome).
-    QueryFailed,
+/// What an order query proves about a revoke whose outcome was unknown: `REVOKED` and
+/// `CLOSED` are done; `SUCCESS`, `USERPAYING` and `NOTPAY` mean not revoked, revoke again
+/// (with a fresh signature); `REFUND` means not revoked and not revocable; `PAYERROR`, an
+/// unknown state or a failed query leave it unknown (a failed query is never a revoke
+/// outcome).
+pub(crate) fn settlement_of_query(query: Result<&TradeState, &QueryError>) -> Settlement {
+    match query {
+        Err(_) => Settlement::Unknown,
+        Ok(TradeState::Revoked | TradeState::Closed) => Settlement::Done,
+        Ok(TradeState::Success | TradeState::UserPaying | TradeState::NotPay) => {
+            Settlement::SendAgain
+        }
+        Ok(TradeState::Refund) => Settlement::NotDone,
+        Ok(TradeState::PayError | TradeState::Unknown(_)) => Settlement::Unknown,
+    }
 }
 
-/// Decides by the order's state, after `revokes_sent` revokes (1 or more).
-pub fn after_query(query: Result<&TradeState, &QueryError>, revokes_sent: u32) -> QueryVerdict {
-    let Ok(state) = query else {
-        return QueryVerdict::QueryFailed;
-    };
-    match state {
-        TradeState::Revoked => QueryVerdict::Revoked,
-        TradeState::Closed => QueryVerdict::Closed,
-        TradeState::Success | TradeState::UserPaying | TradeState::NotPay => {
-            if revokes_sent < MAX_REVOKES {
-                QueryVerdict::RevokeAgain
-            } else {
-                QueryVerdict::StillNotRevoked(state.clone())
-            }
-        }
-        TradeState::Refund => QueryVerdict::NotRevocable,
-        TradeState::PayError | TradeState::Unknown(_) => QueryVerdict::UnknownState(state.clone()),
+/// How an answer to a request that changes nothing (an order query, the certificates
+/// download) reads: any 2xx ends the retries (it is read afterwards); 5xx, 408 and 429 are
+/// [`Heard::Unknown`] (resend the identical bytes); other statuses are final
+/// ([`Heard::Refused`]).
+#[cfg(any(feature = "transport", test))]
+pub(crate) fn heard_of_answer(status: u16) -> Heard {
+    match status {
+        200..=299 => Heard::Done,
+        408 | 429 | 500..=599 => Heard::Unknown,
+        _ => Heard::Refused,
+    }
+}
+
+/// Whether the next attempt moves to the backup host (once there, it stays): after a
+/// connection that was never made, a lost one, or a 5xx; not after a timeout (the host
+/// answered slowly, not wrongly). `status` is the answer's HTTP status, `None` without one;
+/// `timed_out` says whether no answer came in time.
+#[cfg(any(feature = "transport", test))]
+pub(crate) fn switches_host(status: Option<u16>, timed_out: bool) -> bool {
+    match status {
+        Some(s) => (500..=599).contains(&s),
+        None => !timed_out,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use AttemptResult::*;
-
-    const MS: fn(u64) -> Duration = Duration::from_millis;
-
-    #[test]
-    fn decision_table() {
-        let p = RetryPolicy::default();
-        // (attempt, result, on_backup, has_backup, jitter) -> decision
-        let table: &[(u32, AttemptResult, bool, bool, u16, RetryDecision)] = &[
-            (1, Status(204), false, true, 0, RetryDecision::Stop),
-            (1, Status(400), false, true, 0, RetryDecision::Stop),
-            (1, Status(401), false, true, 0, RetryDecision::Stop),
-            (1, Status(429), false, true, 0, RetryDecision::Stop),
-            (1, Status(302), false, true, 0, RetryDecision::Stop),
-            (1, Refused, false, true, 0, RetryDecision::Stop),
-            (1, SystemError, false, true, 0, RetryDecision::Stop),
-            (
-                1,
-                Status(500),
-                false,
-                false,
-                0,
-                RetryDecision::Retry {
-                    delay: MS(100),
-                    use_backup: false,
-                },
-            ),
-            (
-                1,
-                Status(503),
-                false,
-                true,
-                u16::MAX,
-                RetryDecision::Retry {
-                    delay: MS(200),
-                    use_backup: true,
-                },
-            ),
-            (
-                2,
-                Status(502),
-                false,
-                false,
-                0,
-                RetryDecision::Retry {
-                    delay: MS(200),
-                    use_backup: false,
-                },
-            ),
-            (
-                2,
-                Status(502),
-                false,
-                false,
-                u16::MAX,
-                RetryDecision::Retry {
-                    delay: MS(400),
-                    use_backup: false,
-                },
-            ),
-            (3, Status(500), false, true, 0, RetryDecision::Stop),
-            (
-                1,
-                ConnectFailed,
-                false,
-                true,
-                0,
-                RetryDecision::Retry {
-                    delay: MS(100),
-                    use_backup: true,
-                },
-            ),
-            (
-                1,
-                ConnectionLost,
-                false,
-                true,
-                0,
-                RetryDecision::Retry {
-                    delay: MS(100),
-                    use_backup: true,
-                },
-            ),
-            (
-                1,
-                TimedOut,
-                false,
-                true,
-                0,
-                RetryDecision::Retry {
-                    delay: MS(100),
-                    use_backup: false,
-                },
-            ),
-            (
-                2,
-                TimedOut,
-                true,
-                true,
-                0,
-                RetryDecision::Retry {
-                    delay: MS(200),
-                    use_backup: true,
-                },
-            ),
-            (
-                1,
-                ConnectFailed,
-                false,
-                false,
-                0,
-                RetryDecision::Retry {
-                    delay: MS(100),
-                    use_backup: false,
-                },
-            ),
-        ];
-        for &(attempt, result, on_backup, has_backup, jitter, expected) in table {
-            assert_eq!(
-                decide(&p, attempt, result, on_backup, has_backup, jitter),
-                expected,
-                "attempt {attempt} {result:?} on_backup={on_backup} has_backup={has_backup}"
-            );
-        }
-    }
+    use crate::reverse::{ApiError, ApiErrorCode, MaybeRevokedReason};
+    use crate::verify::VerifyError;
 
     #[test]
-    fn backoff_is_capped_and_bounded_by_jitter() {
-        let p = RetryPolicy {
-            max_attempts: 30,
-            base_delay: MS(100),
-            max_delay: MS(1000),
-        };
-        for attempt in 1..30 {
-            for jitter in [0, 1, 30_000, u16::MAX] {
-                let RetryDecision::Retry { delay, .. } =
-                    decide(&p, attempt, TimedOut, false, false, jitter)
-                else {
-                    panic!("attempt {attempt} should retry");
-                };
-                let full = MS(100)
-                    .saturating_mul(1 << (attempt - 1).min(20))
-                    .min(MS(1000));
-                assert!(
-                    delay >= full / 2 && delay <= full,
-                    "attempt {attempt}: {delay:?}"
-                );
-            }
-        }
-        // Zero delays (tests) stay zero.
-        let zero = RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::ZERO,
-            max_delay: Duration::ZERO,
-        };
-        assert_eq!(
-            decide(&zero, 1, Status(500), false, false, 999),
-            RetryDecision::Retry {
-                delay: Duration::ZERO,
-                use_backup: false
-            }
-        );
-        // A policy of 0 attempts behaves as 1.
-        let none = RetryPolicy {
-            max_attempts: 0,
-            ..RetryPolicy::default()
-        };
-        assert_eq!(
-            decide(&none, 1, Status(500), false, false, 0),
-            RetryDecision::Stop
-        );
-    }
-
-    #[test]
-    fn the_issue_table_after_a_query() {
-        use crate::query::TradeState as S;
-        let failed = QueryError::Malformed {
-            status: 200,
-            reason: "x",
-        };
-        let unknown = S::Unknown("ACCEPT".into());
-        // (state or failure, revokes sent) -> verdict
-        let table: Vec<(Result<&S, &QueryError>, u32, QueryVerdict)> = vec![
-            (Ok(&S::Revoked), 1, QueryVerdict::Revoked),
-            (Ok(&S::Revoked), 2, QueryVerdict::Revoked),
-            (Ok(&S::Closed), 1, QueryVerdict::Closed),
-            (Ok(&S::Success), 1, QueryVerdict::RevokeAgain),
-            (Ok(&S::UserPaying), 1, QueryVerdict::RevokeAgain),
-            (Ok(&S::NotPay), 1, QueryVerdict::RevokeAgain),
-            (
-                Ok(&S::Success),
-                2,
-                QueryVerdict::StillNotRevoked(S::Success),
-            ),
-            (Ok(&S::NotPay), 2, QueryVerdict::StillNotRevoked(S::NotPay)),
-            (Ok(&S::Refund), 1, QueryVerdict::NotRevocable),
-            (Ok(&S::PayError), 1, QueryVerdict::UnknownState(S::PayError)),
-            (Ok(&unknown), 1, QueryVerdict::UnknownState(unknown.clone())),
-            (Err(&failed), 1, QueryVerdict::QueryFailed),
-            (Err(&failed), 2, QueryVerdict::QueryFailed),
-        ];
-        for (query, sent, expected) in table {
-            assert_eq!(after_query(query, sent), expected, "{query:?} after {sent}");
-        }
-    }
-
-    #[test]
-    fn the_issue_table_after_a_revoke() {
-        use crate::reverse::{ApiError, ApiErrorCode, MaybeRevokedReason};
-        use crate::verify::VerifyError;
+    fn revoke_answers_in_the_models_terms() {
         let api = |status, code| {
             Err(ReverseError::Api(Box::new(ApiError {
                 status,
@@ -415,53 +217,128 @@ mod tests {
                 request_id: None,
             })))
         };
-        let table: Vec<(Result<ReverseOutcome, ReverseError>, AfterRevoke)> = vec![
-            (api(500, ApiErrorCode::SystemError), AfterRevoke::Query),
-            (api(400, ApiErrorCode::SystemError), AfterRevoke::Query),
+        let table: Vec<(Result<ReverseOutcome, ReverseError>, Heard)> = vec![
+            (api(500, ApiErrorCode::SystemError), Heard::QueryFirst),
+            (api(400, ApiErrorCode::SystemError), Heard::QueryFirst),
+            (api(503, ApiErrorCode::Other("X".into())), Heard::Unknown),
             (
-                Err(ReverseError::RetriesExhausted {
-                    attempts: 3,
-                    may_have_reached_server: true,
-                    last: Box::new(ReverseError::UnexpectedResponse {
-                        status: 502,
-                        body_excerpt: String::new(),
-                    }),
+                Err(ReverseError::UnexpectedResponse {
+                    status: 502,
+                    body_excerpt: String::new(),
                 }),
-                AfterRevoke::Query,
+                Heard::Unknown,
+            ),
+            (
+                Err(ReverseError::UnexpectedResponse {
+                    status: 302,
+                    body_excerpt: String::new(),
+                }),
+                Heard::QueryFirst,
             ),
             (
                 Ok(ReverseOutcome::MaybeRevoked {
                     status: 204,
                     reason: MaybeRevokedReason::Unverified(VerifyError::SignatureProbe),
                 }),
-                AfterRevoke::Query,
+                Heard::QueryFirst,
             ),
-            (
-                api(403, ApiErrorCode::ReverseExpire),
-                AfterRevoke::NotRevoked,
-            ),
-            (api(400, ApiErrorCode::ParamError), AfterRevoke::NotRevoked),
-            (api(401, ApiErrorCode::SignError), AfterRevoke::NotRevoked),
+            (api(403, ApiErrorCode::ReverseExpire), Heard::Refused),
+            (api(400, ApiErrorCode::ParamError), Heard::Refused),
+            (api(401, ApiErrorCode::SignError), Heard::Refused),
             (
                 api(400, ApiErrorCode::Other("NEW".into())),
-                AfterRevoke::Query,
+                Heard::QueryFirst,
+            ),
+            (
+                Err(ReverseError::Recorded {
+                    attempts: 1,
+                    heard: Heard::Nothing,
+                }),
+                Heard::Nothing,
             ),
         ];
         for (result, expected) in table {
-            assert_eq!(after_revoke(&result), expected, "{result:?}");
+            assert_eq!(heard_of_revoke(&result), expected, "{result:?}");
+        }
+    }
+
+    /// The one mapping of an attempt without an answer, as KICC's driver uses it: a
+    /// connection never made or refused by the client is not delivered (resend); a timeout
+    /// or a connection lost after writing may have been processed (resend, then query).
+    #[cfg(feature = "transport")]
+    #[test]
+    fn transport_failures_in_the_models_terms() {
+        use kicc_transport::TransportError as T;
+        let table: Vec<(T, Heard, NextStep)> = vec![
+            (
+                T::Connect("refused".into()),
+                Heard::NotDelivered,
+                NextStep::Retry,
+            ),
+            (
+                T::Refused("plain http".into()),
+                Heard::NotDelivered,
+                NextStep::Retry,
+            ),
+            (
+                T::Timeout(Duration::from_secs(30)),
+                Heard::Unknown,
+                NextStep::QueryOrder,
+            ),
+            (T::Io("reset".into()), Heard::Unknown, NextStep::QueryOrder),
+        ];
+        for (error, heard, step) in table {
+            let result = Err(ReverseError::Transport(error.clone()));
+            assert_eq!(heard_of_revoke(&result), heard, "{error:?}");
+            assert_eq!(
+                heard == Heard::NotDelivered,
+                kicc_transport::driver::never_delivered(&error),
+                "the same mapping as KICC's driver: {error:?}"
+            );
+            assert_eq!(ReverseError::Transport(error).next_step(), step);
         }
     }
 
     #[test]
-    fn reach_and_retryability() {
-        assert!(!ConnectFailed.may_have_reached_server());
-        assert!(!Refused.may_have_reached_server());
-        assert!(TimedOut.may_have_reached_server());
-        assert!(ConnectionLost.may_have_reached_server());
-        assert!(Status(500).may_have_reached_server());
-        assert!(SystemError.may_have_reached_server());
-        assert!(!SystemError.is_retryable());
-        assert!(Status(599).is_retryable());
-        assert!(!Status(600).is_retryable());
+    fn trade_states_in_the_models_terms() {
+        use TradeState as S;
+        let failed = QueryError::Malformed {
+            status: 200,
+            reason: "x",
+        };
+        let unknown = S::Unknown("ACCEPT".into());
+        let table: Vec<(Result<&S, &QueryError>, Settlement)> = vec![
+            (Ok(&S::Revoked), Settlement::Done),
+            (Ok(&S::Closed), Settlement::Done),
+            (Ok(&S::Success), Settlement::SendAgain),
+            (Ok(&S::UserPaying), Settlement::SendAgain),
+            (Ok(&S::NotPay), Settlement::SendAgain),
+            (Ok(&S::Refund), Settlement::NotDone),
+            (Ok(&S::PayError), Settlement::Unknown),
+            (Ok(&unknown), Settlement::Unknown),
+            (Err(&failed), Settlement::Unknown),
+        ];
+        for (query, expected) in table {
+            assert_eq!(settlement_of_query(query), expected, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn answers_hosts_and_policy() {
+        assert_eq!(heard_of_answer(200), Heard::Done);
+        assert_eq!(heard_of_answer(503), Heard::Unknown);
+        assert_eq!(heard_of_answer(429), Heard::Unknown);
+        assert_eq!(heard_of_answer(404), Heard::Refused);
+        assert!(switches_host(Some(502), false));
+        assert!(!switches_host(Some(400), false));
+        assert!(switches_host(None, false));
+        assert!(!switches_host(None, true));
+        assert!(RetryPolicy::builder()
+            .deadline(Duration::from_secs(241))
+            .build()
+            .is_err());
+        let p = RetryPolicy::builder().max_revokes(0).build().unwrap();
+        assert_eq!(p.max_revokes(), 1);
+        assert_eq!(p.bounds().deadline(), Duration::from_secs(60));
     }
 }

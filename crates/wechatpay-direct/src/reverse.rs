@@ -250,6 +250,65 @@ impl SignedRequest {
         Ok(request)
     }
 
+    /// Rebuilds a signed request from what a journal stored: the method, the request
+    /// target (path and query, as signed), the exact body bytes and the `Authorization`
+    /// value sent. Nothing is signed again: the same bytes go out, so a resumed revoke can
+    /// resend exactly what it sent before (see [`Revocation::resume`](crate::Revocation::resume)).
+    /// The `Authorization` value must be well formed; its signature is not checked here
+    /// (WeChat Pay does that).
+    pub fn restore(
+        method: Method,
+        order: Option<OrderRef>,
+        path_and_query: &str,
+        body: impl Into<Bytes>,
+        authorization: &str,
+    ) -> Result<Self, InvalidInput> {
+        let path: PathAndQuery = path_and_query.parse().map_err(|_| InvalidInput::Rule {
+            field: "path",
+            rule: "must be a request target like /v3/...",
+        })?;
+        let parts =
+            crate::sign::parse_authorization(authorization).map_err(|_| InvalidInput::Rule {
+                field: "authorization",
+                rule: "must be a WECHATPAY2-SHA256-RSA2048 Authorization value",
+            })?;
+        let secs: u64 = parts.timestamp.parse().map_err(|_| InvalidInput::Rule {
+            field: "timestamp",
+            rule: "must be Unix seconds",
+        })?;
+        let timestamp = Timestamp::from_unix_secs(secs)?;
+        let nonce = Nonce::new(parts.nonce_str.as_str())?;
+        let auth = HeaderValue::from_str(authorization).map_err(|_| InvalidInput::Rule {
+            field: "authorization",
+            rule: "must be a valid header value",
+        })?;
+        let body: Bytes = body.into();
+        let message = crate::sign::request_message(&method, &path, timestamp, &nonce, &body);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(USER_AGENT_HEADER, HeaderValue::from_static(USER_AGENT));
+        Ok(Self {
+            method,
+            order,
+            path,
+            body,
+            headers,
+            signed_message: String::from_utf8_lossy(&message).into_owned(),
+            timestamp,
+            nonce,
+        })
+    }
+
+    /// The `Authorization` value, to store with the bytes for [`SignedRequest::restore`].
+    pub fn authorization(&self) -> &str {
+        self.headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
     /// The CLI's `--dry-run` object: `{"method", "url", "headers", "body",
     /// "signed_message"}` (header names lowercase, values verbatim).
     pub fn dry_run_json(&self, base: &BaseUrl) -> serde_json::Value {
@@ -291,12 +350,9 @@ impl fmt::Debug for SignedRequest {
 /// timing checks apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReverseCall {
-    /// The order to revoke.
-    pub order: OrderRef,
-    /// When the payment was made (needed while a timing check is on).
-    pub paid_at: Option<Timestamp>,
-    /// The timing checks (both on by default).
-    pub checks: TimingChecks,
+    order: OrderRef,
+    paid_at: Option<Timestamp>,
+    checks: TimingChecks,
 }
 
 impl ReverseCall {
@@ -323,15 +379,28 @@ impl ReverseCall {
         self.checks = checks;
         self
     }
+
+    /// The order to revoke.
+    pub fn order(&self) -> &OrderRef {
+        &self.order
+    }
+
+    /// When the payment was made (needed while a timing check is on).
+    pub fn paid_at(&self) -> Option<Timestamp> {
+        self.paid_at
+    }
+
+    /// The timing checks (both on by default).
+    pub fn checks(&self) -> TimingChecks {
+        self.checks
+    }
 }
 
 /// The revoke's timing rules, as checks the caller can switch off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimingChecks {
-    /// Refuse to revoke less than 15 s after the payment (WeChat Pay asks for at least 15 s).
-    pub refuse_within_15s: bool,
-    /// Refuse to revoke more than 7 days after the payment (`REVERSE_EXPIRE`).
-    pub refuse_after_7_days: bool,
+    refuse_within_15s: bool,
+    refuse_after_7_days: bool,
 }
 
 impl Default for TimingChecks {
@@ -376,6 +445,28 @@ impl TimingChecks {
     pub const MIN_DELAY_SECS: i64 = 15;
     /// Maximum age of the payment.
     pub const MAX_AGE_SECS: i64 = 7 * 24 * 60 * 60;
+
+    /// Whether a revoke less than 15 s after the payment is refused.
+    pub fn refuse_within_15s(&self) -> bool {
+        self.refuse_within_15s
+    }
+
+    /// Whether a revoke more than 7 days after the payment is refused.
+    pub fn refuse_after_7_days(&self) -> bool {
+        self.refuse_after_7_days
+    }
+
+    /// The same checks, with "refuse within 15 s of the payment" set to `on`.
+    pub fn with_refuse_within_15s(mut self, on: bool) -> Self {
+        self.refuse_within_15s = on;
+        self
+    }
+
+    /// The same checks, with "refuse more than 7 days after the payment" set to `on`.
+    pub fn with_refuse_after_7_days(mut self, on: bool) -> Self {
+        self.refuse_after_7_days = on;
+        self
+    }
 
     /// Both checks off.
     pub fn none() -> Self {
@@ -475,6 +566,7 @@ impl fmt::Display for ApiErrorCode {
 /// `detail` of an error response (`PARAM_ERROR`: field, value, issue,
 /// location; `SIGN_ERROR`: `sign_information` and more, kept in `raw`).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ErrorDetail {
     /// `field`: which field was wrong.
     pub field: Option<String>,
@@ -508,6 +600,7 @@ impl ErrorDetail {
 
 /// An error answer from WeChat Pay: `{code, message, detail?}` with its HTTP status.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ApiError {
     /// The HTTP status.
     pub status: u16,
@@ -520,6 +613,8 @@ pub struct ApiError {
     /// The `Request-ID` response header, when present (quote it to WeChat Pay support).
     pub request_id: Option<String>,
 }
+
+impl std::error::Error for ApiError {}
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -545,12 +640,15 @@ impl fmt::Display for ApiError {
 
 /// What the caller should do after a failed revoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NextStep {
     /// The order was definitely not revoked (fix the cause; a refund may be the right tool).
     NotRevoked,
     /// The order may have been revoked: query it before acting.
     QueryOrder,
-    /// Nothing was revoked yet and the same signed request may be re-sent.
+    /// The same signed request may be re-sent: nothing was delivered, or WeChat Pay
+    /// answered 5xx (whose documented remedy is a resend with the original parameters;
+    /// the order is queried once the resends are used up).
     Retry,
 }
 
@@ -569,7 +667,7 @@ pub enum ReverseError {
     Sign(#[from] SignError),
     /// WeChat Pay answered with an error code.
     #[error("WeChat Pay error: {0}")]
-    Api(Box<ApiError>),
+    Api(#[source] Box<ApiError>),
     /// An error status whose body is not WeChat Pay's JSON error shape
     /// (e.g. from a proxy), or an unexpected 1xx/3xx status.
     #[error("unexpected HTTP {status} response: {body_excerpt:?}")]
@@ -580,10 +678,10 @@ pub enum ReverseError {
         body_excerpt: String,
     },
     /// One attempt produced no response.
-    #[cfg(feature = "client")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    #[cfg(feature = "transport")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "transport")))]
     #[error("transport: {0}")]
-    Transport(kicc_transport::TransportError),
+    Transport(#[source] kicc_transport::TransportError),
     /// Every attempt failed in a retryable way (5xx, timeout, connection).
     #[error("gave up after {attempts} attempts; last: {last}")]
     RetriesExhausted {
@@ -592,7 +690,17 @@ pub enum ReverseError {
         /// Whether any attempt may have reached WeChat Pay (then the order may be revoked).
         may_have_reached_server: bool,
         /// The last attempt's failure.
+        #[source]
         last: Box<ReverseError>,
+    },
+    /// A resumed revoke's last recorded attempt, whose answer the journal does not
+    /// keep (see [`Revocation::resume`](crate::Revocation::resume)).
+    #[error("the journal records {attempts} attempt(s), the last one: {heard:?}")]
+    Recorded {
+        /// Attempts recorded.
+        attempts: u32,
+        /// What the last one heard.
+        heard: kicc_core::retry::Heard,
     },
     /// A definite refusal that came after an attempt which may have been
     /// processed (e.g. a timeout, then `REVERSE_EXPIRE`): the outcome is unknown.
@@ -601,6 +709,7 @@ pub enum ReverseError {
         /// Attempts made.
         attempts: u32,
         /// The last attempt's failure.
+        #[source]
         last: Box<ReverseError>,
     },
 }
@@ -635,8 +744,15 @@ impl ReverseError {
                     NextStep::QueryOrder
                 }
             }
-            #[cfg(feature = "client")]
-            Self::Transport(_) => NextStep::Retry,
+            // The one mapping of an attempt without an answer (shared with KICC).
+            #[cfg(feature = "transport")]
+            Self::Transport(e) => {
+                if kicc_transport::driver::never_delivered(e) {
+                    NextStep::Retry
+                } else {
+                    NextStep::QueryOrder
+                }
+            }
             Self::RetriesExhausted {
                 may_have_reached_server,
                 ..
@@ -648,6 +764,15 @@ impl ReverseError {
                 }
             }
             Self::AfterAmbiguousAttempt { .. } => NextStep::QueryOrder,
+            Self::Recorded { heard, .. } => {
+                if heard.may_have_been_processed() {
+                    NextStep::QueryOrder
+                } else if *heard == kicc_core::retry::Heard::Refused {
+                    NextStep::NotRevoked
+                } else {
+                    NextStep::Retry
+                }
+            }
         }
     }
 
@@ -669,6 +794,18 @@ impl ReverseError {
             Self::Api(e) => Some(&e.code),
             Self::RetriesExhausted { last, .. } | Self::AfterAmbiguousAttempt { last, .. } => {
                 last.api_code()
+            }
+            _ => None,
+        }
+    }
+
+    /// The `Request-ID` WeChat Pay gave the answer, when one was received (quote it to
+    /// WeChat Pay support).
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Api(e) => e.request_id.as_deref(),
+            Self::RetriesExhausted { last, .. } | Self::AfterAmbiguousAttempt { last, .. } => {
+                last.request_id()
             }
             _ => None,
         }
@@ -939,6 +1076,40 @@ mod tests {
         assert_eq!(d.value.as_deref(), Some("1346177081915535577"));
         assert_eq!(d.issue.as_deref(), Some("bad"));
         assert_eq!(d.location.as_deref(), Some("body"));
+    }
+
+    #[test]
+    fn errors_carry_status_and_request_id() {
+        let mut headers = HeaderMap::new();
+        headers.insert("request-id", HeaderValue::from_static("08F4A2B1-REQ"));
+        let err = interpret_reverse_response(
+            StatusCode::FORBIDDEN,
+            &headers,
+            br#"{"code":"REVERSE_EXPIRE","message":"too late"}"#,
+            ts(1_700_000_000),
+            &VerificationKeys::new(),
+        )
+        .unwrap_err();
+        assert_eq!(err.request_id(), Some("08F4A2B1-REQ"));
+        assert_eq!(err.http_status(), Some(403));
+        let wrapped = ReverseError::AfterAmbiguousAttempt {
+            attempts: 2,
+            last: Box::new(err),
+        };
+        assert_eq!(wrapped.request_id(), Some("08F4A2B1-REQ"));
+        let q = crate::query::interpret_query_response(
+            StatusCode::NOT_FOUND,
+            &headers,
+            br#"{"code":"ORDER_NOT_EXIST","message":"no such order"}"#,
+            ts(1_700_000_000),
+            &VerificationKeys::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (q.http_status(), q.request_id()),
+            (Some(404), Some("08F4A2B1-REQ"))
+        );
+        assert!(q.is_order_not_found());
     }
 
     #[test]

@@ -5,8 +5,7 @@ use crate::reverse::{ReverseError, ReverseOutcome};
 use crate::verify::Verified;
 
 /// The end of a revoke that queried the order when its outcome was unknown
-/// (see [`retry::after_revoke`](crate::retry::after_revoke) and
-/// [`retry::after_query`](crate::retry::after_query)).
+/// (see [`Revocation`](crate::Revocation) for the rules).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Resolution {
@@ -37,6 +36,7 @@ pub enum Resolution {
 
 /// The three ways a [`Resolution`] can end, as the CLI's exit codes count them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Settled {
     /// Nothing is (or remains) charged: revoked or closed (exit 0).
     Done,

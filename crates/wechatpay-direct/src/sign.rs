@@ -162,6 +162,7 @@ pub enum AuthorizationError {
 ///
 /// Values are kept verbatim (the signature is checked over them as sent).
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuthorizationParts {
     /// `mchid`: the calling merchant.
     pub mchid: String,

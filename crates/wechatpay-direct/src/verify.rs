@@ -77,6 +77,7 @@ pub enum VerifyError {
 
 /// The four `Wechatpay-*` headers of a signed response or notification.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SignatureHeaders {
     /// `Wechatpay-Timestamp`, verbatim.
     pub timestamp: String,
@@ -181,6 +182,7 @@ impl SignatureHeaders {
 
 /// Proof that a message verified: which key did it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Verified {
     /// The `Wechatpay-Serial` whose key verified the signature.
     pub serial: String,

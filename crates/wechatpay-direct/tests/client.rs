@@ -1,6 +1,6 @@
 //! The client over an in-memory fake of WeChat Pay (see `common/fake.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
-#![cfg(feature = "client")]
+#![cfg(feature = "transport")]
 
 mod common;
 
@@ -133,15 +133,24 @@ async fn each_error_code_is_typed_with_what_to_do_next() {
 async fn sign_error_401_when_the_signature_is_refused() {
     let fake = FakeWechat::new([Step::Revoked]);
     // Sign with a key the fake does not know (the 2048-bit one).
-    let mut cfg = config(MerchantMode::common("1900000109").unwrap());
-    cfg.private_key = Arc::new(key(KEY_2048));
+    let cfg = config(MerchantMode::common("1900000109").unwrap());
+    let cfg = wechatpay_direct::MerchantConfig::builder()
+        .mode(cfg.mode().clone())
+        .serial_no(cfg.serial_no().clone())
+        .private_key(Arc::new(key(KEY_2048)))
+        .verification_keys(cfg.verification_keys().clone())
+        .build()
+        .unwrap();
     let c = ReverseClient::new(Arc::clone(&fake), cfg)
         .with_clock(|| UNIX_EPOCH + Duration::from_secs(NOW))
-        .with_retry_policy(RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::ZERO,
-            max_delay: Duration::ZERO,
-        });
+        .with_retry_policy(
+            RetryPolicy::builder()
+                .max_attempts(3)
+                .initial_backoff(Duration::ZERO)
+                .max_backoff(Duration::ZERO)
+                .build()
+                .expect("retry policy"),
+        );
     let err = c.reverse(&call()).await.unwrap_err();
     assert_eq!(err.api_code(), Some(&ApiErrorCode::SignError));
     assert_eq!(err.http_status(), Some(401));
@@ -285,14 +294,29 @@ async fn timeouts_stay_on_the_primary_and_connect_failures_only_are_retryable() 
     ));
     assert_eq!(err.next_step(), NextStep::Retry);
 
-    // A refusal by client policy is not retried.
-    let fake = FakeWechat::new([Step::Fail(TransportError::Refused("plain http".into()))]);
+    // A refusal by client policy never reached WeChat Pay either: "not delivered", the
+    // same as for KICC (one mapping, kicc-transport's `never_delivered`), so it is resent
+    // within the attempts and ends as certainly not revoked.
+    let fake = FakeWechat::new((0..3).map(|_| {
+        Step::Fail(TransportError::Refused(kicc_transport::RefusedError::new(
+            kicc_transport::RefusedKind::PlainHttp,
+            "plain http",
+        )))
+    }));
     let err = client(&fake).reverse(&call()).await.unwrap_err();
+    let ReverseError::RetriesExhausted {
+        attempts: 3,
+        may_have_reached_server: false,
+        last,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
     assert!(matches!(
-        err,
+        **last,
         ReverseError::Transport(TransportError::Refused(_))
     ));
-    assert_eq!(fake.received().len(), 1);
+    assert_eq!(fake.received().len(), 3);
 }
 
 #[tokio::test]
@@ -381,4 +405,123 @@ async fn default_clock_and_nonce_sign_fresh_requests() {
         .as_str()
         .chars()
         .all(|c| c.is_ascii_alphanumeric()));
+}
+
+#[tokio::test]
+async fn settle_journals_each_attempt_before_it_is_sent() {
+    use wechatpay_direct::{Heard, Resolution, Revocation, Rng};
+    let fake = FakeWechat::new([Step::Error(503, "SERVICE_UNAVAILABLE"), Step::Revoked]);
+    let c = client(&fake);
+    let mut seen: Vec<(Vec<Heard>, bool)> = Vec::new();
+    let resolution = c
+        .settle(
+            &call(),
+            Revocation::new(c.retry_policy(), Rng::from_seed([2; 32])),
+            |r| {
+                seen.push((
+                    r.records().iter().map(|a| a.heard()).collect(),
+                    r.signed_request().is_some(),
+                ))
+            },
+        )
+        .await;
+    assert!(
+        matches!(resolution, Resolution::Revoked(_)),
+        "{resolution:?}"
+    );
+    // Before each send the journal holds the attempt in flight ("nothing heard yet") and
+    // the signed bytes; after each answer, what was heard.
+    assert_eq!(
+        seen,
+        [
+            (vec![Heard::Nothing], true),
+            (vec![Heard::Unknown], true),
+            (vec![Heard::Unknown, Heard::Nothing], true),
+            (vec![Heard::Unknown, Heard::Done], true),
+        ]
+    );
+    assert_eq!(fake.received().len(), 2);
+}
+
+#[tokio::test]
+async fn resume_and_settle_resends_the_stored_bytes_when_nothing_was_delivered() {
+    use wechatpay_direct::{AttemptRecord, Heard, Resolution};
+    let fake = FakeWechat::new([Step::Revoked]);
+    let c = client(&fake);
+    let stored = c.sign(&call()).unwrap();
+    let records = vec![AttemptRecord::new(
+        1,
+        UNIX_EPOCH + Duration::from_secs(NOW),
+        Heard::NotDelivered,
+    )];
+    let resolution = c
+        .resume_and_settle(&call(), Some(stored.clone()), records)
+        .await;
+    assert!(
+        matches!(resolution, Resolution::Revoked(_)),
+        "{resolution:?}"
+    );
+    let sent = fake.received();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].headers(),
+        stored.headers(),
+        "the identical signature"
+    );
+    assert_eq!(sent[0].body(), stored.body());
+}
+
+#[tokio::test]
+async fn errors_keep_their_cause() {
+    use std::error::Error as _;
+    let fake = FakeWechat::new((0..3).map(|_| Step::Fail(TransportError::Io("reset".into()))));
+    let err = client(&fake).reverse(&call()).await.unwrap_err();
+    let last = err.source().expect("the last attempt's error");
+    assert_eq!(last.to_string(), "transport: connection lost: reset");
+    let transport = last.source().expect("the transport error");
+    assert_eq!(transport.to_string(), "connection lost: reset");
+
+    let fake = FakeWechat::new([Step::Error(403, "REVERSE_EXPIRE")]);
+    let err = client(&fake).reverse(&call()).await.unwrap_err();
+    assert!(err
+        .source()
+        .expect("the API error")
+        .to_string()
+        .starts_with("HTTP 403 REVERSE_EXPIRE"));
+}
+
+#[tokio::test]
+async fn a_stored_request_for_another_order_is_never_sent() {
+    use wechatpay_direct::{AttemptRecord, Heard, Resolution};
+    let fake = FakeWechat::new([Step::Revoked]);
+    let c = client(&fake);
+    let other = ReverseCall::new(
+        OrderRef::out_trade_no("ANOTHER-ORDER").unwrap(),
+        ts(NOW - 60),
+    );
+    let stored = c.sign(&other).unwrap();
+    let records = vec![AttemptRecord::new(
+        1,
+        UNIX_EPOCH + Duration::from_secs(NOW),
+        Heard::NotDelivered,
+    )];
+    let resolution = c
+        .resume_and_settle(&call(), Some(stored.clone()), records)
+        .await;
+    assert!(
+        matches!(resolution, Resolution::Revoked(_)),
+        "{resolution:?}"
+    );
+    let sent = fake.received();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].uri().path().contains("/ORDER-20240101-0001/"),
+        "{}",
+        sent[0].uri()
+    );
+    assert_ne!(
+        sent[0].headers(),
+        stored.headers(),
+        "signed anew for this order"
+    );
 }

@@ -2,7 +2,7 @@
 //! decrypt, a rotation in the middle of a run of revokes, and refusals of a
 //! wrong API v3 key or a tampered ciphertext.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
-#![cfg(feature = "transport")]
+#![cfg(feature = "hyper")]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -33,22 +33,28 @@ async fn sandbox() -> SandboxHandle {
 }
 
 fn config(keys: VerificationKeys) -> MerchantConfig {
-    MerchantConfig {
-        mode: MerchantMode::common(DEFAULT_WECHATPAY_MCHID).unwrap(),
-        serial_no: SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).unwrap(),
-        private_key: Arc::new(RsaPrivateKey::from_pem(SANDBOX_MERCHANT_PRIVATE_KEY_PEM).unwrap()),
-        verification_keys: keys,
-    }
+    MerchantConfig::builder()
+        .mode(MerchantMode::common(DEFAULT_WECHATPAY_MCHID).unwrap())
+        .serial_no(SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).unwrap())
+        .private_key(Arc::new(
+            RsaPrivateKey::from_pem(SANDBOX_MERCHANT_PRIVATE_KEY_PEM).unwrap(),
+        ))
+        .verification_keys(keys)
+        .build()
+        .expect("merchant config")
 }
 
 fn client(sb: &SandboxHandle, keys: VerificationKeys) -> ReverseClient<HyperTransport> {
     ReverseClient::new(HyperTransport::new().unwrap(), config(keys))
         .with_base_urls(BaseUrl::new(sb.base_url()).unwrap(), None)
-        .with_retry_policy(RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(10),
-        })
+        .with_retry_policy(
+            RetryPolicy::builder()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(5))
+                .max_backoff(Duration::from_millis(10))
+                .build()
+                .expect("retry policy"),
+        )
 }
 
 fn api_key() -> ApiV3Key {
@@ -263,10 +269,7 @@ async fn certificates_are_refreshed_when_the_schedule_says_so() {
     }
     assert_eq!(downloads(&sb), 1);
     // A schedule that is always due: one download before every call.
-    let always = RefreshPolicy {
-        interval_secs: 0,
-        ..RefreshPolicy::default()
-    };
+    let always = RefreshPolicy::default().with_interval_secs(0);
     let manager = Arc::new(Mutex::new(CertificateManager::new(always)));
     let c = client(&sb, VerificationKeys::new()).with_certificate_manager(manager, api_key());
     for _ in 0..3 {
@@ -278,10 +281,7 @@ async fn certificates_are_refreshed_when_the_schedule_says_so() {
 #[tokio::test]
 async fn the_driver_refreshes_on_its_own_schedule() {
     let sb = sandbox().await;
-    let policy = RefreshPolicy {
-        interval_secs: 1,
-        ..RefreshPolicy::default()
-    };
+    let policy = RefreshPolicy::default().with_interval_secs(1);
     let manager = Arc::new(Mutex::new(CertificateManager::new(policy)));
     let c = Arc::new(
         client(&sb, VerificationKeys::new())
@@ -292,7 +292,12 @@ async fn the_driver_refreshes_on_its_own_schedule() {
         tokio::spawn(async move { c.keep_certificates_fresh().await })
     };
     // Wait for the event that proves it: three downloads, with no call made.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the driver did not refresh three times"
+        );
         let n = sb
             .wechatpay_requests()
             .iter()

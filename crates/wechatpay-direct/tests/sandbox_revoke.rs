@@ -3,7 +3,7 @@
 //! the signature, the body and the order independently of this crate, and
 //! signs its answers with its own (publicly known, sandbox-only) platform key.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
-#![cfg(feature = "transport")]
+#![cfg(feature = "hyper")]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,20 +55,22 @@ fn public_keys() -> VerificationKeys {
 }
 
 fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(40),
-    }
+    RetryPolicy::builder()
+        .max_attempts(3)
+        .initial_backoff(Duration::from_millis(10))
+        .max_backoff(Duration::from_millis(40))
+        .build()
+        .expect("retry policy")
 }
 
 fn config_with(mode: MerchantMode, key_pem: &str, keys: VerificationKeys) -> MerchantConfig {
-    MerchantConfig {
-        mode,
-        serial_no: SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).expect("serial"),
-        private_key: Arc::new(RsaPrivateKey::from_pem(key_pem).expect("key")),
-        verification_keys: keys,
-    }
+    MerchantConfig::builder()
+        .mode(mode)
+        .serial_no(SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).expect("serial"))
+        .private_key(Arc::new(RsaPrivateKey::from_pem(key_pem).expect("key")))
+        .verification_keys(keys)
+        .build()
+        .expect("merchant config")
 }
 
 fn common() -> MerchantMode {

@@ -2,7 +2,7 @@
 //! over real HTTP. The sandbox checks the signed canonical URL (query string
 //! included) with its own code, and signs its answers.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
-#![cfg(feature = "transport")]
+#![cfg(feature = "hyper")]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,19 +32,25 @@ fn client(sb: &SandboxHandle, mode: MerchantMode) -> ReverseClient<HyperTranspor
     let mut keys = VerificationKeys::new();
     keys.add_certificate_pem(SANDBOX_PLATFORM_CERTIFICATE_PEM)
         .expect("certificate");
-    let config = MerchantConfig {
-        mode,
-        serial_no: SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).expect("serial"),
-        private_key: Arc::new(RsaPrivateKey::from_pem(SANDBOX_MERCHANT_PRIVATE_KEY_PEM).unwrap()),
-        verification_keys: keys,
-    };
+    let config = MerchantConfig::builder()
+        .mode(mode)
+        .serial_no(SerialNo::new(SANDBOX_MERCHANT_SERIAL_NO).expect("serial"))
+        .private_key(Arc::new(
+            RsaPrivateKey::from_pem(SANDBOX_MERCHANT_PRIVATE_KEY_PEM).unwrap(),
+        ))
+        .verification_keys(keys)
+        .build()
+        .expect("merchant config");
     ReverseClient::new(HyperTransport::new().expect("transport"), config)
         .with_base_urls(BaseUrl::new(sb.base_url()).expect("base"), None)
-        .with_retry_policy(RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-        })
+        .with_retry_policy(
+            RetryPolicy::builder()
+                .max_attempts(3)
+                .initial_backoff(Duration::from_millis(5))
+                .max_backoff(Duration::from_millis(20))
+                .build()
+                .expect("retry policy"),
+        )
 }
 
 fn common() -> MerchantMode {
@@ -291,4 +297,53 @@ async fn every_row_of_the_table_against_the_sandbox() {
     // A hook for an order that does not exist, or a state out of the list: refused.
     assert!(sb.set_wechatpay_trade_state("NOPE", "REFUND").is_err());
     assert!(sb.set_wechatpay_trade_state(&out, "refund").is_err());
+}
+
+#[tokio::test]
+async fn a_revoke_processed_and_never_heard_resumes_by_querying_not_resending() {
+    use wechatpay_direct::kicc_transport::Transport as _;
+    use wechatpay_direct::{AttemptRecord, Heard, SignedRequest};
+    let sb = sandbox(WechatpayConfig::default()).await;
+    let (out, _) = order(&sb, None);
+    let c = client(&sb, common());
+    // The first run signs, journals and sends the revoke; the sandbox processes it; the
+    // process stops before it hears the answer.
+    let signed = c.sign(&call(&out)).unwrap();
+    let journaled = (
+        signed.path().as_str().to_owned(),
+        signed.body().clone(),
+        signed.authorization().to_owned(),
+    );
+    let request = signed
+        .to_http_request(&BaseUrl::new(sb.base_url()).unwrap())
+        .unwrap();
+    let _unheard = c.transport().send(request).await;
+    assert_eq!(
+        sb.payment(&out).unwrap().trade_state.as_deref(),
+        Some("REVOKED")
+    );
+    // After the restart: the bytes and the record from the journal.
+    let restored = SignedRequest::restore(
+        http::Method::POST,
+        Some(OrderRef::out_trade_no(&out).unwrap()),
+        &journaled.0,
+        journaled.1,
+        &journaled.2,
+    )
+    .unwrap();
+    let records = vec![AttemptRecord::new(
+        1,
+        std::time::SystemTime::now(),
+        Heard::Nothing,
+    )];
+    let r = c
+        .resume_and_settle(&call(&out), Some(restored), records)
+        .await;
+    assert!(
+        matches!(r, Resolution::RevokedPerQuery(ref o) if o.trade_state == TradeState::Revoked),
+        "{r:?}"
+    );
+    let log = sb.wechatpay_requests();
+    assert_eq!(log.len(), 2, "the first revoke, then only the order query");
+    assert!(log[1].path.starts_with("/v3/global/transactions/"));
 }

@@ -2,7 +2,7 @@
 //! callsite interest process-wide, so a scoped subscriber races with other
 //! tests' threads.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken expectation
-#![cfg(feature = "client")]
+#![cfg(feature = "transport")]
 
 mod common;
 

@@ -107,7 +107,7 @@ fn seeds(root: &Path) -> Vec<(&'static str, Vec<Vec<u8>>)> {
     let nonce = Nonce::new("5K8264ILTKCH16CQ2502SI8ZNMTM67VS").expect("a valid nonce");
     let platform =
         RsaPrivateKey::from_pem(kicc_sandbox::SANDBOX_PLATFORM_PRIVATE_KEY_PEM).expect("key");
-    let revoke = |status: u16, serial: &str, body: &[u8], probe: bool| {
+    let answer = |status: u16, serial: &str, body: &[u8], probe: bool| {
         let serial = SerialNo::new(serial).expect("serial");
         let h = sign_response(body, ts, &nonce, &serial, &platform).expect("sign");
         let mut map = http::HeaderMap::new();
@@ -135,6 +135,45 @@ fn seeds(root: &Path) -> Vec<(&'static str, Vec<Vec<u8>>)> {
     };
     let cert_serial = kicc_sandbox::SANDBOX_PLATFORM_CERTIFICATE_SERIAL;
     let error_body = br#"{"code":"ORDER_NOT_EXIST","message":"order does not exist","detail":{"field":"out_trade_no","value":"x","issue":"not found","location":"body"}}"#;
+
+    // Order-query answers in the sandbox's shape (the fields of WeChat Pay's order object).
+    let order = |state: &str| {
+        format!(
+            r#"{{"mchid":"1900000109","out_trade_no":"T1","transaction_id":"4200000001","trade_type":"MICROPAY","trade_state":"{state}","trade_state_desc":"Payment successful","amount":{{"total":100,"currency":"USD"}},"success_time":"2026-12-02T09:00:00+08:00"}}"#
+        )
+        .into_bytes()
+    };
+    let public_key_id = kicc_sandbox::SANDBOX_PLATFORM_PUBLIC_KEY_ID;
+
+    // Certificates answers: the sandbox's platform certificate (and a second one, as during
+    // a rotation) encrypted with the sandbox's API v3 key, as the sandbox lists them.
+    let api_key = checks::sandbox_api_v3_key();
+    let entry = |pem: &str, serial: &str, nonce: &[u8; 12]| {
+        serde_json::json!({
+            "serial_no": serial,
+            "effective_time": "2024-01-01T08:00:00+08:00",
+            "expire_time": "2124-01-01T08:00:00+08:00",
+            "encrypt_certificate": {
+                "algorithm": "AEAD_AES_256_GCM",
+                "nonce": std::str::from_utf8(nonce).expect("an ASCII nonce"),
+                "associated_data": "certificate",
+                "ciphertext": api_key.seal_base64(nonce, b"certificate", pem.as_bytes()),
+            },
+        })
+    };
+    let platform_entry = entry(
+        kicc_sandbox::SANDBOX_PLATFORM_CERTIFICATE_PEM,
+        cert_serial,
+        b"a1b2c3d4e5f6",
+    );
+    let other_pem = String::from_utf8(fixture(root, "cert-2048.pem")).expect("a PEM");
+    let (other_serial, _) =
+        wechatpay_direct::RsaPublicKey::from_certificate_pem(&other_pem).expect("a certificate");
+    let listing = serde_json::json!({ "data": [platform_entry.clone()] }).to_string();
+    let rotation = serde_json::json!({
+        "data": [platform_entry, entry(&other_pem, other_serial.as_str(), b"0123456789ab")]
+    })
+    .to_string();
 
     // A signed revoke request, as the sandbox receives it.
     let merchant =
@@ -214,17 +253,44 @@ fn seeds(root: &Path) -> Vec<(&'static str, Vec<Vec<u8>>)> {
         (
             "wechatpay_revoke",
             vec![
-                revoke(204, cert_serial, b"", false),
-                revoke(
+                answer(204, cert_serial, b"", false),
+                answer(
                     204,
                     kicc_sandbox::SANDBOX_PLATFORM_PUBLIC_KEY_ID,
                     b"",
                     false,
                 ),
-                revoke(204, cert_serial, b"", true),
-                revoke(200, cert_serial, b"{}", false),
-                revoke(404, cert_serial, error_body, false),
-                revoke(500, cert_serial, br#"{"code":"SYSTEM_ERROR"}"#, false),
+                answer(204, cert_serial, b"", true),
+                answer(200, cert_serial, b"{}", false),
+                answer(404, cert_serial, error_body, false),
+                answer(500, cert_serial, br#"{"code":"SYSTEM_ERROR"}"#, false),
+            ],
+        ),
+        (
+            "wechatpay_query",
+            vec![
+                answer(200, cert_serial, &order("SUCCESS"), false),
+                answer(200, public_key_id, &order("REVOKED"), false),
+                answer(200, cert_serial, &order("ACCEPT"), false),
+                answer(200, cert_serial, br#"{"trade_state":7}"#, false),
+                answer(200, cert_serial, &order("SUCCESS"), true),
+                answer(404, cert_serial, error_body, false),
+                answer(500, cert_serial, br#"{"code":"SYSTEM_ERROR","message":"retry"}"#, false),
+            ],
+        ),
+        (
+            "wechatpay_certificates",
+            vec![
+                answer(200, cert_serial, listing.as_bytes(), false),
+                answer(200, cert_serial, rotation.as_bytes(), false),
+                answer(200, public_key_id, listing.as_bytes(), false),
+                answer(200, cert_serial, br#"{"data":[]}"#, false),
+                answer(
+                    401,
+                    cert_serial,
+                    br#"{"code":"SIGN_ERROR","message":"signature error"}"#,
+                    false,
+                ),
             ],
         ),
         ("wechatpay_authorization", vec![authorization]),
@@ -274,5 +340,32 @@ fn seeds(root: &Path) -> Vec<(&'static str, Vec<Vec<u8>>)> {
             .collect(),
         ),
         ("sandbox_request", kicc_sandbox::fuzz::seed_inputs()),
+        (
+            "batch_csv",
+            [
+                // kicc-ledger's and kicc-cli's batch tests.
+                "\u{FEFF}intent_id,channel,pg_cno,amount,currency,reason\n\
+                 r1,alipay,pg1,12.03,USD,customer asked\nr2,generic,pg2,,,\n\
+                 r3,generic,pg3,1000,,\n\"r,4\",wechat,pg4,7,KRW,\"quoted, reason\"\n",
+                "remain_amount,type,intent_id,channel,pg_cno,amount,currency,reason,notify_url\n\
+                 30.00,32,w1,wechat,pg1,10.5,USD,,https://m.example/notify\n",
+                "intent_id,channel,pg_cno,amount,currency,reason\nok1,generic,pg1,,,\n\
+                 b1,alipay,pg2,12.034,USD,\nb2,generic,pg3,10.5,,\nb3,alipay,pg4,5,,\n\
+                 b4,paypal,pg5,,,\nok1,generic,pg1,,,\nb6,generic,,,,\nb8,generic,pg8,1e3,,\n\
+                 b9,alipay,pg9,,,,extra\nb10,alipay,pg10,,EUR,\nb11,generic,pg11,0,,\n\
+                 b12,generic,pg12,-5,,\n",
+                "intent_id,channel,pg_cno,amount,currency,reason\n\
+                 ok-1,generic,PG20261121000001,1000,,\nbad-1,bitcoin,PG1,,,\n\
+                 bad-2,alipay,PG1,12.345,USD,\n",
+                "intent_id,channel,pg_cno,amount,currency,reason\ng-1,generic,PG1,2000,,batch test\n\
+                 a-1,alipay,PG2,50.22,USD,batch test\nw-1,wechat,PG3,1203,KRW,고객 변심\n",
+                "intent_id,channel,pg_cno,amount,currency,reason,remain_ammount\n",
+                "intent_id,channel,pg_cno,amount,currency,reason,reason\n",
+            ]
+            .iter()
+            .map(|s| b(s))
+            .chain([b"intent_id,channel,pg_cno,amount,currency,reason\nr1,generic,pg1,,,\xff\xfe\n".to_vec()])
+            .collect(),
+        ),
     ]
 }

@@ -1,5 +1,5 @@
 //! The per-cancellation state machine: it sequences attempts and look-ups; the rules it
-//! applies are [`decide`](super::decide) and [`tie`](super::tie).
+//! applies are the retry table (`super::decide`) and [`tie`](super::tie).
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -9,7 +9,8 @@ use bytes::Bytes;
 
 use crate::codes::{classify, ResponseClass, SUCCESS};
 use crate::date::KoreaDate;
-use crate::error::{Error, FieldError, GatewayError};
+use crate::error::{Error, GatewayError};
+use crate::field::FieldError;
 use crate::random::Rng;
 use crate::revise::RetryStyle;
 use crate::text::ShopTransactionId;
@@ -21,6 +22,9 @@ use super::{
 };
 
 /// The next thing to do for a cancellation.
+///
+/// Deliberately exhaustive: a driver must do every action, so a new one is a breaking change
+/// that the compiler points out, not a wildcard arm that silently does nothing.
 #[derive(Debug)]
 pub enum Action<'a, T> {
     /// Send this request (an attempt or a look-up), then report how it went with
@@ -36,6 +40,7 @@ pub enum Action<'a, T> {
 
 /// The request in flight (see [`Cancellation::in_flight`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InFlight<'a> {
     /// A cancel attempt: it may cancel.
     Attempt(&'a SentAttempt),
@@ -91,6 +96,9 @@ enum State<T> {
     Finished(Option<Result<T, Error>>),
 }
 
+/// Steps [`Cancellation::poll`] may take before it must act (see there).
+const MAX_STEPS_PER_POLL: u32 = 64;
+
 /// One logical cancellation and its retries. See the module docs.
 pub struct Cancellation<E: Exchange> {
     exchange: E,
@@ -101,7 +109,9 @@ pub struct Cancellation<E: Exchange> {
     started: Option<Instant>,
     resumed_at: Option<SystemTime>,
     records: Vec<Record>,
-    lookup_request: Option<http::Request<Bytes>>,
+    /// Boxed: only a generic cancel whose outcome is unknown looks up, and inline it would
+    /// add 256 bytes to every cancellation (and every future that holds one).
+    lookup_request: Option<Box<http::Request<Bytes>>>,
     /// The look-ups still to make; built at the first poll of a look-up round.
     lookups: Option<VecDeque<(usize, KoreaDate)>>,
     last_reason: String,
@@ -114,10 +124,6 @@ impl<E: Exchange> Cancellation<E> {
     /// Starts a cancellation of `exchange`'s request. `rng` gives the backoff jitter and the
     /// random part of any new key (seed it from the OS in production).
     pub fn new(exchange: E, policy: RetryPolicy, rng: Rng) -> Self {
-        let policy = RetryPolicy {
-            max_attempts: policy.max_attempts.max(1),
-            ..policy
-        };
         Cancellation {
             exchange,
             policy,
@@ -207,7 +213,19 @@ impl<E: Exchange> Cancellation<E> {
 
     /// What to do next, at `now`.
     pub fn poll(&mut self, now: Now) -> Action<'_, E::Output> {
+        // A step that continues changes the state towards one that acts (a backoff ends,
+        // a resend is prepared), so a handful suffice; more means a broken invariant, which
+        // ends the cancellation as unknown rather than spinning.
+        let mut steps: u32 = 0;
         loop {
+            steps = steps.saturating_add(1);
+            if steps > MAX_STEPS_PER_POLL {
+                let err = self.ambiguous(format!(
+                    "internal error: the retry machine made {MAX_STEPS_PER_POLL} steps in one poll without acting"
+                ));
+                self.state = State::Finished(None);
+                return Action::Done(Err(err));
+            }
             match self.step(now) {
                 Step::Continue => continue,
                 Step::Await => return Action::AwaitDelivery,
@@ -312,7 +330,7 @@ impl<E: Exchange> Cancellation<E> {
         }
         match self.exchange.lookup(&key, date) {
             Some(Ok(request)) => {
-                self.lookup_request = Some(request);
+                self.lookup_request = Some(Box::new(request));
                 self.state = State::InFlight(Flight::LookUp { record, date });
                 Step::SendLookUp
             }
@@ -337,7 +355,7 @@ impl<E: Exchange> Cancellation<E> {
             .sent_at
             .or(self.resumed_at)
             .unwrap_or(now);
-        sent.checked_add(self.policy.processing_bound)
+        sent.checked_add(self.policy.processing_bound())
             .unwrap_or(sent)
     }
 
@@ -353,7 +371,7 @@ impl<E: Exchange> Cancellation<E> {
             }
             Some(ResendKind::Fresh) => {
                 let new_key = ShopTransactionId::generate(now.wall, &mut self.rng);
-                let refund_query = self.policy.refund_query_on_resend
+                let refund_query = self.policy.refund_query_on_resend()
                     && self.exchange.retry_style() == RetryStyle::LookUp;
                 self.exchange.prepare_resend(Resend::Fresh {
                     new_key,
@@ -373,7 +391,7 @@ impl<E: Exchange> Cancellation<E> {
         }
         let r = self.records.get(i)?;
         let t = r.sent.sent_at.unwrap_or_else(|| r.sent.date.start());
-        Some(t.checked_sub(self.policy.clock_skew).unwrap_or(t))
+        Some(t.checked_sub(self.policy.clock_skew()).unwrap_or(t))
     }
 
     /// Ties `out`, an answer about record `i`: a refund query's answer (direct or looked up)
@@ -410,12 +428,15 @@ impl<E: Exchange> Cancellation<E> {
         let observed = match delivery {
             Delivery::Response { status: 200, body } => match self.exchange.interpret(body) {
                 Interpreted::Success(out) => {
+                    let tied = self.tie_record(&out, current);
+                    if tied == Tie::Tied {
+                        self.state = State::Finished(Some(Ok(out)));
+                        return;
+                    }
+                    // Only an untied answer needs the key, for the facts it reports.
                     let key = self.exchange.shop_transaction_id().clone();
-                    match self.tie_record(&out, current) {
-                        Tie::Tied => {
-                            self.state = State::Finished(Some(Ok(out)));
-                            return;
-                        }
+                    match tied {
+                        Tie::Tied => {}
                         Tie::Earlier { described, reason } => {
                             self.learn(format!("{key}: {reason}"));
                             self.earlier_cancel = Some(described);
@@ -498,14 +519,17 @@ impl<E: Exchange> Cancellation<E> {
                 self.state = State::LookingUp;
             }
             Decision::Retry(kind) => {
-                let delay = self.policy.backoff(self.attempts, &mut self.rng);
-                if self.attempts >= self.policy.max_attempts || !self.in_time(now, delay) {
-                    self.stop();
-                } else {
-                    self.state = State::Backoff {
-                        until: now.instant.checked_add(delay).unwrap_or(now.instant),
-                        then: kind,
-                    };
+                // The one "may another attempt start, and when" rule (attempts, backoff,
+                // deadline), shared with WeChat Pay direct.
+                let started = self.started.unwrap_or(now.instant);
+                match self.policy.bounds().next_attempt(
+                    self.attempts,
+                    started,
+                    now.instant,
+                    &mut self.rng,
+                ) {
+                    Some(until) => self.state = State::Backoff { until, then: kind },
+                    None => self.stop(),
                 }
             }
         }
@@ -514,16 +538,7 @@ impl<E: Exchange> Cancellation<E> {
     /// Whether an attempt `delay` from `now` still starts within the deadline.
     fn in_time(&self, now: Now, delay: Duration) -> bool {
         let started = self.started.unwrap_or(now.instant);
-        match (
-            started.checked_add(self.policy.deadline),
-            now.instant.checked_add(delay),
-        ) {
-            // A wait past the clock's end never ends.
-            (_, None) => false,
-            (Some(deadline), Some(next)) => next <= deadline,
-            // A deadline past the clock's end is no deadline.
-            (None, Some(_)) => true,
-        }
+        super::starts_in_time(started, self.policy.deadline(), now.instant, delay)
     }
 
     fn on_lookup(&mut self, record: usize, date: KoreaDate, delivery: Delivery<'_>) {
@@ -597,7 +612,7 @@ impl<E: Exchange> Cancellation<E> {
             })));
             return;
         }
-        let attempts_left = self.attempts < self.policy.max_attempts;
+        let attempts_left = self.attempts < self.policy.max_attempts();
         if attempts_left && self.in_time(now, Duration::ZERO) {
             // A resumed cancel has not sent its own (unused) key yet: send it, dated today;
             // otherwise every key of this run was used: a new one.
@@ -670,7 +685,7 @@ impl<E: Exchange> Cancellation<E> {
             {
                 sent.push(r.sent.clone());
                 if let Some(at) = r.sent.sent_at.or(self.resumed_at) {
-                    let ready = at.checked_add(self.policy.processing_bound).unwrap_or(at);
+                    let ready = at.checked_add(self.policy.processing_bound()).unwrap_or(at);
                     lookup_after = Some(lookup_after.map_or(ready, |t: SystemTime| t.max(ready)));
                 }
             }
@@ -720,7 +735,7 @@ fn lookup_queue(
             continue;
         }
         let sent = r.sent.sent_at.or(resumed_at).unwrap_or(now);
-        let last = KoreaDate::of(sent.checked_add(policy.processing_bound).unwrap_or(sent));
+        let last = KoreaDate::of(sent.checked_add(policy.processing_bound()).unwrap_or(sent));
         let mut date = r.sent.date;
         queue.push_back((i, date));
         // At most two more days: beyond that the window check fails anyway.

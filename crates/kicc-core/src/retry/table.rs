@@ -4,7 +4,7 @@ use crate::revise::RetryStyle;
 
 /// An attempt's end, reduced to what matters for the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observed {
+pub(crate) enum Observed {
     /// `A210`..`A219`.
     GatewayRetry,
     /// `VTIM` / `VT00`.
@@ -20,14 +20,14 @@ pub enum Observed {
 
 impl Observed {
     /// Whether the attempt may have been processed by KICC.
-    pub fn may_have_been_processed(self) -> bool {
+    pub(crate) fn may_have_been_processed(self) -> bool {
         !matches!(self, Observed::NotDelivered | Observed::Rejected)
     }
 }
 
 /// How the next attempt is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResendKind {
+pub(crate) enum ResendKind {
     /// The same bytes (Alipay / WeChat Pay: same key, same `cancelReqDate`).
     Identical,
     /// The last request never reached KICC: send it again (the generic API refreshes
@@ -39,7 +39,7 @@ pub enum ResendKind {
 
 /// What to do about an observation that is not a final answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Try again, made as said (within the attempts and the deadline).
     Retry(ResendKind),
     /// Look up every key that may have been processed before anything else is sent.
@@ -56,14 +56,14 @@ pub enum Decision {
 /// | `VTIM` / `VT00` | resend identical bytes | look up |
 /// | timeout, lost connection, HTTP 5xx/408/429, unreadable or untied 200 | resend identical bytes | look up |
 /// | connection never made | resend (same key) | resend (same key, today's date) |
+/// | other HTTP status | stop | stop |
 ///
 /// Status queries ([`RetryStyle::Query`]) resend a new query with a new key after anything
 /// but a refusal.
-/// | other HTTP status | stop | stop |
 ///
 /// A final `resCd` is not in the table: it ends the cancel (declined, or ambiguous if an
 /// earlier attempt may have been processed), and a tied `0000` ends it as done.
-pub fn decide(style: RetryStyle, observed: Observed) -> Decision {
+pub(crate) fn decide(style: RetryStyle, observed: Observed) -> Decision {
     use Decision::*;
     use Observed::*;
     match (style, observed) {

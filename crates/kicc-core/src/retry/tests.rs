@@ -7,7 +7,10 @@ use bytes::Bytes;
 use super::*;
 use crate::date::{KoreaDate, KoreaDateTime};
 use crate::error::Error;
-use crate::revise::RetryStyle;
+use crate::field::FieldError;
+use crate::random::Rng;
+use crate::revise::{Channel, RetryStyle};
+use crate::text::ShopTransactionId;
 
 const PG: &str = "PG1";
 
@@ -253,10 +256,10 @@ fn cancellation(channel: Channel, wall: SystemTime, policy: RetryPolicy) -> Canc
 }
 
 fn policy() -> RetryPolicy {
-    RetryPolicy {
-        lookup_not_found_codes: vec!["R001".into()],
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::builder()
+        .lookup_not_found_code("R001")
+        .build()
+        .unwrap()
 }
 
 /// A tied 0000: echoes the request's key, the payment and 1000, dated when it was sent.
@@ -455,10 +458,11 @@ fn generic_look_up_tied_to_an_earlier_key_is_the_success_and_nothing_is_resent()
 #[test]
 fn refund_query_answered_with_an_untied_earlier_cancel_is_not_a_success() {
     // The user asked for refund queries; an earlier, equal refund exists (dated an hour ago).
-    let pol = RetryPolicy {
-        refund_query_on_resend: true,
-        ..policy()
-    };
+    let pol = policy()
+        .to_builder()
+        .refund_query_on_resend(true)
+        .build()
+        .unwrap();
     let earlier = afternoon() - Duration::from_secs(3600);
     let old = move |s: &Sent| answer(s, PG, 1000, earlier, "C-OLD");
     let mut c = cancellation(Channel::Generic, afternoon(), pol.clone());
@@ -702,13 +706,14 @@ fn http_statuses() {
 
 #[test]
 fn backoff_grows_with_jitter_and_respects_the_deadline() {
-    let pol = RetryPolicy {
-        max_attempts: 10,
-        initial_backoff: Duration::from_secs(1),
-        max_backoff: Duration::from_secs(4),
-        deadline: Duration::from_secs(8),
-        ..policy()
-    };
+    let pol = policy()
+        .to_builder()
+        .max_attempts(10)
+        .initial_backoff(Duration::from_secs(1))
+        .max_backoff(Duration::from_secs(4))
+        .deadline(Duration::from_secs(8))
+        .build()
+        .unwrap();
     let mut c = cancellation(Channel::Alipay, afternoon(), pol.clone());
     let script: Vec<&dyn Fn(&Sent) -> Reply> = vec![&timeout; 4];
     let (sent, out) = run(&mut c, afternoon(), &script);
@@ -718,7 +723,7 @@ fn backoff_grows_with_jitter_and_respects_the_deadline() {
     let mut rng = Rng::from_seed([9; 32]);
     for attempt in 1..8 {
         let d = pol.backoff(attempt, &mut rng);
-        let step = Duration::from_secs(1 << (attempt - 1)).min(pol.max_backoff);
+        let step = Duration::from_secs(1 << (attempt - 1)).min(pol.max_backoff());
         assert!(d >= step / 2 && d <= step, "attempt {attempt}: {d:?}");
     }
     let delays: Vec<_> = (0..5).map(|_| pol.backoff(3, &mut rng)).collect();
@@ -730,15 +735,16 @@ fn backoff_grows_with_jitter_and_respects_the_deadline() {
 
 #[test]
 fn extreme_policies_do_not_panic() {
-    let pol = RetryPolicy {
-        deadline: Duration::MAX,
-        max_backoff: Duration::MAX,
-        initial_backoff: Duration::MAX,
-        processing_bound: Duration::MAX,
-        clock_skew: Duration::MAX,
-        max_attempts: 2,
-        ..policy()
-    };
+    let pol = policy()
+        .to_builder()
+        .deadline(Duration::MAX)
+        .max_backoff(Duration::MAX)
+        .initial_backoff(Duration::MAX)
+        .processing_bound(Duration::MAX)
+        .clock_skew(Duration::MAX)
+        .max_attempts(2)
+        .build()
+        .unwrap();
     let mut c = cancellation(Channel::Alipay, afternoon(), pol.clone());
     let start = Now::new(Instant::now(), afternoon());
     assert!(matches!(c.poll(start), Action::Send(_)));

@@ -9,6 +9,7 @@ use super::{Describes, Expected};
 
 /// Whether a `0000` answer belongs to the request it answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Tie {
     /// It echoes the key, the payment and the amount, and is not dated before the request.
     Tied,

@@ -313,3 +313,20 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Waits until no injected fault is pending (`GET /sandbox/faults` lists none): the event
+/// that a request reached the sandbox and took its fault. A `timeout` fault is taken when
+/// the request arrives, before its stall, so after this returns the stall has begun.
+/// Panics if that has not happened within 30 s.
+pub async fn wait_until_faults_taken(sb: &SandboxHandle) {
+    let c = TestClient::new(sb);
+    let taken = eventually(Duration::from_secs(30), || {
+        let c = c.clone();
+        async move {
+            let (status, v) = c.get("/sandbox/faults").await;
+            status == StatusCode::OK && v["faults"].as_array().is_some_and(Vec::is_empty)
+        }
+    })
+    .await;
+    assert!(taken, "the request never reached the sandbox's fault");
+}

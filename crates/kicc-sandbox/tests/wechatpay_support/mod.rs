@@ -268,6 +268,24 @@ impl Wx {
         let (status, v) = self.admin_post("/sandbox/faults", &fault).await;
         assert_eq!(status, StatusCode::OK, "{v}");
     }
+
+    /// Waits until no injected fault is pending (`GET /sandbox/faults` lists none): the
+    /// event that a request reached the sandbox and took its fault (a `timeout` fault is
+    /// taken on arrival, before its stall). Panics after 30 s.
+    pub async fn wait_until_faults_taken(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, v) = self.admin_get("/sandbox/faults").await;
+            if status == StatusCode::OK && v["faults"].as_array().is_some_and(Vec::is_empty) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the request never reached the sandbox's fault: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 pub fn serial() -> SerialNo {

@@ -1,4 +1,4 @@
-//! [`TransportConfig`]: how a [`HyperTransport`] is built, and [`ConfigError`].
+//! [`TransportConfig`]: how a [`HyperTransport`] is built.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -15,8 +15,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use super::connector::{BoundedConnector, RouteConnector};
+use super::error::ConfigError;
 use super::proxy::{redact, ProxySettings, Routes};
-use super::{HyperTransport, Inner};
+use super::transport::{HyperTransport, Inner};
 
 /// The default per-attempt timeout: 30 s, the figure KICC documents for every call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,63 +32,18 @@ pub const DEFAULT_MAX_RESPONSE_BODY_SIZE: usize = 1024 * 1024;
 /// The `User-Agent` sent when a request carries none: `kicc-rs/<crate version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("kicc-rs/", env!("CARGO_PKG_VERSION"));
 
-/// A [`TransportConfig`] that cannot be turned into a [`HyperTransport`].
-///
-/// Each variant names the setting and the rule it breaks.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A duration or size setting is zero.
-    #[error("{field} must be greater than zero")]
-    Zero {
-        /// The setting, as named by its [`TransportConfig`] method.
-        field: &'static str,
-    },
-    /// The user agent is empty or not a valid HTTP header value.
-    #[error("user_agent must be non-empty visible ASCII (spaces allowed, no control characters)")]
-    InvalidUserAgent,
-    /// Root-certificate PEM data could not be parsed.
-    #[error("root certificates: PEM data could not be read: {reason}")]
-    InvalidPem {
-        /// What the PEM parser objected to.
-        reason: String,
-    },
-    /// Root-certificate PEM data was given but holds no `CERTIFICATE` block.
-    #[error("root certificates: PEM data #{index} contains no CERTIFICATE block")]
-    NoCertificateInPem {
-        /// Which PEM argument (0-based, in the order they were added).
-        index: usize,
-    },
-    /// A `CERTIFICATE` block is not a certificate that can serve as a trust anchor.
-    #[error("root certificates: certificate #{index} cannot be used as a trust anchor: {reason}")]
-    BadCertificate {
-        /// Which certificate (0-based, counted over all PEM data in order).
-        index: usize,
-        /// Why it was rejected.
-        reason: String,
-    },
-    /// The operating system's certificate store could not be loaded.
-    #[error("native root certificates could not be loaded: {reason}")]
-    NativeRoots {
-        /// What went wrong (no usable certificate, unreadable store, ...).
-        reason: String,
-    },
-    /// A proxy setting is invalid or names an unsupported kind of proxy. The
-    /// reason shows the proxy URL with its credentials replaced by `***`.
-    #[error("proxy setting {setting}: {reason}")]
-    Proxy {
-        /// The environment variable (`HTTPS_PROXY`, `all_proxy`, ...) or the
-        /// [`TransportConfig`] setting (`proxy`) that holds the bad value.
-        setting: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// rustls rejected the TLS configuration.
-    #[error("TLS configuration: {reason}")]
-    Tls {
-        /// rustls' reason.
-        reason: String,
-    },
+impl HyperTransport {
+    /// A transport with the default [`TransportConfig`] (Mozilla's roots, 30 s
+    /// per attempt, 10 s to connect, 1 MiB response limit).
+    pub fn new() -> Result<Self, ConfigError> {
+        TransportConfig::default().build()
+    }
+
+    /// Starts a [`TransportConfig`] with the defaults; finish with
+    /// [`TransportConfig::build`].
+    pub fn builder() -> TransportConfig {
+        TransportConfig::default()
+    }
 }
 
 /// Which built-in set of roots to start from.
@@ -104,13 +60,16 @@ enum BaseRoots {
 /// Settings for a [`HyperTransport`]; obtain with [`HyperTransport::builder`]
 /// or [`TransportConfig::default`], then call [`build`](Self::build).
 ///
-/// Every setter consumes and returns the config, so calls chain. Nothing is
-/// validated until `build`, which names the offending setting in its error.
+/// Every setter consumes and returns the config, so calls chain. Setters are
+/// named after the setting (`timeout`, `proxy`; `add_` for those that accumulate),
+/// like `reqwest::ClientBuilder`; the built [`HyperTransport`] reads them back with
+/// getters of the same names. Nothing is validated until `build`, which names the
+/// offending setting in its error.
 ///
 /// There is deliberately no way to turn certificate verification off: to talk
 /// to a test server with a self-signed certificate, trust that certificate's
-/// root with [`with_extra_root_certificates`](Self::with_extra_root_certificates)
-/// or [`with_root_certificates_only`](Self::with_root_certificates_only).
+/// root with [`add_root_certificates`](Self::add_root_certificates)
+/// or [`root_certificates_only`](Self::root_certificates_only).
 ///
 /// ```
 /// use std::time::Duration;
@@ -263,7 +222,7 @@ impl TransportConfig {
 
     /// Trust Mozilla's root certificates, compiled in (the default).
     /// Certificates added with
-    /// [`with_extra_root_certificates`](Self::with_extra_root_certificates) are kept.
+    /// [`add_root_certificates`](Self::add_root_certificates) are kept.
     pub fn webpki_roots(mut self) -> Self {
         self.base_roots = BaseRoots::WebPki;
         self
@@ -273,7 +232,7 @@ impl TransportConfig {
     /// roots. The store is read by [`build`](Self::build) (blocking file reads:
     /// build the transport once at start-up, not inside a request handler).
     /// Certificates added with
-    /// [`with_extra_root_certificates`](Self::with_extra_root_certificates) are kept.
+    /// [`add_root_certificates`](Self::add_root_certificates) are kept.
     pub fn native_roots(mut self) -> Self {
         self.base_roots = BaseRoots::Native;
         self
@@ -282,16 +241,16 @@ impl TransportConfig {
     /// Also trust the certificates in `pem` (one or more `CERTIFICATE` blocks),
     /// on top of the built-in roots: for the sandbox's self-signed root or a
     /// private CA. May be called several times; other PEM blocks (keys) are ignored.
-    pub fn with_extra_root_certificates(mut self, pem: impl AsRef<[u8]>) -> Self {
+    pub fn add_root_certificates(mut self, pem: impl AsRef<[u8]>) -> Self {
         self.extra_roots_pem.push(pem.as_ref().to_vec());
         self
     }
 
     /// Trust ONLY the certificates in `pem` (and any added later with
-    /// [`with_extra_root_certificates`](Self::with_extra_root_certificates)):
+    /// [`add_root_certificates`](Self::add_root_certificates)):
     /// no built-in roots. For tests against a server with its own root, so that
     /// nothing else can be trusted by accident.
-    pub fn with_root_certificates_only(mut self, pem: impl AsRef<[u8]>) -> Self {
+    pub fn root_certificates_only(mut self, pem: impl AsRef<[u8]>) -> Self {
         self.base_roots = BaseRoots::Empty;
         self.extra_roots_pem.clear();
         self.extra_roots_pem.push(pem.as_ref().to_vec());
@@ -428,17 +387,18 @@ impl TransportConfig {
             .timer(TokioTimer::new())
             .build(connector);
 
-        Ok(HyperTransport {
-            inner: Arc::new(Inner {
-                client,
-                timeout: self.timeout,
-                max_response_body_size: self.max_response_body_size,
-                user_agent,
-                attempts,
-                routes,
-                local_address: self.local_address,
-            }),
-        })
+        Ok(HyperTransport::from_inner(Inner {
+            client,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            pool_idle_timeout: self.pool_idle_timeout,
+            pool_max_idle_per_host: self.pool_max_idle_per_host,
+            max_response_body_size: self.max_response_body_size,
+            user_agent,
+            attempts,
+            routes,
+            local_address: self.local_address,
+        }))
     }
 
     /// rustls with the ring provider, TLS 1.3 and 1.2 only, the chosen roots.

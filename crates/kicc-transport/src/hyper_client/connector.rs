@@ -30,6 +30,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::error::describe;
 use super::policy;
 use super::proxy::{proxy_label, Routes};
 use crate::{ConnectError, ConnectErrorKind};
@@ -334,13 +335,13 @@ impl Target {
                         "; the local server's certificate is signed by a root this client does \
                          not trust: for `kicc sandbox serve --tls`, pass its root certificate \
                          with `--root-cert PEM_FILE` (library: \
-                         TransportConfig::with_extra_root_certificates)",
+                         TransportConfig::add_root_certificates)",
                     );
                 } else {
                     message.push_str(
                         "; the certificate is signed by a root this client does not trust \
                          (a TLS-inspecting proxy or private CA needs \
-                         TransportConfig::with_extra_root_certificates or native_roots)",
+                         TransportConfig::add_root_certificates or native_roots)",
                     );
                 }
             }
@@ -352,7 +353,7 @@ impl Target {
                 "connection to {}{} failed: {}",
                 self.host_port(),
                 self.via(),
-                super::describe(&*error)
+                describe(&*error)
             ),
         )
         .with_source(error)
@@ -481,7 +482,7 @@ enum TcpFailure {
 /// operating system's reason.
 fn tcp_failure(error: &(dyn StdError + 'static)) -> (TcpFailure, String) {
     let step = error.to_string();
-    let detail = super::describe(error);
+    let detail = describe(error);
     let what = if step == "dns error" {
         TcpFailure::Dns
     } else if step.starts_with("tcp bind") {

@@ -8,13 +8,14 @@
 use http::uri::Scheme;
 use http::Uri;
 
-use crate::TransportError;
+use crate::{RefusedError, RefusedKind, TransportError};
 
 /// Returns `Ok(())` when `uri` may be sent, or the [`TransportError::Refused`]
 /// that says which rule it breaks. Never touches the network.
 pub(crate) fn check_destination(uri: &Uri) -> Result<(), TransportError> {
     let Some(host) = uri.host().filter(|h| !h.is_empty()) else {
-        return Err(TransportError::Refused(
+        return Err(refused(
+            RefusedKind::InvalidUri,
             "request URI must be absolute (scheme and host), e.g. https://host/path".to_owned(),
         ));
     };
@@ -24,24 +25,35 @@ pub(crate) fn check_destination(uri: &Uri) -> Result<(), TransportError> {
             if is_loopback_host(host) {
                 Ok(())
             } else {
-                Err(TransportError::Refused(format!(
-                    "plain http:// is allowed only to loopback hosts \
-                     (127.0.0.0/8, ::1, localhost); use https:// for host {host}"
-                )))
+                Err(refused(
+                    RefusedKind::PlainHttp,
+                    format!(
+                        "plain http:// is allowed only to loopback hosts \
+                         (127.0.0.0/8, ::1, localhost); use https:// for host {host}"
+                    ),
+                ))
             }
         }
-        Some(scheme) => Err(TransportError::Refused(format!(
-            "URI scheme {scheme} is not supported; use https:// (or http:// to a loopback host)"
-        ))),
-        None => Err(TransportError::Refused(
+        Some(scheme) => Err(refused(
+            RefusedKind::InvalidUri,
+            format!(
+                "URI scheme {scheme} is not supported; use https:// (or http:// to a loopback host)"
+            ),
+        )),
+        None => Err(refused(
+            RefusedKind::InvalidUri,
             "request URI must be absolute (scheme and host), e.g. https://host/path".to_owned(),
         )),
     }
 }
 
+fn refused(kind: RefusedKind, message: String) -> TransportError {
+    TransportError::Refused(RefusedError::new(kind, message))
+}
+
 /// The one loopback rule of kicc-rs, shared with [`kicc_core::BaseUrl`] so a base URL the
 /// SDK accepts is one this transport sends to, and the other way round.
-pub(crate) use kicc_core::endpoint::is_loopback_host;
+pub(crate) use kicc_core::is_loopback_host;
 
 #[cfg(test)]
 mod tests {
@@ -78,8 +90,9 @@ mod tests {
             "http://127.0.0.1.nip.io/",
         ] {
             match check(uri) {
-                Err(TransportError::Refused(msg)) => {
-                    assert!(msg.contains("loopback"), "{uri}: {msg}")
+                Err(TransportError::Refused(e)) => {
+                    assert_eq!(e.kind(), RefusedKind::PlainHttp, "{uri}");
+                    assert!(e.message().contains("loopback"), "{uri}: {e}")
                 }
                 other => panic!("{uri}: expected Refused, got {other:?}"),
             }
@@ -90,7 +103,7 @@ mod tests {
     fn relative_and_foreign_schemes_are_refused() {
         for uri in ["/api/trades/revise", "ftp://127.0.0.1/x", "ws://127.0.0.1/"] {
             assert!(
-                matches!(check(uri), Err(TransportError::Refused(_))),
+                matches!(check(uri), Err(TransportError::Refused(e)) if e.kind() == RefusedKind::InvalidUri),
                 "{uri} must be refused"
             );
         }

@@ -16,7 +16,7 @@ use http::uri::Scheme;
 use http::Uri;
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 
-use super::config::ConfigError;
+use super::error::ConfigError;
 
 /// One setting and where it came from (an environment variable's name, or the
 /// builder method), so that errors can name it.

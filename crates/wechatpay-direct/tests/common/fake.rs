@@ -157,12 +157,13 @@ pub fn signed_204(at: i64, signature_override: Option<&str>) -> HttpResponse {
 }
 
 pub fn config(mode: MerchantMode) -> MerchantConfig {
-    MerchantConfig {
-        mode,
-        serial_no: SerialNo::new(MERCHANT_SERIAL).unwrap(),
-        private_key: Arc::new(key(KEY_3072)),
-        verification_keys: key_store(),
-    }
+    MerchantConfig::builder()
+        .mode(mode)
+        .serial_no(SerialNo::new(MERCHANT_SERIAL).unwrap())
+        .private_key(Arc::new(key(KEY_3072)))
+        .verification_keys(key_store())
+        .build()
+        .expect("merchant config")
 }
 
 pub fn client(fake: &Arc<FakeWechat>) -> ReverseClient<Arc<FakeWechat>> {
@@ -173,11 +174,14 @@ pub fn client_with(fake: &Arc<FakeWechat>, mode: MerchantMode) -> ReverseClient<
     let ticks = AtomicU64::new(0);
     let nonces = AtomicU64::new(0);
     ReverseClient::new(Arc::clone(fake), config(mode))
-        .with_retry_policy(RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::ZERO,
-            max_delay: Duration::ZERO,
-        })
+        .with_retry_policy(
+            RetryPolicy::builder()
+                .max_attempts(3)
+                .initial_backoff(Duration::ZERO)
+                .max_backoff(Duration::ZERO)
+                .build()
+                .expect("retry policy"),
+        )
         // The clock ticks one second per reading and every nonce is new, so a
         // client that re-signed a retry would send different bytes.
         .with_clock(move || {

@@ -1,7 +1,7 @@
 //! Fixtures shared by the integration tests (test-only keys; see fixtures/README.md).
 #![allow(dead_code, unused_imports)]
 
-#[cfg(feature = "client")]
+#[cfg(feature = "transport")]
 pub mod fake;
 
 use wechatpay_direct::{RsaPrivateKey, SerialNo, Timestamp, VerificationKeys};
