@@ -118,9 +118,21 @@ pub fn transport(global: &Global) -> Result<HyperTransport, Failure> {
     builder = builder.local_address(global.local_address);
     builder.build().map_err(|e| match e {
         // Names the variable or `proxy`, never the password.
-        ConfigError::Proxy { .. } => Failure::invalid(e.to_string()),
-        other => Failure::invalid(format!("root-cert: {other}")),
+        ConfigError::Proxy { .. } => Failure::invalid(with_causes(&e)),
+        other => Failure::invalid(format!("root-cert: {}", with_causes(&other))),
     })
+}
+
+/// `error: cause: cause ...` on one line: `ConfigError` keeps its causes in `source()`.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -137,6 +149,28 @@ mod tests {
             no_proxy: false,
             local_address: None,
         }
+    }
+
+    #[test]
+    fn a_bad_root_cert_message_keeps_the_parser_reason() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ca.pem");
+        std::fs::write(
+            &path,
+            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write PEM");
+        let mut g = global(EnvName::Test, None);
+        g.root_cert = Some(path);
+        let failure = transport(&g).expect_err("the PEM is broken");
+        let prefix = "root-cert: root certificates: PEM data #0 could not be read: ";
+        let at = failure.message.find(prefix).expect(&failure.message);
+        // The PEM parser's own words follow, not just the summary.
+        assert!(
+            failure.message.len() > at + prefix.len(),
+            "{}",
+            failure.message
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, StatusCode, Version};
+use std::error::Error as _;
+
 use kicc_transport::{
     ConfigError, HttpRequest, HyperTransport, IoErrorKind, RefusedKind, Transport, TransportError,
     DEFAULT_USER_AGENT,
@@ -434,7 +436,11 @@ fn invalid_settings_name_the_field_and_rule() {
     ];
     for (config, field) in cases {
         let err = config.build().expect_err(field);
-        assert_eq!(err, ConfigError::Zero { field });
+        assert!(
+            matches!(err, ConfigError::Zero { field: f } if f == field),
+            "{err:?}"
+        );
+        assert!(err.source().is_none(), "{field}");
         assert_eq!(
             err.to_string(),
             format!("{field} must be greater than zero")
@@ -442,13 +448,13 @@ fn invalid_settings_name_the_field_and_rule() {
     }
 
     for bad in ["", "line\nbreak", "nul\0"] {
-        assert_eq!(
-            HyperTransport::builder()
-                .user_agent(bad)
-                .build()
-                .unwrap_err(),
-            ConfigError::InvalidUserAgent,
-            "{bad:?}"
+        let err = HyperTransport::builder()
+            .user_agent(bad)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::InvalidUserAgent),
+            "{bad:?}: {err:?}"
         );
     }
 }
@@ -459,7 +465,10 @@ fn bad_root_certificates_are_rejected_at_build() {
         .root_certificates_only("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
         .build()
         .unwrap_err();
-    assert_eq!(no_cert, ConfigError::NoCertificateInPem { index: 0 });
+    assert!(
+        matches!(no_cert, ConfigError::NoCertificateInPem { index: 0 }),
+        "{no_cert:?}"
+    );
 
     let pki = TestPki::new();
     let second_empty = HyperTransport::builder()
@@ -467,7 +476,10 @@ fn bad_root_certificates_are_rejected_at_build() {
         .add_root_certificates("not PEM at all")
         .build()
         .unwrap_err();
-    assert_eq!(second_empty, ConfigError::NoCertificateInPem { index: 1 });
+    assert!(
+        matches!(second_empty, ConfigError::NoCertificateInPem { index: 1 }),
+        "{second_empty:?}"
+    );
 
     let garbage_der = HyperTransport::builder()
         .add_root_certificates("-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n")
@@ -477,14 +489,47 @@ fn bad_root_certificates_are_rejected_at_build() {
         matches!(garbage_der, ConfigError::BadCertificate { index: 0, .. }),
         "{garbage_der:?}"
     );
+    assert_eq!(
+        garbage_der.to_string(),
+        "root certificates: certificate #0 cannot be used as a trust anchor"
+    );
+    let cause = garbage_der
+        .source()
+        .expect("BadCertificate keeps its cause");
+    assert!(
+        cause.downcast_ref::<rustls::Error>().is_some(),
+        "the cause is rustls' error: {cause:?}"
+    );
 
     let bad_base64 = HyperTransport::builder()
         .add_root_certificates("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
         .build()
         .unwrap_err();
     assert!(
-        matches!(bad_base64, ConfigError::InvalidPem { .. }),
+        matches!(bad_base64, ConfigError::InvalidPem { index: 0, .. }),
         "{bad_base64:?}"
+    );
+    assert_eq!(
+        bad_base64.to_string(),
+        "root certificates: PEM data #0 could not be read"
+    );
+    let cause = bad_base64.source().expect("InvalidPem keeps its cause");
+    assert!(
+        cause
+            .downcast_ref::<rustls_pki_types::pem::Error>()
+            .is_some(),
+        "the cause is the PEM parser's error: {cause:?}"
+    );
+
+    // The second PEM argument is the bad one, and the index says so.
+    let second_bad = HyperTransport::builder()
+        .add_root_certificates(&pki.ca_pem)
+        .add_root_certificates("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(second_bad, ConfigError::InvalidPem { index: 1, .. }),
+        "{second_bad:?}"
     );
 
     // Two roots in one PEM are both accepted.
@@ -494,6 +539,52 @@ fn bad_root_certificates_are_rejected_at_build() {
         .root_certificates_only(both)
         .build()
         .expect("two certificates in one PEM");
+}
+
+/// Runs in a child process (this test binary, re-run with `SSL_CERT_FILE`
+/// pointing nowhere), so the variable never changes for other tests.
+#[test]
+fn an_unreadable_native_store_keeps_the_load_error() {
+    const CHILD: &str = "KICC_TRANSPORT_TEST_NATIVE_ROOTS_CHILD";
+    const NAME: &str = "an_unreadable_native_store_keeps_the_load_error";
+    if std::env::var_os(CHILD).is_some() {
+        let err = HyperTransport::builder()
+            .native_roots()
+            .no_proxy()
+            .build()
+            .expect_err("SSL_CERT_FILE names a missing file");
+        assert!(matches!(err, ConfigError::NativeRoots { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "native root certificates could not be loaded: reading the system store failed"
+        );
+        let cause = err.source().expect("NativeRoots keeps the load error");
+        assert!(
+            cause.to_string().contains("kicc-no-such-ca.pem"),
+            "the cause names the file: {cause}"
+        );
+        assert!(
+            cause.source().is_some(),
+            "and keeps the io::Error: {cause:?}"
+        );
+        return;
+    }
+    let missing = std::env::temp_dir()
+        .join("kicc-no-such-dir")
+        .join("kicc-no-such-ca.pem");
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([NAME, "--exact", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("SSL_CERT_FILE", &missing)
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .expect("re-run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use super::connector::{BoundedConnector, RouteConnector};
-use super::error::ConfigError;
+use super::error::{ConfigError, NativeLoadErrors};
 use super::proxy::{redact, ProxySettings, Routes};
 use super::transport::{HyperTransport, Inner};
 
@@ -405,15 +405,7 @@ impl TransportConfig {
     /// ALPN (`h2`, `http/1.1`) is filled in by hyper-rustls' builder.
     fn tls_config(&self) -> Result<ClientConfig, ConfigError> {
         let roots = self.root_store()?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| ConfigError::Tls {
-                reason: e.to_string(),
-            })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(config)
+        client_config(rustls::crypto::ring::default_provider(), roots)
     }
 
     fn root_store(&self) -> Result<RootCertStore, ConfigError> {
@@ -424,17 +416,7 @@ impl TransportConfig {
                 let loaded = rustls_native_certs::load_native_certs();
                 let (added, _ignored) = store.add_parsable_certificates(loaded.certs);
                 if added == 0 {
-                    let reason = if loaded.errors.is_empty() {
-                        "the system store holds no usable certificate".to_owned()
-                    } else {
-                        loaded
-                            .errors
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    };
-                    return Err(ConfigError::NativeRoots { reason });
+                    return Err(native_roots_error(loaded.errors));
                 }
             }
             BaseRoots::Empty => {}
@@ -444,11 +426,12 @@ impl TransportConfig {
             let mut found = false;
             for cert in CertificateDer::pem_slice_iter(pem) {
                 let cert = cert.map_err(|e| ConfigError::InvalidPem {
-                    reason: e.to_string(),
+                    index: pem_index,
+                    source: Box::new(e),
                 })?;
                 store.add(cert).map_err(|e| ConfigError::BadCertificate {
                     index: cert_index,
-                    reason: e.to_string(),
+                    source: Box::new(e),
                 })?;
                 cert_index += 1;
                 found = true;
@@ -460,5 +443,120 @@ impl TransportConfig {
         // Never empty here: every base set is non-empty or failed above, and
         // every PEM argument contributed at least one certificate.
         Ok(store)
+    }
+}
+
+/// rustls with `provider`, TLS 1.3 and 1.2 only, trusting `roots`.
+fn client_config(
+    provider: rustls::crypto::CryptoProvider,
+    roots: RootCertStore,
+) -> Result<ClientConfig, ConfigError> {
+    let config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| ConfigError::Tls {
+            source: Box::new(e),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// The system store gave no usable certificate; `errors` are what loading it reported.
+fn native_roots_error(mut errors: Vec<rustls_native_certs::Error>) -> ConfigError {
+    let (summary, source): (String, Option<Box<dyn std::error::Error + Send + Sync>>) =
+        match errors.len() {
+            0 => (
+                "the system store holds no usable certificate".to_owned(),
+                None,
+            ),
+            1 => (
+                "reading the system store failed".to_owned(),
+                errors.pop().map(|e| Box::new(e) as _),
+            ),
+            n => (
+                format!("reading the system store failed {n} times"),
+                Some(Box::new(NativeLoadErrors(errors))),
+            ),
+        };
+    ConfigError::NativeRoots { summary, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::path::PathBuf;
+
+    use super::super::error::describe;
+    use super::*;
+
+    #[test]
+    fn a_provider_rustls_refuses_is_a_tls_error_with_its_cause() {
+        // No cipher suite for TLS 1.3 or 1.2: rustls refuses the versions.
+        let provider = rustls::crypto::CryptoProvider {
+            cipher_suites: Vec::new(),
+            ..rustls::crypto::ring::default_provider()
+        };
+        let err = client_config(provider, RootCertStore::empty()).expect_err("no cipher suites");
+        assert!(matches!(err, ConfigError::Tls { .. }), "{err:?}");
+        assert_eq!(err.to_string(), "TLS configuration rejected by rustls");
+        let cause = err.source().expect("Tls keeps rustls' error");
+        assert!(cause.downcast_ref::<rustls::Error>().is_some(), "{cause:?}");
+        assert_eq!(
+            describe(&err),
+            "TLS configuration rejected by rustls: unexpected error: no usable cipher suites configured"
+        );
+    }
+
+    fn unreadable(path: &str) -> rustls_native_certs::Error {
+        rustls_native_certs::Error {
+            context: "failed to read PEM from file",
+            kind: rustls_native_certs::ErrorKind::Io {
+                inner: std::io::Error::from(std::io::ErrorKind::NotFound),
+                path: PathBuf::from(path),
+            },
+        }
+    }
+
+    #[test]
+    fn one_native_load_error_is_kept_as_the_cause() {
+        let err = native_roots_error(vec![unreadable("/nowhere/ca.pem")]);
+        assert_eq!(
+            err.to_string(),
+            "native root certificates could not be loaded: reading the system store failed"
+        );
+        let cause = err.source().expect("NativeRoots keeps the load error");
+        let cause = cause
+            .downcast_ref::<rustls_native_certs::Error>()
+            .expect("the rustls-native-certs error itself");
+        assert!(cause.to_string().contains("/nowhere/ca.pem"), "{cause}");
+        // The io::Error below it stays reachable too.
+        assert!(cause.source().is_some());
+    }
+
+    #[test]
+    fn several_native_load_errors_are_all_reported() {
+        let err = native_roots_error(vec![unreadable("/a.pem"), unreadable("/b.pem")]);
+        assert_eq!(
+            err.to_string(),
+            "native root certificates could not be loaded: reading the system store failed 2 times"
+        );
+        let cause = err
+            .source()
+            .expect("NativeRoots keeps the load errors")
+            .to_string();
+        assert!(
+            cause.contains("/a.pem") && cause.contains("; ") && cause.contains("/b.pem"),
+            "{cause}"
+        );
+    }
+
+    #[test]
+    fn an_empty_native_store_has_no_cause_to_keep() {
+        let err = native_roots_error(Vec::new());
+        assert_eq!(
+            err.to_string(),
+            "native root certificates could not be loaded: the system store holds no usable certificate"
+        );
+        assert!(err.source().is_none());
     }
 }

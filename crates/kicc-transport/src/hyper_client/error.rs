@@ -1,11 +1,19 @@
 //! [`ConfigError`], and the one-line description of an error chain used in messages.
 
 use std::error::Error as StdError;
+use std::fmt;
+
+/// The cause a [`ConfigError`] keeps; downcast it to the type its variant documents.
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// A [`TransportConfig`](crate::TransportConfig) that cannot be turned into a [`HyperTransport`](crate::HyperTransport).
 ///
-/// Each variant names the setting and the rule it breaks.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Each variant names the setting and the rule it breaks in one line. Where an
+/// underlying error exists it is kept, not flattened into text:
+/// [`source()`](std::error::Error::source) returns it, and the `Display` text
+/// does not repeat it, so print the whole chain (`a: b: c`) to show a user
+/// everything. No variant's text or cause contains a proxy password.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A duration or size setting is zero.
@@ -18,10 +26,13 @@ pub enum ConfigError {
     #[error("user_agent must be non-empty visible ASCII (spaces allowed, no control characters)")]
     InvalidUserAgent,
     /// Root-certificate PEM data could not be parsed.
-    #[error("root certificates: PEM data could not be read: {reason}")]
+    #[error("root certificates: PEM data #{index} could not be read")]
     InvalidPem {
-        /// What the PEM parser objected to.
-        reason: String,
+        /// Which PEM argument (0-based, in the order they were added).
+        index: usize,
+        /// What the PEM parser objected to: a [`rustls_pki_types::pem::Error`].
+        #[source]
+        source: BoxError,
     },
     /// Root-certificate PEM data was given but holds no `CERTIFICATE` block.
     #[error("root certificates: PEM data #{index} contains no CERTIFICATE block")]
@@ -30,18 +41,26 @@ pub enum ConfigError {
         index: usize,
     },
     /// A `CERTIFICATE` block is not a certificate that can serve as a trust anchor.
-    #[error("root certificates: certificate #{index} cannot be used as a trust anchor: {reason}")]
+    #[error("root certificates: certificate #{index} cannot be used as a trust anchor")]
     BadCertificate {
         /// Which certificate (0-based, counted over all PEM data in order).
         index: usize,
-        /// Why it was rejected.
-        reason: String,
+        /// Why it was rejected: a [`rustls::Error`].
+        #[source]
+        source: BoxError,
     },
     /// The operating system's certificate store could not be loaded.
-    #[error("native root certificates could not be loaded: {reason}")]
+    #[error("native root certificates could not be loaded: {summary}")]
     NativeRoots {
-        /// What went wrong (no usable certificate, unreadable store, ...).
-        reason: String,
+        /// What went wrong, without the causes: "the system store holds no
+        /// usable certificate" or how many errors loading it produced.
+        summary: String,
+        /// The error that stopped the load, if there was one: a
+        /// [`rustls_native_certs::Error`] when there was exactly one, otherwise
+        /// a list whose text joins them all with `; `. `None` when the store
+        /// was read but holds no usable certificate.
+        #[source]
+        source: Option<BoxError>,
     },
     /// A proxy setting is invalid or names an unsupported kind of proxy. The
     /// reason shows the proxy URL with its credentials replaced by `***`.
@@ -52,14 +71,37 @@ pub enum ConfigError {
         setting: &'static str,
         /// What is wrong with it.
         reason: String,
+        /// The URL parser's error (an [`http::uri::InvalidUri`], whose text
+        /// never quotes the URL) when the value is not a URL at all.
+        #[source]
+        source: Option<BoxError>,
     },
     /// rustls rejected the TLS configuration.
-    #[error("TLS configuration: {reason}")]
+    #[error("TLS configuration rejected by rustls")]
     Tls {
-        /// rustls' reason.
-        reason: String,
+        /// rustls' reason: a [`rustls::Error`].
+        #[source]
+        source: BoxError,
     },
 }
+
+/// Several errors from loading the system store, reported as one cause.
+#[derive(Debug)]
+pub(super) struct NativeLoadErrors(pub(super) Vec<rustls_native_certs::Error>);
+
+impl fmt::Display for NativeLoadErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(&describe(error))?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for NativeLoadErrors {}
 
 /// The error and its chain of causes on one line: `a: b: c`.
 pub(super) fn describe(error: &(dyn StdError + 'static)) -> String {
@@ -76,7 +118,6 @@ pub(super) fn describe(error: &(dyn StdError + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fmt;
 
     #[derive(Debug)]
     struct Outer(Inner);

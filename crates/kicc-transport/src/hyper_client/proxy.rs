@@ -184,11 +184,18 @@ fn validate(setting: &Setting) -> Result<(), ConfigError> {
     let fail = |reason: String| ConfigError::Proxy {
         setting: setting.name,
         reason,
+        source: None,
     };
+    // `InvalidUri`'s text names the rule broken, never the value, so it can
+    // be kept as the cause without leaking a password.
     let uri = setting
         .value
         .parse::<Uri>()
-        .map_err(|_| fail("not a URL; expected http://[user:password@]host:port".to_owned()))?;
+        .map_err(|e| ConfigError::Proxy {
+            setting: setting.name,
+            reason: "not a URL; expected http://[user:password@]host:port".to_owned(),
+            source: Some(Box::new(e)),
+        })?;
     match uri.scheme_str() {
         None | Some("http") => {}
         Some("https") => {
@@ -279,6 +286,7 @@ pub(crate) fn proxy_label(proxy: &Uri) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::error::describe;
     use super::*;
 
     fn vars(pairs: &'static [(&'static str, &'static str)]) -> ProxySettings {
@@ -371,8 +379,37 @@ mod tests {
             let text = err.to_string();
             assert!(text.contains(expect), "{url}: {text}");
             assert!(text.contains("proxy"), "{url}: {text}");
-            assert!(!text.contains("hunter2"), "{url}: {text}");
+            // Neither the message, nor its causes, nor Debug shows the password.
+            let everything = format!("{} {err:?}", describe(&err));
+            assert!(!everything.contains("hunter2"), "{url}: {everything}");
         }
+    }
+
+    #[test]
+    fn a_proxy_value_that_is_not_a_url_keeps_the_parser_error() {
+        let err = ProxySettings::all("http://us er:hunter2@p:1")
+            .proxy_for(&"https://a.example/".parse().expect("uri"))
+            .expect_err("not a URL");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Proxy {
+                    setting: "proxy",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "proxy setting proxy: not a URL; expected http://[user:password@]host:port"
+        );
+        let cause = std::error::Error::source(&err).expect("the parser's error is kept");
+        assert!(
+            cause.downcast_ref::<http::uri::InvalidUri>().is_some(),
+            "{cause:?}"
+        );
+        assert!(!describe(&err).contains("hunter2"), "{}", describe(&err));
     }
 
     #[test]
