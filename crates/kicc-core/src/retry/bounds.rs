@@ -53,10 +53,12 @@ pub fn starts_in_time(started: Instant, deadline: Duration, now: Instant, delay:
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AttemptBounds {
-    max_attempts: u32,
-    initial_backoff: Duration,
-    max_backoff: Duration,
-    deadline: Duration,
+    // `pub(super)`: `RetryPolicy` keeps its bounds here and its builder sets them as given
+    // (a 0 is refused by `RetryPolicyBuilder::build`, not raised to 1 as this builder does).
+    pub(super) max_attempts: u32,
+    pub(super) initial_backoff: Duration,
+    pub(super) max_backoff: Duration,
+    pub(super) deadline: Duration,
 }
 
 impl Default for AttemptBounds {

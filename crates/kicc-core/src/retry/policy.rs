@@ -6,7 +6,7 @@ use crate::codes::SUCCESS;
 use crate::field::{FieldError, Rule};
 use crate::random::Rng;
 
-use super::bounds::{backoff_delay, AttemptBounds};
+use super::bounds::AttemptBounds;
 
 /// The time, as the caller's clocks tell it: a monotonic instant for scheduling and the wall
 /// clock for Korea dates, idempotency keys and comparing with the gateway's timestamps.
@@ -58,10 +58,8 @@ impl Now {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
-    max_attempts: u32,
-    initial_backoff: Duration,
-    max_backoff: Duration,
-    deadline: Duration,
+    /// Attempts, backoff and deadline: the part every protocol shares.
+    bounds: AttemptBounds,
     processing_bound: Duration,
     clock_skew: Duration,
     lookup_not_found_codes: Vec<String>,
@@ -73,10 +71,8 @@ impl Default for RetryPolicy {
     /// 30 s processing bound; 2 minutes of clock skew; no known "not found" code.
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 4,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(8),
-            deadline: Duration::from_secs(180),
+            // 4 attempts, 1 s doubling to at most 8 s, within 3 minutes.
+            bounds: AttemptBounds::default(),
             processing_bound: Duration::from_secs(30),
             clock_skew: Duration::from_secs(120),
             lookup_not_found_codes: Vec::new(),
@@ -102,24 +98,24 @@ impl RetryPolicy {
 
     /// The most attempts, the first included (at least 1). Look-ups are not attempts.
     pub fn max_attempts(&self) -> u32 {
-        self.max_attempts
+        self.bounds.max_attempts
     }
 
     /// The delay before the second attempt; it doubles for each later one.
     pub fn initial_backoff(&self) -> Duration {
-        self.initial_backoff
+        self.bounds.initial_backoff
     }
 
     /// The longest delay between attempts (never shorter than
     /// [`RetryPolicy::initial_backoff`]).
     pub fn max_backoff(&self) -> Duration {
-        self.max_backoff
+        self.bounds.max_backoff
     }
 
     /// No new attempt starts later than this after the first one. `Duration::MAX` means no
     /// deadline.
     pub fn deadline(&self) -> Duration {
-        self.deadline
+        self.bounds.deadline
     }
 
     /// How long a request may still be processed by the gateway after it was sent (KICC
@@ -149,18 +145,13 @@ impl RetryPolicy {
     /// The delay after attempt number `attempt` (1-based): half of the exponential step plus a
     /// random share of the other half, so many clients do not retry in lockstep.
     pub fn backoff(&self, attempt: u32, rng: &mut Rng) -> Duration {
-        backoff_delay(self.initial_backoff, self.max_backoff, attempt, rng)
+        self.bounds.backoff(attempt, rng)
     }
 
     /// The attempts, backoff and deadline of this policy, as the protocol-neutral
     /// [`AttemptBounds`] every retried request shares.
     pub fn bounds(&self) -> AttemptBounds {
-        AttemptBounds::builder()
-            .max_attempts(self.max_attempts)
-            .initial_backoff(self.initial_backoff)
-            .max_backoff(self.max_backoff)
-            .deadline(self.deadline)
-            .build()
+        self.bounds
     }
 
     /// Whether `code` is one of [`RetryPolicy::lookup_not_found_codes`].
@@ -179,26 +170,26 @@ pub struct RetryPolicyBuilder {
 impl RetryPolicyBuilder {
     /// The most attempts, the first included; at least 1. Look-ups are not attempts.
     pub fn max_attempts(mut self, max_attempts: u32) -> Self {
-        self.policy.max_attempts = max_attempts;
+        self.policy.bounds.max_attempts = max_attempts;
         self
     }
 
     /// The delay before the second attempt; it doubles for each later one.
     pub fn initial_backoff(mut self, initial_backoff: Duration) -> Self {
-        self.policy.initial_backoff = initial_backoff;
+        self.policy.bounds.initial_backoff = initial_backoff;
         self
     }
 
     /// The longest delay between attempts; not shorter than the initial backoff.
     pub fn max_backoff(mut self, max_backoff: Duration) -> Self {
-        self.policy.max_backoff = max_backoff;
+        self.policy.bounds.max_backoff = max_backoff;
         self
     }
 
     /// No new attempt starts later than this after the first one. `Duration::MAX` means no
     /// deadline.
     pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.policy.deadline = deadline;
+        self.policy.bounds.deadline = deadline;
         self
     }
 
@@ -252,10 +243,10 @@ impl RetryPolicyBuilder {
     /// second cancel could follow).
     pub fn build(self) -> Result<RetryPolicy, FieldError> {
         let p = self.policy;
-        if p.max_attempts == 0 {
+        if p.bounds.max_attempts == 0 {
             return Err(FieldError::new("max_attempts", Rule::NotPositive));
         }
-        if p.max_backoff < p.initial_backoff {
+        if p.bounds.max_backoff < p.bounds.initial_backoff {
             return Err(FieldError::new(
                 "max_backoff",
                 Rule::Other("must not be shorter than initial_backoff"),
