@@ -64,8 +64,8 @@ pub(crate) fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     }
 }
 
-/// `cargo tree` of `args`, as text.
-fn tree(args: &[&str]) -> Result<String, String> {
+/// `cargo tree ARGS -e normal --prefix none`, as text.
+pub(crate) fn tree(args: &[&str]) -> Result<String, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .arg("tree")
@@ -91,13 +91,17 @@ fn assert_tree_lacks(args: &[&str], forbidden: &[&str]) -> Result<(), String> {
         forbidden.join(", ")
     );
     let text = tree(args)?;
-    for line in text.lines() {
-        let name = line.split_whitespace().next().unwrap_or("");
-        if forbidden.contains(&name) {
-            return Err(format!("`cargo tree {}` contains {name}", args.join(" ")));
-        }
+    match forbidden_in(&text, forbidden) {
+        Some(name) => Err(format!("`cargo tree {}` contains {name}", args.join(" "))),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The first package name of `tree` (one `name vX.Y.Z ...` per line) that is in `names`.
+pub(crate) fn forbidden_in<'a>(tree: &str, names: &[&'a str]) -> Option<&'a str> {
+    tree.lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .find_map(|name| names.iter().copied().find(|n| *n == name))
 }
 
 fn ci() -> Result<(), String> {

@@ -115,15 +115,15 @@ fn transport_feature_builds_without_hyper() -> Result<(), String> {
             args.join(" "),
             HYPER_STACK.join(", ")
         );
-        let text = normal_tree(&args)?;
-        if let Some(found) = forbidden_in(&text, &HYPER_STACK) {
+        let text = crate::tree(&args)?;
+        if let Some(found) = crate::forbidden_in(&text, &HYPER_STACK) {
             return Err(format!(
                 "`cargo tree {}` contains {found}: the `transport` feature must not pull in hyper",
                 args.join(" ")
             ));
         }
         // The check is only worth something if the client is really there.
-        if forbidden_in(&text, &["kicc-transport"]).is_none() {
+        if crate::forbidden_in(&text, &["kicc-transport"]).is_none() {
             return Err(format!(
                 "`cargo tree {}` has no kicc-transport: the `transport` feature lost its client",
                 args.join(" ")
@@ -159,35 +159,10 @@ fn package_published_crates() -> Result<(), String> {
     crate::cargo(&args, &[])
 }
 
-/// The first package name of `tree` (one `name vX.Y.Z ...` per line) that is in `names`.
-fn forbidden_in<'a>(tree: &str, names: &[&'a str]) -> Option<&'a str> {
-    tree.lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .find_map(|name| names.iter().copied().find(|n| *n == name))
-}
-
-/// `cargo tree ARGS -e normal --prefix none`, as text.
-fn normal_tree(args: &[&str]) -> Result<String, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .arg("tree")
-        .args(args)
-        .args(["-e", "normal", "--prefix", "none"])
-        .output()
-        .map_err(|e| format!("could not run cargo tree: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo tree {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forbidden_in;
 
     #[test]
     fn reads_rust_versions_as_numbers() {
