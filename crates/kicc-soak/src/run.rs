@@ -455,26 +455,8 @@ impl Worker {
                 };
                 self.settle().await;
                 let after = self.snapshot(pg.as_str())?;
-                result.resumed = Some(match &resumed {
-                    Ok(_) => "success",
-                    Err(e) => outcome_name(e),
-                });
-                match resumed {
-                    Ok(r) => {
-                        check.success(&after, Some(&r.cancel_pg_cno), r.cancel_amount, "resume")
-                    }
-                    Err(e @ Error::Ambiguous { .. }) => {
-                        let unprovable = check.resume_ambiguous(&after, &e);
-                        result.resumed = Some(if unprovable {
-                            "unprovable_refund_query"
-                        } else if check.live_new(&after).is_empty() {
-                            "ambiguous_nothing_cancelled"
-                        } else {
-                            "ambiguous"
-                        });
-                    }
-                    Err(e) => check.no_change(&after, outcome_name(&e), "resume"),
-                }
+                let resumed = resumed.map(|r| (r.cancel_pg_cno, r.cancel_amount));
+                result.resumed = Some(judge_resume(check, &after, resumed));
             }
             Err(e) => check.no_change(&post, outcome_name(&e), "first"),
         }
@@ -514,24 +496,8 @@ impl Worker {
                 let resumed = client.resume(&message).await;
                 self.settle().await;
                 let after = self.snapshot(pg.as_str())?;
-                result.resumed = Some(match &resumed {
-                    Ok(_) => "success",
-                    Err(e) => outcome_name(e),
-                });
-                match resumed {
-                    Ok(r) => check.success(&after, Some(&r.cancel_pg_cno), None, "resume"),
-                    Err(e @ Error::Ambiguous { .. }) => {
-                        let unprovable = check.resume_ambiguous(&after, &e);
-                        result.resumed = Some(if unprovable {
-                            "unprovable_refund_query"
-                        } else if check.live_new(&after).is_empty() {
-                            "ambiguous_nothing_cancelled"
-                        } else {
-                            "ambiguous"
-                        });
-                    }
-                    Err(e) => check.no_change(&after, outcome_name(&e), "resume"),
-                }
+                let resumed = resumed.map(|r| (r.cancel_pg_cno, None));
+                result.resumed = Some(judge_resume(check, &after, resumed));
             }
             Err(e) => check.no_change(&post, outcome_name(&e), "first"),
         }
@@ -755,6 +721,37 @@ fn source_name(source: kicc_wechat::ResultSource) -> &'static str {
         kicc_wechat::ResultSource::StatusQuery => "status_query",
         // ResultSource is #[non_exhaustive]: a source added later is reported as "other".
         _ => "other",
+    }
+}
+
+/// Checks a resumed cancel's outcome against the sandbox's state `after` it, and names it for
+/// the report: a success must be this request's one cancel; an ambiguous end may have made at
+/// most one (and is "unprovable" when only a refund query's untied answer stands); any other
+/// failure must have changed nothing.
+fn judge_resume(
+    check: &mut Check,
+    after: &PaymentState,
+    resumed: Result<(String, Option<u64>), Error>,
+) -> &'static str {
+    match resumed {
+        Ok((cancel_pg_cno, amount)) => {
+            check.success(after, Some(&cancel_pg_cno), amount, "resume");
+            "success"
+        }
+        Err(e @ Error::Ambiguous { .. }) => {
+            if check.resume_ambiguous(after, &e) {
+                "unprovable_refund_query"
+            } else if check.live_new(after).is_empty() {
+                "ambiguous_nothing_cancelled"
+            } else {
+                "ambiguous"
+            }
+        }
+        Err(e) => {
+            let name = outcome_name(&e);
+            check.no_change(after, name, "resume");
+            name
+        }
     }
 }
 
