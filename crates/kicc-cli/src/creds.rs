@@ -118,21 +118,12 @@ pub fn transport(global: &Global) -> Result<HyperTransport, Failure> {
     builder = builder.local_address(global.local_address);
     builder.build().map_err(|e| match e {
         // Names the variable or `proxy`, never the password.
-        ConfigError::Proxy { .. } => Failure::invalid(with_causes(&e)),
-        other => Failure::invalid(format!("root-cert: {}", with_causes(&other))),
+        ConfigError::Proxy { .. } => Failure::invalid(kicc_transport::error_chain(&e)),
+        other => Failure::invalid(format!(
+            "root-cert: {}",
+            kicc_transport::error_chain(&other)
+        )),
     })
-}
-
-/// `error: cause: cause ...` on one line: `ConfigError` keeps its causes in `source()`.
-fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

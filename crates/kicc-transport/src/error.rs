@@ -59,8 +59,10 @@ impl TransportError {
     }
 }
 
-/// Formats `error` and its causes on one line: `a: b: c`.
-fn chain(error: &(dyn StdError + Send + Sync + 'static)) -> String {
+/// `error` and its chain of causes (`source()`) on one line: `a: b: c`. For a log line or a
+/// command's one-line error, where the cause of a [`TransportError`] or a `ConfigError` must
+/// not be lost.
+pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
     let mut text = error.to_string();
     let mut next = error.source();
     while let Some(cause) = next {
@@ -142,7 +144,7 @@ macro_rules! detailed_error {
                 f.debug_struct(stringify!($name))
                     .field("kind", &self.kind)
                     .field("message", &self.message)
-                    .field("source", &self.source.as_deref().map(chain))
+                    .field("source", &self.source.as_deref().map(|e| error_chain(e)))
                     .finish()
             }
         }

@@ -91,7 +91,8 @@ mod recording;
 mod seam;
 
 pub use error::{
-    ConnectError, ConnectErrorKind, IoError, IoErrorKind, RefusedError, RefusedKind, TransportError,
+    error_chain, ConnectError, ConnectErrorKind, IoError, IoErrorKind, RefusedError, RefusedKind,
+    TransportError,
 };
 pub use recording::RecordingTransport;
 pub use seam::{HttpRequest, HttpResponse, Transport};

@@ -486,8 +486,8 @@ mod tests {
     use std::error::Error as _;
     use std::path::PathBuf;
 
-    use super::super::error::describe;
     use super::*;
+    use crate::error::error_chain;
 
     #[test]
     fn a_provider_rustls_refuses_is_a_tls_error_with_its_cause() {
@@ -502,7 +502,7 @@ mod tests {
         let cause = err.source().expect("Tls keeps rustls' error");
         assert!(cause.downcast_ref::<rustls::Error>().is_some(), "{cause:?}");
         assert_eq!(
-            describe(&err),
+            error_chain(&err),
             "TLS configuration rejected by rustls: unexpected error: no usable cipher suites configured"
         );
     }

@@ -30,9 +30,9 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::error::describe;
 use super::policy;
 use super::proxy::{proxy_label, Routes};
+use crate::error::error_chain;
 use crate::{ConnectError, ConnectErrorKind};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -353,7 +353,7 @@ impl Target {
                 "connection to {}{} failed: {}",
                 self.host_port(),
                 self.via(),
-                describe(&*error)
+                error_chain(&*error)
             ),
         )
         .with_source(error)
@@ -482,7 +482,7 @@ enum TcpFailure {
 /// operating system's reason.
 fn tcp_failure(error: &(dyn StdError + 'static)) -> (TcpFailure, String) {
     let step = error.to_string();
-    let detail = describe(error);
+    let detail = error_chain(error);
     let what = if step == "dns error" {
         TcpFailure::Dns
     } else if step.starts_with("tcp bind") {

@@ -1,6 +1,8 @@
 //! [`ConfigError`], and the one-line description of an error chain used in messages.
 
 use std::error::Error as StdError;
+
+use crate::error::error_chain;
 use std::fmt;
 
 /// The cause a [`ConfigError`] keeps; downcast it to the type its variant documents.
@@ -95,25 +97,13 @@ impl fmt::Display for NativeLoadErrors {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            f.write_str(&describe(error))?;
+            f.write_str(&error_chain(error))?;
         }
         Ok(())
     }
 }
 
 impl StdError for NativeLoadErrors {}
-
-/// The error and its chain of causes on one line: `a: b: c`.
-pub(super) fn describe(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 #[cfg(test)]
 mod tests {
@@ -141,7 +131,7 @@ mod tests {
     impl StdError for Inner {}
 
     #[test]
-    fn describe_walks_the_whole_chain() {
-        assert_eq!(describe(&Outer(Inner)), "outer: inner");
+    fn error_chain_walks_the_whole_chain() {
+        assert_eq!(error_chain(&Outer(Inner)), "outer: inner");
     }
 }

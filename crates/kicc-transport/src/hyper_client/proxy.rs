@@ -286,8 +286,8 @@ pub(crate) fn proxy_label(proxy: &Uri) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::error::describe;
     use super::*;
+    use crate::error::error_chain;
 
     fn vars(pairs: &'static [(&'static str, &'static str)]) -> ProxySettings {
         ProxySettings::from_vars(|name| {
@@ -380,7 +380,7 @@ mod tests {
             assert!(text.contains(expect), "{url}: {text}");
             assert!(text.contains("proxy"), "{url}: {text}");
             // Neither the message, nor its causes, nor Debug shows the password.
-            let everything = format!("{} {err:?}", describe(&err));
+            let everything = format!("{} {err:?}", error_chain(&err));
             assert!(!everything.contains("hunter2"), "{url}: {everything}");
         }
     }
@@ -409,7 +409,11 @@ mod tests {
             cause.downcast_ref::<http::uri::InvalidUri>().is_some(),
             "{cause:?}"
         );
-        assert!(!describe(&err).contains("hunter2"), "{}", describe(&err));
+        assert!(
+            !error_chain(&err).contains("hunter2"),
+            "{}",
+            error_chain(&err)
+        );
     }
 
     #[test]

@@ -14,9 +14,9 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_util::client::legacy::Client;
 
 use super::connector::BoundedConnector;
-use super::error::describe;
 use super::policy;
 use super::proxy::{proxy_label, Routes};
+use crate::error::error_chain;
 use crate::{
     ConnectError, ConnectErrorKind, HttpRequest, HttpResponse, IoError, IoErrorKind, RefusedError,
     RefusedKind, Transport, TransportError,
@@ -238,7 +238,7 @@ impl Inner {
                 if e.is_connect() {
                     TransportError::Connect(connect_error(e))
                 } else {
-                    TransportError::Io(IoError::new(io_kind(&e), describe(&e)).with_source(e))
+                    TransportError::Io(IoError::new(io_kind(&e), error_chain(&e)).with_source(e))
                 }
             })?;
         let (parts, body) = response.into_parts();
@@ -252,7 +252,7 @@ impl Inner {
             } else {
                 IoError::new(
                     io_kind(&*e),
-                    format!("reading the response body: {}", describe(&*e)),
+                    format!("reading the response body: {}", error_chain(&*e)),
                 )
             };
             TransportError::Io(error.with_source(e))
@@ -271,7 +271,7 @@ fn connect_error(error: hyper_util::client::legacy::Error) -> ConnectError {
         }
         source = cause.source();
     }
-    ConnectError::new(ConnectErrorKind::Other, describe(&error)).with_source(error)
+    ConnectError::new(ConnectErrorKind::Other, error_chain(&error)).with_source(error)
 }
 
 /// What a failure after the request may have been written was, from hyper's and the
