@@ -445,6 +445,16 @@ fn next_free(tx: &Transaction<'_>) -> Result<Option<i64>, LedgerError> {
         .optional()?)
 }
 
+/// The next free intent ([`next_free`]), loaded in the same transaction.
+fn load_next_free(tx: &Transaction<'_>) -> Result<Option<Intent>, LedgerError> {
+    let Some(seq) = next_free(tx)? else {
+        return Ok(None);
+    };
+    load_where(tx, "seq = ?1", &seq)?
+        .ok_or_else(|| LedgerError::storage("leased row vanished"))
+        .map(Some)
+}
+
 fn insert(tx: &Transaction<'_>, i: &Intent, now: Timestamp) -> Result<i64, LedgerError> {
     let r = IntentRow::from_intent(i);
     tx.prepare_cached(
@@ -725,11 +735,9 @@ impl Store for SqliteStore {
     async fn lease_next(&self, ttl: Duration) -> Result<Option<Leased>, LedgerError> {
         self.run(move |tx, ctx| {
             let now = now(tx)?;
-            let Some(seq) = next_free(tx)? else {
+            let Some(old) = load_next_free(tx)? else {
                 return Ok(None);
             };
-            let old = load_where(tx, "seq = ?1", &seq)?
-                .ok_or_else(|| LedgerError::storage("leased row vanished"))?;
             let (new, lease) = transition::acquire(&old, &ctx.owner, now, ttl, None, true)?;
             write_back(tx, &old, &new, now)?;
             Ok(Some(Leased { lease, intent: new }))
@@ -748,11 +756,9 @@ impl Store for SqliteStore {
     {
         self.run(move |tx, ctx| {
             let now = now(tx)?;
-            let Some(seq) = next_free(tx)? else {
+            let Some(old) = load_next_free(tx)? else {
                 return Ok(None);
             };
-            let old = load_where(tx, "seq = ?1", &seq)?
-                .ok_or_else(|| LedgerError::storage("leased row vanished"))?;
             let started =
                 transition::start(&old, &ctx.owner, now, ttl, min_remaining, None, true, build)?;
             write_back(tx, &old, &started.intent, now)?;
