@@ -156,7 +156,8 @@ pub enum ResendStep {
     Send {
         /// The request number (1-based).
         request: u32,
-        /// The attempt number within this run (1-based).
+        /// The attempt number (1-based) within the current request, or within the whole run
+        /// with [`Resender::with_run_budget`].
         attempt: u32,
         /// Whether the request must be built anew (a new signature, ...).
         fresh: bool,
@@ -318,7 +319,8 @@ impl Resender {
         }
     }
 
-    /// Attempts started in this run.
+    /// Attempts started in this run: of the current request, or of the whole run with
+    /// [`Resender::with_run_budget`] (the count the attempt bounds apply to).
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
