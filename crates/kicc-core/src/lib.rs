@@ -54,7 +54,8 @@
 //! [`SentAttempt`](retry::SentAttempt), [`InFlight`](retry::InFlight)). So do the
 //! protocol-neutral pieces another provider's client shares (wechatpay-direct):
 //! [`AttemptBounds`](retry::AttemptBounds), [`backoff_delay`](retry::backoff_delay) and
-//! [`Resender`](retry::Resender).
+//! [`Resender`](retry::Resender), the one retry model, on which
+//! [`Cancellation`](retry::Cancellation) itself runs.
 //!
 //! **Configuration through builders, values through constructors.** Settings that must hang
 //! together have private fields, a builder that checks them and getters

@@ -1,9 +1,21 @@
-//! Retrying one cancellation, as a pure state machine.
+//! Retrying one request until its outcome is known, as one pure state machine.
 //!
-//! [`Cancellation`] owns one logical cancel. It never touches a socket or a clock: the caller
-//! asks it what to do next with [`Cancellation::poll`], passing the time, does it (send the
-//! bytes, wait), and reports what happened with [`Cancellation::on_delivery`]. Tests drive it
-//! with a virtual clock and canned deliveries; `kicc-transport` drives it with real ones.
+//! **One model, one sequencer.** [`Resender`] is the retry model of kicc-rs: it counts the
+//! attempts, holds the attempt in flight, computes the backoff and the deadline, tracks
+//! which attempts may have been processed, runs the status query that settles them, and
+//! gives the final [`Verdict`]. It knows nothing of bytes or answers: a protocol layer reads
+//! each answer and tells it what was [`Heard`] (and what a query proved, a [`Settlement`]).
+//! Two protocol layers sit on it:
+//!
+//! - [`Cancellation`], KICC's: it builds each message (the identical bytes, a refreshed
+//!   date, or a new key), reads each answer (the retry table and [`tie`]), and makes the
+//!   generic API's look-ups as the model's status query;
+//! - `wechatpay-direct`'s `Revocation`, WeChat Pay's: signed revokes and the order query.
+//!
+//! Neither touches a socket or a clock: the caller asks what to do next with
+//! [`Cancellation::poll`], passing the time, does it (send the bytes, wait), and reports
+//! what happened with [`Cancellation::on_delivery`]. Tests drive it with a virtual clock and
+//! canned deliveries; `kicc-transport` drives it with real ones.
 //!
 //! # The rules, in one place
 //!
@@ -45,8 +57,8 @@
 //!
 //! A final `resCd` is not in the table: it ends the cancel (declined, or ambiguous if an
 //! earlier attempt may have been processed), and a tied `0000` ends it as done. The table is
-//! one private function with table tests; the tie rule is [`tie`]; the state machine only
-//! sequences them. The table's inputs and outputs are not public: callers drive
+//! one private function with table tests; the tie rule is [`tie`]; [`Resender`] only
+//! sequences them (see "One retry model" below). The table's inputs and outputs are not public: callers drive
 //! [`Cancellation`] and read its [`Action`]s, and a new observation or decision can be added
 //! without breaking them.
 //!
@@ -55,13 +67,18 @@
 //! [`Cancellation::resume`] starts from recorded attempts ([`SentAttempt`]: key, Korea date,
 //! send time): a generic cancel looks them up before anything new is sent; a wallet cancel
 //! resends the stored identical message, and any decline is then ambiguous.
+//! They become [`Resender`]'s records ([`AttemptRecord`], sent and nothing heard since: maybe
+//! processed), so the model's own resume rule applies: query (look up) first where there is
+//! a query, else resend the identical request.
 //!
 //! # One retry model for KICC and WeChat Pay direct
 //!
 //! This module is protocol-neutral at its base, and `wechatpay-direct` uses it rather than a
 //! retry model of its own (it depends on `kicc-core` already; a separate crate would have been
-//! one more thing to publish for the same three ideas):
+//! one more thing to publish for the same ideas):
 //!
+//! - **one sequencer**, [`Resender`]: attempts, the attempt in flight, backoff, deadline,
+//!   "may have been processed", the status query and the verdict;
 //! - **one policy type** where the concepts coincide: [`AttemptBounds`] (attempts, backoff,
 //!   deadline); KICC's [`RetryPolicy`] adds KICC's facts on top ([`RetryPolicy::bounds`]),
 //!   WeChat Pay's policy adds how many revokes a settle may sign;
@@ -71,14 +88,27 @@
 //!   [`Heard::Unknown`], decided by kicc-transport's `driver::never_delivered` for both
 //!   clients (a refused connection is "not delivered" and is resent in both);
 //! - **the same rules** on what an unknown outcome allows (invariant 8: never "not processed"
-//!   after a maybe-processed attempt unless a look-up or query proves it).
+//!   after a maybe-processed attempt unless a look-up or query proves it), applied in one
+//!   place, [`Resender`]'s transitions.
 //!
-//! What differs by protocol is a parameter of the model, not a second model: KICC's channels
-//! pick a [`RetryStyle`](crate::RetryStyle) (resend identically, or look up by key) and drive [`Cancellation`];
-//! WeChat Pay direct drives [`Resender`] with a status query: identical signed bytes on 5xx and
-//! timeouts ([`Heard::Unknown`]), `SYSTEM_ERROR` straight to the order query
-//! ([`Heard::QueryFirst`]), and the order's `trade_state` read as a [`Settlement`]. Both resume
-//! from recorded attempts ([`Cancellation::resume`], [`Resender::resume`]).
+//! What differs by protocol is a parameter of the model, not a second model:
+//!
+//! | | Alipay / WeChat Pay via KICC | generic KICC | KICC status query | WeChat Pay direct |
+//! |---|---|---|---|---|
+//! | maybe processed | identical resend ([`Heard::Unknown`]) | look-ups ([`Heard::QueryFirst`]) | asked anew ([`Resender::with_fresh_resends`]) | identical resend, or the order query for `SYSTEM_ERROR` |
+//! | the query | none: unknown | every maybe-processed key, after the processing bound ([`Resender::with_query_not_before`]) | none | the order query |
+//! | after "not processed" | | a new key ([`Settlement::SendAgain`]) | | a new signature |
+//! | budget | the run's ([`Resender::with_run_budget`]) | the run's | the run's | per signed request |
+//!
+//! [`Cancellation`] turns each answer into what the model hears: a tied `0000` is
+//! [`Heard::Done`]; a decline or a refused HTTP status [`Heard::Refused`]; a connection never
+//! made [`Heard::NotDelivered`]; the table's "resend identical bytes" [`Heard::Unknown`] and
+//! its "look up" [`Heard::QueryFirst`]. The look-ups report one [`Settlement`]: a tied
+//! look-up is [`Settlement::Done`]; every key "not found" is [`Settlement::SendAgain`] (a
+//! fresh key goes if the run's budget allows); a key answered only with an earlier cancel is
+//! [`Settlement::NotDone`] (already cancelled); anything else [`Settlement::Unknown`], with
+//! what was found. Both layers resume from recorded attempts ([`Cancellation::resume`],
+//! [`Resender::resume`]).
 
 mod attempt;
 mod bounds;

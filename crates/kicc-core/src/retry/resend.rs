@@ -1,32 +1,37 @@
-//! The protocol-neutral retry machine for protocols that resend the identical request while
-//! the outcome is unknown and settle what stays unknown by a status query (WeChat Pay direct's
-//! revoke and order query; see `wechatpay-direct`'s `Revocation`).
+//! The one retry model of kicc-rs: the sequencing of attempts, resends and a status query
+//! for any protocol. KICC's [`Cancellation`](super::Cancellation) and WeChat Pay direct's
+//! revoke (`wechatpay-direct`'s `Revocation`) are both protocol layers on it.
 //!
 //! It knows nothing of bytes, signatures or answers: the protocol reads each answer and
 //! reports what was [`Heard`]; a status query's answer is reported as a [`Settlement`]. The
-//! rules are those of KICC's [`Cancellation`](super::Cancellation) for the same situations:
+//! rules:
 //!
 //! - **Not delivered** (the connection was never made): resend, within the
 //!   [`AttemptBounds`]. If nothing ever may have been processed, the end is
 //!   [`Verdict::NotProcessed`].
 //! - **Unknown** (timeout, lost connection, 5xx): maybe processed; resend the identical
-//!   request within the bounds, then query.
+//!   request within the bounds (or a new one, [`Resender::with_fresh_resends`], for a
+//!   request that changes nothing), then query.
 //! - **Query first** (a protocol answer that says "look before you resend"): maybe processed;
 //!   query at once, no resend.
 //! - **Refused** after an attempt that may have been processed: never "not processed" by
 //!   itself (DESIGN.md invariant 8); the status query decides.
 //! - **The query**: changes nothing; its own failure is [`Settlement::Unknown`], which ends as
 //!   [`Verdict::Unknown`] (invariant 10). Only a query can turn a maybe-processed request into
-//!   "not processed" ([`Settlement::NotDone`] / [`Settlement::SendAgain`]).
+//!   "not processed" ([`Settlement::NotDone`] / [`Settlement::SendAgain`]). It may be made to
+//!   wait until the attempts it settles can no longer be processed
+//!   ([`Resender::with_query_not_before`]); it covers [`Resender::unsettled`].
+//! - **The budget**: attempts and deadline per request (per identical bytes), or for the whole
+//!   run ([`Resender::with_run_budget`]).
 //!
 //! Time is passed in ([`Now`]); randomness (backoff jitter) comes from the caller's [`Rng`].
 //! [`Resender::resume`] continues from recorded attempts ([`AttemptRecord`]) after a restart.
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::random::Rng;
 
-use super::{AttemptBounds, Delivery, Now};
+use super::{starts_in_time, AttemptBounds, Delivery, Now};
 
 /// What one attempt's end says, as the protocol reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,7 +156,8 @@ pub enum ResendStep {
     Send {
         /// The request number (1-based).
         request: u32,
-        /// The attempt number within this run (1-based).
+        /// The attempt number (1-based) within the current request, or within the whole run
+        /// with [`Resender::with_run_budget`].
         attempt: u32,
         /// Whether the request must be built anew (a new signature, ...).
         fresh: bool,
@@ -168,11 +174,19 @@ pub enum ResendStep {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Ready { fresh: bool },
-    Backoff { until: Instant },
+    Ready {
+        fresh: bool,
+    },
+    Backoff {
+        until: Instant,
+        fresh: bool,
+    },
     Attempt,
     Querying,
     Query,
+    /// A query said "send again" and the budget is the run's: whether a new request may
+    /// go is checked at the next poll, at its time.
+    Again,
     Finished(Verdict),
 }
 
@@ -182,13 +196,20 @@ pub struct Resender {
     bounds: AttemptBounds,
     max_requests: u32,
     has_query: bool,
+    /// The attempts and the deadline count for the whole run, not per request.
+    run_budget: bool,
+    /// A resend after a maybe-processed attempt is a newly built request.
+    fresh_resends: bool,
+    /// A query waits until every attempt it settles was sent at least this long ago.
+    query_after: Option<Duration>,
     rng: Rng,
     state: State,
     records: Vec<AttemptRecord>,
+    /// Records before this index were settled by a query ("not processed").
+    settled: usize,
     request: u32,
     attempts: u32,
     started: Option<Instant>,
-    maybe: bool,
     queries: u32,
 }
 
@@ -196,21 +217,51 @@ impl Resender {
     /// A machine for one request under `bounds`, without a status query: what stays unknown
     /// ends as [`Verdict::Unknown`] (a status query itself is run this way). The attempts and
     /// the deadline count per request (per identical bytes): a request built afresh after a
-    /// query gets its own.
+    /// query gets its own, unless [`Resender::with_run_budget`].
     pub fn new(bounds: AttemptBounds, rng: Rng) -> Self {
         Resender {
             bounds,
             max_requests: 1,
             has_query: false,
+            run_budget: false,
+            fresh_resends: false,
+            query_after: None,
             rng,
             state: State::Ready { fresh: true },
             records: Vec::new(),
+            settled: 0,
             request: 0,
             attempts: 0,
             started: None,
-            maybe: false,
             queries: 0,
         }
+    }
+
+    /// Counts the attempts and the deadline for the whole run instead of per request: a
+    /// request built afresh after a query ([`Settlement::SendAgain`]) goes only if an attempt
+    /// is left and the deadline (from the run's first attempt) has not passed, else the end
+    /// is [`Verdict::NotProcessed`]. KICC's cancellation: its attempts span every key.
+    pub fn with_run_budget(mut self) -> Self {
+        self.run_budget = true;
+        self
+    }
+
+    /// Builds every resend after an attempt that may have been processed afresh
+    /// ([`ResendStep::Send`] with `fresh`), instead of resending the identical bytes: for a
+    /// request that changes nothing, such as a status query, which is simply asked anew. A
+    /// request never delivered is still sent again as it was.
+    pub fn with_fresh_resends(mut self) -> Self {
+        self.fresh_resends = true;
+        self
+    }
+
+    /// Makes a status query wait until every attempt it must settle
+    /// ([`Resender::unsettled`]) was sent at least `bound` ago: a request may still be
+    /// processed after the client gave up on it, so an earlier query proves nothing. (KICC:
+    /// the gateway's processing bound before `retrieveTransaction`.)
+    pub fn with_query_not_before(mut self, bound: Duration) -> Self {
+        self.query_after = Some(bound);
+        self
     }
 
     /// Settles unknown outcomes by a status query; after a query answers
@@ -237,13 +288,14 @@ impl Resender {
             .map(AttemptRecord::request)
             .max()
             .unwrap_or(0);
-        self.maybe = records.iter().any(|r| r.heard.may_have_been_processed());
+        self.settled = 0;
+        let maybe = records.iter().any(|r| r.heard.may_have_been_processed());
         let last = records.last().map(AttemptRecord::heard);
-        self.state = if self.maybe && self.has_query {
+        self.state = if maybe && self.has_query {
             State::Querying
         } else if records.iter().any(|r| r.heard == Heard::Done) {
             State::Finished(Verdict::Done)
-        } else if self.maybe || last != Some(Heard::Refused) {
+        } else if maybe || last != Some(Heard::Refused) {
             State::Ready {
                 fresh: self.request == 0,
             }
@@ -267,7 +319,8 @@ impl Resender {
         }
     }
 
-    /// Attempts started in this run.
+    /// Attempts started in this run: of the current request, or of the whole run with
+    /// [`Resender::with_run_budget`] (the count the attempt bounds apply to).
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
@@ -282,9 +335,33 @@ impl Resender {
         self.request
     }
 
-    /// Whether an attempt may have been processed and no query since has said otherwise.
+    /// Whether an attempt may have been processed and no query since has said otherwise
+    /// (the attempt in flight not counted).
     pub fn may_have_been_processed(&self) -> bool {
-        self.maybe
+        self.unsettled().next().is_some()
+    }
+
+    /// The attempts that may have been processed and that no query has settled since, with
+    /// their index in [`Resender::records`], oldest first (the attempt in flight not
+    /// included): what a status query must cover.
+    pub fn unsettled(&self) -> impl Iterator<Item = (usize, &AttemptRecord)> + '_ {
+        let end = match self.state {
+            State::Attempt => self.records.len().saturating_sub(1),
+            _ => self.records.len(),
+        };
+        self.records
+            .get(self.settled.min(end)..end)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (self.settled + i, r))
+            .filter(|(_, r)| r.heard.may_have_been_processed())
+    }
+
+    /// The randomness of this run (backoff jitter), for a protocol layer that draws from
+    /// the same stream (KICC's new keys).
+    pub(crate) fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
     }
 
     /// What to do next, at `now`.
@@ -293,21 +370,40 @@ impl Resender {
             match self.state {
                 State::Finished(v) => return ResendStep::Finished(v),
                 State::Attempt | State::Query => return ResendStep::AwaitAnswer,
-                State::Backoff { until } => {
+                State::Backoff { until, fresh } => {
                     if now.instant < until {
                         return ResendStep::WaitUntil(until);
                     }
-                    self.state = State::Ready { fresh: false };
+                    self.state = State::Ready { fresh };
                 }
                 State::Querying => {
+                    if let Some(until) = self.query_wait(now) {
+                        return ResendStep::WaitUntil(until);
+                    }
                     self.queries = self.queries.saturating_add(1);
                     self.state = State::Query;
                     return ResendStep::Query;
                 }
+                State::Again => {
+                    let started = self.started.unwrap_or(now.instant);
+                    self.state = if self.attempts < self.bounds.max_attempts()
+                        && starts_in_time(
+                            started,
+                            self.bounds.deadline(),
+                            now.instant,
+                            Duration::ZERO,
+                        ) {
+                        State::Ready { fresh: true }
+                    } else {
+                        State::Finished(Verdict::NotProcessed)
+                    };
+                }
                 State::Ready { fresh } => {
                     if fresh || self.request == 0 {
                         self.request = self.request.saturating_add(1);
-                        self.started = None;
+                        if !self.run_budget {
+                            self.started = None;
+                        }
                     }
                     self.started.get_or_insert(now.instant);
                     self.attempts = self.attempts.saturating_add(1);
@@ -332,18 +428,42 @@ impl Resender {
         if let Some(r) = self.records.last_mut() {
             r.heard = heard;
         }
-        self.maybe |= heard.may_have_been_processed();
+        // The attempt is no longer in flight: it counts in `may_have_been_processed`.
+        self.state = State::Ready { fresh: false };
+        let maybe = self.may_have_been_processed();
         self.state = match heard {
             Heard::Done => State::Finished(Verdict::Done),
-            Heard::Refused if self.maybe => self.unresolved(),
+            Heard::Refused if maybe => self.unresolved(),
             Heard::Refused => State::Finished(Verdict::NotProcessed),
             Heard::QueryFirst => self.unresolved(),
             Heard::Unknown | Heard::Nothing | Heard::NotDelivered => match self.resend_at(now) {
-                Some(until) => State::Backoff { until },
-                None if self.maybe => self.unresolved(),
+                Some(until) => State::Backoff {
+                    until,
+                    fresh: self.fresh_resends && heard.may_have_been_processed(),
+                },
+                None if maybe => self.unresolved(),
                 None => State::Finished(Verdict::NotProcessed),
             },
         };
+    }
+
+    /// The attempt asked for could not be made (its request could not be built): nothing
+    /// was sent. It is forgotten (not recorded, not counted) and the run ends: not
+    /// processed, unless an earlier attempt may have been processed (then unknown; no
+    /// query can build the request either). Ignored unless an attempt is in flight.
+    pub fn withdraw(&mut self) {
+        if self.state != State::Attempt {
+            return;
+        }
+        self.records.pop();
+        self.attempts = self.attempts.saturating_sub(1);
+        // Nothing is in flight any more: every record counts in `may_have_been_processed`.
+        self.state = State::Finished(Verdict::NotProcessed);
+        self.state = State::Finished(if self.may_have_been_processed() {
+            Verdict::Unknown
+        } else {
+            Verdict::NotProcessed
+        });
     }
 
     /// Reports what the status query proved. Ignored unless a query is in flight.
@@ -354,12 +474,14 @@ impl Resender {
         self.state = match settlement {
             Settlement::Done => State::Finished(Verdict::Done),
             Settlement::NotDone => {
-                self.maybe = false;
+                self.settled = self.records.len();
                 State::Finished(Verdict::NotProcessed)
             }
             Settlement::SendAgain => {
-                self.maybe = false;
-                if self.request < self.max_requests {
+                self.settled = self.records.len();
+                if self.run_budget {
+                    State::Again
+                } else if self.request < self.max_requests {
                     self.attempts = 0;
                     State::Ready { fresh: true }
                 } else {
@@ -375,6 +497,18 @@ impl Resender {
         let started = self.started.unwrap_or(now.instant);
         self.bounds
             .next_attempt(self.attempts, started, now.instant, &mut self.rng)
+    }
+
+    /// When a query may start, if not yet: every unsettled attempt's send plus
+    /// [`Resender::with_query_not_before`]'s bound (on the wall clock, as the send times).
+    fn query_wait(&self, now: Now) -> Option<Instant> {
+        let bound = self.query_after?;
+        let ready = self
+            .unsettled()
+            .map(|(_, r)| r.sent_at.checked_add(bound).unwrap_or(r.sent_at))
+            .max()?;
+        let wait = ready.duration_since(now.wall).ok()?;
+        (!wait.is_zero()).then(|| now.instant.checked_add(wait).unwrap_or(now.instant))
     }
 
     /// A maybe-processed request that resending will not settle: query, or unknown.
@@ -617,6 +751,149 @@ mod tests {
         let m = plain.resume(vec![rec(1, Unknown)]);
         assert!(m.may_have_been_processed());
         assert_eq!(run(m, &[A(Refused)]), ("S1".into(), Verdict::Unknown));
+    }
+
+    #[test]
+    fn fresh_resends_build_a_new_request_after_an_unknown_outcome_only() {
+        let m = || Resender::new(bounds(3), Rng::from_seed([0; 32])).with_fresh_resends();
+        // A maybe-processed attempt: the next is built anew (a status query asked again).
+        assert_eq!(
+            run(m(), &[A(Heard::Unknown), A(Heard::Unknown), A(Heard::Done)]),
+            ("S1f S2f S3f".into(), Verdict::Done)
+        );
+        // Never delivered: the same request again.
+        assert_eq!(
+            run(m(), &[A(Heard::NotDelivered), A(Heard::Done)]),
+            ("S1f S1".into(), Verdict::Done)
+        );
+    }
+
+    #[test]
+    fn a_run_budget_bounds_requests_sent_again_by_the_attempts_left() {
+        // Two attempts for the whole run: the second request is the last.
+        let run_budget = Resender::new(bounds(2), Rng::from_seed([0; 32]))
+            .with_query(u32::MAX)
+            .with_run_budget();
+        assert_eq!(
+            run(
+                run_budget,
+                &[
+                    A(Heard::QueryFirst),
+                    Q(Settlement::SendAgain),
+                    A(Heard::QueryFirst),
+                    Q(Settlement::SendAgain),
+                ]
+            ),
+            ("S1f Q S2f Q".into(), Verdict::NotProcessed)
+        );
+        // Per request (the default), each request sent again has two attempts of its own.
+        let per_request = Resender::new(bounds(2), Rng::from_seed([0; 32])).with_query(2);
+        assert_eq!(
+            run(
+                per_request,
+                &[
+                    A(Heard::QueryFirst),
+                    Q(Settlement::SendAgain),
+                    A(Heard::Unknown),
+                    A(Heard::Done),
+                ]
+            ),
+            ("S1f Q S2f S2".into(), Verdict::Done)
+        );
+        // The run's deadline, from its first attempt, also holds after a query.
+        let b = AttemptBounds::builder()
+            .max_attempts(5)
+            .deadline(Duration::from_secs(10))
+            .build();
+        let mut m = Resender::new(b, Rng::from_seed([0; 32]))
+            .with_query(u32::MAX)
+            .with_run_budget();
+        let t0 = Now::new(
+            Instant::now(),
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        );
+        assert!(matches!(m.poll(t0), ResendStep::Send { .. }));
+        m.on_attempt(Heard::QueryFirst, t0);
+        assert_eq!(m.poll(t0), ResendStep::Query);
+        m.on_query(Settlement::SendAgain);
+        let late = t0.plus(Duration::from_secs(11));
+        assert_eq!(m.poll(late), ResendStep::Finished(Verdict::NotProcessed));
+    }
+
+    #[test]
+    fn a_query_waits_until_every_unsettled_attempt_is_past_the_bound() {
+        let bound = Duration::from_secs(30);
+        let mut m = Resender::new(bounds(3), Rng::from_seed([0; 32]))
+            .with_query(1)
+            .with_query_not_before(bound);
+        let t0 = Now::new(
+            Instant::now(),
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        );
+        assert!(matches!(m.poll(t0), ResendStep::Send { .. }));
+        let t1 = t0.plus(Duration::from_secs(2));
+        m.on_attempt(Heard::QueryFirst, t1);
+        // Sent at t0: no query before t0 + 30 s.
+        assert_eq!(m.poll(t1), ResendStep::WaitUntil(t0.instant + bound));
+        assert_eq!(m.queries(), 0);
+        assert_eq!(m.poll(t0.plus(bound)), ResendStep::Query);
+        // Without the setting, the query goes at once.
+        let mut m = Resender::new(bounds(3), Rng::from_seed([0; 32])).with_query(1);
+        assert!(matches!(m.poll(t0), ResendStep::Send { .. }));
+        m.on_attempt(Heard::QueryFirst, t0);
+        assert_eq!(m.poll(t0), ResendStep::Query);
+    }
+
+    #[test]
+    fn unsettled_lists_maybe_processed_attempts_until_a_query_settles_them() {
+        let mut m = Resender::new(bounds(3), Rng::from_seed([0; 32])).with_query(2);
+        let t0 = Now::new(
+            Instant::now(),
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        );
+        let unsettled = |m: &Resender| m.unsettled().map(|(i, _)| i).collect::<Vec<_>>();
+        assert!(matches!(m.poll(t0), ResendStep::Send { .. }));
+        // The attempt in flight is not listed.
+        assert!(unsettled(&m).is_empty());
+        m.on_attempt(Heard::NotDelivered, t0);
+        let t1 = t0.plus(Duration::from_secs(5));
+        assert!(matches!(m.poll(t1), ResendStep::Send { .. }));
+        m.on_attempt(Heard::Unknown, t1);
+        assert_eq!(unsettled(&m), vec![1]);
+        assert!(m.may_have_been_processed());
+        let t2 = t1.plus(Duration::from_secs(5));
+        assert!(matches!(m.poll(t2), ResendStep::Send { .. }));
+        m.on_attempt(Heard::QueryFirst, t2);
+        assert_eq!(unsettled(&m), vec![1, 2]);
+        assert_eq!(m.poll(t2), ResendStep::Query);
+        m.on_query(Settlement::SendAgain);
+        assert!(unsettled(&m).is_empty());
+        assert!(!m.may_have_been_processed());
+    }
+
+    #[test]
+    fn a_withdrawn_attempt_is_forgotten_and_ends_the_run() {
+        let t0 = Now::new(
+            Instant::now(),
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        );
+        let mut m = Resender::new(bounds(3), Rng::from_seed([0; 32]));
+        assert!(matches!(m.poll(t0), ResendStep::Send { .. }));
+        m.withdraw();
+        assert_eq!((m.attempts(), m.records().len()), (0, 0));
+        assert_eq!(m.poll(t0), ResendStep::Finished(Verdict::NotProcessed));
+        // After an attempt that may have been processed: unknown, never "not processed".
+        let mut m = Resender::new(bounds(3), Rng::from_seed([0; 32])).with_fresh_resends();
+        assert!(matches!(m.poll(t0), ResendStep::Send { .. }));
+        m.on_attempt(Heard::Unknown, t0);
+        let t1 = t0.plus(Duration::from_secs(5));
+        assert!(matches!(m.poll(t1), ResendStep::Send { fresh: true, .. }));
+        m.withdraw();
+        assert_eq!((m.attempts(), m.records().len()), (1, 1));
+        assert_eq!(m.poll(t1), ResendStep::Finished(Verdict::Unknown));
+        // Nothing in flight: ignored.
+        m.withdraw();
+        assert_eq!(m.records().len(), 1);
     }
 
     mod invariant {
