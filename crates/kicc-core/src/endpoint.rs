@@ -521,6 +521,21 @@ mod tests {
     }
 
     #[test]
+    fn a_merchant_prints_without_its_secret_key() {
+        let m = Merchant::new(
+            Environment::Test,
+            MallId::new("T5102001").unwrap(),
+            SecretKey::new("merchant-secret-value").unwrap(),
+        );
+        // With a path kept in its cache too.
+        m.uri("/api/trades/revise").unwrap();
+        let shown = format!("{m:?} {:?}", m.clone());
+        assert!(shown.contains("T5102001"), "{shown}");
+        assert!(shown.contains("Test"), "{shown}");
+        assert!(!shown.contains("merchant-secret-value"), "{shown}");
+    }
+
+    #[test]
     fn environments_are_not_swapped() {
         assert_eq!(
             Environment::Production.base_url(),
