@@ -27,7 +27,8 @@ use crate::text::{PgCno, ShopTransactionId};
 #[derive(Clone)]
 pub struct SecretKey {
     key: Box<[u8]>,
-    /// Boxed: HMAC-SHA256's state is some 200 bytes, and a merchant is moved around.
+    /// Boxed: HMAC-SHA256's keyed state is over a hundred bytes (two SHA-256 states and a
+    /// block buffer), and a merchant is moved around.
     keyed: Box<Hmac<Sha256>>,
 }
 
