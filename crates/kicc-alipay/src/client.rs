@@ -88,8 +88,13 @@ impl<T: Transport> AlipayClient<T> {
         request: &CancelRequest,
         key: ShopTransactionId,
     ) -> Result<ReviseResponse, Error> {
-        let message = request.message(&self.merchant, key, SystemTime::now());
-        self.send(&message).await
+        // The message is not kept, so the exchange takes its key and pgCno over (`send`
+        // borrows a message the caller keeps, and copies them).
+        let exchange = request
+            .message(&self.merchant, key, SystemTime::now())
+            .into_exchange(&self.merchant)?;
+        let labels = CancelLabels::new("alipay", request.pg_cno().as_str());
+        execute(&self.transport, exchange, self.retry.clone(), labels).await
     }
 
     /// Sends a message made earlier, unchanged. Use it to resume after a crash: store the

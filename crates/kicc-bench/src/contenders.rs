@@ -1,5 +1,6 @@
 //! The three clients that send the same cancels, and the jobs they send.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,24 +30,33 @@ pub enum Contender {
     /// validation, signing, response reading or retry driver), to tell the cost of the
     /// HTTP layer from the cost of the protocol work.
     SdkTransport,
+    /// The same pooled hyper client as [`Contender::RawHyper`], but doing per request what
+    /// no correct integration can skip: the message built inside the timed call (serde_json
+    /// of a plain struct of `&str`, HMAC-SHA256 + hex `msgAuthValue`, the fields the SDK
+    /// sends) and the answer read into a small serde struct, checking `resCd` 0000 and the
+    /// echoed key. No validation, retry or timeout.
+    RawHyperSigned,
 }
 
 impl Contender {
     /// Every contender, in the order of the first round.
-    pub const ALL: [Contender; 4] = [
+    pub const ALL: [Contender; 5] = [
         Contender::Sdk,
         Contender::RawHyper,
         Contender::Reqwest,
         Contender::SdkTransport,
+        Contender::RawHyperSigned,
     ];
 
-    /// The name used in figure names (`sdk`, `raw_hyper`, `reqwest`).
+    /// The name used in figure names (`sdk`, `raw_hyper`, `reqwest`, `sdk_transport`,
+    /// `raw_hyper_signed`).
     pub fn name(self) -> &'static str {
         match self {
             Contender::Sdk => "sdk",
             Contender::RawHyper => "raw_hyper",
             Contender::Reqwest => "reqwest",
             Contender::SdkTransport => "sdk_transport",
+            Contender::RawHyperSigned => "raw_hyper_signed",
         }
     }
 
@@ -57,6 +67,7 @@ impl Contender {
             Contender::RawHyper => 1,
             Contender::Reqwest => 2,
             Contender::SdkTransport => 3,
+            Contender::RawHyperSigned => 4,
         }
     }
 }
@@ -178,6 +189,7 @@ impl Clients {
             Contender::RawHyper => self.cancel_raw(job).await.map(|()| None),
             Contender::Reqwest => self.cancel_reqwest(job).await.map(|()| None),
             Contender::SdkTransport => self.cancel_transport(job).await.map(|()| None),
+            Contender::RawHyperSigned => self.cancel_raw_signed(job).await.map(|()| None),
         }
     }
 
@@ -208,6 +220,39 @@ impl Clients {
             return Err(format!(
                 "raw hyper: HTTP {status}: {}",
                 String::from_utf8_lossy(&body)
+            ));
+        }
+        Ok(())
+    }
+
+    async fn cancel_raw_signed(&self, job: &Job) -> Result<(), String> {
+        let mut date = [0u8; 8];
+        let mut mac = [0u8; 64];
+        hmac_hex(&self.secret, &job.pg_cno, &job.key, &mut mac);
+        let message = PlainRequest {
+            mall_id: &self.mall_id,
+            shop_transaction_id: &job.key,
+            pg_cno: &job.pg_cno,
+            revise_type_code: "40",
+            cancel_req_date: korea_date_into(SystemTime::now(), &mut date),
+            msg_auth_value: std::str::from_utf8(&mac).map_err(|e| e.to_string())?,
+        };
+        let mut body = Vec::with_capacity(384);
+        serde_json::to_writer(&mut body, &message).map_err(|e| e.to_string())?;
+        let request = http::Request::post(self.raw_uri.clone())
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            )
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let (status, body) = self.raw_send(request).await?;
+        let answer: PlainAnswer<'_> = serde_json::from_slice(&body)
+            .map_err(|e| format!("raw hyper signed: HTTP {status}: {e}"))?;
+        if status != 200 || answer.res_cd != "0000" || answer.shop_transaction_id != job.key {
+            return Err(format!(
+                "raw hyper signed: HTTP {status}: {} {} (key {:?})",
+                answer.res_cd, answer.res_msg, answer.shop_transaction_id
             ));
         }
         Ok(())
@@ -347,6 +392,45 @@ impl Transport for Timed {
     }
 }
 
+/// The Alipay full cancel as [`Contender::RawHyperSigned`] sends it: the fields the SDK
+/// sends, as a plain struct of `&str` (the floor of the micro-benchmarks).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlainRequest<'a> {
+    mall_id: &'a str,
+    shop_transaction_id: &'a str,
+    pg_cno: &'a str,
+    revise_type_code: &'a str,
+    cancel_req_date: &'a str,
+    msg_auth_value: &'a str,
+}
+
+/// What [`Contender::RawHyperSigned`] reads of the answer, borrowed from the body where no
+/// escape forces a copy.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlainAnswer<'a> {
+    #[serde(borrow)]
+    res_cd: Cow<'a, str>,
+    #[serde(borrow, default)]
+    res_msg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    shop_transaction_id: Cow<'a, str>,
+}
+
+/// `msgAuthValue` by hand: HMAC-SHA256 over `pgCno|shopTransactionId`, lowercase hex.
+fn hmac_hex(secret: &[u8], pg_cno: &str, key: &str, out: &mut [u8; 64]) {
+    // HMAC takes keys of any length.
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else {
+        return;
+    };
+    mac.update(pg_cno.as_bytes());
+    mac.update(b"|");
+    mac.update(key.as_bytes());
+    // 32 bytes always make 64 hex digits.
+    let _ = hex::encode_to_slice(mac.finalize().into_bytes(), out);
+}
+
 /// The hand-written client's view of the answer.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -363,7 +447,32 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Today's date in Korea (UTC+9), `yyyyMMdd`, computed by hand as an integration without
 /// the SDK would (civil-from-days, Howard Hinnant's algorithm).
 pub fn korea_date_now() -> String {
-    let secs = SystemTime::now()
+    let (y, m, d) = korea_civil_date(SystemTime::now());
+    format!("{y:04}{m:02}{d:02}")
+}
+
+/// [`korea_date_now`] for `now`, written into `out` without allocating.
+pub fn korea_date_into(now: SystemTime, out: &mut [u8; 8]) -> &str {
+    let (y, m, d) = korea_civil_date(now);
+    let digits = [
+        y / 1000 % 10,
+        y / 100 % 10,
+        y / 10 % 10,
+        y % 10,
+        m / 10,
+        m % 10,
+        d / 10,
+        d % 10,
+    ];
+    for (o, digit) in out.iter_mut().zip(digits) {
+        *o = b'0' + digit as u8;
+    }
+    std::str::from_utf8(out).unwrap_or("")
+}
+
+/// The Korea (UTC+9) calendar date of `now`: year, month, day.
+fn korea_civil_date(now: SystemTime) -> (i64, i64, i64) {
+    let secs = now
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
@@ -377,7 +486,7 @@ pub fn korea_date_now() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}")
+    (y, m, d)
 }
 
 #[cfg(test)]
@@ -395,6 +504,24 @@ mod tests {
             "{sdk} vs {before}"
         );
         assert_eq!(before.len(), 8);
+    }
+
+    #[test]
+    fn dates_written_in_place_agree_with_the_sdk() {
+        // 2026-11-21T15:00:00Z is already the 22nd in Korea; also the day before, a leap
+        // day, and the turn of a year in Korea.
+        for (unix, want) in [
+            (1_795_273_200u64, "20261122"),
+            (1_795_273_199, "20261121"),
+            (1_709_218_800, "20240301"),
+            (1_709_218_799, "20240229"),
+            (1_798_729_200, "20270101"),
+        ] {
+            let now = UNIX_EPOCH + Duration::from_secs(unix);
+            let mut buf = [0u8; 8];
+            assert_eq!(korea_date_into(now, &mut buf), want, "{unix}");
+            assert_eq!(kicc_core::KoreaDate::of(now).as_str(), want, "{unix}");
+        }
     }
 
     #[test]

@@ -1,18 +1,20 @@
-//! `kicc-bench`: N Alipay cancels at concurrency C through the SDK, raw hyper and a
-//! hand-written reqwest client (and, as a diagnostic, the SDK's transport alone), against the
-//! sandbox running in this process on loopback; then the same one request at a time.
+//! `kicc-bench`: N Alipay cancels at concurrency C through the SDK, raw hyper (prebuilt bytes,
+//! and signing and reading per request) and a hand-written reqwest client (and, as a
+//! diagnostic, the SDK's transport alone), against the sandbox running in this process on
+//! loopback; then the same one request at a time.
 //!
 //! ```text
 //! kicc-bench [--requests N] [--concurrency C] [--rounds R] [--warmup W] [--quick]
-//!            [--only sdk|raw_hyper|reqwest|sdk_transport]
+//!            [--only sdk|raw_hyper|reqwest|sdk_transport|raw_hyper_signed]
 //! ```
 //!
 //! One tokio multi-thread runtime (2 workers) runs the sandbox and the clients. Each round
 //! sends N cancels per contender, the contenders taking turns in an order that rotates every
 //! round, so drift on a shared machine does not favour one of them; a warm-up opens the
 //! connections first. Prints `name value unit` lines: throughput and p50 / p99 latency per
-//! contender over all rounds, and the ratios SDK / raw hyper and SDK / reqwest, each the
-//! median over rounds of that round's ratio (paired, so slow phases of the machine cancel).
+//! contender over all rounds, and the ratios SDK / raw hyper, SDK / reqwest and SDK / signed
+//! raw hyper, each the median over rounds of that round's ratio (paired, so slow phases of
+//! the machine cancel).
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -24,7 +26,7 @@ use kicc_bench::{percentile, run, Clients, Contender, Figures, Job};
 use kicc_sandbox::{Channel, Currency, Sandbox, SandboxConfig, SandboxHandle, DEFAULT_SECRET_KEY};
 
 const USAGE: &str = "usage: kicc-bench [--requests N] [--concurrency C] [--rounds R] [--warmup W] \
-                     [--quick] [--only sdk|raw_hyper|reqwest|sdk_transport]";
+                     [--quick] [--only sdk|raw_hyper|reqwest|sdk_transport|raw_hyper_signed]";
 
 #[derive(Debug, Clone, Copy)]
 struct Options {
@@ -69,7 +71,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                         .into_iter()
                         .find(|c| c.name() == name)
                         .ok_or(format!(
-                            "--only needs sdk, raw_hyper, reqwest or sdk_transport\n{USAGE}"
+                            "--only needs sdk, raw_hyper, reqwest, sdk_transport or raw_hyper_signed\n{USAGE}"
                         ))?,
                 );
             }
@@ -212,16 +214,17 @@ async fn phase(
         }
     }
 
-    let mut latencies: [Vec<Duration>; 4] = Default::default();
-    let mut walls = [Duration::ZERO; 4];
+    const N: usize = Contender::ALL.len();
+    let mut latencies: [Vec<Duration>; N] = Default::default();
+    let mut walls = [Duration::ZERO; N];
     let mut client_times: Vec<Duration> = Vec::new();
     // Per round and contender: throughput, p50, p99 (for the paired ratios).
-    let mut per_round: Vec<[[f64; 3]; 4]> = Vec::with_capacity(o.rounds);
+    let mut per_round: Vec<[[f64; 3]; N]> = Vec::with_capacity(o.rounds);
     for round in 0..o.rounds {
         let mut line = format!("  round {}:", round + 1);
-        let mut this_round = [[0.0; 3]; 4];
-        for k in 0..4 {
-            let who = Contender::ALL[(round + k) % 4];
+        let mut this_round = [[0.0; 3]; N];
+        for k in 0..N {
+            let who = Contender::ALL[(round + k) % N];
             if !selected(who) {
                 continue;
             }
@@ -283,14 +286,18 @@ async fn phase(
     }
     // Ratios: the median over rounds of each round's SDK / other figure. Each round measures
     // the contenders back to back, so drift on a shared machine cancels in its ratio.
-    // The goals compare the SDK with raw hyper and reqwest; the last two split the SDK's
-    // cost into its HTTP layer (transport alone vs raw hyper) and its protocol work.
-    for (i, j, pair) in [
-        (0usize, 1usize, "sdk_vs_raw_hyper"),
-        (0, 2, "sdk_vs_reqwest"),
-        (3, 1, "sdk_transport_vs_raw_hyper"),
-        (0, 3, "sdk_vs_sdk_transport"),
+    // The goals compare the SDK with raw hyper and reqwest; the next two split the SDK's
+    // cost into its HTTP layer (transport alone vs raw hyper) and its protocol work; the last
+    // compares it with the least a correct integration does per request on the same client.
+    for (who, other) in [
+        (Contender::Sdk, Contender::RawHyper),
+        (Contender::Sdk, Contender::Reqwest),
+        (Contender::SdkTransport, Contender::RawHyper),
+        (Contender::Sdk, Contender::SdkTransport),
+        (Contender::Sdk, Contender::RawHyperSigned),
     ] {
+        let (i, j) = (who.index(), other.index());
+        let pair = format!("{}_vs_{}", who.name(), other.name());
         for (stat, what) in [(1usize, "p50"), (2, "p99"), (0, "throughput")] {
             let mut ratios: Vec<f64> = per_round
                 .iter()

@@ -1,6 +1,7 @@
 //! Where requests go, and who sends them: environments, base URLs, the merchant.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -193,11 +194,25 @@ impl fmt::Display for BaseUrl {
 ///
 /// `Debug` never shows the secret key. All three parts are required, so there is no builder:
 /// [`Merchant::new`] takes them, already validated, and the getters read them back.
-#[derive(Debug, Clone)]
+///
+/// Cloning is cheap: clones share one cache of parsed request URIs (see
+/// [`Merchant::post_json`]).
+#[derive(Clone)]
 pub struct Merchant {
     environment: Environment,
     mall_id: MallId,
     secret_key: SecretKey,
+    uris: Arc<UriCache>,
+}
+
+impl fmt::Debug for Merchant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Merchant")
+            .field("environment", &self.environment)
+            .field("mall_id", &self.mall_id)
+            .field("secret_key", &self.secret_key)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Merchant {
@@ -207,6 +222,7 @@ impl Merchant {
             environment,
             mall_id,
             secret_key,
+            uris: Arc::new(UriCache::default()),
         }
     }
 
@@ -225,17 +241,19 @@ impl Merchant {
         &self.secret_key
     }
 
+    /// The absolute URI of `path` on this merchant's environment.
+    ///
+    /// The URI of each path is parsed once and kept (for the first eight paths asked for;
+    /// the SDK uses at most three per client); later calls clone it, which only counts
+    /// references.
+    pub fn uri(&self, path: &str) -> Result<http::Uri, FieldError> {
+        self.uris.get(self.environment.base_url(), path)
+    }
+
     /// A JSON `POST` of `body` to `path` on this merchant's environment.
     pub fn post_json(&self, path: &str, body: Vec<u8>) -> Result<http::Request<Bytes>, FieldError> {
-        let base = self.environment.base_url();
-        let mut uri = String::with_capacity(base.len() + path.len());
-        uri.push_str(base);
-        uri.push_str(path);
-        // `Uri::try_from(String)` takes the buffer without copying it; the header values
-        // are static, so neither is validated or copied per request.
-        let uri = http::Uri::try_from(uri).map_err(|_| {
-            FieldError::new("baseUrl", Rule::Url("does not form a valid request URI"))
-        })?;
+        let uri = self.uri(path)?;
+        // The header values are static, so neither is validated or copied per request.
         let mut request = http::Request::new(Bytes::from(body));
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = uri;
@@ -251,6 +269,44 @@ impl Merchant {
         );
         Ok(request)
     }
+}
+
+/// Request URIs already parsed, by path: a few write-once slots, read without a lock.
+#[derive(Default)]
+struct UriCache {
+    slots: [OnceLock<(Box<str>, http::Uri)>; UriCache::SLOTS],
+}
+
+impl UriCache {
+    /// How many paths are kept; the SDK's clients use at most three per merchant.
+    const SLOTS: usize = 8;
+
+    fn get(&self, base: &str, path: &str) -> Result<http::Uri, FieldError> {
+        for slot in &self.slots {
+            match slot.get() {
+                Some((kept, uri)) if **kept == *path => return Ok(uri.clone()),
+                Some(_) => continue,
+                None => {
+                    let uri = parse_uri(base, path)?;
+                    // Another thread may have filled the slot meanwhile (with this path or
+                    // another): then this path is simply parsed again next time.
+                    let _ = slot.set((path.into(), uri.clone()));
+                    return Ok(uri);
+                }
+            }
+        }
+        parse_uri(base, path)
+    }
+}
+
+/// `base` followed by `path`, as a URI.
+fn parse_uri(base: &str, path: &str) -> Result<http::Uri, FieldError> {
+    let mut uri = String::with_capacity(base.len() + path.len());
+    uri.push_str(base);
+    uri.push_str(path);
+    // `Uri::try_from(String)` takes the buffer without copying it.
+    http::Uri::try_from(uri)
+        .map_err(|_| FieldError::new("baseUrl", Rule::Url("does not form a valid request URI")))
 }
 
 #[cfg(test)]
@@ -427,6 +483,56 @@ mod tests {
         assert_eq!(r.body().as_ref(), b"{}");
         let e = m.post_json("/bad path", Vec::new()).unwrap_err();
         assert_eq!(e.field, "baseUrl");
+    }
+
+    #[test]
+    fn kept_uris_are_the_uris_of_their_own_paths() {
+        let m = Merchant::new(
+            Environment::Custom(BaseUrl::new("http://127.0.0.1:8780/prefix").unwrap()),
+            MallId::new("T0000001").unwrap(),
+            SecretKey::new("k").unwrap(),
+        );
+        let clone = m.clone();
+        // More paths than the cache keeps, each asked for several times, through the
+        // merchant and a clone that shares its cache, interleaved.
+        let paths: Vec<String> = (0..20).map(|i| format!("/api/p{i}")).collect();
+        for round in 0..3 {
+            for (i, path) in paths.iter().enumerate() {
+                let who = if (i + round) % 2 == 0 { &m } else { &clone };
+                let uri = who.uri(path).unwrap();
+                assert_eq!(uri, format!("http://127.0.0.1:8780/prefix{path}").as_str());
+                let request = who.post_json(path, b"{}".to_vec()).unwrap();
+                assert_eq!(request.uri(), &uri);
+            }
+        }
+        // A path that does not form a URI is refused every time, and never kept.
+        for _ in 0..2 {
+            assert_eq!(m.uri("/bad path").unwrap_err().field, "baseUrl");
+        }
+        let other = Merchant::new(
+            Environment::Production,
+            MallId::new("T0000001").unwrap(),
+            SecretKey::new("k").unwrap(),
+        );
+        assert_eq!(
+            other.uri("/api/p0").unwrap(),
+            "https://pgapi.easypay.co.kr/api/p0"
+        );
+    }
+
+    #[test]
+    fn a_merchant_prints_without_its_secret_key() {
+        let m = Merchant::new(
+            Environment::Test,
+            MallId::new("T5102001").unwrap(),
+            SecretKey::new("merchant-secret-value").unwrap(),
+        );
+        // With a path kept in its cache too.
+        m.uri("/api/trades/revise").unwrap();
+        let shown = format!("{m:?} {:?}", m.clone());
+        assert!(shown.contains("T5102001"), "{shown}");
+        assert!(shown.contains("Test"), "{shown}");
+        assert!(!shown.contains("merchant-secret-value"), "{shown}");
     }
 
     #[test]

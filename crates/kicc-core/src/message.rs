@@ -201,7 +201,7 @@ pub fn interpret_response<T: KiccResponse>(
     body: &[u8],
     sent_key: &ShopTransactionId,
 ) -> Interpreted<T> {
-    let parsed: Result<T, _> = serde_json::from_slice(body);
+    let parsed: Result<T, _> = from_json_body(body);
     let (res_cd, res_msg, echoed) = match &parsed {
         Ok(r) => (r.res_cd(), r.res_msg(), r.echoed_key()),
         Err(e) => {
@@ -240,6 +240,18 @@ pub fn interpret_response<T: KiccResponse>(
     match parsed {
         Ok(r) => Interpreted::Success(r),
         Err(e) => Interpreted::Unreadable(e.to_string()),
+    }
+}
+
+/// Reads a JSON body. A UTF-8 body (every JSON text is) is checked once as a whole and read
+/// as a `str`, which spares serde_json checking each string again; anything else is left to
+/// serde_json's byte reader, which reports where it fails.
+pub(crate) fn from_json_body<'a, T: serde::Deserialize<'a>>(
+    body: &'a [u8],
+) -> Result<T, serde_json::Error> {
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
     }
 }
 
@@ -299,6 +311,25 @@ impl<T> FixedExchange<T> {
             key: head.shop_transaction_id().clone(),
             date: head.cancel_req_date(),
             pg_cno: head.pg_cno().clone(),
+            amount,
+            _response: PhantomData,
+        }
+    }
+
+    /// [`FixedExchange::new`] taking the head by value, for a message that is not kept: its
+    /// key and `pgCno` move into the exchange instead of being copied.
+    pub fn from_head(
+        channel: Channel,
+        request: http::Request<Bytes>,
+        head: ReviseHead,
+        amount: Option<u64>,
+    ) -> Self {
+        FixedExchange {
+            channel,
+            request,
+            date: head.cancel_req_date,
+            key: head.shop_transaction_id,
+            pg_cno: head.pg_cno,
             amount,
             _response: PhantomData,
         }
@@ -493,6 +524,29 @@ mod tests {
             Interpreted::Unreadable(_)
         ));
         assert!(matches!(i("not json"), Interpreted::Unreadable(_)));
+    }
+
+    #[test]
+    fn bodies_read_the_same_whether_utf8_or_not() {
+        let i = |b: &[u8]| interpret_response::<R>(b, &key());
+        // Escapes in a read field are decoded; a string in the body that is not UTF-8 is
+        // read as before (serde_json's byte reader), so an answer is never refused for
+        // bytes in a field the SDK does not read.
+        let escaped = br#"{"resCd":"0000","shopTransactionId":"K1","cancelPgCno":"C\u0041\n"}"#;
+        assert!(matches!(i(escaped), Interpreted::Success(r) if r.cancel_pg_cno == "CA\n"));
+        let mut latin1 =
+            br#"{"resCd":"0000","shopTransactionId":"K1","cancelPgCno":"C","x":""#.to_vec();
+        latin1.extend_from_slice(b"\xe9\"}");
+        assert!(std::str::from_utf8(&latin1).is_err());
+        let via_bytes = serde_json::from_slice::<R>(&latin1).is_ok();
+        assert_eq!(matches!(i(&latin1), Interpreted::Success(_)), via_bytes);
+        // Not UTF-8 inside a field the SDK reads: unreadable either way.
+        let mut bad = br#"{"resCd":"0000","shopTransactionId":"K1","cancelPgCno":""#.to_vec();
+        bad.extend_from_slice(b"\xe9\"}");
+        assert!(matches!(i(&bad), Interpreted::Unreadable(_)));
+        let mut decline = br#"{"resCd":"P003","resMsg":""#.to_vec();
+        decline.extend_from_slice(b"\xe9\"}");
+        assert!(!matches!(i(&decline), Interpreted::Success(_)));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -19,8 +19,18 @@ use crate::text::{PgCno, ShopTransactionId};
 /// The merchant's KICC secret key. Never printed, zeroed on drop.
 ///
 /// `Debug` and `Display` show `SecretKey(<redacted>)`. The SDK ships no default key.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct SecretKey(Box<[u8]>);
+///
+/// It is kept keyed: HMAC's two key blocks are hashed once, here, and each `msgAuthValue`
+/// starts from a copy of that state, so signing hashes two blocks instead of four. The keyed
+/// state is as secret as the key, and is zeroed on drop like it (`hmac`'s and `sha2`'s
+/// `zeroize` feature), every copy included.
+#[derive(Clone)]
+pub struct SecretKey {
+    key: Box<[u8]>,
+    /// Boxed: HMAC-SHA256's keyed state is over a hundred bytes (two SHA-256 states and a
+    /// block buffer), and a merchant is moved around.
+    keyed: Box<Hmac<Sha256>>,
+}
 
 impl SecretKey {
     /// Wraps the secret key string KICC issued. It must not be empty.
@@ -29,7 +39,10 @@ impl SecretKey {
         if s.is_empty() {
             return Err(FieldError::new("secretKey", Rule::Empty));
         }
-        let key = SecretKey(s.as_bytes().into());
+        let key = SecretKey {
+            keyed: Box::new(keyed(s.as_bytes())),
+            key: s.as_bytes().into(),
+        };
         s.zeroize();
         Ok(key)
     }
@@ -49,11 +62,7 @@ impl SecretKey {
 
     /// HMAC-SHA256 over the concatenation of `parts`, as lowercase hex.
     fn hmac_hex(&self, parts: &[&[u8]]) -> MsgAuthValue {
-        // HMAC accepts keys of any length; this cannot fail.
-        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(&self.0) {
-            Ok(mac) => mac,
-            Err(_) => unreachable_hmac(),
-        };
+        let mut mac = Hmac::<Sha256>::clone(&self.keyed);
         for p in parts {
             mac.update(p);
         }
@@ -64,6 +73,32 @@ impl SecretKey {
         MsgAuthValue(out)
     }
 }
+
+/// HMAC-SHA256 keyed with `key`, before any message.
+fn keyed(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length; this cannot fail.
+    match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => unreachable_hmac(),
+    }
+}
+
+impl Zeroize for SecretKey {
+    fn zeroize(&mut self) {
+        self.key.zeroize();
+        // The keyed state replaced by that of an empty key: the old one is zeroed as it drops.
+        *self.keyed = keyed(&[]);
+    }
+}
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        // The keyed state zeroes itself as it drops.
+        self.key.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for SecretKey {}
 
 #[cold]
 fn unreachable_hmac() -> ! {
@@ -165,6 +200,51 @@ mod tests {
         assert!(!v.matches(&good.to_uppercase()));
         assert!(!v.matches(&format!("{good}0")));
         assert!(!v.matches(""));
+    }
+
+    /// HMAC keyed afresh for every message, as the hmac crate documents it.
+    fn fresh(key: &[u8], message: &[u8]) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+        mac.update(message);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn the_kept_keyed_state_signs_as_a_fresh_key_does() {
+        // Keys shorter than, equal to and longer than SHA-256's 64-byte block (a longer key
+        // is hashed first); messages across the one-block padding boundary (55/56 bytes).
+        for key_len in [1usize, 20, 63, 64, 65, 200] {
+            let key_text: String = (0..key_len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let key = SecretKey::new(key_text.clone()).unwrap();
+            for (pg_len, key_len2) in [(1usize, 1usize), (20, 34), (27, 27), (28, 27), (60, 60)] {
+                let pg = PgCno::new("P".repeat(pg_len)).unwrap();
+                let k = ShopTransactionId::new("K".repeat(key_len2)).unwrap();
+                let message = format!("{}|{}", pg.as_str(), k.as_str());
+                let want = fresh(key_text.as_bytes(), message.as_bytes());
+                // Twice: signing must not change the kept state.
+                assert_eq!(key.msg_auth_value(&pg, &k).as_str(), want);
+                assert_eq!(key.clone().msg_auth_value(&pg, &k).as_str(), want);
+                assert_eq!(key.msg_auth_value(&pg, &k).as_str(), want);
+            }
+        }
+    }
+
+    #[test]
+    fn a_zeroized_key_no_longer_signs_as_before() {
+        let mut key = SecretKey::new("sandbox-secret-key").unwrap();
+        let pg = PgCno::new("PG20261121000001").unwrap();
+        let k = ShopTransactionId::new("K01JD0000000000000000000001").unwrap();
+        let before = key.msg_auth_value(&pg, &k);
+        key.zeroize();
+        let after = key.msg_auth_value(&pg, &k);
+        assert!(!before.matches(after.as_str()));
+        assert_eq!(
+            after.as_str(),
+            fresh(b"", format!("{}|{}", pg.as_str(), k.as_str()).as_bytes())
+        );
+        assert!(key.key.iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -293,6 +293,22 @@ impl<C: WalletApi> WalletRevise<C> {
             amount,
         ))
     }
+
+    /// [`WalletRevise::exchange`] for a message that is not kept (e.g. a cancel sent at once):
+    /// its key and `pgCno` move into the exchange instead of being copied.
+    pub fn into_exchange(
+        self,
+        merchant: &Merchant,
+    ) -> Result<FixedExchange<WalletReviseResponse>, FieldError> {
+        let amount = self.amount_info.map(|a| a.tot_amount.minor_units());
+        let request = self.to_http(merchant)?;
+        Ok(FixedExchange::from_head(
+            C::CHANNEL,
+            request,
+            self.head,
+            amount,
+        ))
+    }
 }
 
 /// The answer to a wallet cancel. Unknown fields are ignored; amounts may be numbers or
@@ -343,5 +359,59 @@ impl WalletReviseResponse {
     /// `resDetailMsg`, URL-decoded (see [`crate::wire::decode_form_value`]).
     pub fn detail(&self) -> String {
         crate::wire::decode_form_value(&self.res_detail_msg).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::{BaseUrl, Environment};
+    use crate::money::Currency;
+    use crate::retry::Exchange;
+    use crate::secret::SecretKey;
+    use crate::text::MallId;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Wallet;
+    impl WalletApi for Wallet {
+        const CHANNEL: Channel = Channel::Alipay;
+        const PATH: &'static str = "/api/trades/alipay/revise";
+    }
+
+    #[test]
+    fn an_exchange_taken_from_the_message_is_the_exchange_of_a_kept_one() {
+        let merchant = Merchant::new(
+            Environment::Custom(BaseUrl::new("http://127.0.0.1:8780").unwrap()),
+            MallId::new("T0000001").unwrap(),
+            SecretKey::new("k").unwrap(),
+        );
+        let pg_cno = PgCno::new("PG20261121000001").unwrap();
+        let amount = Money::parse_major("amount", Currency::Usd, "12.03").unwrap();
+        for cancel in [
+            WalletCancel::<Wallet>::full(pg_cno.clone()),
+            WalletCancel::<Wallet>::partial(pg_cno.clone(), amount),
+        ] {
+            let key = ShopTransactionId::new("K01JD0000000000000000000001").unwrap();
+            let message = cancel.message(&merchant, key, SystemTime::now());
+            let kept = message.exchange(&merchant).unwrap();
+            let taken = message.clone().into_exchange(&merchant).unwrap();
+            let (a, b) = (kept.request(), taken.request());
+            assert_eq!(
+                (a.method(), a.uri(), a.headers(), a.body()),
+                (b.method(), b.uri(), b.headers(), b.body())
+            );
+            assert_eq!(a.body().as_ref(), message.to_json().as_slice());
+            assert_eq!(
+                taken.shop_transaction_id(),
+                message.head().shop_transaction_id()
+            );
+            assert_eq!(taken.request_date(), Some(message.head().cancel_req_date()));
+            assert_eq!(taken.expected(), kept.expected());
+            assert_eq!(
+                taken.expected().amount,
+                cancel.amount().map(|m| m.amount.minor_units())
+            );
+            assert_eq!(taken.channel(), Channel::Alipay);
+        }
     }
 }

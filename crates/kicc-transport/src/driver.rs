@@ -155,9 +155,15 @@ where
     );
     let _in_flight = crate::metrics::InFlight::start(labels.channel);
     let metered = crate::metrics::meter(transport, labels.channel);
-    let result = drive_borrowed(&metered, cancellation)
-        .instrument(span.clone())
-        .await;
+    // Without a subscriber that wants the span, `instrument` would only move the whole
+    // driver future once more.
+    let result = if span.is_disabled() {
+        drive_borrowed(&metered, cancellation).await
+    } else {
+        drive_borrowed(&metered, cancellation)
+            .instrument(span.clone())
+            .await
+    };
     crate::metrics::record_cancel(labels.channel, &result);
     match &result {
         Ok(_) => span.record("outcome", "success"),
@@ -251,7 +257,12 @@ where
             res_cd = tracing::field::Empty,
             error = tracing::field::Empty,
         );
-        let result = transport.send(request).instrument(span.clone()).await;
+        // As above: instrument only a span someone records (it moves the send future).
+        let result = if span.is_disabled() {
+            transport.send(request).await
+        } else {
+            transport.send(request).instrument(span.clone()).await
+        };
         match &result {
             Ok(response) => {
                 span.record("http_status", response.status().as_u16());

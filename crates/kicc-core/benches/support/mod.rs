@@ -10,6 +10,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+// `KeyInit` by the path hmac 0.12 and 0.13 both have: the channel crates' benchmarks
+// include this file with their own hmac.
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use kicc_core::{BaseUrl, Environment, MallId, Merchant, SecretKey};
 use sha2::Sha256;
@@ -30,7 +33,7 @@ pub fn merchant() -> Merchant {
 
 /// The floor's HMAC: HMAC-SHA256 of `pg|key` as 64 lowercase hex characters, by hand.
 pub fn hmac_hex(secret: &[u8], pg: &str, key: &str, out: &mut [u8; 64]) {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("any key length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("any key length");
     mac.update(pg.as_bytes());
     mac.update(b"|");
     mac.update(key.as_bytes());
