@@ -498,3 +498,62 @@ fn progress_on_a_non_terminal_is_plain_lines() {
         assert!(l.contains(" unknown, ") && l.ends_with(" pending"), "{l:?}");
     }
 }
+
+/// With `--rate`, Ctrl-C (here SIGTERM) must stop taking new rows: once the first cancel
+/// reached the sandbox and the signal is sent, at most the few intents already leased may
+/// still be sent (at 1 row per second, two at most by then; four allowed).
+///
+/// GAP (kicc-ledger `exec.rs`, `Ledger::run_batch`'s `start` closure): a worker waiting for
+/// its `--rate` slot does not look at the stop signal after the wait, so every worker queued
+/// for a slot still leases and sends a row after Ctrl-C (seen: 18 of 20 rows sent, 15 s after
+/// SIGTERM, with --rate 1 --concurrency 16). Ignored until that is fixed; run with
+/// `cargo test -p kicc-cli --test issue_contracts -- --ignored`.
+#[test]
+#[ignore = "gap: run_batch takes new rows after Ctrl-C while waiting for a --rate slot"]
+fn a_stop_during_rate_limiting_takes_no_new_rows() {
+    let sb = Served::quick();
+    let dir = temp_dir("contracts-rate-stop");
+    let pgs: Vec<String> = (0..20).map(|_| sb.payment("card", 1_000, "KRW")).collect();
+    let csv = dir.join("b.csv");
+    let mut text = String::from("intent_id,channel,pg_cno,amount,currency,reason\n");
+    for (n, pg) in pgs.iter().enumerate() {
+        text.push_str(&format!("s-{n},generic,{pg},,,\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let child = kicc()
+        .args([
+            "batch",
+            "run",
+            csv.to_str().unwrap(),
+            "--ledger",
+            &sqlite(&dir),
+        ])
+        .args([
+            "--base-url",
+            &sb.base_url,
+            "--rate",
+            "1",
+            "--concurrency",
+            "16",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The event: the first cancel reached the sandbox.
+    while pgs.iter().all(|pg| cancels_seen(&sb, pg) == 0) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().unwrap();
+    let sent: usize = pgs.iter().map(|pg| cancels_seen(&sb, pg)).sum();
+    assert!(
+        sent <= 4,
+        "{sent} rows were sent after a stop at the first one: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
