@@ -325,6 +325,21 @@ pub async fn batch_run(global: &Global, args: &BatchRunArgs) -> Result<Report, F
         }
         Err(e) => return Err(Failure::invalid(format!("{}: {e}", args.file.display()))),
     };
+    if let Some(path) = &args.report {
+        // A report that cannot be written is found out before anything is sent, not after
+        // the batch ran (opened without truncating: an earlier report stays until the new
+        // one is written).
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| {
+                Failure::local(format!(
+                    "cannot write {}: {e}; nothing was sent",
+                    path.display()
+                ))
+            })?;
+    }
     let merchant = creds::merchant(global)?;
     let transport = creds::transport(global)?;
     let store = AnyStore::open(&url).await.map_err(ledger_failure)?;
@@ -400,20 +415,26 @@ pub async fn batch_run(global: &Global, args: &BatchRunArgs) -> Result<Report, F
         .collect();
     let intents: Vec<&Intent> = ids.iter().filter_map(|id| by_id.get(id).copied()).collect();
     let summary = summarize(intents.iter().copied());
-    if let Some(path) = &args.report {
-        let file = std::fs::File::create(path)
-            .map_err(|e| Failure::local(format!("cannot write {}: {e}", path.display())))?;
-        write_report(std::io::BufWriter::new(file), intents.iter().copied())
-            .map_err(|e| Failure::local(format!("cannot write {}: {e}", path.display())))?;
-    }
+    // The summary is printed whatever happens to the report: the cancels were sent.
+    let reported = match &args.report {
+        None => Ok(()),
+        Some(path) => std::fs::File::create(path)
+            .map_err(|e| e.to_string())
+            .and_then(|file| {
+                write_report(std::io::BufWriter::new(file), intents.iter().copied())
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+    };
     let line = summary.to_json_line();
-    match ran {
-        Ok(()) => Ok(Report {
+    match (ran, reported) {
+        (Ok(()), Ok(())) => Ok(Report {
             exit: exit_of(&summary),
             stdout: Some(line),
             stderr: None,
         }),
-        Err(e) => {
+        (Err(e), _) => {
             let failure = exec_failure(e);
             Ok(Report::with_note(
                 Exit::Local,
@@ -421,6 +442,11 @@ pub async fn batch_run(global: &Global, args: &BatchRunArgs) -> Result<Report, F
                 format!("error: {}", failure.message),
             ))
         }
+        (Ok(()), Err(why)) => Ok(Report::with_note(
+            Exit::Local,
+            line,
+            format!("error: {why}"),
+        )),
     }
 }
 

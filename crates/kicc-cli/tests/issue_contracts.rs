@@ -557,3 +557,35 @@ fn a_stop_during_rate_limiting_takes_no_new_rows() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A `--report` path that cannot be written is found out before anything is sent (it used
+/// to be found after the whole batch ran, losing the summary): exit 5, one line, nothing on
+/// stdout, nothing sent or stored.
+#[test]
+fn an_unwritable_report_is_refused_before_anything_is_sent() {
+    let sb = Served::quick();
+    let dir = temp_dir("contracts-report");
+    let pg = sb.payment("card", 1_000, "KRW");
+    let csv = dir.join("b.csv");
+    std::fs::write(
+        &csv,
+        format!("intent_id,channel,pg_cno,amount,currency,reason\nrp-1,generic,{pg},,,\n"),
+    )
+    .unwrap();
+    let ledger = sqlite(&dir);
+    let report = dir.join("missing").join("report.csv");
+    let r = batch(&sb, &csv, &ledger, &["--report", report.to_str().unwrap()]);
+    assert_eq!(r.code, 5, "{r:#?}");
+    assert_eq!(r.stdout, "", "{r:#?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r:#?}");
+    assert!(
+        r.stderr.contains("report.csv") && r.stderr.contains("nothing was sent"),
+        "{r:#?}"
+    );
+    assert_eq!(
+        cancels_seen(&sb, &pg),
+        0,
+        "a row was sent before the report failed"
+    );
+    assert!(list(&ledger, None).is_empty());
+}
