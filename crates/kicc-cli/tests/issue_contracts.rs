@@ -589,3 +589,43 @@ fn an_unwritable_report_is_refused_before_anything_is_sent() {
     );
     assert!(list(&ledger, None).is_empty());
 }
+
+/// An Alipay row left unknown before Korea midnight is finished after it by resending the
+/// journaled message identically: the same key AND the same `cancelReqDate` (the first
+/// attempt's date, not the new day's), applied once.
+#[test]
+fn recovery_after_korea_midnight_resends_the_first_days_message() {
+    let sb = Served::quick();
+    let dir = temp_dir("contracts-midnight");
+    let pg = sb.payment("alipay", 5_000, "USD");
+    sb.fault(serde_json::json!({
+        "path": "/api/trades/alipay/revise", "kind": "drop", "times": 2
+    }));
+    let csv = dir.join("b.csv");
+    std::fs::write(
+        &csv,
+        format!("intent_id,channel,pg_cno,amount,currency,reason\nm-1,alipay,{pg},2.50,USD,\n"),
+    )
+    .unwrap();
+    let ledger = sqlite(&dir);
+    let first_day = sb.korea_date();
+    let r = batch(&sb, &csv, &ledger, &["--max-attempts", "2"]);
+    assert_eq!(r.code, 3, "{r:#?}");
+    let key = list(&ledger, None)[0]["shop_transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The next Korea day, by the gateway's clock.
+    sb.set_clock(24 * 60 * 60);
+    assert_ne!(sb.korea_date(), first_day);
+    let r = run(kicc()
+        .args(["ledger", "recover", "--ledger", &ledger])
+        .args(["--base-url", &sb.base_url, "--timeout", "1"]));
+    assert_eq!(r.code, 0, "{r:#?}");
+    let cancels = sb.state(&pg)["cancels"].as_array().unwrap().clone();
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert_eq!(cancels[0]["outcome"], "applied");
+    assert_eq!(cancels[0]["amount"], 250);
+    assert_eq!(cancels[0]["shopTransactionId"], key.as_str());
+    assert_eq!(cancels[0]["cancelReqDate"], first_day.as_str());
+}
