@@ -502,9 +502,9 @@ pub struct ServeArgs {
     pub webhook_retry_interval_ms: u64,
 
     /// How long an injected `timeout` fault stalls before answering (at most the processing
-    /// bound minus the latency).
-    #[arg(long, value_name = "MILLIS", default_value_t = 30_000)]
-    pub timeout_fault_delay_ms: u64,
+    /// bound minus the latency) [default: the processing bound minus the latency].
+    #[arg(long, value_name = "MILLIS")]
+    pub timeout_fault_delay_ms: Option<u64>,
 
     /// The sandbox processes (or drops) every request within this bound after it arrived, so a
     /// retrieveTransaction look-up made later is authoritative.

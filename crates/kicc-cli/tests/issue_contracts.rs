@@ -629,3 +629,72 @@ fn recovery_after_korea_midnight_resends_the_first_days_message() {
     assert_eq!(cancels[0]["shopTransactionId"], key.as_str());
     assert_eq!(cancels[0]["cancelReqDate"], first_day.as_str());
 }
+
+/// Two `kicc batch run` processes on one SQLite ledger and one file at the same time (several
+/// processes on one host): every row is cancelled exactly once, by one of them, and both end
+/// with every row final.
+#[test]
+fn two_processes_on_one_sqlite_ledger_never_send_the_same_row() {
+    let sb = Served::start(&["--latency-ms", "5"], &[]);
+    let dir = temp_dir("contracts-two-sqlite");
+    let pgs: Vec<String> = (0..40)
+        .map(|n| sb.payment("card", 1_000 + n, "KRW"))
+        .collect();
+    let csv = dir.join("b.csv");
+    let mut text = String::from("intent_id,channel,pg_cno,amount,currency,reason\n");
+    for (n, pg) in pgs.iter().enumerate() {
+        text.push_str(&format!("t-{n},generic,{pg},,,\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let ledger = sqlite(&dir);
+    let spawn = || {
+        kicc()
+            .args(["batch", "run", csv.to_str().unwrap(), "--ledger", &ledger])
+            .args(["--base-url", &sb.base_url, "--concurrency", "4"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let r = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        };
+        // A process may end while the other still holds rows (in flight, then exit 3).
+        assert!([0, 3].contains(&r.code), "{r:#?}");
+        assert_eq!(summary(&r)["total"], 40, "{r:#?}");
+    }
+    for (n, pg) in pgs.iter().enumerate() {
+        let cancels = applied(&sb, pg);
+        assert_eq!(cancels.len(), 1, "row t-{n}: {cancels:?}");
+        assert_eq!(cancels[0].0, 1_000 + n as u64);
+    }
+    let listed = list(&ledger, None);
+    assert_eq!(listed.len(), 40);
+    assert!(
+        listed.iter().all(|v| v["state"] == "succeeded"),
+        "{listed:?}"
+    );
+}
+
+/// Issue 10's own example, `kicc sandbox serve --latency-ms 20`, starts: without
+/// `--timeout-fault-delay-ms` the stall of a `timeout` fault is what the processing bound
+/// leaves after the latency (it used to stay 30 s and make the example an invalid setting).
+#[test]
+fn sandbox_serve_with_latency_alone_starts() {
+    let s = Served::start(&["--latency-ms", "20"], &[]);
+    let (status, v) = common::http(&s.base_url, "GET", "/sandbox/settings", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["latencyMs"], 20, "{v}");
+    assert_eq!(v["processingBoundMs"], 30_000, "{v}");
+    assert_eq!(v["timeoutFaultDelayMs"], 29_980, "{v}");
+    // An explicit delay is kept, and still checked against the bound.
+    let r = run(kicc()
+        .args(["sandbox", "serve", "--addr", "127.0.0.1:0"])
+        .args(["--latency-ms", "20", "--timeout-fault-delay-ms", "30000"]));
+    r.assert_invalid(&["latency", "processing_bound"]);
+}
