@@ -207,6 +207,12 @@ pub struct CancelArgs {
     #[arg(long, value_name = "DECIMAL")]
     pub remain_amount: Option<String>,
 
+    /// generic: what `remainAmount` carries for the --remain-amount balance: that balance
+    /// (`balanceBefore`, the default) or the balance left after this cancel (`balanceAfter`).
+    /// KICC's pages leave it open; the default is an inference (see kicc-generic).
+    #[arg(long, value_name = "RULE", value_parser = ["balanceBefore", "balanceAfter"])]
+    pub remain_amount_convention: Option<String>,
+
     /// generic: how the payment was made; chooses the partial code (card 32, transfer and
     /// mobile 33) when --type is not given.
     #[arg(long, value_enum, value_name = "METHOD")]

@@ -698,3 +698,71 @@ fn sandbox_serve_with_latency_alone_starts() {
         .args(["--latency-ms", "20", "--timeout-fault-delay-ms", "30000"]));
     r.assert_invalid(&["latency", "processing_bound"]);
 }
+
+/// `remain_amount` is the balance before the cancel, "sent by the configured convention":
+/// `--remain-amount-convention balanceAfter` (batch run, ledger recover, cancel) sends the
+/// balance left after the cancel. Against a gateway that checks the balance after, a file
+/// run without it is declined (P004) and one run with it succeeds; `kicc cancel` sends the
+/// same value, and refuses the option on a wallet channel.
+#[test]
+fn remain_amount_is_sent_by_the_configured_convention() {
+    let sb = Served::start(&["--remain-amount-convention", "balanceAfter"], &[]);
+    let dir = temp_dir("contracts-convention");
+    let before = sb.payment("card", 10_000, "KRW");
+    let after = sb.payment("card", 10_000, "KRW");
+    let write = |name: &str, pg: &str| {
+        let csv = dir.join(name);
+        std::fs::write(
+            &csv,
+            format!(
+                "intent_id,channel,pg_cno,amount,currency,reason,remain_amount\n\
+                 {name},generic,{pg},1000,KRW,,10000\n"
+            ),
+        )
+        .unwrap();
+        csv
+    };
+    let r = batch(&sb, &write("b-before", &before), &sqlite(&dir), &[]);
+    assert_eq!(r.code, 1, "the default sends the balance before: {r:#?}");
+    assert!(applied(&sb, &before).is_empty());
+    let r = batch(
+        &sb,
+        &write("b-after", &after),
+        &sqlite(&dir),
+        &["--remain-amount-convention", "balanceAfter"],
+    );
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(applied(&sb, &after).len(), 1);
+
+    let dry = |extra: &[&str]| {
+        let mut args = vec![
+            "cancel",
+            "generic",
+            "--pg-cno",
+            "P1",
+            "--amount",
+            "1000",
+            "--remain-amount",
+            "10000",
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        let body = run(kicc().args(args)).json()["body"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        serde_json::from_str::<Value>(&body).unwrap()["remainAmount"].clone()
+    };
+    assert_eq!(dry(&[]), 10_000);
+    assert_eq!(dry(&["--remain-amount-convention", "balanceAfter"]), 9_000);
+    for extra in [
+        &[][..],
+        &["--intent-id", "w-1", "--ledger", &sqlite(&dir)][..],
+    ] {
+        let r = run(kicc()
+            .args(["cancel", "alipay", "--pg-cno", "P1"])
+            .args(["--remain-amount-convention", "balanceAfter"])
+            .args(extra));
+        r.assert_invalid(&["remain-amount-convention", "generic"]);
+    }
+}
