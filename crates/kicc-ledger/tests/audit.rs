@@ -422,3 +422,61 @@ async fn a_taken_over_holder_can_record_nothing() {
         .unwrap();
     assert_eq!(ended.state, State::Unknown);
 }
+
+/// Refuses the first connection (nothing is sent), then forwards.
+struct RefuseFirst {
+    inner: HyperTransport,
+    refused: std::sync::atomic::AtomicBool,
+}
+
+impl Transport for RefuseFirst {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        if !self.refused.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(TransportError::Connect(kicc_transport::ConnectError::new(
+                kicc_transport::ConnectErrorKind::Refused,
+                "connection refused (test)",
+            )));
+        }
+        self.inner.send(request).await
+    }
+}
+
+/// A generic cancel whose first connection is refused (nothing delivered) is retried and
+/// succeeds, once, as it does without a ledger.
+///
+/// GAP: kicc-core's retry machine resends an undelivered generic request with the SAME key
+/// (`Resend::Undelivered`), while `transition::record_attempt` refuses any generic attempt
+/// whose key was used before ("a generic resend needs a new key"), also when every earlier
+/// attempt with that key was never delivered. `Ledger::cancel` then fails with that rule
+/// error and leaves the intent in flight; `kicc batch run` stops with exit 5 at the first
+/// refused connection of a generic row. Ignored until kicc-ledger accepts a key whose every
+/// earlier attempt is `NotDelivered` (or the executor asks for a fresh key); run with
+/// `cargo test -p kicc-ledger --test audit -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "gap: a generic resend after a refused connection is refused by the ledger"]
+async fn a_refused_connection_on_a_generic_cancel_is_retried() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
+    let card = sb
+        .create_payment(
+            kicc_sandbox::Channel::Card,
+            5_000,
+            kicc_sandbox::Currency::Krw,
+        )
+        .unwrap()
+        .pg_cno;
+    let transport = RefuseFirst {
+        inner: HyperTransport::new().unwrap(),
+        refused: std::sync::atomic::AtomicBool::new(false),
+    };
+    let ledger = Ledger::new(store, merchant(&sb), transport)
+        .config(config(Duration::from_secs(2), Duration::from_millis(500)));
+    let intent = ledger
+        .cancel(IntentParams::new("rf-1", Channel::Generic, card.as_str()))
+        .await
+        .expect("a refused connection is retried, not a ledger error");
+    assert_eq!(intent.state.kind(), StateKind::Succeeded, "{intent:?}");
+    assert_eq!(intent.attempts.len(), 2, "{intent:?}");
+    assert_eq!(cancels(&sb, card.as_str()), 1);
+}
