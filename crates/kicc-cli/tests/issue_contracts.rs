@@ -766,3 +766,41 @@ fn remain_amount_is_sent_by_the_configured_convention() {
         r.assert_invalid(&["remain-amount-convention", "generic"]);
     }
 }
+
+/// A wallet row whose every connection is refused was certainly not processed: the state is
+/// `not_processed` (final: a rerun sends nothing), and the exit code is 1.
+#[test]
+fn a_refused_wallet_row_is_not_processed_and_final() {
+    let dir = temp_dir("contracts-refused");
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let csv = dir.join("b.csv");
+    std::fs::write(
+        &csv,
+        "intent_id,channel,pg_cno,amount,currency,reason\nnp-1,alipay,P1,1.00,USD,\n",
+    )
+    .unwrap();
+    let ledger = sqlite(&dir);
+    let rep = dir.join("report.csv");
+    for _ in 0..2 {
+        let r = run(kicc()
+            .args(["batch", "run", csv.to_str().unwrap(), "--ledger", &ledger])
+            .args(["--base-url", &base, "--max-attempts", "2"])
+            .args(["--report", rep.to_str().unwrap()]));
+        assert_eq!(r.code, 1, "{r:#?}");
+        assert_eq!(summary(&r)["not_processed"], 1, "{r:#?}");
+        let row = &report(&rep)["np-1"];
+        assert_eq!(row[1], "not_processed", "{row:?}");
+        assert!(row[9].contains("refused"), "{row:?}");
+    }
+    let listed = list(&ledger, None);
+    assert_eq!(
+        listed[0]["attempts"], 2,
+        "a final row was sent again: {listed:?}"
+    );
+}
