@@ -207,6 +207,12 @@ pub struct CancelArgs {
     #[arg(long, value_name = "DECIMAL")]
     pub remain_amount: Option<String>,
 
+    /// generic: what `remainAmount` carries for the --remain-amount balance: that balance
+    /// (`balanceBefore`, the default) or the balance left after this cancel (`balanceAfter`).
+    /// KICC's pages leave it open; the default is an inference (see kicc-generic).
+    #[arg(long, value_name = "RULE", value_parser = ["balanceBefore", "balanceAfter"])]
+    pub remain_amount_convention: Option<String>,
+
     /// generic: how the payment was made; chooses the partial code (card 32, transfer and
     /// mobile 33) when --type is not given.
     #[arg(long, value_enum, value_name = "METHOD")]
@@ -502,9 +508,9 @@ pub struct ServeArgs {
     pub webhook_retry_interval_ms: u64,
 
     /// How long an injected `timeout` fault stalls before answering (at most the processing
-    /// bound minus the latency).
-    #[arg(long, value_name = "MILLIS", default_value_t = 30_000)]
-    pub timeout_fault_delay_ms: u64,
+    /// bound minus the latency) [default: the processing bound minus the latency].
+    #[arg(long, value_name = "MILLIS")]
+    pub timeout_fault_delay_ms: Option<u64>,
 
     /// The sandbox processes (or drops) every request within this bound after it arrived, so a
     /// retrieveTransaction look-up made later is authoritative.

@@ -149,8 +149,12 @@ fn status_text(s: Option<&TransactionStatus>) -> Value {
 
 /// Refuses options that the chosen channel does not take (exit 2, nothing sent).
 fn check_channel_options(args: &CancelArgs) -> Result<(), Failure> {
-    let generic_only: [(&str, bool); 12] = [
+    let generic_only: [(&str, bool); 13] = [
         ("remain-amount", args.remain_amount.is_some()),
+        (
+            "remain-amount-convention",
+            args.remain_amount_convention.is_some(),
+        ),
         ("method", args.method.is_some()),
         ("tax-amount", args.tax_amount.is_some()),
         ("vat-amount", args.vat_amount.is_some()),
@@ -225,6 +229,14 @@ fn check_channel_options(args: &CancelArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `--remain-amount-convention` (clap has checked the value; absent: the SDK's default).
+pub fn remain_convention(name: Option<&str>) -> kicc_generic::RemainAmountConvention {
+    match name {
+        Some("balanceAfter") => kicc_generic::RemainAmountConvention::BalanceAfterCancel,
+        _ => kicc_generic::RemainAmountConvention::BalanceBeforeCancel,
+    }
+}
+
 /// The generic request the options describe.
 fn generic_request(args: &CancelArgs) -> Result<kicc_generic::CancelRequest, Failure> {
     let code = match (&args.revise_type, args.method, &args.amount) {
@@ -254,8 +266,9 @@ fn generic_request(args: &CancelArgs) -> Result<kicc_generic::CancelRequest, Fai
         request = request.reason(ReviseMessage::new(r.as_str())?);
     }
     if let Some(balance) = &args.remain_amount {
-        request =
-            request.remain_amount(Amount::parse_major("remainAmount", Currency::Krw, balance)?)?;
+        request = request
+            .remain_amount(Amount::parse_major("remainAmount", Currency::Krw, balance)?)?
+            .remain_amount_convention(remain_convention(args.remain_amount_convention.as_deref()));
     }
     match (args.tax_amount, args.tax_free_amount, args.vat_amount) {
         (None, None, None) => {}

@@ -80,6 +80,13 @@ pub struct RetryArgs {
     /// (still pending after that: exit 4).
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub wait: u64,
+
+    /// What a generic row's `remainAmount` carries for its `remain_amount` (the balance
+    /// before this cancel): that balance (`balanceBefore`, the default) or the balance left
+    /// after this cancel (`balanceAfter`). KICC's pages leave it open (an inference); give
+    /// the same on every rerun of a file.
+    #[arg(long, value_name = "RULE", value_parser = ["balanceBefore", "balanceAfter"])]
+    pub remain_amount_convention: Option<String>,
 }
 
 /// `kicc batch run`.
@@ -181,7 +188,10 @@ fn exec_config(global: &Global, retry: &RetryArgs) -> Result<ExecConfig, Failure
         )?)
         .with_attempt_timeout(Duration::from_secs(global.timeout))
         .with_wallet_resend_max_age(retry.wallet_resend_max_age)
-        .with_wait(Duration::from_secs(retry.wait)))
+        .with_wait(Duration::from_secs(retry.wait))
+        .with_remain_convention(crate::kicc_cmds::remain_convention(
+            retry.remain_amount_convention.as_deref(),
+        )))
 }
 
 fn url_failure(e: &UrlError) -> Failure {
@@ -325,6 +335,21 @@ pub async fn batch_run(global: &Global, args: &BatchRunArgs) -> Result<Report, F
         }
         Err(e) => return Err(Failure::invalid(format!("{}: {e}", args.file.display()))),
     };
+    if let Some(path) = &args.report {
+        // A report that cannot be written is found out before anything is sent, not after
+        // the batch ran (opened without truncating: an earlier report stays until the new
+        // one is written).
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| {
+                Failure::local(format!(
+                    "cannot write {}: {e}; nothing was sent",
+                    path.display()
+                ))
+            })?;
+    }
     let merchant = creds::merchant(global)?;
     let transport = creds::transport(global)?;
     let store = AnyStore::open(&url).await.map_err(ledger_failure)?;
@@ -400,20 +425,26 @@ pub async fn batch_run(global: &Global, args: &BatchRunArgs) -> Result<Report, F
         .collect();
     let intents: Vec<&Intent> = ids.iter().filter_map(|id| by_id.get(id).copied()).collect();
     let summary = summarize(intents.iter().copied());
-    if let Some(path) = &args.report {
-        let file = std::fs::File::create(path)
-            .map_err(|e| Failure::local(format!("cannot write {}: {e}", path.display())))?;
-        write_report(std::io::BufWriter::new(file), intents.iter().copied())
-            .map_err(|e| Failure::local(format!("cannot write {}: {e}", path.display())))?;
-    }
+    // The summary is printed whatever happens to the report: the cancels were sent.
+    let reported = match &args.report {
+        None => Ok(()),
+        Some(path) => std::fs::File::create(path)
+            .map_err(|e| e.to_string())
+            .and_then(|file| {
+                write_report(std::io::BufWriter::new(file), intents.iter().copied())
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+    };
     let line = summary.to_json_line();
-    match ran {
-        Ok(()) => Ok(Report {
+    match (ran, reported) {
+        (Ok(()), Ok(())) => Ok(Report {
             exit: exit_of(&summary),
             stdout: Some(line),
             stderr: None,
         }),
-        Err(e) => {
+        (Err(e), _) => {
             let failure = exec_failure(e);
             Ok(Report::with_note(
                 Exit::Local,
@@ -421,6 +452,11 @@ pub async fn batch_run(global: &Global, args: &BatchRunArgs) -> Result<Report, F
                 format!("error: {}", failure.message),
             ))
         }
+        (Ok(()), Err(why)) => Ok(Report::with_note(
+            Exit::Local,
+            line,
+            format!("error: {why}"),
+        )),
     }
 }
 
@@ -515,6 +551,12 @@ pub async fn cancel(global: &Global, args: &CancelArgs) -> Result<Report, Failur
         crate::cli::CancelChannel::Alipay => Channel::Alipay,
         crate::cli::CancelChannel::Wechat => Channel::Wechat,
     };
+    if channel != Channel::Generic && args.remain_amount_convention.is_some() {
+        return Err(Failure::invalid(format!(
+            "remain-amount-convention: is only taken by generic, not by the {} channel",
+            channel.as_str()
+        )));
+    }
     // Amounts and codes are read exactly as a batch row reads them.
     let mut csv = String::from(
         "intent_id,channel,pg_cno,amount,currency,reason,type,remain_amount,notify_url\n",
@@ -550,6 +592,7 @@ pub async fn cancel(global: &Global, args: &CancelArgs) -> Result<Report, Failur
         lookup_not_found_code: args.lookup_not_found_code.clone(),
         wallet_resend_max_age: Duration::from_secs(24 * 60 * 60),
         wait: args.wait.unwrap_or(0),
+        remain_amount_convention: args.remain_amount_convention.clone(),
     };
     let ledger_args = LedgerArgs {
         ledger: args

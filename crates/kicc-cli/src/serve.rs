@@ -126,13 +126,20 @@ impl StopSignals {
     }
 }
 
+/// The stall of an injected `timeout` fault: as given, or else the longest the processing
+/// bound allows after the latency (so `--latency-ms N` alone is a valid configuration).
+fn timeout_fault_delay_ms(args: &ServeArgs) -> u64 {
+    args.timeout_fault_delay_ms
+        .unwrap_or_else(|| args.processing_bound_ms.saturating_sub(args.latency_ms))
+}
+
 /// `kicc sandbox serve ...`.
 pub async fn serve(args: &ServeArgs) -> Result<Report, Failure> {
     let mut config = SandboxConfig::default()
         .with_tls(args.tls)
         .with_webhook_delay(Duration::from_millis(args.webhook_delay_ms))
         .with_webhook_retry_interval(Duration::from_millis(args.webhook_retry_interval_ms))
-        .with_timeout_fault_delay(Duration::from_millis(args.timeout_fault_delay_ms))
+        .with_timeout_fault_delay(Duration::from_millis(timeout_fault_delay_ms(args)))
         .with_processing_bound(Duration::from_millis(args.processing_bound_ms))
         .with_latency(Duration::from_millis(args.latency_ms))
         .with_remain_amount_convention(remain_amount_convention(&args.remain_amount_convention)?)
