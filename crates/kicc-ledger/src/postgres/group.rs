@@ -7,18 +7,21 @@
 //! statements, pipelined on its connection:
 //!
 //! 1. `BEGIN`; lock the rows of the lease writes (`FOR UPDATE`, in `seq` order, so two groups
-//!    never wait on each other in a cycle), read their attempts and the database's clock;
-//! 2. apply each operation's pure transition ([`crate::transition`]) to its row, in Rust; one
-//!    statement writes every row that passed (`UPDATE .. FROM unnest(..)` guarded by the
-//!    generation read, with the attempt inserts and result updates of exactly the rows that
-//!    guard let through, via `RETURNING`); then, in the same pipeline, claim as many free
-//!    planned intents as there are claims (`FOR UPDATE SKIP LOCKED LIMIT n`, after the
-//!    outcomes just written, so an intent they held back can be claimed at once) and read
-//!    the clock again;
-//! 3. build each claimed intent's first attempt (the message is built when its attempt is
-//!    leased), write them in one statement, and `COMMIT`.
+//!    never wait on each other in a cycle) and read their attempts; claim as many free
+//!    planned intents as there are claims (import order, none held back by an earlier
+//!    non-final intent on its `pg_cno`, `FOR UPDATE SKIP LOCKED LIMIT n`); read the
+//!    database's clock after every lock was granted. One round trip.
+//! 2. Apply each operation's pure transition ([`crate::transition`]) to its row, in Rust; a
+//!    claim builds its intent's first attempt there (the message is built when its attempt
+//!    is leased). One statement writes every row that passed (`UPDATE .. FROM unnest(..)`
+//!    guarded by the generation read, with the attempt inserts and result updates of
+//!    exactly the rows that guard let through, via `RETURNING`), then `COMMIT`. One round
+//!    trip.
 //!
-//! So a group costs three round trips and one WAL flush, however many workers it serves.
+//! So a group costs two round trips and one WAL flush, however many workers it serves. An
+//! intent held back behind one whose outcome is in the same group is claimed by a later
+//! group (claims see the ledger as it was before the group).
+//!
 //! Each operation gets its own answer: a transition that refuses (fenced: the lease was
 //! taken over; expired; a rule) fails that operation alone, before the commit, and writes
 //! nothing of it; the rows written are answered only once `COMMIT` has returned; when
@@ -451,77 +454,65 @@ impl Batch {
         }
     }
 
-    /// Runs the group's transaction up to and including `COMMIT`.
+    /// Runs the group's transaction up to and including `COMMIT`: two round trips (one
+    /// more only if a claimed intent already has attempts, which a planned one never has).
     async fn execute(&mut self, link: &Link) -> Result<(), LedgerError> {
         let (c, st) = (&link.client, &link.st);
         let wanted = i64::try_from(self.claims.len()).unwrap_or(i64::MAX);
         let wanted: [&(dyn ToSql + Sync); 1] = [&wanted];
-        let (claimed, clock) = if self.writes.is_empty() {
-            let ((), claimed, clock) = tokio::try_join!(
-                biased;
-                c.batch_execute("BEGIN"),
-                c.query(&st.claim, &wanted),
-                c.query_one(&st.now, &[]),
-            )?;
-            (claimed, clock)
-        } else {
-            let ids: Vec<&str> = self.writes.iter().map(|(id, _)| id.as_str()).collect();
-            let ids: [&(dyn ToSql + Sync); 1] = [&ids];
-            let ((), rows, attempts, clock) = tokio::try_join!(
-                biased;
-                c.batch_execute("BEGIN"),
-                c.query(&st.lock, &ids),
-                c.query(&st.attempts_by_id, &ids),
-                c.query_one(&st.now, &[]),
-            )?;
-            let now = Timestamp(get(&clock, 0)?);
-            let mut attempts = group_attempts(
-                attempts
-                    .iter()
-                    .map(attempt_row)
-                    .collect::<Result<Vec<_>, _>>()?,
-            );
-            let mut by_id: HashMap<String, Intent> = HashMap::with_capacity(rows.len());
-            for r in &rows {
-                let row = intent_row(r)?;
-                let a = attempts.remove(&row.seq).unwrap_or_default();
-                by_id.insert(row.intent_id.clone(), row.into_intent(a)?);
-            }
-            let ops = std::mem::take(&mut self.writes)
-                .into_iter()
-                .map(|(id, apply)| (apply, by_id.remove(id.as_str())))
-                .collect();
-            self.apply(ops, now);
-            let set = self.write_set(now);
-            let write = async {
-                match set.is_empty() {
-                    true => Ok(Vec::new()),
-                    false => c.query(&st.write, &set.params()).await,
+        let ids: Vec<&str> = self.writes.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: [&(dyn ToSql + Sync); 1] = [&ids];
+        let (writing, claiming) = (!self.writes.is_empty(), !self.claims.is_empty());
+        // Sent in this order (`biased`: each is sent when first polled); the clock last, so
+        // it is read after every lock was granted.
+        let ((), locked, attempts, claimed, clock) = tokio::try_join!(
+            biased;
+            c.batch_execute("BEGIN"),
+            async {
+                match writing {
+                    true => c.query(&st.lock, &ids).await,
+                    false => Ok(Vec::new()),
                 }
-            };
-            if self.claims.is_empty() {
-                let (rows, ()) = tokio::try_join!(biased; write, c.batch_execute("COMMIT"))?;
-                self.settle(&written(&rows)?);
-                return Ok(());
-            }
-            let (rows, claimed, clock) = tokio::try_join!(
-                biased;
-                write,
-                c.query(&st.claim, &wanted),
-                c.query_one(&st.now, &[]),
-            )?;
-            self.settle(&written(&rows)?);
-            (claimed, clock)
-        };
+            },
+            async {
+                match writing {
+                    true => c.query(&st.attempts_by_id, &ids).await,
+                    false => Ok(Vec::new()),
+                }
+            },
+            async {
+                match claiming {
+                    true => c.query(&st.claim, &wanted).await,
+                    false => Ok(Vec::new()),
+                }
+            },
+            c.query_one(&st.now, &[]),
+        )?;
         let now = Timestamp(get(&clock, 0)?);
-        let mut rows = Vec::with_capacity(claimed.len());
+        let mut attempts = group_attempts(
+            attempts
+                .iter()
+                .map(attempt_row)
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let mut by_id: HashMap<String, Intent> = HashMap::with_capacity(locked.len());
+        for r in &locked {
+            let row = intent_row(r)?;
+            let a = attempts.remove(&row.seq).unwrap_or_default();
+            by_id.insert(row.intent_id.clone(), row.into_intent(a)?);
+        }
+        let mut free = Vec::with_capacity(claimed.len());
         let mut with_attempts = Vec::new();
         for r in &claimed {
             let row = intent_row(r)?;
             if get::<i64>(r, 17)? > 0 {
                 with_attempts.push(row.seq);
             }
-            rows.push(row);
+            // SKIP LOCKED does not skip the rows this transaction locked itself: a row a
+            // lease write holds is not free (it is never planned either).
+            if !by_id.contains_key(&row.intent_id) {
+                free.push(row);
+            }
         }
         let mut attempts = if with_attempts.is_empty() {
             HashMap::new()
@@ -534,17 +525,22 @@ impl Batch {
                     .collect::<Result<Vec<_>, _>>()?,
             )
         };
-        let mut intents = Vec::with_capacity(rows.len());
-        for row in rows {
+        let mut intents = Vec::with_capacity(free.len());
+        for row in free {
             let a = attempts.remove(&row.seq).unwrap_or_default();
             intents.push(row.into_intent(a)?);
         }
+        let writes: Vec<_> = std::mem::take(&mut self.writes)
+            .into_iter()
+            .map(|(id, apply)| (apply, by_id.remove(id.as_str())))
+            .collect();
+        self.apply(writes, now);
         let mut intents = intents.into_iter();
-        let ops = std::mem::take(&mut self.claims)
+        let claims: Vec<_> = std::mem::take(&mut self.claims)
             .into_iter()
             .map(|apply| (apply, intents.next()))
             .collect();
-        self.apply(ops, now);
+        self.apply(claims, now);
         let set = self.write_set(now);
         let write = async {
             match set.is_empty() {
