@@ -360,10 +360,8 @@ struct Staged {
 struct Batch {
     writes: Vec<(IntentId, Apply)>,
     claims: Vec<Apply>,
+    /// Applied, to be written: answered once the commit is known.
     staged: Vec<Staged>,
-    /// Applied and written (`Ok`) or refused by the write's guard (`Err`): answered after
-    /// the commit (a failed commit turns every `Ok` into an error).
-    settled: Vec<(Deliver, Result<(), LedgerError>)>,
 }
 
 fn not_committed(why: &str) -> LedgerError {
@@ -386,7 +384,6 @@ impl Batch {
             writes,
             claims,
             staged: Vec::new(),
-            settled: Vec::new(),
         }
     }
 
@@ -416,9 +413,11 @@ impl Batch {
         set
     }
 
-    /// Sorts the staged rows into written and refused by the write's guard.
-    fn settle(&mut self, written: &HashSet<i64>) {
-        for s in self.staged.drain(..) {
+    /// The commit returned: every staged row answered, `written` (the `seq`s the write
+    /// returned) with success, any other (refused by the write's generation guard) with
+    /// an error.
+    fn committed(self, written: &HashSet<i64>) {
+        for s in self.staged {
             let result = if written.contains(&s.new.seq) {
                 Ok(())
             } else {
@@ -427,14 +426,7 @@ impl Batch {
                     s.new.spec.intent_id()
                 )))
             };
-            self.settled.push((s.deliver, result));
-        }
-    }
-
-    /// The commit returned: every write answered.
-    fn committed(self) {
-        for (deliver, result) in self.settled {
-            deliver(result);
+            (s.deliver)(result);
         }
     }
 
@@ -449,14 +441,12 @@ impl Batch {
         for s in self.staged {
             (s.deliver)(Err(not_committed(why)));
         }
-        for (deliver, result) in self.settled {
-            deliver(result.and_then(|()| Err(not_committed(why))));
-        }
     }
 
-    /// Runs the group's transaction up to and including `COMMIT`: two round trips (one
+    /// Runs the group's transaction up to and including `COMMIT` and returns the `seq`s
+    /// written: two round trips (one
     /// more only if a claimed intent already has attempts, which a planned one never has).
-    async fn execute(&mut self, link: &Link) -> Result<(), LedgerError> {
+    async fn execute(&mut self, link: &Link) -> Result<HashSet<i64>, LedgerError> {
         let (c, st) = (&link.client, &link.st);
         let wanted = i64::try_from(self.claims.len()).unwrap_or(i64::MAX);
         let wanted: [&(dyn ToSql + Sync); 1] = [&wanted];
@@ -549,8 +539,7 @@ impl Batch {
             }
         };
         let (rows, ()) = tokio::try_join!(biased; write, c.batch_execute("COMMIT"))?;
-        self.settle(&written(&rows)?);
-        Ok(())
+        written(&rows)
     }
 }
 
@@ -611,7 +600,7 @@ impl Committer {
             return batch.failed("no connection");
         };
         match batch.execute(link).await {
-            Ok(()) => batch.committed(),
+            Ok(written) => batch.committed(&written),
             Err(e) => {
                 // Nothing of the group stands: roll back what the server may still hold
                 // open (a failed COMMIT has ended the transaction already).
