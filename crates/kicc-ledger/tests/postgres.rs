@@ -279,7 +279,7 @@ async fn a_newer_schema_is_refused_on_postgres() {
         builder(&t, pw.as_ref(), 1).connect().await,
         Err(LedgerError::SchemaTooNew {
             found: 99,
-            supported: 3
+            supported: 4
         })
     ));
 }
