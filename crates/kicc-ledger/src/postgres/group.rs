@@ -157,10 +157,13 @@ impl Link {
         // few hundred at most: index lookups in nested loops. A ledger that just imported a
         // file has stale statistics (autovacuum analyzes it later), and a plan chosen on
         // them hashed or scanned the whole table once per group (1.2 ms per write at
-        // 10,000 intents). So the committer's sessions plan lookups only.
+        // 10,000 intents). So the committer's sessions plan lookups only, and never JIT-
+        // compile (a plan with a path turned off costs more than `jit_above_cost`, and
+        // compiling takes ~150 ms, longer than a whole group).
         client
             .batch_execute(
-                "SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off",
+                "SET enable_seqscan = off; SET enable_hashjoin = off; \
+                 SET enable_mergejoin = off; SET jit = off",
             )
             .await?;
         let lock = format!(
