@@ -5,6 +5,12 @@
 //! - Leases are taken under row locks: `lease_next` picks with `FOR UPDATE SKIP LOCKED`, so
 //!   two workers never take the same intent, and every write re-reads its row `FOR UPDATE`
 //!   and checks the lease generation (fencing) in the same transaction.
+//! - Group commit: every write under a lease and every claim of the next intent is queued to
+//!   the store's committers (`PostgresBuilder::committers`, each its own connection), which
+//!   write all that is queued in one transaction of set-based statements, one WAL flush for
+//!   many workers; each operation is still answered alone (a fenced write fails only itself,
+//!   a failed commit fails every operation in it). See the `group` module's source for the
+//!   statements. Plans, imports, reads and `lease` use the pool.
 //! - Time is the server's `clock_timestamp()`, never a host's clock.
 //! - Dead owners: each store holds a session advisory lock (`pg_try_advisory_lock`) on its own
 //!   owner number for as long as its session lives. The server drops it when the session
