@@ -595,3 +595,68 @@ async fn a_batch_sends_nothing_whose_claim_was_not_committed() {
         "nothing was sent for the intent whose claims never committed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writes_to_one_intent_in_one_group_are_applied_one_after_the_other() {
+    let Some((t, pw)) = database("group_same_intent").await else {
+        return;
+    };
+    let (s, leases, holder, watcher) = one_committer_held(&t, &pw, &["d-b"]).await;
+    let (blocker, b) = (&leases[0], &leases[1]);
+    let held = s.renew(&blocker.lease, Duration::from_secs(60));
+    until_a_session_waits_for_a_lock(&watcher).await;
+    // Both queued while the committer is held: the second waits for the next group and is
+    // applied to what the first wrote (neither write is lost).
+    let renewed = s.renew(&b.lease, Duration::from_secs(60));
+    let recorded = s.record_attempt(&b.lease, plan("DB1"));
+    holder.batch_execute("COMMIT").await.unwrap();
+    let (held, renewed, recorded) = tokio::join!(held, renewed, recorded);
+    held.unwrap();
+    let renewed = renewed.unwrap();
+    assert_eq!(recorded.unwrap().key, "DB1");
+    let db = s.get(&id("d-b")).await.unwrap().unwrap();
+    assert_eq!(db.attempts.len(), 1);
+    match db.state {
+        kicc_ledger::State::InFlight { expires_at, .. } => {
+            assert_eq!(expires_at, renewed.expires_at)
+        }
+        other => panic!("expected in flight, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_intent_comes_with_the_attempts_it_already_has() {
+    let Some((t, pw)) = database("group_claim_attempts").await else {
+        return;
+    };
+    let s = store(&t, &pw).await;
+    s.plan(spec("c-1", Channel::Alipay, "pg-c1", None))
+        .await
+        .unwrap();
+    // A planned intent has no attempts through the API; written by hand, the claim must
+    // still see it (a build that finds an attempt records none).
+    admin(&t, &pw)
+        .await
+        .batch_execute(
+            "INSERT INTO attempts (intent_seq, number, shop_transaction_id, korea_date, \
+             request, sent_ms) SELECT seq, 1, 'OLD1', '20261202', '\\x00', 1 FROM intents \
+             WHERE intent_id = 'c-1'",
+        )
+        .await
+        .unwrap();
+    let started = s
+        .start_next(TTL, Duration::from_secs(60), |i| {
+            i.attempts.is_empty().then(|| plan("NEW1"))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(started.attempt.is_none());
+    let keys: Vec<_> = started
+        .intent
+        .attempts
+        .iter()
+        .map(|a| a.key.clone())
+        .collect();
+    assert_eq!(keys, ["OLD1"]);
+}
