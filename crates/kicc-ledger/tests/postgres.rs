@@ -660,3 +660,43 @@ async fn a_claimed_intent_comes_with_the_attempts_it_already_has() {
         .collect();
     assert_eq!(keys, ["OLD1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committer_whose_connection_is_cut_fails_its_group_and_reconnects() {
+    let Some((t, pw)) = database("group_cut").await else {
+        return;
+    };
+    let (s, leases, holder, watcher) = one_committer_held(&t, &pw, &["x-b"]).await;
+    let (blocker, b) = (&leases[0], &leases[1]);
+    let before = s.get(&id("blocker")).await.unwrap().unwrap();
+    let held = s.record_attempt(&blocker.lease, plan("XB0"));
+    until_a_session_waits_for_a_lock(&watcher).await;
+    // Cut the committer's session while its group waits for the lock.
+    watcher
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await
+        .unwrap();
+    match held.await {
+        Err(LedgerError::Storage(e)) => {
+            assert!(e.message().contains("nothing of it was committed"), "{e}")
+        }
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(s.get(&id("blocker")).await.unwrap().unwrap(), before);
+    // The next group runs on a new connection.
+    assert_eq!(
+        s.record_attempt(&b.lease, plan("XB1")).await.unwrap().key,
+        "XB1"
+    );
+    assert_eq!(
+        s.record_attempt(&blocker.lease, plan("XB2"))
+            .await
+            .unwrap()
+            .key,
+        "XB2"
+    );
+}

@@ -616,9 +616,10 @@ impl Committer {
             Ok(written) => batch.committed(&written),
             Err(e) => {
                 // Nothing of the group stands: roll back what the server may still hold
-                // open (a failed COMMIT has ended the transaction already).
-                let _ = link.client.batch_execute("ROLLBACK").await;
-                if link.client.is_closed() {
+                // open (a failed COMMIT has ended the transaction already). A connection
+                // that cannot even do that is replaced for the next group.
+                let rolled_back = link.client.batch_execute("ROLLBACK").await.is_ok();
+                if !rolled_back || link.client.is_closed() {
                     self.link = None;
                 }
                 batch.failed(&e.to_string());
