@@ -249,8 +249,8 @@ fn queued<T: Send + 'static>(
 async fn receive<T>(answered: oneshot::Receiver<Result<T, LedgerError>>) -> Result<T, LedgerError> {
     answered.await.unwrap_or_else(|_| {
         Err(LedgerError::storage(
-            "postgres: the committer stopped before answering; the write may or may not be \
-             committed",
+            "postgres: the write was not answered (its committer stopped, or its own closure \
+             panicked); it may or may not be committed",
         ))
     })
 }

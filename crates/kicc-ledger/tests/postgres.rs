@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use common::*;
 use kicc_ledger::{
-    Channel, LedgerError, OutcomeKind, Password, PgTarget, PostgresBuilder, PostgresStore,
-    StateKind, Store, TransitionError,
+    AttemptPlan, Channel, LedgerError, OutcomeKind, Password, PgTarget, PostgresBuilder,
+    PostgresStore, StateKind, Store, TransitionError,
 };
 use pg::{database, server};
 
@@ -699,4 +699,37 @@ async fn a_committer_whose_connection_is_cut_fails_its_group_and_reconnects() {
             .key,
         "XB2"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_message_builder_fails_its_claim_alone() {
+    let Some((t, pw)) = database("group_panic").await else {
+        return;
+    };
+    let (s, leases, holder, watcher) = one_committer_held(&t, &pw, &["p-b"]).await;
+    let (blocker, b) = (&leases[0], &leases[1]);
+    s.plan(spec("p-free", Channel::Alipay, "pg-p-free", None))
+        .await
+        .unwrap();
+    let held = s.renew(&blocker.lease, Duration::from_secs(60));
+    until_a_session_waits_for_a_lock(&watcher).await;
+    // One group: a claim whose builder panics, and a write that must still commit.
+    let claim = s.start_next(TTL, Duration::from_secs(60), |_| -> Option<AttemptPlan> {
+        panic!("a builder bug")
+    });
+    let recorded = s.record_attempt(&b.lease, plan("PB1"));
+    holder.batch_execute("COMMIT").await.unwrap();
+    let (held, claim, recorded) = tokio::join!(held, claim, recorded);
+    held.unwrap();
+    assert!(matches!(claim, Err(LedgerError::Storage(_))), "{claim:?}");
+    assert_eq!(recorded.unwrap().key, "PB1");
+    // Nothing of the claim was written, and the one committer is still there.
+    let free = s.get(&id("p-free")).await.unwrap().unwrap();
+    assert_eq!(free.state.kind(), StateKind::Planned);
+    let started = s
+        .start_next(TTL, Duration::from_secs(60), |_| Some(plan("PF1")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(started.intent.spec.intent_id(), &id("p-free"));
 }

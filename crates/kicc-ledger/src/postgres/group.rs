@@ -401,19 +401,25 @@ impl Batch {
     }
 
     /// Applies each operation to its row (or says it found none).
+    ///
+    /// An operation's closure runs the caller's code (a claim's message builder): one that
+    /// panics fails that operation alone (its answer is dropped, which its caller hears as
+    /// an error) and writes nothing of it, instead of taking the committer and the rest of
+    /// the group down with it.
     fn apply(&mut self, ops: Vec<(Apply, Option<Intent>)>, now: Timestamp) {
         for (apply, row) in ops {
-            match row {
-                Some(old) => {
-                    if let Some((new, deliver)) = apply(Loaded::Row(&old, now)) {
-                        self.staged.push(Staged { old, new, deliver });
-                    }
+            let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &row {
+                Some(old) => apply(Loaded::Row(old, now)),
+                None => apply(Loaded::Missing),
+            }));
+            match (applied, row) {
+                (Ok(Some((new, deliver))), Some(old)) => {
+                    self.staged.push(Staged { old, new, deliver })
                 }
-                None => {
-                    if let Some((_, deliver)) = apply(Loaded::Missing) {
-                        deliver(Err(LedgerError::storage("postgres: no row to write")));
-                    }
+                (Ok(Some((_, deliver))), None) => {
+                    deliver(Err(LedgerError::storage("postgres: no row to write")))
                 }
+                (Ok(None), _) | (Err(_), _) => {}
             }
         }
     }
