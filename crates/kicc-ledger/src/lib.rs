@@ -150,7 +150,9 @@ assert_eq!(ledger.cancel(refund).await?.attempts.len(), 1);
 //!   own savepoint) so they share a disk sync; a dead owner is seen at once through a
 //!   per-owner lock file.
 //! - [`PostgresStore`] (`postgres://USER@HOST:PORT/DB`): unique `intent_id`, leases under
-//!   row locks (`FOR UPDATE SKIP LOCKED`), a session advisory lock per owner. The password
+//!   row locks (`FOR UPDATE SKIP LOCKED`), a session advisory lock per owner; concurrent
+//!   lease writes and claims are group-committed (one transaction, one WAL flush, each
+//!   operation answered alone). The password
 //!   comes from `PGPASSWORD` or `.pgpass`, never from the URL ([`UrlError::PasswordInUrl`]).
 //!
 //! [`AnyStore::open`] picks one from a [`LedgerUrl`]. The [`batch`] module reads the batch

@@ -5,6 +5,12 @@
 //! - Leases are taken under row locks: `lease_next` picks with `FOR UPDATE SKIP LOCKED`, so
 //!   two workers never take the same intent, and every write re-reads its row `FOR UPDATE`
 //!   and checks the lease generation (fencing) in the same transaction.
+//! - Group commit: every write under a lease and every claim of the next intent is queued to
+//!   the store's committers (`PostgresBuilder::committers`, each its own connection), which
+//!   write all that is queued in one transaction of set-based statements, one WAL flush for
+//!   many workers; each operation is still answered alone (a fenced write fails only itself,
+//!   a failed commit fails every operation in it). See the `group` module's source for the
+//!   statements. Plans, imports, reads and `lease` use the pool.
 //! - Time is the server's `clock_timestamp()`, never a host's clock.
 //! - Dead owners: each store holds a session advisory lock (`pg_try_advisory_lock`) on its own
 //!   owner number for as long as its session lives. The server drops it when the session
@@ -14,11 +20,12 @@
 //! Connections are plain TCP (`NoTls`): use a loopback or private network to the server.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{oneshot, Mutex};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
 
@@ -27,15 +34,13 @@ use crate::model::{
     check_notice, Attempt, AttemptPlan, AttemptResult, Finish, Intent, IntentId, IntentSpec, Lease,
     Notice, OwnerId, State, StateKind, Timestamp,
 };
-use crate::rows::{
-    attempt_changes, group_attempts, AttemptRow, IntentRow, ATTEMPT_COLUMNS, INTENT_COLUMNS,
-};
+use crate::rows::{group_attempts, AttemptRow, IntentRow, ATTEMPT_COLUMNS, INTENT_COLUMNS};
 use crate::store::{ImportConflict, Leased, Store, Summary};
 use crate::transition::{self, Planned, Started};
 use crate::url::{password_from_env, Password, PgTarget};
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The first key of every advisory lock this library takes (`KICC` in ASCII).
 const LOCK_NAMESPACE: i32 = 0x4B49_4343;
@@ -101,7 +106,23 @@ const MIGRATIONS: &[(i64, &str)] = &[
         // makes each lease cost O(intents done) and a batch O(n^2).
         "CREATE INDEX intents_planned ON intents (seq) WHERE state = 'planned';",
     ),
+    (
+        4,
+        // Fewer index entries per write: every lease and outcome rewrites the row (a state
+        // change is never a HOT update), and each index costs an entry per new row version.
+        // Only unfinished intents are looked up by state (the next planned one, in flight
+        // and unknown ones to recover), so one partial index over them replaces the
+        // by-state index of every intent and the planned one; a notice's intent is found
+        // through `intents_pg_cno` (few intents per payment), so `intents_cancel` goes.
+        "CREATE INDEX intents_open ON intents (state, seq) \
+         WHERE state IN ('planned', 'in_flight', 'unknown', 'pending');
+         DROP INDEX intents_state;
+         DROP INDEX intents_planned;
+         DROP INDEX intents_cancel;",
+    ),
 ];
+
+mod group;
 
 const NOW_MS: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
@@ -197,8 +218,47 @@ impl Tx<'_> {
     }
 }
 
+/// The [`group::Apply`] of a queued operation: applies `step` to the row found and answers
+/// through `answer` (at once when refused or when nothing was found: `missing`; else once
+/// the commit is known).
+fn queued<T: Send + 'static>(
+    answer: oneshot::Sender<Result<T, LedgerError>>,
+    step: impl FnOnce(&Intent, Timestamp) -> Result<(Intent, T), LedgerError> + Send + 'static,
+    missing: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
+) -> group::Apply {
+    Box::new(move |loaded| {
+        let refused = match loaded {
+            group::Loaded::Row(old, now) => match step(old, now) {
+                Ok((new, out)) => {
+                    let deliver: group::Deliver = Box::new(move |committed| {
+                        let _ = answer.send(committed.map(|()| out));
+                    });
+                    return Some((new, deliver));
+                }
+                Err(e) => Err(e),
+            },
+            group::Loaded::Missing => missing(),
+            group::Loaded::Failed(e) => Err(e),
+        };
+        let _ = answer.send(refused);
+        None
+    })
+}
+
+/// The answer of a queued operation.
+async fn receive<T>(answered: oneshot::Receiver<Result<T, LedgerError>>) -> Result<T, LedgerError> {
+    answered.await.unwrap_or_else(|_| {
+        Err(LedgerError::storage(
+            "postgres: the write was not answered (its committer stopped, or its own closure \
+             panicked); it may or may not be committed",
+        ))
+    })
+}
+
 struct Inner {
     owner: OwnerId,
+    /// The group committer of every write under a lease and every claim.
+    group: group::Group,
     /// Holds the owner's advisory lock for as long as it is open.
     lock_client: Client,
     pool: Vec<Mutex<Conn>>,
@@ -347,47 +407,6 @@ async fn with_attempts(tx: &Tx<'_>, rows: Vec<IntentRow>) -> Result<Vec<Intent>,
         .collect()
 }
 
-/// Loads one intent by id, locking its row (`FOR UPDATE`) for the rest of the transaction,
-/// and the database's clock, in one round trip: the three statements are pipelined and run
-/// in order, so the attempts and the clock are read after the lock is held (each statement
-/// of a READ COMMITTED transaction sees what was committed before it started).
-async fn load_locked_now(
-    tx: &Tx<'_>,
-    id: &IntentId,
-) -> Result<(Option<Intent>, Timestamp), LedgerError> {
-    let lock = tx
-        .prepared(&format!(
-            "SELECT {INTENT_COLUMNS} FROM intents WHERE intent_id = $1 FOR UPDATE"
-        ))
-        .await?;
-    let attempts = tx
-        .prepared(&format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM attempts \
-             WHERE intent_seq = (SELECT seq FROM intents WHERE intent_id = $1) ORDER BY number"
-        ))
-        .await?;
-    let clock = tx.prepared(NOW_MS).await?;
-    let id = id.as_str();
-    let by_id: [&(dyn ToSql + Sync); 1] = [&id];
-    // `biased`: sent in this order (each is sent when first polled).
-    let (row, attempts, clock) = tokio::try_join!(
-        biased;
-        tx.tx.query_opt(&lock, &by_id),
-        tx.tx.query(&attempts, &by_id),
-        tx.tx.query_one(&clock, &[]),
-    )?;
-    let now = Timestamp(get(&clock, 0)?);
-    let Some(row) = row else {
-        return Ok((None, now));
-    };
-    let row = intent_row(&row)?;
-    let attempts = attempts
-        .iter()
-        .map(attempt_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((Some(row.into_intent(attempts)?), now))
-}
-
 /// Loads one intent by id, locking its row (`FOR UPDATE`) for the rest of the transaction.
 async fn load_locked(tx: &Tx<'_>, id: &IntentId) -> Result<Option<Intent>, LedgerError> {
     let row = tx
@@ -444,32 +463,6 @@ async fn earlier_open(tx: &Tx<'_>, pg_cno: &str, seq: i64) -> Result<Option<Inte
     }
 }
 
-/// The first planned intent (import order) that no earlier non-final intent on its
-/// `pg_cno` holds back and no other transaction has locked, locked (`FOR UPDATE SKIP
-/// LOCKED`) for the rest of the transaction, and the database's clock read after it
-/// (pipelined: one round trip, plus one for the attempts of a row found).
-async fn next_free_locked_now(tx: &Tx<'_>) -> Result<(Option<Intent>, Timestamp), LedgerError> {
-    let pick = tx
-        .prepared(&format!(
-            "SELECT {INTENT_COLUMNS} FROM intents i WHERE i.state = 'planned' AND NOT EXISTS \
-             (SELECT 1 FROM intents e WHERE e.pg_cno = i.pg_cno AND e.seq < i.seq \
-              AND e.state NOT IN ('succeeded', 'declined', 'not_processed')) \
-             ORDER BY i.seq LIMIT 1 FOR UPDATE SKIP LOCKED"
-        ))
-        .await?;
-    let clock = tx.prepared(NOW_MS).await?;
-    let (row, clock) = tokio::try_join!(
-        biased;
-        tx.tx.query_opt(&pick, &[]),
-        tx.tx.query_one(&clock, &[]),
-    )?;
-    let now = Timestamp(get(&clock, 0)?);
-    match row {
-        None => Ok((None, now)),
-        Some(row) => Ok((with_attempts(tx, vec![intent_row(&row)?]).await?.pop(), now)),
-    }
-}
-
 /// Inserts a new intent unless one with its id exists; returns its seq, or `None` when
 /// another transaction (or an earlier import) already stored that id.
 async fn insert(tx: &Tx<'_>, i: &Intent, now: Timestamp) -> Result<Option<i64>, LedgerError> {
@@ -499,9 +492,6 @@ async fn insert(tx: &Tx<'_>, i: &Intent, now: Timestamp) -> Result<Option<i64>, 
     row.map(|r| get(&r, 0)).transpose()
 }
 
-/// Writes `new` over `old` (same intent), guarded by `old`'s generation: the intent's row
-/// and its attempts in one round trip (pipelined; the caller commits only when every
-/// statement succeeded and the guarded update changed the row).
 /// Inserts new intents in list order (their `seq`, the run order per `pg_cno`, follows the
 /// list) unless one with the same id exists, in one statement; returns each one's seq, or
 /// `None` where another transaction (or an earlier import) already stored that id.
@@ -571,109 +561,6 @@ async fn insert_many(
     Ok(ids.iter().map(|id| seq_of.get(id).copied()).collect())
 }
 
-async fn write_back(
-    tx: &Tx<'_>,
-    old: &Intent,
-    new: &Intent,
-    now: Timestamp,
-) -> Result<(), LedgerError> {
-    let r = IntentRow::from_intent(new);
-    let old_generation = i64::try_from(old.generation).unwrap_or(i64::MAX);
-    let update = tx
-        .prepared(
-            "UPDATE intents SET state = $1, lease_owner = $2, lease_expires_ms = $3, \
-             generation = $4, cancel_pg_cno = $5, res_cd = $6, detail = $7, updated_ms = $8 \
-             WHERE seq = $9 AND generation = $10",
-        )
-        .await?;
-    let insert = tx
-        .prepared(
-            "INSERT INTO attempts (intent_seq, number, shop_transaction_id, korea_date, request, \
-             sent_ms, http_status, res_cd, detail, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .await?;
-    let result = tx
-        .prepared(
-            "UPDATE attempts SET http_status = $1, res_cd = $2, detail = $3, outcome = $4, \
-             result_ms = $5 WHERE intent_seq = $6 AND number = $7",
-        )
-        .await?;
-    let (inserts, results) = attempt_changes(old, new);
-    let inserts: Vec<AttemptRow> = inserts
-        .into_iter()
-        .map(|a| AttemptRow::from_attempt(new.seq, a))
-        .collect();
-    let results: Vec<AttemptRow> = results
-        .into_iter()
-        .map(|a| AttemptRow::from_attempt(new.seq, a))
-        .collect();
-    let attempt_writes = async {
-        for a in &inserts {
-            tx.tx
-                .execute(
-                    &insert,
-                    &[
-                        &a.intent_seq,
-                        &a.number,
-                        &a.key,
-                        &a.korea_date,
-                        &a.request,
-                        &a.sent_ms,
-                        &a.http_status,
-                        &a.res_cd,
-                        &a.detail,
-                        &a.outcome,
-                    ],
-                )
-                .await?;
-        }
-        for a in &results {
-            tx.tx
-                .execute(
-                    &result,
-                    &[
-                        &a.http_status,
-                        &a.res_cd,
-                        &a.detail,
-                        &a.outcome,
-                        &now.0,
-                        &a.intent_seq,
-                        &a.number,
-                    ],
-                )
-                .await?;
-        }
-        Ok::<(), tokio_postgres::Error>(())
-    };
-    // `biased`: the guarded update is sent first; the attempt writes follow in the same
-    // pipeline (if the update changed nothing they are rolled back with the transaction).
-    let row: [&(dyn ToSql + Sync); 10] = [
-        &r.state,
-        &r.lease_owner,
-        &r.lease_expires_ms,
-        &r.generation,
-        &r.cancel_pg_cno,
-        &r.res_cd,
-        &r.detail,
-        &now.0,
-        &new.seq,
-        &old_generation,
-    ];
-    let (changed, ()) = tokio::try_join!(
-        biased;
-        tx.tx.execute(&update, &row),
-        attempt_writes,
-    )?;
-    if changed != 1 {
-        return Err(LedgerError::storage(format!(
-            "intent {} changed under a write transaction",
-            new.spec.intent_id()
-        )));
-    }
-    Ok(())
-}
-
 async fn migrate(client: &mut Client) -> Result<(), LedgerError> {
     let tx = client.transaction().await?;
     // Serialize migrations between processes, the version table's creation included: two
@@ -714,8 +601,8 @@ async fn migrate(client: &mut Client) -> Result<(), LedgerError> {
 /// use kicc_ledger::{LedgerUrl, PostgresStore};
 /// let LedgerUrl::Postgres(target) = LedgerUrl::parse("postgres://kicc@127.0.0.1:5432/ledger")?
 /// else { unreachable!() };
-/// // One pooled connection per concurrent worker: a batch at concurrency 64.
-/// let store = PostgresStore::builder(&target).pool_size(64).connect().await?;
+/// // Writes go through two committers (group commit); reads and imports use the pool.
+/// let store = PostgresStore::builder(&target).committers(2).pool_size(4).connect().await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -723,6 +610,7 @@ pub struct PostgresBuilder {
     target: PgTarget,
     password: Option<Password>,
     pool_size: usize,
+    committers: usize,
 }
 
 impl PostgresBuilder {
@@ -732,12 +620,21 @@ impl PostgresBuilder {
         self
     }
 
-    /// How many pooled connections run operations (default 4, at least 1), besides the one
-    /// holding the owner lock. Each operation holds one connection for its transaction, and
-    /// a batch worker commits two at once (its previous outcome, its next lease), so a batch
-    /// runs best with up to two per worker, within the server's `max_connections`.
+    /// How many pooled connections run the operations that are not group-committed
+    /// (default 4, at least 1): plan, import, reads, recovery's `lease`, notices. Each holds
+    /// one connection for its transaction.
     pub fn pool_size(mut self, pool_size: usize) -> Self {
         self.pool_size = pool_size.max(1);
+        self
+    }
+
+    /// How many committers (each with its own connection) group-commit the writes under a
+    /// lease and the claims of the next intent (default 2, at least 1). A committer takes
+    /// every operation queued while the previous group was committing and writes them in
+    /// one transaction (one WAL flush); with two, one group is collected while the other
+    /// commits.
+    pub fn committers(mut self, committers: usize) -> Self {
+        self.committers = committers.max(1);
         self
     }
 
@@ -747,7 +644,13 @@ impl PostgresBuilder {
             Some(p) => Some(p),
             None => password_from_env(&self.target),
         };
-        PostgresStore::connect_with(&self.target, password.as_ref(), self.pool_size).await
+        PostgresStore::connect_with(
+            &self.target,
+            password.as_ref(),
+            self.pool_size,
+            self.committers,
+        )
+        .await
     }
 }
 
@@ -764,6 +667,7 @@ impl PostgresStore {
             target: target.clone(),
             password: None,
             pool_size: 4,
+            committers: 2,
         }
     }
 
@@ -773,6 +677,7 @@ impl PostgresStore {
         target: &PgTarget,
         password: Option<&Password>,
         pool_size: usize,
+        committers: usize,
     ) -> Result<PostgresStore, LedgerError> {
         let mut first = connect_one(target, password).await?;
         migrate(&mut first).await?;
@@ -800,9 +705,11 @@ impl PostgresStore {
         for _ in 1..pool_size.max(1) {
             pool.push(Mutex::new(Conn::new(connect_one(target, password).await?)));
         }
+        let group = group::Group::start(target, password, committers).await?;
         Ok(PostgresStore {
             inner: Arc::new(Inner {
                 owner,
+                group,
                 lock_client,
                 pool,
                 next: AtomicUsize::new(0),
@@ -830,19 +737,63 @@ impl PostgresStore {
         pool[start % pool.len()].lock().await
     }
 
-    async fn under_lease<T>(
+    /// Queues a write under `lease` to the group committer ([`group`]): `step` applies the
+    /// transition to the intent as locked in the group's transaction (with the database's
+    /// clock); the future answers once the commit holding it is known. Queued at once.
+    fn under_lease<T: Send + 'static>(
         &self,
         lease: &Lease,
-        step: impl FnOnce(&Intent, Timestamp) -> Result<(Intent, T), LedgerError>,
-    ) -> Result<T, LedgerError> {
-        let mut conn = self.client().await;
-        let tx = conn.begin().await?;
-        let (old, now) = load_locked_now(&tx, &lease.intent_id).await?;
-        let old = old.ok_or_else(|| LedgerError::NotFound(lease.intent_id.clone()))?;
-        let (new, out) = step(&old, now)?;
-        write_back(&tx, &old, &new, now).await?;
-        tx.commit().await?;
-        Ok(out)
+        step: impl FnOnce(&Intent, Timestamp) -> Result<(Intent, T), LedgerError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, LedgerError>> + Send + 'static {
+        let id = lease.intent_id.clone();
+        let (answer, answered) = oneshot::channel();
+        self.inner.group.submit(group::Op {
+            target: group::Target::Intent(id.clone()),
+            apply: queued(answer, step, move || Err(LedgerError::NotFound(id))),
+        });
+        receive(answered)
+    }
+
+    /// Queues a claim of the next free planned intent to the group committer: `step` applies
+    /// the transition to it (`Ok(None)` when none is free). Queued at once.
+    fn claim<T: Send + 'static>(
+        &self,
+        step: impl FnOnce(&Intent, Timestamp) -> Result<(Intent, T), LedgerError> + Send + 'static,
+    ) -> impl Future<Output = Result<Option<T>, LedgerError>> + Send + 'static {
+        let (answer, answered) = oneshot::channel();
+        let step = move |old: &Intent, now| step(old, now).map(|(new, out)| (new, Some(out)));
+        self.inner.group.submit(group::Op {
+            target: group::Target::NextFree,
+            apply: queued(answer, step, || Ok(None)),
+        });
+        receive(answered)
+    }
+
+    /// [`Store::lease`] inside `tx` (not committed).
+    async fn lease_in(
+        &self,
+        tx: &Tx<'_>,
+        intent_id: &IntentId,
+        ttl: Duration,
+    ) -> Result<Leased, LedgerError> {
+        let now = now(tx).await?;
+        let old = load_locked(tx, intent_id)
+            .await?
+            .ok_or_else(|| LedgerError::NotFound(intent_id.clone()))?;
+        let earlier = earlier_open(tx, old.spec.pg_cno(), old.seq).await?;
+        let live = live_owners(tx).await?;
+        let alive = alive_in(&live, &old);
+        let (new, lease) =
+            transition::acquire(&old, &self.inner.owner, now, ttl, earlier.as_ref(), alive)?;
+        let mut set = group::WriteSet::new(now);
+        set.push(&old, &new);
+        let rows = tx.query(group::WRITE_SQL, &set.params()).await?;
+        if !group::written(&rows)?.contains(&new.seq) {
+            return Err(LedgerError::storage(format!(
+                "intent {intent_id} changed under a write transaction"
+            )));
+        }
+        Ok(Leased { lease, intent: new })
     }
 
     async fn plan_in(
@@ -1013,130 +964,121 @@ impl Store for PostgresStore {
         Ok(out)
     }
 
-    async fn lease_next(&self, ttl: Duration) -> Result<Option<Leased>, LedgerError> {
-        let mut conn = self.client().await;
-        let tx = conn.begin().await?;
-        let (old, now) = next_free_locked_now(&tx).await?;
-        let Some(old) = old else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let (new, lease) = transition::acquire(&old, &self.inner.owner, now, ttl, None, true)?;
-        write_back(&tx, &old, &new, now).await?;
-        tx.commit().await?;
-        Ok(Some(Leased { lease, intent: new }))
+    fn lease_next(
+        &self,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Option<Leased>, LedgerError>> + Send {
+        let owner = self.inner.owner.clone();
+        self.claim(move |old, now| {
+            let (new, lease) = transition::acquire(old, &owner, now, ttl, None, true)?;
+            Ok((new.clone(), Leased { lease, intent: new }))
+        })
     }
 
-    async fn start_next<B>(
+    fn start_next<B>(
         &self,
         ttl: Duration,
         min_remaining: Duration,
         build: B,
-    ) -> Result<Option<Started>, LedgerError>
+    ) -> impl Future<Output = Result<Option<Started>, LedgerError>> + Send
     where
         B: FnOnce(&Intent) -> Option<AttemptPlan> + Send + 'static,
     {
-        let mut conn = self.client().await;
-        let tx = conn.begin().await?;
-        let (old, now) = next_free_locked_now(&tx).await?;
-        let Some(old) = old else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let started = transition::start(
-            &old,
-            &self.inner.owner,
-            now,
-            ttl,
-            min_remaining,
-            None,
-            true,
-            build,
-        )?;
-        write_back(&tx, &old, &started.intent, now).await?;
-        tx.commit().await?;
-        Ok(Some(started))
+        let owner = self.inner.owner.clone();
+        self.claim(move |old, now| {
+            let started =
+                transition::start(old, &owner, now, ttl, min_remaining, None, true, build)?;
+            Ok((started.intent.clone(), started))
+        })
     }
 
     async fn lease(&self, intent_id: &IntentId, ttl: Duration) -> Result<Leased, LedgerError> {
         let mut conn = self.client().await;
         let tx = conn.begin().await?;
-        let now = now(&tx).await?;
-        let old = load_locked(&tx, intent_id)
-            .await?
-            .ok_or_else(|| LedgerError::NotFound(intent_id.clone()))?;
-        let earlier = earlier_open(&tx, old.spec.pg_cno(), old.seq).await?;
-        let live = live_owners(&tx).await?;
-        let alive = alive_in(&live, &old);
-        let (new, lease) =
-            transition::acquire(&old, &self.inner.owner, now, ttl, earlier.as_ref(), alive)?;
-        write_back(&tx, &old, &new, now).await?;
-        tx.commit().await?;
-        Ok(Leased { lease, intent: new })
+        match self.lease_in(&tx, intent_id, ttl).await {
+            Ok(leased) => {
+                tx.commit().await?;
+                Ok(leased)
+            }
+            Err(e) => {
+                // Roll back before answering, so the row lock is gone once the caller hears
+                // of the refusal (a dropped transaction's rollback is only queued).
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
     }
 
-    async fn renew(&self, lease: &Lease, min_remaining: Duration) -> Result<Lease, LedgerError> {
-        self.under_lease(lease, |old, now| {
-            Ok(transition::renew(old, lease, now, min_remaining)?)
+    fn renew(
+        &self,
+        lease: &Lease,
+        min_remaining: Duration,
+    ) -> impl Future<Output = Result<Lease, LedgerError>> + Send {
+        let held = lease.clone();
+        self.under_lease(lease, move |old, now| {
+            Ok(transition::renew(old, &held, now, min_remaining)?)
         })
-        .await
     }
 
-    async fn record_attempt(
+    fn record_attempt(
         &self,
         lease: &Lease,
         plan: AttemptPlan,
-    ) -> Result<Attempt, LedgerError> {
-        self.under_lease(lease, |old, now| {
-            Ok(transition::record_attempt(old, lease, now, plan)?)
+    ) -> impl Future<Output = Result<Attempt, LedgerError>> + Send {
+        let held = lease.clone();
+        self.under_lease(lease, move |old, now| {
+            Ok(transition::record_attempt(old, &held, now, plan)?)
         })
-        .await
     }
 
-    async fn record_result(
+    fn record_result(
         &self,
         lease: &Lease,
         number: u32,
         result: AttemptResult,
-    ) -> Result<(), LedgerError> {
-        self.under_lease(lease, |old, now| {
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        let held = lease.clone();
+        self.under_lease(lease, move |old, now| {
             Ok((
-                transition::record_result(old, lease, now, number, result)?,
+                transition::record_result(old, &held, now, number, result)?,
                 (),
             ))
         })
-        .await
     }
 
-    async fn finish(&self, lease: &Lease, outcome: Finish) -> Result<Intent, LedgerError> {
-        self.under_lease(lease, |old, now| {
-            let new = transition::finish(old, lease, now, outcome)?;
+    fn finish(
+        &self,
+        lease: &Lease,
+        outcome: Finish,
+    ) -> impl Future<Output = Result<Intent, LedgerError>> + Send {
+        let held = lease.clone();
+        self.under_lease(lease, move |old, now| {
+            let new = transition::finish(old, &held, now, outcome)?;
             Ok((new.clone(), new))
         })
-        .await
     }
 
-    async fn finish_with_result(
+    fn finish_with_result(
         &self,
         lease: &Lease,
         number: u32,
         result: AttemptResult,
         outcome: Finish,
-    ) -> Result<Intent, LedgerError> {
-        self.under_lease(lease, |old, now| {
-            let mid = transition::record_result(old, lease, now, number, result)?;
-            let new = transition::finish(&mid, lease, now, outcome)?;
+    ) -> impl Future<Output = Result<Intent, LedgerError>> + Send {
+        let held = lease.clone();
+        self.under_lease(lease, move |old, now| {
+            let mid = transition::record_result(old, &held, now, number, result)?;
+            let new = transition::finish(&mid, &held, now, outcome)?;
             Ok((new.clone(), new))
         })
-        .await
     }
 
-    async fn release(&self, lease: &Lease) -> Result<Intent, LedgerError> {
-        self.under_lease(lease, |old, now| {
-            let new = transition::release(old, lease, now)?;
+    fn release(&self, lease: &Lease) -> impl Future<Output = Result<Intent, LedgerError>> + Send {
+        let held = lease.clone();
+        self.under_lease(lease, move |old, now| {
+            let new = transition::release(old, &held, now)?;
             Ok((new.clone(), new))
         })
-        .await
     }
 
     async fn recoverable(&self) -> Result<Vec<Intent>, LedgerError> {

@@ -81,7 +81,9 @@ pub struct ImportConflict {
 }
 
 /// Durable storage of intents. Every method is one transaction; every write under a lease
-/// checks the lease's generation in that transaction (fencing).
+/// checks the lease's generation in that transaction (fencing). A backend may commit the
+/// operations of several callers in one transaction (SQLite and PostgreSQL group commit),
+/// each still applied or refused alone, and answered only once that commit is known.
 ///
 /// A method's `Ok` means committed. Dropping its future before it completes does not undo
 /// it: the operation may or may not have been committed (an attempt recorded that way has

@@ -5,10 +5,12 @@
 //! - SQLite ledger: the intents imported, then `Ledger::run_batch` with C workers (every
 //!   attempt durable before its first byte, `synchronous=FULL`);
 //! - PostgreSQL ledger: the same, when `--postgres URL` (or `KICC_BENCH_POSTGRES_URL`) names
-//!   a database (password from `PGPASSWORD` / `.pgpass`), C pooled connections (`--pg-pool`).
+//!   a database (password from `PGPASSWORD` / `.pgpass`): the store's group committers
+//!   (`--pg-committers`, default the store's 2) write every lease, attempt and outcome;
+//!   `--pg-pool` pooled connections (default the store's 4) serve the import and reads.
 //!
 //! ```text
-//! kicc-bench-batch [--quick] [--cancels N] [--concurrency C] [--latency-ms MS] [--postgres URL] [--pg-pool N]
+//! kicc-bench-batch [--quick] [--cancels N] [--concurrency C] [--latency-ms MS] [--postgres URL] [--pg-pool N] [--pg-committers N]
 //! ```
 //!
 //! Prints `name value unit` lines: `batch_<way>_throughput` (cancels/s) and
@@ -27,15 +29,17 @@ use kicc_ledger::{
 use kicc_sandbox::{Sandbox, SandboxConfig, SandboxHandle, DEFAULT_MALL_ID, DEFAULT_SECRET_KEY};
 use kicc_transport::HyperTransport;
 
-const USAGE: &str = "usage: kicc-bench-batch [--quick] [--cancels N] [--concurrency C] [--latency-ms MS] [--postgres URL] [--pg-pool N]";
+const USAGE: &str = "usage: kicc-bench-batch [--quick] [--cancels N] [--concurrency C] [--latency-ms MS] [--postgres URL] [--pg-pool N] [--pg-committers N]";
 
 struct Options {
     cancels: usize,
     concurrency: usize,
     latency: Duration,
     postgres: Option<String>,
-    /// PostgreSQL pooled connections (default: C).
+    /// PostgreSQL pooled connections (default: the store's).
     pg_pool: Option<usize>,
+    /// PostgreSQL group committers (default: the store's).
+    pg_committers: Option<usize>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -45,6 +49,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         latency: Duration::from_millis(20),
         postgres: std::env::var("KICC_BENCH_POSTGRES_URL").ok(),
         pg_pool: None,
+        pg_committers: None,
     };
     let mut it = args.iter();
     let number = |v: Option<&String>, name: &str| -> Result<u64, String> {
@@ -58,6 +63,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--cancels" => o.cancels = number(it.next(), "--cancels")? as usize,
             "--concurrency" => o.concurrency = number(it.next(), "--concurrency")? as usize,
             "--pg-pool" => o.pg_pool = Some(number(it.next(), "--pg-pool")? as usize),
+            "--pg-committers" => {
+                o.pg_committers = Some(number(it.next(), "--pg-committers")? as usize)
+            }
             "--latency-ms" => o.latency = Duration::from_millis(number(it.next(), "--latency-ms")?),
             "--postgres" => {
                 o.postgres = Some(
@@ -252,12 +260,14 @@ async fn measure(o: Options) -> Result<String, String> {
             else {
                 return Err(format!("--postgres needs a postgres:// URL, not {url:?}"));
             };
-            // Each operation holds a connection for its transaction.
-            let store = PostgresStore::builder(&target)
-                .pool_size(o.pg_pool.unwrap_or(o.concurrency))
-                .connect()
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut builder = PostgresStore::builder(&target);
+            if let Some(n) = o.pg_pool {
+                builder = builder.pool_size(n);
+            }
+            if let Some(n) = o.pg_committers {
+                builder = builder.committers(n);
+            }
+            let store = builder.connect().await.map_err(|e| e.to_string())?;
             let pg = ledgered(
                 store,
                 &merchant,
