@@ -277,6 +277,84 @@ fn probe_owner(dir: &Path, owner: &OwnerId) -> bool {
     }
 }
 
+/// How long opening a ledger file waits for other processes opening or writing it.
+const OPEN_BUSY_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens the file in WAL mode with FULL sync and migrates it, waiting while another process
+/// holds a lock SQLite does not wait for by itself.
+///
+/// Two processes opening a new ledger file at the same moment (two `kicc batch run` on one
+/// file) race to switch it to WAL and to create the schema; SQLite answers the loser with
+/// "database is locked" at once in some of these steps instead of calling the busy handler.
+/// Every step here is idempotent (the migration runs in one `BEGIN IMMEDIATE` and reads the
+/// version again), so the whole sequence is simply run again after a short pause.
+fn open_file(path: &Path) -> Result<Connection, LedgerError> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match try_open_file(path) {
+            Err(OpenFailure::Busy(_)) if started.elapsed() < OPEN_BUSY_WAIT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(OpenFailure::Busy(e)) => return Err(e.into()),
+            Err(OpenFailure::Other(e)) => return Err(e),
+            Ok(conn) => return Ok(conn),
+        }
+    }
+}
+
+/// Why one try at opening the ledger file failed.
+enum OpenFailure {
+    /// Another connection held a lock: worth trying again.
+    Busy(rusqlite::Error),
+    /// Anything else.
+    Other(LedgerError),
+}
+
+impl From<rusqlite::Error> for OpenFailure {
+    fn from(e: rusqlite::Error) -> Self {
+        if is_busy(&e) {
+            OpenFailure::Busy(e)
+        } else {
+            OpenFailure::Other(e.into())
+        }
+    }
+}
+
+fn try_open_file(path: &Path) -> Result<Connection, OpenFailure> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(OPEN_BUSY_WAIT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(OpenFailure::Other(LedgerError::storage(format!(
+            "sqlite: cannot use WAL mode on this file (got {mode})"
+        ))));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    match migrate(&mut conn) {
+        Ok(()) => Ok(conn),
+        Err(e) if busy_source(&e) => Err(OpenFailure::Busy(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some(e.to_string()),
+        ))),
+        Err(e) => Err(OpenFailure::Other(e)),
+    }
+}
+
+/// Whether a ledger error came from SQLite's "database is busy / locked".
+fn busy_source(e: &LedgerError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(sql) = c.downcast_ref::<rusqlite::Error>() {
+            return is_busy(sql);
+        }
+        cause = c.source();
+    }
+    false
+}
+
 fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -562,17 +640,7 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: &Path) -> Result<SqliteStore, LedgerError> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(LedgerError::storage(format!(
-                "sqlite: cannot use WAL mode on this file (got {mode})"
-            )));
-        }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-        conn.set_prepared_statement_cache_capacity(64);
-        migrate(&mut conn)?;
+        let conn = open_file(path)?;
         let owner = random_owner()?;
         let dir = owners_dir(path);
         let lock = take_owner_lock(&dir, &owner)?;

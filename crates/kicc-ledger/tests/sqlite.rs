@@ -32,6 +32,64 @@ async fn write_ahead_flow_on_sqlite() {
     assert_eq!(i.attempts[0].request, plan("K1").request);
 }
 
+/// Several processes opening one new ledger file at the same moment all get it: the loser
+/// of the race to switch the file to WAL or to create the schema waits instead of failing
+/// with "database is locked" (two `kicc batch run` on one new file used to lose one of them
+/// this way, exit 5). Processes, not threads: SQLite's file locks are per process.
+#[test]
+fn processes_opening_one_new_file_at_once_all_open_it() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                Command::new(std::env::current_exe().unwrap())
+                    .args(["child_opens_the_ledger", "--exact", "--nocapture"])
+                    .args(["--test-threads=1"])
+                    .env("KICC_LEDGER_CHILD_OPEN", &path)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // Every child is started and waiting on its stdin: closing them all lets the
+        // opens start together.
+        let children: Vec<_> = children
+            .into_iter()
+            .map(|mut c| {
+                drop(c.stdin.take());
+                c
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("CHILD-OPENED"),
+                "round {round}: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// Runs only as a child of `processes_opening_one_new_file_at_once_all_open_it`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_opens_the_ledger() {
+    let Some(path) = std::env::var_os("KICC_LEDGER_CHILD_OPEN") else {
+        return;
+    };
+    // Wait for the parent to close stdin, so that the siblings open at the same moment.
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest).unwrap();
+    match SqliteStore::open(&path).await {
+        Ok(_) => println!("CHILD-OPENED"),
+        Err(e) => panic!("open failed: {e}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_with_result_is_all_or_nothing_on_sqlite() {
     let (_d, path) = fresh().await;
