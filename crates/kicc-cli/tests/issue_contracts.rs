@@ -501,15 +501,11 @@ fn progress_on_a_non_terminal_is_plain_lines() {
 
 /// With `--rate`, Ctrl-C (here SIGTERM) must stop taking new rows: once the first cancel
 /// reached the sandbox and the signal is sent, at most the few intents already leased may
-/// still be sent (at 1 row per second, two at most by then; four allowed).
-///
-/// GAP (kicc-ledger `exec.rs`, `Ledger::run_batch`'s `start` closure): a worker waiting for
-/// its `--rate` slot does not look at the stop signal after the wait, so every worker queued
-/// for a slot still leases and sends a row after Ctrl-C (seen: 18 of 20 rows sent, 15 s after
-/// SIGTERM, with --rate 1 --concurrency 16). Ignored until that is fixed; run with
-/// `cargo test -p kicc-cli --test issue_contracts -- --ignored`.
+/// still be sent (at 1 row per second, two at most by then; four allowed). A worker waiting
+/// for its `--rate` slot wakes at the stop and leases nothing (it used to lease and send a
+/// row after the wait: 18 of 20 rows sent, 15 s after SIGTERM, with --rate 1
+/// --concurrency 16).
 #[test]
-#[ignore = "gap: run_batch takes new rows after Ctrl-C while waiting for a --rate slot"]
 fn a_stop_during_rate_limiting_takes_no_new_rows() {
     let sb = Served::quick();
     let dir = temp_dir("contracts-rate-stop");

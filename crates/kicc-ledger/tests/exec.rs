@@ -500,3 +500,70 @@ async fn a_batch_sends_exactly_the_journaled_first_attempt_of_each_intent() {
         );
     }
 }
+
+/// With `--rate`, a finished intent's outcome is recorded as soon as it ends, not after the
+/// worker's next rate slot, and a stop while a worker waits for its slot takes no new row.
+/// The rate here is one row a fortnight: the second slot is never due during the test, so
+/// the first row is seen final (in the store, before `on_done`'s report of it) only because
+/// its result is saved before the wait, and the batch ends only because the stop cuts the
+/// wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_batch_saves_each_result_at_once_and_stops_while_waiting() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(&sb, &dir).await;
+    let mut pgs = Vec::new();
+    let mut specs = Vec::new();
+    for n in 0..3 {
+        let pg = sb
+            .create_payment(
+                kicc_sandbox::Channel::Card,
+                1_000,
+                kicc_sandbox::Currency::Krw,
+            )
+            .unwrap()
+            .pg_cno;
+        specs.push(
+            IntentParams::new(format!("r-{n}"), Channel::Generic, pg.as_str())
+                .validate()
+                .unwrap(),
+        );
+        pgs.push(pg);
+    }
+    l.store().import(specs).await.unwrap().unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let one_per_fortnight = 1.0 / (14.0 * 86_400.0);
+    let options = BatchOptions::default()
+        .with_concurrency(1)
+        .with_rate(Some(one_per_fortnight));
+    let on_done = |i: &kicc_ledger::Intent| {
+        let _ = done_tx.send(i.clone());
+    };
+    let batch = l.run_batch(options, rx, &on_done);
+    let drive = async {
+        // The event: the first row ended.
+        let first = done_rx.recv().await.unwrap();
+        assert_eq!(first.spec.intent_id().as_str(), "r-0");
+        assert_eq!(first.state.kind(), StateKind::Succeeded, "{first:?}");
+        let stored = l
+            .store()
+            .get(first.spec.intent_id())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.state.kind(), StateKind::Succeeded, "{stored:?}");
+        // Ctrl-C while the worker waits for its next slot.
+        tx.send(true).unwrap();
+    };
+    let (ran, ()) = tokio::join!(batch, drive);
+    ran.unwrap();
+    let summary = l.store().summary().await.unwrap();
+    assert_eq!((summary.succeeded, summary.planned), (1, 2), "{summary:?}");
+    assert_eq!(summary.in_flight, 0, "{summary:?}");
+    assert_eq!(applied(&sb, &pgs[0]), vec![1_000]);
+    for pg in &pgs[1..] {
+        assert!(sb.payment(pg).unwrap().cancels.is_empty(), "{pg} was sent");
+    }
+    assert!(done_rx.try_recv().is_err(), "more than one row ended");
+}
