@@ -227,7 +227,9 @@ impl BatchOptions {
     }
 
     /// At most this many intents started per second (`None`: no limit; a rate that is not
-    /// a positive finite number is no limit either).
+    /// a positive finite number is no limit either). A worker waits for its slot before it
+    /// leases; the stop ends that wait with nothing leased, a slot that finds nothing to
+    /// lease is handed back, and each intent's outcome is committed as soon as it ends.
     pub fn with_rate(mut self, per_second: Option<f64>) -> Self {
         self.rate = per_second;
         self
@@ -546,6 +548,8 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         // queued together (the outcome first, so an intent it held back on the same payment
         // can be leased in the same commit). A worker still has one request on the wire at
         // a time, and nothing is sent for an intent before its own writes are committed.
+        // With a rate, the outcome is committed as soon as its intent ends instead (the
+        // next lease waits for its slot).
         type Tail<'t> = std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<Intent, ExecError>> + Send + 't>,
         >;
