@@ -501,15 +501,11 @@ fn progress_on_a_non_terminal_is_plain_lines() {
 
 /// With `--rate`, Ctrl-C (here SIGTERM) must stop taking new rows: once the first cancel
 /// reached the sandbox and the signal is sent, at most the few intents already leased may
-/// still be sent (at 1 row per second, two at most by then; four allowed).
-///
-/// GAP (kicc-ledger `exec.rs`, `Ledger::run_batch`'s `start` closure): a worker waiting for
-/// its `--rate` slot does not look at the stop signal after the wait, so every worker queued
-/// for a slot still leases and sends a row after Ctrl-C (seen: 18 of 20 rows sent, 15 s after
-/// SIGTERM, with --rate 1 --concurrency 16). Ignored until that is fixed; run with
-/// `cargo test -p kicc-cli --test issue_contracts -- --ignored`.
+/// still be sent (at 1 row per second, two at most by then; four allowed). A worker waiting
+/// for its `--rate` slot wakes at the stop and leases nothing (it used to lease and send a
+/// row after the wait: 18 of 20 rows sent, 15 s after SIGTERM, with --rate 1
+/// --concurrency 16).
 #[test]
-#[ignore = "gap: run_batch takes new rows after Ctrl-C while waiting for a --rate slot"]
 fn a_stop_during_rate_limiting_takes_no_new_rows() {
     let sb = Served::quick();
     let dir = temp_dir("contracts-rate-stop");
@@ -795,6 +791,48 @@ fn a_refused_wallet_row_is_not_processed_and_final() {
         assert_eq!(r.code, 1, "{r:#?}");
         assert_eq!(summary(&r)["not_processed"], 1, "{r:#?}");
         let row = &report(&rep)["np-1"];
+        assert_eq!(row[1], "not_processed", "{row:?}");
+        assert!(row[9].contains("refused"), "{row:?}");
+    }
+    let listed = list(&ledger, None);
+    assert_eq!(
+        listed[0]["attempts"], 2,
+        "a final row was sent again: {listed:?}"
+    );
+}
+
+/// A generic row whose every connection is refused: kicc-core resends the undelivered
+/// request with the same key (the gateway never saw it) and the ledger journals each
+/// attempt; the row ends `not_processed` (final: a rerun sends nothing), exit 1. It used to
+/// stop the batch with exit 5, the row left in flight, because the ledger refused the
+/// reused key.
+#[test]
+fn a_refused_generic_row_is_not_processed_and_final() {
+    let dir = temp_dir("contracts-refused-generic");
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let csv = dir.join("b.csv");
+    std::fs::write(
+        &csv,
+        "intent_id,channel,pg_cno,amount,currency,reason\nng-1,generic,P1,,,\n",
+    )
+    .unwrap();
+    let ledger = sqlite(&dir);
+    let rep = dir.join("report.csv");
+    for _ in 0..2 {
+        let r = run(kicc()
+            .args(["batch", "run", csv.to_str().unwrap(), "--ledger", &ledger])
+            .args(["--base-url", &base, "--max-attempts", "2"])
+            .args(["--report", rep.to_str().unwrap()]));
+        assert_eq!(r.code, 1, "{r:#?}");
+        assert_eq!(summary(&r)["not_processed"], 1, "{r:#?}");
+        assert_eq!(summary(&r)["in_flight"], 0, "{r:#?}");
+        let row = &report(&rep)["ng-1"];
         assert_eq!(row[1], "not_processed", "{row:?}");
         assert!(row[9].contains("refused"), "{row:?}");
     }

@@ -227,7 +227,9 @@ impl BatchOptions {
     }
 
     /// At most this many intents started per second (`None`: no limit; a rate that is not
-    /// a positive finite number is no limit either).
+    /// a positive finite number is no limit either). A worker waits for its slot before it
+    /// leases; the stop ends that wait with nothing leased, a slot that finds nothing to
+    /// lease is handed back, and each intent's outcome is committed as soon as it ends.
     pub fn with_rate(mut self, per_second: Option<f64>) -> Self {
         self.rate = per_second;
         self
@@ -535,11 +537,10 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         self.recover_with(concurrency, &stop, on_done).await?;
         let busy = AtomicUsize::new(0);
         let progressed = tokio::sync::Notify::new();
-        let pace = options
+        let pacer = options
             .rate
             .filter(|r| r.is_finite() && *r > 0.0)
-            .map(|r| Duration::from_secs_f64(1.0 / r));
-        let next_slot = tokio::sync::Mutex::new(tokio::time::Instant::now());
+            .map(|r| Pacer::new(Duration::from_secs_f64(1.0 / r)));
         // Each worker pipelines three intents, so that its commits overlap the network
         // instead of adding to it: while its CURRENT intent's request is on the wire, the
         // PREVIOUS intent's last write (outcome and latest result) and the NEXT intent's
@@ -547,6 +548,8 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         // queued together (the outcome first, so an intent it held back on the same payment
         // can be leased in the same commit). A worker still has one request on the wire at
         // a time, and nothing is sent for an intent before its own writes are committed.
+        // With a rate, the outcome is committed as soon as its intent ends instead (the
+        // next lease waits for its slot).
         type Tail<'t> = std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<Intent, ExecError>> + Send + 't>,
         >;
@@ -566,14 +569,28 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             }
         };
         // Commits `tail` (if any) and starts the next intent, both at once; `None` when no
-        // intent was free, with whether a tail was settled (it may have freed one).
+        // intent was free or the stop came while waiting for a rate slot, with whether a
+        // tail was settled (it may have freed one).
+        //
+        // With `--rate`, the tail is committed (and settled) BEFORE the wait for the slot,
+        // so a finished intent never shows in flight for a slot's time; the wait ends at
+        // the slot or at the stop, whichever comes first, and nothing is leased when
+        // stopping; a slot that leases nothing is handed back.
         let start = |tail: Option<Tail<'s>>| async {
-            if let Some(pace) = pace {
-                let mut slot = next_slot.lock().await;
-                let at = (*slot).max(tokio::time::Instant::now());
-                *slot = at + pace;
-                drop(slot);
-                tokio::time::sleep_until(at).await;
+            let mut tail = tail;
+            let mut slot = None;
+            let mut settled_first = false;
+            if let Some(pacer) = &pacer {
+                if let Some(t) = tail.take() {
+                    settled_first = true;
+                    if let Err(e) = settle(t.await) {
+                        return (None, true, Some(e));
+                    }
+                }
+                match pacer.take(&stop).await {
+                    Some(at) => slot = Some(at),
+                    None => return (None, settled_first, None),
+                }
             }
             busy.fetch_add(1, Ordering::SeqCst);
             let asked = Instant::now();
@@ -591,7 +608,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                 }
                 None => (None, leasing.await),
             };
-            let settled = ended.is_some();
+            let settled = ended.is_some() || settled_first;
             let mut failed = ended.map(settle).and_then(Result::err);
             let started = match started {
                 Ok(Some(s)) => Some((s, key, at, asked)),
@@ -606,6 +623,10 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     None
                 }
             };
+            if let (Some(pacer), Some(at), None) = (&pacer, slot, &started) {
+                // Nothing leased: the slot sent nothing, so another worker may use it.
+                pacer.give_back(at);
+            }
             (started, settled, failed)
         };
         let worker = || async {
@@ -660,7 +681,21 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     held_since: Some(asked),
                     unwritten: None,
                 };
-                let current = self.run_to_end(run, begun, Some(&stop));
+                // Settles what can be settled as soon as the intent ends, without waiting
+                // for the next start (which may wait for a rate slot): `Some` is a last
+                // write left to commit as the next start's tail.
+                let current = async {
+                    match self.run_to_end(run, begun, Some(&stop)).await {
+                        // Rate-limited: the next lease waits for its slot, so the outcome
+                        // is committed now rather than queued with that lease.
+                        Ok(End::Finish(run, finish)) if pacer.is_some() => {
+                            (None, settle(self.end_run(run, finish).await).err())
+                        }
+                        Ok(End::Finish(run, finish)) => (Some((run, finish)), None),
+                        Ok(End::Done(intent)) => (None, settle(Ok(*intent)).err()),
+                        Err(e) => (None, settle(Err(e)).err()),
+                    }
+                };
                 let ahead = async {
                     if *stop.borrow() || failed.is_some() {
                         // Take nothing new; the tail is committed on the way out.
@@ -673,25 +708,19 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                     failed.get_or_insert(e);
                 }
                 next = prefetched;
-                match ended {
-                    Ok(End::Finish(run, finish)) => {
-                        let last: Tail<'s> = Box::pin(self.end_run(run, finish));
-                        // Not committed yet (stopping): commit it first.
-                        if let Some(t) = tail.take() {
-                            if let Err(e) = settle(t.await) {
-                                failed.get_or_insert(e);
-                            }
-                        }
-                        tail = Some(last);
-                    }
-                    Ok(End::Done(intent)) => {
-                        let _ = settle(Ok(*intent));
-                    }
-                    Err(e) => {
-                        if let Err(e) = settle(Err(e)) {
+                let (last, err) = ended;
+                if let Some(e) = err {
+                    failed.get_or_insert(e);
+                }
+                if let Some((run, finish)) = last {
+                    let last: Tail<'s> = Box::pin(self.end_run(run, finish));
+                    // Not committed yet (stopping): commit it first.
+                    if let Some(t) = tail.take() {
+                        if let Err(e) = settle(t.await) {
                             failed.get_or_insert(e);
                         }
                     }
+                    tail = Some(last);
                 }
             }
         };
@@ -1284,6 +1313,104 @@ impl<T: Transport> Transport for TimeoutTransport<'_, T> {
     }
 }
 
+/// The `--rate` schedule of [`Ledger::run_batch`] (sans-IO: the caller passes `now`): one
+/// slot per lease, taken only once it is due (no credit builds up while idle), and handed
+/// back when it leased nothing, so calls that find no free intent use up no rate.
+#[derive(Debug)]
+struct Pace {
+    interval: Duration,
+    /// When the next slot is due.
+    next: tokio::time::Instant,
+}
+
+impl Pace {
+    fn new(interval: Duration, now: tokio::time::Instant) -> Pace {
+        Pace {
+            interval,
+            next: now,
+        }
+    }
+
+    /// A slot at `now` if one is due (`Ok`), else when the next one is (`Err`).
+    fn take(
+        &mut self,
+        now: tokio::time::Instant,
+    ) -> Result<tokio::time::Instant, tokio::time::Instant> {
+        if now < self.next {
+            return Err(self.next);
+        }
+        self.next = now + self.interval;
+        Ok(now)
+    }
+
+    /// Hands back the slot taken at `slot`, which sent nothing: the next slot comes one
+    /// interval sooner, never before `slot`.
+    fn give_back(&mut self, slot: tokio::time::Instant) {
+        self.next = self
+            .next
+            .checked_sub(self.interval)
+            .map_or(slot, |n| n.max(slot));
+    }
+}
+
+/// [`Pace`] shared by the workers of one batch, with the waiting.
+struct Pacer {
+    pace: std::sync::Mutex<Pace>,
+    /// Wakes the waiting workers when a slot is handed back.
+    returned: tokio::sync::Notify,
+}
+
+impl Pacer {
+    fn new(interval: Duration) -> Pacer {
+        Pacer {
+            pace: std::sync::Mutex::new(Pace::new(interval, tokio::time::Instant::now())),
+            returned: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Pace) -> R) -> R {
+        let mut pace = self
+            .pace
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut pace)
+    }
+
+    /// Waits for a slot; `None` (no slot taken) once `stop` is `true`, also when it turns
+    /// during the wait.
+    async fn take(&self, stop: &watch::Receiver<bool>) -> Option<tokio::time::Instant> {
+        loop {
+            // Registered before looking, so a slot handed back meanwhile is not missed.
+            let returned = self.returned.notified();
+            if *stop.borrow() {
+                return None;
+            }
+            let until = match self.with(|p| p.take(tokio::time::Instant::now())) {
+                Ok(slot) => return Some(slot),
+                Err(until) => until,
+            };
+            let mut stop = stop.clone();
+            let stopped = async move {
+                // A dropped sender can never signal a stop: wait for the slot then.
+                if stop.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => {}
+                () = returned => {}
+                () = stopped => {}
+            }
+        }
+    }
+
+    /// Hands back a slot that leased nothing.
+    fn give_back(&self, slot: tokio::time::Instant) {
+        self.with(|p| p.give_back(slot));
+        self.returned.notify_waiters();
+    }
+}
+
 /// How a run ends: with one last write for the caller to commit, or already ended.
 enum End {
     /// Commit this outcome ([`Ledger::end_run`]); nothing else remains to do.
@@ -1489,4 +1616,104 @@ pub fn summarize<'a>(intents: impl IntoIterator<Item = &'a Intent>) -> crate::st
         s.add(i.state.kind());
     }
     s
+}
+
+#[cfg(test)]
+mod pace_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use tokio::time::Instant as TokioInstant;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn slots_are_an_interval_apart_taken_only_when_due_with_no_credit_for_idle_time() {
+        let t0 = TokioInstant::now();
+        let mut pace = Pace::new(250 * MS, t0);
+        assert_eq!(pace.take(t0), Ok(t0));
+        assert_eq!(pace.take(t0 + 100 * MS), Err(t0 + 250 * MS));
+        assert_eq!(pace.take(t0 + 250 * MS), Ok(t0 + 250 * MS));
+        // Idle for 10 s: one slot now, the next a full interval later (no burst).
+        let later = t0 + 10_000 * MS;
+        assert_eq!(pace.take(later), Ok(later));
+        assert_eq!(pace.take(later), Err(later + 250 * MS));
+    }
+
+    /// `--rate 4 --concurrency 8` on 8 rows: every lease is preceded by a call of an idle
+    /// worker that finds nothing (all it could take is held back). Those calls hand their
+    /// slot back, so the 8 rows are leased at 0, 0.25, ..., 1.75 s, as without them.
+    #[test]
+    fn calls_that_lease_nothing_use_up_no_rate() {
+        let t0 = TokioInstant::now();
+        let mut pace = Pace::new(250 * MS, t0);
+        let mut now = t0;
+        let (mut taken, mut handed_back) = (0, 0);
+        let mut leased_at = Vec::new();
+        let mut idle_turn = true;
+        while leased_at.len() < 8 {
+            match pace.take(now) {
+                Ok(slot) => {
+                    taken += 1;
+                    if idle_turn {
+                        pace.give_back(slot);
+                        handed_back += 1;
+                    } else {
+                        leased_at.push(slot - t0);
+                    }
+                    idle_turn = !idle_turn;
+                }
+                Err(until) => now = until,
+            }
+        }
+        let expected: Vec<Duration> = (0..8).map(|n| n * 250 * MS).collect();
+        assert_eq!(leased_at, expected);
+        assert_eq!(taken - handed_back, leased_at.len());
+    }
+
+    #[test]
+    fn a_slot_handed_back_late_is_due_at_once_never_before_itself() {
+        let t0 = TokioInstant::now();
+        let mut pace = Pace::new(250 * MS, t0);
+        let a = pace.take(t0).unwrap();
+        // Another worker took the next slot before the first handed its back.
+        let b = pace.take(t0 + 300 * MS).unwrap();
+        pace.give_back(a);
+        assert_eq!(pace.take(b), Ok(b));
+        assert_eq!(pace.take(b), Err(b + 250 * MS));
+        // Handed back with nobody after it: due again from the slot itself.
+        let mut pace = Pace::new(250 * MS, t0);
+        let a = pace.take(t0).unwrap();
+        pace.give_back(a);
+        assert_eq!(pace.take(t0), Ok(t0));
+    }
+
+    /// A worker waiting for its slot is woken by a slot handed back (not by the far
+    /// schedule), and by a stop, which takes no slot.
+    #[tokio::test]
+    async fn a_waiting_worker_wakes_for_a_handed_back_slot_or_a_stop() {
+        let day = Duration::from_secs(86_400);
+        let pacer = Pacer::new(day);
+        let (tx, rx) = watch::channel(false);
+        let first = pacer.take(&rx).await.unwrap();
+        let (second, ()) = tokio::join!(pacer.take(&rx), async {
+            tokio::task::yield_now().await;
+            pacer.give_back(first);
+        });
+        let second = second.unwrap();
+        assert!(
+            second < first + day,
+            "woken by the schedule, not the hand-back"
+        );
+        // Now the next slot is a day away: a stop ends the wait without a slot.
+        let (third, ()) = tokio::join!(pacer.take(&rx), async {
+            tokio::task::yield_now().await;
+            tx.send(true).unwrap();
+        });
+        assert_eq!(third, None);
+        assert_eq!(pacer.with(|p| p.next), second + day);
+        // Once stopped, no slot is taken even when one is due.
+        pacer.give_back(second);
+        assert_eq!(pacer.take(&rx).await, None);
+        assert_eq!(pacer.with(|p| p.next), second);
+    }
 }

@@ -72,7 +72,8 @@ assert_eq!(ledger.cancel(refund).await?.attempts.len(), 1);
 //! 4. **Record the attempt**: build the message now (not at import: a batch may cross Korea
 //!    midnight) and [`Store::record_attempt`] its key, date and exact bytes. Only when that
 //!    returns `Ok` (committed to disk) may the first byte be sent. An Alipay/WeChat resend
-//!    must repeat the first message exactly; a generic resend must use a new key.
+//!    must repeat the first message exactly; a generic resend must use a new key, unless
+//!    every earlier attempt with that key was recorded as never delivered.
 //!    [`Store::start_next`] does steps 2 to 4 for a planned intent in one transaction (one
 //!    commit): the message is built for the intent just leased, inside it.
 //! 5. **Record the result**: [`Store::record_result`] before the next step (the last

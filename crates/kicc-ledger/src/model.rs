@@ -727,6 +727,12 @@ impl fmt::Debug for Attempt {
 }
 
 impl Attempt {
+    /// Whether this attempt certainly never reached the gateway: its recorded result is
+    /// [`OutcomeKind::NotDelivered`] (no result recorded, e.g. after a crash, is not that).
+    pub fn never_delivered(&self) -> bool {
+        self.result.as_ref().map(|r| r.outcome) == Some(OutcomeKind::NotDelivered)
+    }
+
     /// Whether this attempt may have been processed by the gateway: no result recorded, or
     /// a result other than a definite "not delivered" or "declined".
     pub fn may_have_been_processed(&self) -> bool {

@@ -12,7 +12,10 @@
 //! - an intent is leased only when no earlier non-final intent exists on its `pg_cno`;
 //! - an attempt is recorded (key, date, exact bytes) before it is sent, and only once the
 //!   previous attempt's result is recorded; Alipay/WeChat resends repeat the first message
-//!   exactly, generic resends use a key never used before;
+//!   exactly; a generic resend uses a new key, or repeats a key only when every earlier
+//!   attempt with it has a recorded result of "not delivered" (the connection was never
+//!   made, so the gateway never saw that key; an attempt with no recorded result may have
+//!   been processed);
 //! - an intent that may have been processed becomes `not_processed` only with proof that
 //!   every such key was looked up and found absent, and is never `declined` by a later
 //!   refusal (DESIGN.md invariant 8).
@@ -210,7 +213,11 @@ pub fn renew(
 }
 
 /// Records an attempt before it is sent. Refused when the lease is not held or expired, the
-/// previous attempt has no result yet, or the resend rule of the channel is broken.
+/// previous attempt has no result yet, or the resend rule of the channel is broken:
+/// Alipay/WeChat resends repeat the first message exactly; a generic attempt may reuse a
+/// key only when every earlier attempt with that key was recorded as
+/// [`OutcomeKind::NotDelivered`] (its Korea date and bytes may differ, e.g. a date
+/// refreshed across Korea midnight, and are journaled as sent).
 pub fn record_attempt(
     intent: &Intent,
     lease: &Lease,
@@ -242,12 +249,16 @@ pub fn record_attempt(
                 ));
             }
         }
-    } else if intent.attempts.iter().any(|a| a.key == plan.key) {
+    } else if let Some(used) = intent
+        .attempts
+        .iter()
+        .find(|a| a.key == plan.key && !a.never_delivered())
+    {
         return Err(rule(
             intent,
             format!(
-                "key {:?} was already used: a generic resend needs a new key",
-                plan.key
+                "key {:?} was already used (attempt {} may have reached the gateway): a generic resend needs a new key",
+                plan.key, used.number
             ),
         ));
     }
@@ -762,6 +773,170 @@ mod tests {
     }
 
     #[test]
+    fn a_generic_key_is_reused_after_attempts_recorded_not_delivered() {
+        let clock = Clock(0);
+        let i = Intent::planned(1, spec("a", Channel::Generic, "pg", None));
+        let (i, lease) = leased(&i, &clock);
+        let (i, _) = record_attempt(&i, &lease, clock.now(), attempt("k1")).unwrap();
+        let i = record_result(
+            &i,
+            &lease,
+            clock.now(),
+            1,
+            result(OutcomeKind::NotDelivered),
+        )
+        .unwrap();
+        // The connection was never made: the gateway never saw k1, so the resend may
+        // carry it again (what kicc-core's retry does).
+        let (i, a2) = record_attempt(&i, &lease, clock.now(), attempt("k1")).unwrap();
+        assert_eq!((a2.number, a2.key.as_str()), (2, "k1"));
+        let i = record_result(
+            &i,
+            &lease,
+            clock.now(),
+            2,
+            result(OutcomeKind::NotDelivered),
+        )
+        .unwrap();
+        // Again: every earlier attempt with k1 was recorded not delivered.
+        let (i, a3) = record_attempt(&i, &lease, clock.now(), attempt("k1")).unwrap();
+        assert_eq!(a3.number, 3);
+        // Still provably not processed once the third is refused at the connection too.
+        let i = record_result(
+            &i,
+            &lease,
+            clock.now(),
+            3,
+            result(OutcomeKind::NotDelivered),
+        )
+        .unwrap();
+        assert!(i.maybe_processed_keys().is_empty());
+        let done = finish(
+            &i,
+            &lease,
+            clock.now(),
+            Finish::NotProcessed(NotProcessedProof::NothingDelivered),
+        )
+        .unwrap();
+        assert_eq!(done.state, State::NotProcessed);
+    }
+
+    #[test]
+    fn a_generic_key_that_may_have_reached_the_gateway_is_never_reused() {
+        let clock = Clock(0);
+        // Every outcome but "not delivered" means the gateway saw (or may have seen) the
+        // key: Ambiguous (unknown), Declined, Succeeded, Pending.
+        for outcome in [
+            OutcomeKind::Ambiguous,
+            OutcomeKind::Declined,
+            OutcomeKind::Succeeded,
+        ] {
+            let i = Intent::planned(1, spec("a", Channel::Generic, "pg", None));
+            let (i, lease) = leased(&i, &clock);
+            let (i, _) = record_attempt(&i, &lease, clock.now(), attempt("k1")).unwrap();
+            let i = record_result(&i, &lease, clock.now(), 1, result(outcome)).unwrap();
+            let err = record_attempt(&i, &lease, clock.now(), attempt("k1")).unwrap_err();
+            assert!(
+                matches!(err, TransitionError::Rule { ref rule, .. } if rule.contains("new key")),
+                "{outcome:?}: {err:?}"
+            );
+        }
+        // One not-delivered attempt does not clear a key another attempt may have used:
+        // k1 not delivered, k2 unknown, k1 not delivered again, then k2 is still refused.
+        let i = Intent::planned(1, spec("a", Channel::Generic, "pg", None));
+        let (i, lease) = leased(&i, &clock);
+        let (i, _) = record_attempt(&i, &lease, clock.now(), attempt("k2")).unwrap();
+        let i = record_result(&i, &lease, clock.now(), 1, result(OutcomeKind::Ambiguous)).unwrap();
+        let (i, _) = record_attempt(&i, &lease, clock.now(), attempt("k1")).unwrap();
+        let i = record_result(
+            &i,
+            &lease,
+            clock.now(),
+            2,
+            result(OutcomeKind::NotDelivered),
+        )
+        .unwrap();
+        assert!(record_attempt(&i, &lease, clock.now(), attempt("k2")).is_err());
+        assert!(record_attempt(&i, &lease, clock.now(), attempt("k1")).is_ok());
+
+        // An attempt journaled with no recorded result (a crash between journal and
+        // answer) may have been processed: after a takeover its key is refused, even
+        // though the lease is new; recovery looks it up instead.
+        let i = Intent::planned(1, spec("a", Channel::Generic, "pg", None));
+        let (i, lease) = leased(&i, &clock);
+        let (crashed, _) = record_attempt(&i, &lease, clock.now(), attempt("k1")).unwrap();
+        let (taken, lease2) = acquire(&crashed, &other(), clock.now(), TTL, None, false).unwrap();
+        assert!(record_attempt(&taken, &lease2, clock.now(), attempt("k1")).is_err());
+        assert_eq!(taken.maybe_processed_keys(), ["k1"]);
+        // Recorded unknown by the new holder (what the executor does for an orphan):
+        // still refused, and "not processed" needs the look-up of k1.
+        let taken = record_result(
+            &taken,
+            &lease2,
+            clock.now(),
+            1,
+            result(OutcomeKind::Ambiguous),
+        )
+        .unwrap();
+        let err = record_attempt(&taken, &lease2, clock.now(), attempt("k1")).unwrap_err();
+        assert!(matches!(err, TransitionError::Rule { ref rule, .. } if rule.contains("new key")));
+        assert!(finish(
+            &taken,
+            &lease2,
+            clock.now(),
+            Finish::NotProcessed(NotProcessedProof::NothingDelivered)
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_reused_generic_key_across_korea_midnight_is_journaled_with_its_new_date_and_bytes() {
+        // 2026-12-02 23:59:59 in Korea (UTC+9) is 14:59:59 UTC.
+        let mut clock = Clock(1_796_223_599_000);
+        let i = Intent::planned(1, spec("a", Channel::Generic, "pg", None));
+        let (i, lease) = leased(&i, &clock);
+        let before = AttemptPlan {
+            key: "k1".into(),
+            korea_date: "20261202".into(),
+            request: br#"{"shopTransactionId":"k1","cancelReqDate":"20261202"}"#.to_vec(),
+        };
+        let (i, _) = record_attempt(&i, &lease, clock.now(), before.clone()).unwrap();
+        let i = record_result(
+            &i,
+            &lease,
+            clock.now(),
+            1,
+            result(OutcomeKind::NotDelivered),
+        )
+        .unwrap();
+        // Two seconds later it is the 3rd in Korea: the retry refreshes the date.
+        clock.advance(Duration::from_secs(2));
+        let after = AttemptPlan {
+            key: "k1".into(),
+            korea_date: "20261203".into(),
+            request: br#"{"shopTransactionId":"k1","cancelReqDate":"20261203"}"#.to_vec(),
+        };
+        let (i, a2) = record_attempt(&i, &lease, clock.now(), after.clone()).unwrap();
+        // Each attempt is journaled exactly as it was (to be) sent: key, date and bytes.
+        assert_eq!(i.attempts.len(), 2);
+        let first = &i.attempts[0];
+        assert_eq!(
+            (&first.key, &first.korea_date, &first.request),
+            (&before.key, &before.korea_date, &before.request)
+        );
+        assert_eq!(
+            (&a2.key, &a2.korea_date, &a2.request, a2.sent_at),
+            (
+                &after.key,
+                &after.korea_date,
+                &after.request,
+                Timestamp(1_796_223_601_000)
+            )
+        );
+        assert_eq!(i.attempts[1], a2);
+    }
+
+    #[test]
     fn not_processed_needs_proof_for_every_key_that_may_have_been_processed() {
         let clock = Clock(0);
         let i = Intent::planned(1, spec("a", Channel::Generic, "pg", None));
@@ -1137,7 +1312,20 @@ mod properties {
                         korea_date: "20261202".into(),
                         request: vec![*key],
                     };
-                    record_attempt(&intent, l, now, plan).map(|(i, _)| i)
+                    let may_send = check_lease(&intent, l, now, true).is_ok()
+                        && intent.attempts.last().is_none_or(|a| a.result.is_some());
+                    let key_free = intent
+                        .attempts
+                        .iter()
+                        .filter(|a| a.key == plan.key)
+                        .all(Attempt::never_delivered);
+                    let recorded = record_attempt(&intent, l, now, plan).map(|(i, _)| i);
+                    if channel == Channel::Generic && may_send {
+                        // The exact rule: accepted if and only if the key is unused or
+                        // every earlier attempt with it was recorded not delivered.
+                        assert_eq!(recorded.is_ok(), key_free, "{recorded:?}");
+                    }
+                    recorded
                 }
                 (Op::Result { outcome, .. }, Some(l)) => {
                     let n = u32::try_from(intent.attempts.len()).unwrap_or(0);
@@ -1222,13 +1410,22 @@ mod properties {
                     assert_eq!(a.result, b.result);
                 }
             }
-            // Wallet attempts repeat the first message; generic ones never reuse a key.
+            // Wallet attempts repeat the first message. A generic attempt repeats a key
+            // only when every earlier attempt with that key has a recorded result of
+            // "not delivered" (never a missing result, never any other outcome), and a
+            // new attempt is refused exactly when that does not hold.
             if channel.resends_identically() {
                 assert!(next.attempts.iter().all(|a| a.key == next.attempts[0].key));
             } else {
-                let keys: std::collections::HashSet<_> =
-                    next.attempts.iter().map(|a| &a.key).collect();
-                assert_eq!(keys.len(), next.attempts.len());
+                for (i, a) in next.attempts.iter().enumerate() {
+                    for earlier in next.attempts[..i].iter().filter(|e| e.key == a.key) {
+                        assert_eq!(
+                            earlier.result.as_ref().map(|r| r.outcome),
+                            Some(OutcomeKind::NotDelivered),
+                            "{a:?} reuses the key of {earlier:?}"
+                        );
+                    }
+                }
             }
             intent = next;
         }

@@ -444,16 +444,11 @@ impl Transport for RefuseFirst {
 /// A generic cancel whose first connection is refused (nothing delivered) is retried and
 /// succeeds, once, as it does without a ledger.
 ///
-/// GAP: kicc-core's retry machine resends an undelivered generic request with the SAME key
-/// (`Resend::Undelivered`), while `transition::record_attempt` refuses any generic attempt
-/// whose key was used before ("a generic resend needs a new key"), also when every earlier
-/// attempt with that key was never delivered. `Ledger::cancel` then fails with that rule
-/// error and leaves the intent in flight; `kicc batch run` stops with exit 5 at the first
-/// refused connection of a generic row. Ignored until kicc-ledger accepts a key whose every
-/// earlier attempt is `NotDelivered` (or the executor asks for a fresh key); run with
-/// `cargo test -p kicc-ledger --test audit -- --ignored`.
+/// kicc-core's retry machine resends an undelivered generic request with the SAME key
+/// (`Resend::Undelivered`): the gateway never saw it. The ledger accepts that key again
+/// because every earlier attempt with it is recorded `NotDelivered` (an attempt with no
+/// recorded result, or any other result, would still refuse it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gap: a generic resend after a refused connection is refused by the ledger"]
 async fn a_refused_connection_on_a_generic_cancel_is_retried() {
     let sb = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
@@ -478,5 +473,18 @@ async fn a_refused_connection_on_a_generic_cancel_is_retried() {
         .expect("a refused connection is retried, not a ledger error");
     assert_eq!(intent.state.kind(), StateKind::Succeeded, "{intent:?}");
     assert_eq!(intent.attempts.len(), 2, "{intent:?}");
+    let (first, second) = (&intent.attempts[0], &intent.attempts[1]);
+    assert_eq!(
+        first.result.as_ref().map(|r| r.outcome),
+        Some(OutcomeKind::NotDelivered)
+    );
+    assert_eq!(first.key, second.key, "the undelivered key is resent");
+    assert_eq!(
+        second.result.as_ref().map(|r| r.outcome),
+        Some(OutcomeKind::Succeeded)
+    );
     assert_eq!(cancels(&sb, card.as_str()), 1);
+    // The journal holds both attempts as recorded.
+    let stored = ledger.store().get(&id("rf-1")).await.unwrap();
+    assert_eq!(stored.map(|i| i.attempts), Some(intent.attempts.clone()));
 }

@@ -500,3 +500,183 @@ async fn a_batch_sends_exactly_the_journaled_first_attempt_of_each_intent() {
         );
     }
 }
+
+/// With `--rate`, a finished intent's outcome is recorded as soon as it ends, not after the
+/// worker's next rate slot, and a stop while a worker waits for its slot takes no new row.
+/// The rate here is one row a fortnight: the second slot is never due during the test, so
+/// the first row is seen final (in the store, before `on_done`'s report of it) only because
+/// its result is saved before the wait, and the batch ends only because the stop cuts the
+/// wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_batch_saves_each_result_at_once_and_stops_while_waiting() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(&sb, &dir).await;
+    let mut pgs = Vec::new();
+    let mut specs = Vec::new();
+    for n in 0..3 {
+        let pg = sb
+            .create_payment(
+                kicc_sandbox::Channel::Card,
+                1_000,
+                kicc_sandbox::Currency::Krw,
+            )
+            .unwrap()
+            .pg_cno;
+        specs.push(
+            IntentParams::new(format!("r-{n}"), Channel::Generic, pg.as_str())
+                .validate()
+                .unwrap(),
+        );
+        pgs.push(pg);
+    }
+    l.store().import(specs).await.unwrap().unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let one_per_fortnight = 1.0 / (14.0 * 86_400.0);
+    let options = BatchOptions::default()
+        .with_concurrency(1)
+        .with_rate(Some(one_per_fortnight));
+    let on_done = |i: &kicc_ledger::Intent| {
+        let _ = done_tx.send(i.clone());
+    };
+    let batch = l.run_batch(options, rx, &on_done);
+    let drive = async {
+        // The event: the first row ended.
+        let first = done_rx.recv().await.unwrap();
+        assert_eq!(first.spec.intent_id().as_str(), "r-0");
+        assert_eq!(first.state.kind(), StateKind::Succeeded, "{first:?}");
+        let stored = l
+            .store()
+            .get(first.spec.intent_id())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.state.kind(), StateKind::Succeeded, "{stored:?}");
+        // Ctrl-C while the worker waits for its next slot.
+        tx.send(true).unwrap();
+    };
+    let (ran, ()) = tokio::join!(batch, drive);
+    ran.unwrap();
+    let summary = l.store().summary().await.unwrap();
+    assert_eq!((summary.succeeded, summary.planned), (1, 2), "{summary:?}");
+    assert_eq!(summary.in_flight, 0, "{summary:?}");
+    assert_eq!(applied(&sb, &pgs[0]), vec![1_000]);
+    for pg in &pgs[1..] {
+        assert!(sb.payment(pg).unwrap().cancels.is_empty(), "{pg} was sent");
+    }
+    assert!(done_rx.try_recv().is_err(), "more than one row ended");
+}
+
+/// Recovery of generic intents whose connections were refused, after a crash:
+/// - every attempt recorded "not delivered": provably not processed, so a new cancel is
+///   sent (the gateway never saw the key);
+/// - the undelivered key resent (same key, as kicc-core does) and delivered, then the
+///   crash before its result: that key may have been processed, so it is looked up, never
+///   sent again, and the cancel it made is the intent's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_after_refused_connections_sends_anew_only_what_was_never_delivered() {
+    let sb = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = merchant(&sb);
+    let transport = HyperTransport::new().unwrap();
+    let mut pgs = Vec::new();
+    for _ in 0..2 {
+        pgs.push(
+            sb.create_payment(
+                kicc_sandbox::Channel::Card,
+                4_000,
+                kicc_sandbox::Currency::Krw,
+            )
+            .unwrap()
+            .pg_cno,
+        );
+    }
+    let refused = kicc_ledger::AttemptResult {
+        http_status: None,
+        res_cd: None,
+        detail: "connection refused (test)".into(),
+        outcome: kicc_ledger::OutcomeKind::NotDelivered,
+    };
+    let mut keys = Vec::new();
+    {
+        let crashed = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
+        for (n, pg) in pgs.iter().enumerate() {
+            crashed
+                .plan(
+                    IntentParams::new(format!("nd-{n}"), Channel::Generic, pg.as_str())
+                        .validate()
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let now = SystemTime::now();
+            let key = ShopTransactionId::generate(now, &mut kicc_transport::driver::os_rng());
+            let msg = kicc_generic::CancelRequest::full(PgCno::new(pg.as_str()).unwrap())
+                .unwrap()
+                .message(&m, key.clone(), now);
+            let date = msg.head().cancel_req_date().to_string();
+            let req = msg.to_http(&m).unwrap();
+            let leased = crashed
+                .lease(
+                    &kicc_ledger::IntentId::new(format!("nd-{n}")).unwrap(),
+                    Duration::from_secs(60),
+                )
+                .await
+                .unwrap();
+            let plan = AttemptPlan {
+                key: key.to_string(),
+                korea_date: date.clone(),
+                request: req.body().to_vec(),
+            };
+            let first = crashed
+                .record_attempt(&leased.lease, plan.clone())
+                .await
+                .unwrap();
+            crashed
+                .record_result(&leased.lease, first.number, refused.clone())
+                .await
+                .unwrap();
+            if n == 1 {
+                // The same key again, journaled, delivered and applied; then the crash.
+                crashed.record_attempt(&leased.lease, plan).await.unwrap();
+                let response = transport.send(req).await.unwrap();
+                assert_eq!(response.status(), 200);
+            }
+            keys.push(key.to_string());
+        }
+        // The store (and with it its owner lock) goes away: the owner is dead.
+    }
+    let l = ledger(&sb, &dir).await;
+    let recovered = l.recover(2).await.unwrap();
+    assert_eq!(recovered.len(), 2, "{recovered:?}");
+    for i in &recovered {
+        assert_eq!(i.state.kind(), StateKind::Succeeded, "{i:?}");
+    }
+    for (n, pg) in pgs.iter().enumerate() {
+        let i = l
+            .store()
+            .get(&kicc_ledger::IntentId::new(format!("nd-{n}")).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let cancels = sb.payment(pg).unwrap().cancels;
+        assert_eq!(applied(&sb, pg), vec![4_000], "{cancels:?}");
+        assert_eq!(cancels.len(), 1, "{cancels:?}");
+        if n == 0 {
+            // Never delivered: sent anew under a new key.
+            assert_eq!(i.attempts.len(), 2, "{i:?}");
+            assert_ne!(cancels[0].shop_transaction_id, keys[0]);
+            assert_eq!(cancels[0].shop_transaction_id, i.attempts[1].key);
+        } else {
+            // Maybe processed: looked up, not resent; the applied cancel is that key's.
+            assert_eq!(i.attempts.len(), 2, "looked up, never resent: {i:?}");
+            assert_eq!(cancels[0].shop_transaction_id, keys[1]);
+            assert_eq!(i.attempts[1].key, keys[1]);
+            assert_eq!(
+                i.cancel_pg_cno.as_deref(),
+                Some(cancels[0].cancel_pg_cno.as_str())
+            );
+        }
+    }
+}
