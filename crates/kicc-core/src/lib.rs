@@ -131,3 +131,8 @@ pub use text::{
     check_text, is_forbidden, ClientId, ClientIp, MallId, Memo, NotifyUrl, PgCno, ProductPgCno,
     RegId, ReviseMessage, SellerId, ShopTransactionId, FORBIDDEN_ASCII,
 };
+
+// The README's example, compiled and run with the doc tests so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
