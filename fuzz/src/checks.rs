@@ -712,14 +712,14 @@ pub fn sandbox_request(data: &[u8]) {
     }
 }
 
-/// The batch CSV reader (`kicc_ledger::read_batch`): a file gives rows or reasons, never a
+/// The batch CSV reader (`kicc_ledger::batch::read_batch`): a file gives rows or reasons, never a
 /// panic. Rows come with increasing line numbers after the header and unique
 /// `intent_id`s; every bad row has a line after the header and a reason. What was read,
 /// written back as CSV (every field quoted, amounts in major units, the resolved defaults
 /// spelled out), reads back as the same rows.
 pub fn batch_csv(data: &[u8]) {
     use kicc_ledger::batch::BatchError;
-    match kicc_ledger::read_batch(data) {
+    match kicc_ledger::batch::read_batch(data) {
         Ok(rows) => {
             let mut last = 1;
             let mut ids = std::collections::HashSet::new();
@@ -729,7 +729,7 @@ pub fn batch_csv(data: &[u8]) {
                 assert!(ids.insert(r.spec.intent_id().as_str().to_owned()));
                 assert!(r.spec.amount().is_none_or(|a| a > 0));
             }
-            let again = kicc_ledger::read_batch(&batch_csv_text(&rows))
+            let again = kicc_ledger::batch::read_batch(&batch_csv_text(&rows))
                 .expect("the rows read, written back, read again");
             assert_eq!(
                 again.iter().map(|r| &r.spec).collect::<Vec<_>>(),
@@ -748,8 +748,7 @@ pub fn batch_csv(data: &[u8]) {
 }
 
 /// `rows` as a batch file with every column, every field quoted.
-pub fn batch_csv_text(rows: &[kicc_ledger::BatchRow]) -> Vec<u8> {
-    use kicc_ledger::money::display_major;
+pub fn batch_csv_text(rows: &[kicc_ledger::batch::BatchRow]) -> Vec<u8> {
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut out = String::from(
         "intent_id,channel,pg_cno,amount,currency,reason,type,remain_amount,notify_url\n",
@@ -757,8 +756,12 @@ pub fn batch_csv_text(rows: &[kicc_ledger::BatchRow]) -> Vec<u8> {
     for r in rows {
         let s = &r.spec;
         let money = |m: Option<u64>| {
-            m.map(|m| display_major(s.currency().unwrap_or(kicc_ledger::Currency::Krw), m))
-                .unwrap_or_default()
+            m.map(|m| {
+                s.currency()
+                    .unwrap_or(kicc_ledger::Currency::Krw)
+                    .display_major(m)
+            })
+            .unwrap_or_default()
         };
         let fields = [
             s.intent_id().as_str().to_owned(),

@@ -18,13 +18,15 @@ const PUBLISHED: [&str; 9] = [
     "kicc-cli",
 ];
 
-/// The crates whose `transport` feature gives a client over any `Transport` (their default
-/// `hyper` feature adds kicc-transport's hyper + rustls client).
-const CLIENT_CRATES: [&str; 4] = [
-    "kicc-generic",
-    "kicc-alipay",
-    "kicc-wechat",
-    "wechatpay-direct",
+/// The crates with a feature that gives a client over any `Transport`, and that feature:
+/// `transport` in the channel crates (their default `hyper` feature adds kicc-transport's
+/// hyper + rustls client), `client` in kicc-ledger (its executor over the caller's transport).
+const CLIENT_CRATES: [(&str, &str); 5] = [
+    ("kicc-generic", "transport"),
+    ("kicc-alipay", "transport"),
+    ("kicc-wechat", "transport"),
+    ("wechatpay-direct", "transport"),
+    ("kicc-ledger", "client"),
 ];
 
 /// What a client over your own `Transport` must not compile.
@@ -98,18 +100,12 @@ fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     parts.next().is_none().then_some((major, minor, patch))
 }
 
-/// `cargo tree -p CRATE --no-default-features --features transport -e normal` holds no hyper,
-/// rustls or tokio-rustls for every channel crate (tokio for timers is fine), and the crate
-/// builds that way, clippy-clean.
+/// `cargo tree -p CRATE --no-default-features --features FEATURE -e normal` holds no hyper,
+/// rustls or tokio-rustls for every crate in [`CLIENT_CRATES`] (tokio for timers is fine),
+/// and the crate builds that way, clippy-clean.
 fn transport_feature_builds_without_hyper() -> Result<(), String> {
-    for krate in CLIENT_CRATES {
-        let args = [
-            "-p",
-            krate,
-            "--no-default-features",
-            "--features",
-            "transport",
-        ];
+    for (krate, feature) in CLIENT_CRATES {
+        let args = ["-p", krate, "--no-default-features", "--features", feature];
         eprintln!(
             "\n==> cargo tree {} -e normal (must not contain {})",
             args.join(" "),
@@ -118,14 +114,14 @@ fn transport_feature_builds_without_hyper() -> Result<(), String> {
         let text = crate::tree(&args)?;
         if let Some(found) = crate::forbidden_in(&text, &HYPER_STACK) {
             return Err(format!(
-                "`cargo tree {}` contains {found}: the `transport` feature must not pull in hyper",
+                "`cargo tree {}` contains {found}: the `{feature}` feature must not pull in hyper",
                 args.join(" ")
             ));
         }
         // The check is only worth something if the client is really there.
         if crate::forbidden_in(&text, &["kicc-transport"]).is_none() {
             return Err(format!(
-                "`cargo tree {}` has no kicc-transport: the `transport` feature lost its client",
+                "`cargo tree {}` has no kicc-transport: the `{feature}` feature lost its client",
                 args.join(" ")
             ));
         }
@@ -136,7 +132,7 @@ fn transport_feature_builds_without_hyper() -> Result<(), String> {
                 krate,
                 "--no-default-features",
                 "--features",
-                "transport",
+                feature,
                 "--lib",
                 "--",
                 "-D",

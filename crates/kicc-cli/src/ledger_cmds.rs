@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use kicc_ledger::batch::list_json_line;
+use kicc_ledger::batch::{list_json_line, read_batch, write_report, BatchError};
 use kicc_ledger::{
-    read_batch, summarize, write_report, AnyStore, BatchError, BatchOptions, Channel, ExecConfig,
-    ExecError, Intent, Ledger, LedgerError, LedgerUrl, StateKind, Store, Summary, TransitionError,
-    UrlError,
+    summarize, AnyStore, BatchOptions, Channel, ExecConfig, ExecError, Intent, Ledger, LedgerError,
+    LedgerUrl, StateKind, Store, Summary, TransitionError, UrlError,
 };
 use kicc_transport::HyperTransport;
 use tokio::sync::watch;
@@ -179,7 +178,7 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 /// The executor's configuration from the command line.
 fn exec_config(global: &Global, retry: &RetryArgs) -> Result<ExecConfig, Failure> {
     Ok(ExecConfig::default()
-        .with_policy(crate::kicc_cmds::retry_policy(
+        .with_retry_policy(crate::kicc_cmds::retry_policy(
             global,
             retry.max_attempts,
             retry.processing_bound,
@@ -217,7 +216,7 @@ fn executor(
 ) -> Result<Ledger<AnyStore, HyperTransport>, Failure> {
     let merchant = creds::merchant(global)?;
     let transport = creds::transport(global)?;
-    Ok(Ledger::new(store, merchant, transport).config(exec_config(global, retry)?))
+    Ok(Ledger::new(store, merchant, transport).with_exec_config(exec_config(global, retry)?))
 }
 
 /// The exit code of a set of outcomes: 0 all succeeded; 3 any unknown or in flight; else 4
@@ -368,7 +367,8 @@ pub async fn batch_run(global: &Global, args: &BatchRunArgs) -> Result<Report, F
             return Ok(invalid_rows(&lines));
         }
     }
-    let ledger = Ledger::new(store, merchant, transport).config(exec_config(global, &args.retry)?);
+    let ledger =
+        Ledger::new(store, merchant, transport).with_exec_config(exec_config(global, &args.retry)?);
     let wanted: HashSet<_> = ids.iter().cloned().collect();
     let already = ledger
         .store()

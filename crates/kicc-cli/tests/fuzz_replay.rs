@@ -137,7 +137,7 @@ fn the_corpora_reach_past_the_first_checks() {
     );
     let rows = corpus("batch_csv")
         .iter()
-        .filter_map(|(_, bytes)| kicc_ledger::read_batch(bytes).ok())
+        .filter_map(|(_, bytes)| kicc_ledger::batch::read_batch(bytes).ok())
         .map(|rows| rows.len())
         .max();
     assert!(

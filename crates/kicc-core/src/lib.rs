@@ -78,6 +78,14 @@
 //! for each kind); a new variant there should fail to compile. So does the input struct
 //! [`Expected`](retry::Expected), which every channel fills in. Small value types built by a
 //! checking constructor need no attribute: they cannot be built literally anyway.
+//! Closed sets stay exhaustive too, because there a wildcard arm only hides a mistake and
+//! a literal is the natural way to build the value: [`Money`] (an amount and its currency),
+//! [`AmountRule`] (required, forbidden or optional), [`Acknowledgement`](webhook::Acknowledgement)
+//! (received or not), [`AmountInfo`](wire::AmountInfo) (the two fields the API page defines)
+//! and [`Now`](retry::Now) (the two clocks). The channel crates and kicc-ledger follow the
+//! same rule (`RefundQueryFlag`, `BasketUsed`, `OrderRef`, `MerchantMode`, `Signer`,
+//! `PgTarget`, `IntentParams`, `AttemptPlan`, `AttemptResult`, `Planned`; CHANGELOG.md lists
+//! each reason).
 //!
 //! **Errors say what to do next and keep their cause.** [`Error`] is split by the caller's
 //! next step (fix the input, the gateway said no, nothing was processed, query before acting,
@@ -131,3 +139,8 @@ pub use text::{
     check_text, is_forbidden, ClientId, ClientIp, MallId, Memo, NotifyUrl, PgCno, ProductPgCno,
     RegId, ReviseMessage, SellerId, ShopTransactionId, FORBIDDEN_ASCII,
 };
+
+// The README's example, compiled and run with the doc tests so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

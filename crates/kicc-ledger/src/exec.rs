@@ -85,7 +85,7 @@ impl Default for ExecConfig {
 impl ExecConfig {
     /// Retry bounds and gateway facts (processing bound, look-up "not found" codes), the
     /// same knobs as `kicc cancel` (default: [`RetryPolicy::default`]).
-    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
         self
     }
@@ -129,8 +129,8 @@ impl ExecConfig {
         self
     }
 
-    /// See [`ExecConfig::with_policy`].
-    pub fn policy(&self) -> &RetryPolicy {
+    /// See [`ExecConfig::with_retry_policy`].
+    pub fn retry_policy(&self) -> &RetryPolicy {
         &self.policy
     }
 
@@ -281,8 +281,8 @@ impl<S: Store, T: Transport> Ledger<S, T> {
         }
     }
 
-    /// Sets the configuration.
-    pub fn config(mut self, config: ExecConfig) -> Self {
+    /// Replaces the configuration (read it back with [`Ledger::exec_config`]).
+    pub fn with_exec_config(mut self, config: ExecConfig) -> Self {
         self.config = config;
         self
     }

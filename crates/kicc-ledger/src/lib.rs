@@ -159,32 +159,42 @@ assert_eq!(ledger.cancel(refund).await?.attempts.len(), 1);
 //! [`AnyStore::open`] picks one from a [`LedgerUrl`]. The [`batch`] module reads the batch
 //! CSV and writes the report.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod any;
+// One path per item (kicc-core's "API design"): the everyday types are re-exported at the
+// root from private modules; `transition` (the sans-IO rules, and what a `Store`
+// implementation returns), `batch` (the CSV formats) and `metrics` (the gauge's names) are
+// namespaces named through their module.
+mod any;
 pub mod batch;
-pub mod error;
+mod error;
 #[cfg(feature = "client")]
-pub mod exec;
+mod exec;
 mod invalid;
 pub mod metrics;
-pub mod model;
-pub mod money;
-pub mod postgres;
+mod model;
+mod money;
+mod postgres;
 mod rows;
-pub mod sqlite;
-pub mod store;
+mod sqlite;
+mod store;
 pub mod transition;
-pub mod url;
+mod url;
 
 pub use any::AnyStore;
-pub use batch::{read_batch, write_report, BadRow, BatchError, BatchRow};
 pub use error::{Conflict, InvalidField, LedgerError, StorageError, TransitionError, UrlError};
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use exec::{summarize, BatchOptions, ExecConfig, ExecError, Ledger};
 pub use model::*;
 pub use money::Currency;
 pub use postgres::{PostgresBuilder, PostgresStore};
 pub use sqlite::SqliteStore;
 pub use store::{ImportConflict, Leased, Store, Summary};
-pub use transition::Planned;
-pub use url::{LedgerUrl, Password, PgTarget};
+pub use url::{password_from, password_from_env, pgpass_lookup, LedgerUrl, Password, PgTarget};
+
+// The README's example (`no_run`: it needs KICC's test gateway and a secret key),
+// compiled with the doc tests so it cannot rot.
+#[cfg(all(doctest, feature = "client"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -152,6 +152,10 @@ impl fmt::Display for IntentId {
 }
 
 /// The fields of a cancel as given, before validation ([`IntentParams::validate`]).
+///
+/// Not `#[non_exhaustive]`, so it can be built as
+/// `IntentParams { amount: .., ..IntentParams::new(..) }`; a field added later is optional
+/// and keeps such code compiling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntentParams {
     /// The merchant's id for this cancel.
@@ -587,6 +591,9 @@ impl State {
 
 /// What an attempt will send, recorded before its first byte: the key, the Korea date and
 /// the exact request bytes.
+///
+/// Exhaustive on purpose: these three are what the write-ahead protocol records, and an
+/// executor builds the value with a literal.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AttemptPlan {
     /// `shopTransactionId` of this request.
@@ -683,6 +690,9 @@ impl OutcomeKind {
 }
 
 /// The recorded result of an attempt.
+///
+/// Exhaustive on purpose: an executor builds it with a literal, and a new field should fail
+/// to compile there rather than be left out of the journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptResult {
     /// The HTTP status, if a response arrived.

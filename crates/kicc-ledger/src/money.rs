@@ -6,7 +6,7 @@
 use std::fmt;
 
 /// The largest amount accepted, in minor units (12 digits, like KICC's amount fields).
-pub const MAX_MINOR_UNITS: u64 = kicc_core::Amount::MAX;
+pub(crate) const MAX_MINOR_UNITS: u64 = kicc_core::Amount::MAX;
 
 /// A currency a cancel can be expressed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,6 +43,41 @@ impl Currency {
             _ => None,
         }
     }
+
+    /// Reads `text`, a decimal in major units of this currency (`"12.03"` USD is 1203 cents,
+    /// `"1000"` KRW is 1000 won) and returns minor units, or why it is refused (the rule,
+    /// e.g. `is not a valid amount: USD has at most 2 decimal places (cents)`).
+    ///
+    /// The rules are kicc-core's, in one place ([`kicc_core::Amount::parse_major`]): refused
+    /// are empty text, signs, exponents, separators, spaces, a missing integer or fraction
+    /// part (`.5`, `5.`), more decimal places than the currency has unless they are zeros
+    /// (`"0.105"` USD, `"10.5"` KRW), zero, and more than [`kicc_core::Amount::MAX`].
+    ///
+    /// ```
+    /// use kicc_ledger::Currency;
+    /// assert_eq!(Currency::Usd.parse_major("12.03"), Ok(1203));
+    /// assert!(Currency::Krw.parse_major("10.5").is_err());
+    /// ```
+    pub fn parse_major(self, text: &str) -> Result<u64, String> {
+        parse_major(self, text)
+    }
+
+    /// Writes `minor` units of this currency in major units (`1203` USD as `12.03`).
+    ///
+    /// ```
+    /// use kicc_ledger::Currency;
+    /// assert_eq!(Currency::Usd.display_major(1203), "12.03");
+    /// assert_eq!(Currency::Krw.display_major(1000), "1000");
+    /// ```
+    pub fn display_major(self, minor: u64) -> String {
+        display_major(self, minor)
+    }
+}
+
+impl From<Currency> for kicc_core::Currency {
+    fn from(currency: Currency) -> Self {
+        core_currency(currency)
+    }
 }
 
 impl fmt::Display for Currency {
@@ -51,30 +86,23 @@ impl fmt::Display for Currency {
     }
 }
 
-/// Reads `text`, a decimal in major units of `currency` (`"12.03"` USD is 1203 cents, `"1000"`
-/// KRW is 1000 won) and returns minor units, or why it is refused (the rule, e.g. `is not a
-/// valid amount: USD has at most 2 decimal places (cents)`).
-///
-/// The rules are kicc-core's, in one place ([`kicc_core::Amount::parse_major`]): refused are
-/// empty text, signs, exponents, separators, spaces, a missing integer or fraction part
-/// (`.5`, `5.`), more decimal places than the currency has unless they are zeros (`"0.105"`
-/// USD, `"10.5"` KRW), zero, and more than [`MAX_MINOR_UNITS`].
-pub fn parse_major(currency: Currency, text: &str) -> Result<u64, String> {
+/// [`Currency::parse_major`].
+pub(crate) fn parse_major(currency: Currency, text: &str) -> Result<u64, String> {
     kicc_core::Amount::parse_major("amount", core_currency(currency), text)
         .map(kicc_core::Amount::minor_units)
         .map_err(|e| e.rule.to_string())
 }
 
 /// kicc-core's currency for `currency`.
-pub fn core_currency(currency: Currency) -> kicc_core::Currency {
+pub(crate) fn core_currency(currency: Currency) -> kicc_core::Currency {
     match currency {
         Currency::Krw => kicc_core::Currency::Krw,
         Currency::Usd => kicc_core::Currency::Usd,
     }
 }
 
-/// Writes `minor` units of `currency` in major units (`1203` USD as `12.03`).
-pub fn display_major(currency: Currency, minor: u64) -> String {
+/// [`Currency::display_major`].
+pub(crate) fn display_major(currency: Currency, minor: u64) -> String {
     match currency {
         Currency::Krw => minor.to_string(),
         Currency::Usd => format!("{}.{:02}", minor / 100, minor % 100),

@@ -20,6 +20,9 @@ pub enum LedgerUrl {
 }
 
 /// A PostgreSQL server and database, without a password.
+///
+/// Exhaustive on purpose: it is exactly what a `postgres://USER@HOST:PORT/DB` URL names;
+/// connection settings (pool size, password) go on [`PostgresBuilder`](crate::PostgresBuilder).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgTarget {
     /// Role name.

@@ -43,7 +43,7 @@ fn merchant(sb: &SandboxHandle) -> Merchant {
 /// (processing bound 400 ms, backoff up to 50 ms, query interval 100 ms).
 fn config(timeout: Duration, margin: Duration) -> ExecConfig {
     ExecConfig::default()
-        .with_policy(
+        .with_retry_policy(
             RetryPolicy::builder()
                 .processing_bound(Duration::from_millis(400))
                 .initial_backoff(Duration::from_millis(10))
@@ -192,7 +192,7 @@ async fn a_prefetched_attempt_renews_its_lease_when_the_wait_ate_into_it() {
         second_sent: Mutex::new(Vec::new()),
     };
     let gate = Arc::new(gate);
-    let ledger = Ledger::new(store, merchant(&sb), Arc::clone(&gate)).config(config);
+    let ledger = Ledger::new(store, merchant(&sb), Arc::clone(&gate)).with_exec_config(config);
     let specs = ["pre-1", "pre-2"]
         .iter()
         .zip([&first_pg, &second_pg])
@@ -275,7 +275,7 @@ async fn a_prefetched_intent_taken_over_meanwhile_is_neither_sent_nor_written() 
         second_sent: Mutex::new(Vec::new()),
     };
     let gate = Arc::new(gate);
-    let ledger = Ledger::new(store, merchant(&sb), Arc::clone(&gate)).config(config);
+    let ledger = Ledger::new(store, merchant(&sb), Arc::clone(&gate)).with_exec_config(config);
     let specs = ["tk-1", "tk-2"]
         .iter()
         .zip([&first_pg, &second_pg])
@@ -466,7 +466,7 @@ async fn a_refused_connection_on_a_generic_cancel_is_retried() {
         refused: std::sync::atomic::AtomicBool::new(false),
     };
     let ledger = Ledger::new(store, merchant(&sb), transport)
-        .config(config(Duration::from_secs(2), Duration::from_millis(500)));
+        .with_exec_config(config(Duration::from_secs(2), Duration::from_millis(500)));
     let intent = ledger
         .cancel(IntentParams::new("rf-1", Channel::Generic, card.as_str()))
         .await

@@ -36,7 +36,7 @@ fn merchant(sb: &SandboxHandle) -> Merchant {
 
 fn config() -> ExecConfig {
     ExecConfig::default()
-        .with_policy(
+        .with_retry_policy(
             RetryPolicy::builder()
                 .processing_bound(Duration::from_millis(400))
                 .initial_backoff(Duration::from_millis(10))
@@ -56,7 +56,7 @@ async fn ledger(
     dir: &tempfile::TempDir,
 ) -> Ledger<SqliteStore, HyperTransport> {
     let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
-    Ledger::new(store, merchant(sb), HyperTransport::new().unwrap()).config(config())
+    Ledger::new(store, merchant(sb), HyperTransport::new().unwrap()).with_exec_config(config())
 }
 
 fn applied(sb: &SandboxHandle, pg_cno: &str) -> Vec<u64> {
@@ -360,7 +360,7 @@ async fn identical_wallet_resends_stop_after_the_age_limit_and_leave_it_unknown(
     }
     let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
     let l = Ledger::new(store, m, HyperTransport::new().unwrap())
-        .config(config().with_wallet_resend_max_age(Duration::ZERO));
+        .with_exec_config(config().with_wallet_resend_max_age(Duration::ZERO));
     // The first send must be older than the (zero) limit by the database's clock.
     let first = l
         .store()
@@ -400,7 +400,7 @@ async fn a_wechat_notice_alone_never_makes_the_intent_final() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("l.db")).await.unwrap();
     let l = Ledger::new(store, merchant(&sb), HyperTransport::new().unwrap())
-        .config(config().with_wait(Duration::from_millis(300)));
+        .with_exec_config(config().with_wait(Duration::from_millis(300)));
     let wx = sb
         .create_payment(
             kicc_sandbox::Channel::Wechat,

@@ -468,3 +468,8 @@ pub use wechatpay::{
     SANDBOX_PLATFORM_PRIVATE_KEY_PEM, SANDBOX_PLATFORM_PUBLIC_KEY_ID,
     SANDBOX_PLATFORM_PUBLIC_KEY_PEM, SANDBOX_PLATFORM_ROTATION_PRIVATE_KEY_PEM,
 };
+
+// The README's example, compiled and run with the doc tests so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

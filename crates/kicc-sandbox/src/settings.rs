@@ -141,7 +141,7 @@ impl Bounds {
             return Err(SandboxError::InvalidConfig {
                 field: "latency",
                 rule: format!(
-                    "latency plus timeout_fault_delay ({} ms) must not exceed processing_bound ({} ms)",
+                    "plus timeout_fault_delay ({} ms) must not exceed processing_bound ({} ms)",
                     self.timeout_fault_delay.as_millis(),
                     self.processing_bound.as_millis()
                 ),

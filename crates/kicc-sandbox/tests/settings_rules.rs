@@ -264,7 +264,15 @@ async fn the_processing_bound_holds_every_delay() {
         .with_timeout_fault_delay(Duration::from_secs(4))
         .with_latency(Duration::from_millis(1_001));
     match Sandbox::start(addr, too_late).await {
-        Err(SandboxError::InvalidConfig { field, .. }) => assert_eq!(field, "latency"),
+        Err(e @ SandboxError::InvalidConfig { field, .. }) => {
+            assert_eq!(field, "latency");
+            // The field name leads the message once.
+            assert_eq!(
+                e.to_string(),
+                "invalid sandbox config: latency plus timeout_fault_delay (4000 ms) \
+                 must not exceed processing_bound (5000 ms)"
+            );
+        }
         other => panic!("{other:?}"),
     }
     let zero = SandboxConfig::default().with_processing_bound(Duration::ZERO);

@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use kicc_ledger::transition::Planned;
 use kicc_ledger::{
     AttemptPlan, AttemptResult, Channel, Currency, Finish, IntentId, IntentParams, IntentSpec,
-    LedgerError, NotProcessedProof, OutcomeKind, Planned, State, StateKind, Store, TransitionError,
+    LedgerError, NotProcessedProof, OutcomeKind, State, StateKind, Store, TransitionError,
 };
 
 pub const TTL: Duration = Duration::from_secs(3600);

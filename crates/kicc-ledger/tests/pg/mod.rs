@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-use kicc_ledger::url::password_from_env;
+use kicc_ledger::password_from_env;
 use kicc_ledger::{Password, PgTarget};
 
 pub struct Server {
