@@ -41,7 +41,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
-use super::{attempt_row, connect_one, get, intent_row, NOW_MS};
+use super::wire::{attempt_row, connect_one, get, intent_row, NOW_MS};
 use crate::error::LedgerError;
 use crate::model::{Intent, IntentId, Timestamp};
 use crate::rows::{
