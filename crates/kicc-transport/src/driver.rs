@@ -17,7 +17,7 @@ use kicc_core::{Error, Rng};
 use tracing::Instrument;
 
 use crate::error::TransportError;
-use crate::seam::Transport;
+use crate::seam::{HttpRequest, Transport};
 
 /// The current time on both clocks.
 pub fn now() -> Now {
@@ -204,6 +204,28 @@ fn awaiting_nothing<E: Exchange>(cancellation: &Cancellation<E>) -> Error {
     }
 }
 
+/// A copy of `request` to send as one attempt: the same method, URI, version, headers (in
+/// order), extensions and body bytes (shared, not copied), so every resend is identical to
+/// the request the retry machine keeps. Unlike `Request::clone`, whose header list has room
+/// for exactly the headers it holds, the copy has room for the two that the layers below
+/// add to every attempt (`User-Agent` by `HyperTransport`, `Content-Length` by hyper):
+/// growing the list reallocated it once per attempt, and a `realloc` always takes the
+/// allocator arena's lock, which the runtime's other worker contends for when it frees the
+/// request it sent.
+fn attempt_copy(request: &HttpRequest) -> HttpRequest {
+    let mut headers = http::HeaderMap::with_capacity(request.headers().len() + 2);
+    for (name, value) in request.headers() {
+        headers.append(name.clone(), value.clone());
+    }
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = headers;
+    *copy.extensions_mut() = request.extensions().clone();
+    copy
+}
+
 /// Runs `cancellation` to its outcome over `transport`.
 pub async fn drive<T, E>(
     transport: &T,
@@ -242,7 +264,7 @@ where
             // `drive` always reports a delivery before polling again, so nothing is in
             // flight and no poll can change that: end instead of spinning (below).
             Action::AwaitDelivery => None,
-            Action::Send(request) => Some(request.clone()),
+            Action::Send(request) => Some(attempt_copy(request)),
         };
         let Some(request) = request else {
             return Err(awaiting_nothing(cancellation));
@@ -303,6 +325,62 @@ where
 mod tests {
     use super::*;
     use crate::{ConnectError, ConnectErrorKind, IoError, IoErrorKind, RefusedError, RefusedKind};
+
+    /// Every attempt must be the request the retry machine keeps, byte for byte: the copy
+    /// keeps the method, URI, version, every header value in order (repeated names too),
+    /// the extensions and the very same body bytes.
+    #[test]
+    fn an_attempt_copy_is_the_kept_request_exactly() {
+        #[derive(Clone, Debug, PartialEq)]
+        struct Tag(u32);
+        let body = bytes::Bytes::from(br#"{"mallId":"T0000001"}"#.to_vec());
+        let mut request = http::Request::new(body.clone());
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = http::Uri::from_static("https://pg.example/api/trades/revise");
+        *request.version_mut() = http::Version::HTTP_2;
+        let headers = request.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        headers.append("x-kicc-a", http::HeaderValue::from_static("1"));
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        headers.append("x-kicc-a", http::HeaderValue::from_static("2"));
+        request.extensions_mut().insert(Tag(7));
+
+        let mut copy = attempt_copy(&request);
+        assert_eq!(copy.method(), request.method());
+        assert_eq!(copy.uri(), request.uri());
+        assert_eq!(copy.version(), request.version());
+        assert_eq!(copy.headers(), request.headers());
+        let order = |r: &HttpRequest| -> Vec<(String, Vec<u8>)> {
+            r.headers()
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        assert_eq!(order(&copy), order(&request));
+        assert_eq!(copy.extensions().get::<Tag>(), Some(&Tag(7)));
+        assert_eq!(copy.body(), &body);
+        assert_eq!(
+            copy.body().as_ptr(),
+            body.as_ptr(),
+            "the body is shared, not copied"
+        );
+
+        // What the layers below add to the copy never reaches the kept request.
+        copy.headers_mut().insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static("kicc-rs"),
+        );
+        copy.headers_mut()
+            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(21u32));
+        assert!(!request.headers().contains_key(http::header::USER_AGENT));
+        assert_eq!(request.headers().len(), 4);
+    }
 
     /// The one mapping from transport failures to "not delivered" / "unknown" that every
     /// driver (this one, kicc-ledger's, wechatpay-direct's classification) relies on.
