@@ -293,54 +293,28 @@ fn open_file(path: &Path) -> Result<Connection, LedgerError> {
     let mut pause = Duration::from_millis(5);
     loop {
         match try_open_file(path) {
-            Err(OpenFailure::Busy(_)) if started.elapsed() < OPEN_BUSY_WAIT => {
+            Err(e) if busy_source(&e) && started.elapsed() < OPEN_BUSY_WAIT => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(200));
             }
-            Err(OpenFailure::Busy(e)) => return Err(e.into()),
-            Err(OpenFailure::Other(e)) => return Err(e),
-            Ok(conn) => return Ok(conn),
+            opened => return opened,
         }
     }
 }
 
-/// Why one try at opening the ledger file failed.
-enum OpenFailure {
-    /// Another connection held a lock: worth trying again.
-    Busy(rusqlite::Error),
-    /// Anything else.
-    Other(LedgerError),
-}
-
-impl From<rusqlite::Error> for OpenFailure {
-    fn from(e: rusqlite::Error) -> Self {
-        if is_busy(&e) {
-            OpenFailure::Busy(e)
-        } else {
-            OpenFailure::Other(e.into())
-        }
-    }
-}
-
-fn try_open_file(path: &Path) -> Result<Connection, OpenFailure> {
+fn try_open_file(path: &Path) -> Result<Connection, LedgerError> {
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(OPEN_BUSY_WAIT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(OpenFailure::Other(LedgerError::storage(format!(
+        return Err(LedgerError::storage(format!(
             "sqlite: cannot use WAL mode on this file (got {mode})"
-        ))));
+        )));
     }
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     conn.set_prepared_statement_cache_capacity(64);
-    match migrate(&mut conn) {
-        Ok(()) => Ok(conn),
-        Err(e) if busy_source(&e) => Err(OpenFailure::Busy(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-            Some(e.to_string()),
-        ))),
-        Err(e) => Err(OpenFailure::Other(e)),
-    }
+    migrate(&mut conn)?;
+    Ok(conn)
 }
 
 /// Whether a ledger error came from SQLite's "database is busy / locked".
