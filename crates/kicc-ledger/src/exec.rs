@@ -33,7 +33,7 @@ use kicc_core::{
     ReviseMessage, ReviseTypeCode, ShopTransactionId,
 };
 use kicc_generic::RemainAmountConvention;
-use kicc_transport::driver::{never_delivered, now, os_rng};
+use kicc_transport::driver::{attempt_copy, never_delivered, now, os_rng};
 use kicc_transport::{HttpRequest, HttpResponse, Transport, TransportError};
 use kicc_wechat::{ResultWaiter, StatusQuery, WaitAction, WaitPolicy};
 use tokio::sync::watch;
@@ -798,7 +798,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
             .find(|a| a.number == b.number)
             .ok_or_else(|| format!("attempt {} is not in the journal", b.number))?;
         let request = match c.poll(now()) {
-            Action::Send(request) => request.clone(),
+            Action::Send(request) => attempt_copy(request),
             _ => return Err("the rebuilt cancel has no request to send".into()),
         };
         let same = match c.in_flight() {
@@ -963,7 +963,7 @@ impl<S: Store, T: Transport> Ledger<S, T> {
                                 lookup_after: None,
                             }))
                         }
-                        Action::Send(request) => Ok(request.clone()),
+                        Action::Send(request) => Ok(attempt_copy(request)),
                     };
                     // Not the end: the last result must be durable before the next step.
                     self.write_result(run).await?;

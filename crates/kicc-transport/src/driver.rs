@@ -211,8 +211,9 @@ fn awaiting_nothing<E: Exchange>(cancellation: &Cancellation<E>) -> Error {
 /// add to every attempt (`User-Agent` by `HyperTransport`, `Content-Length` by hyper):
 /// growing the list reallocated it once per attempt, and a `realloc` always takes the
 /// allocator arena's lock, which the runtime's other worker contends for when it frees the
-/// request it sent.
-fn attempt_copy(request: &HttpRequest) -> HttpRequest {
+/// request it sent. Every loop that sends a retry machine's kept request (this driver, the
+/// ledger's executor) sends this copy.
+pub fn attempt_copy(request: &HttpRequest) -> HttpRequest {
     let mut headers = http::HeaderMap::with_capacity(request.headers().len() + 2);
     for (name, value) in request.headers() {
         headers.append(name.clone(), value.clone());
